@@ -1,0 +1,1 @@
+//! Encrypted, content-addressed blob store.

@@ -1,0 +1,1 @@
+//! Evidence capture: photos, audio, notes.

@@ -1,0 +1,1 @@
+//! Cryptography, all from ring.

@@ -1,0 +1,12 @@
+//! Tandem's phone core: works with no network at all.
+//!
+//! Visits and their rules, the encrypted device store, evidence capture (photos, audio,
+//! notes) and the hash-chained event log. Nothing here is async, and nothing depends on
+//! HTTP, UI or platform APIs: platform services come in through small traits.
+
+pub mod blobs;
+pub mod capture;
+pub mod crypto;
+pub mod error;
+
+pub use error::{Error, Result};
