@@ -270,6 +270,11 @@ fn crash_mid_segment_recovers_every_flushed_sample_and_reports_the_gap() {
     let wav = only_wav(&crashed);
     let len = fs::metadata(&wav).unwrap().len();
     assert_eq!(len, 44 + 2 * 3200, "every pushed sample reached the file");
+    assert_eq!(
+        read_samples(&wav),
+        signal_range(0, 3200),
+        "and the header is current"
+    );
     fs::OpenOptions::new()
         .write(true)
         .open(&wav)

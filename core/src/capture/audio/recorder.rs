@@ -18,7 +18,6 @@ const WRITE_BLOCK: usize = 4096;
 /// and [`super::recover`] treats it as an interruption (a gap).
 pub struct AudioRecorder {
     spool_dir: PathBuf,
-    visit_id: String,
     recording_id: String,
     sample_rate: u32,
     recording_start_ms: i64,
@@ -83,7 +82,7 @@ impl AudioRecorder {
         let recording_id = uuid::Uuid::now_v7().hyphenated().to_string();
         let sidecar = Sidecar {
             format: spool::SIDECAR_FORMAT.to_owned(),
-            visit_id: visit_id.clone(),
+            visit_id,
             recording_id: recording_id.clone(),
             index: 0,
             sample_rate,
@@ -97,7 +96,6 @@ impl AudioRecorder {
         let open = OpenSegment::create(spool_dir, sidecar)?;
         Ok(Self {
             spool_dir: spool_dir.to_path_buf(),
-            visit_id,
             recording_id,
             sample_rate,
             recording_start_ms: start_ms,
@@ -233,16 +231,15 @@ impl AudioRecorder {
             .index
             .checked_add(1)
             .ok_or(AudioError::TooManySegments)?;
-        let first_sample = self.open.sidecar.first_sample + self.open.samples;
-        let start_ms = spool::ms_at(self.recording_start_ms, first_sample, self.sample_rate)
-            .filter(|_| {
-                spool::ms_at(
-                    self.recording_start_ms,
-                    first_sample + self.segment_samples,
-                    self.sample_rate,
-                )
-                .is_some()
-            })
+        let first_sample = self
+            .open
+            .sidecar
+            .first_sample
+            .saturating_add(self.open.samples);
+        let ms_at = |offset| spool::ms_at(self.recording_start_ms, offset, self.sample_rate);
+        // Checking the next segment's end up front keeps every later time computable.
+        let start_ms = ms_at(first_sample.saturating_add(self.segment_samples))
+            .and(ms_at(first_sample))
             .ok_or(AudioError::TimeOutOfRange {
                 start_ms: self.recording_start_ms,
             })?;
@@ -250,7 +247,6 @@ impl AudioRecorder {
             index,
             first_sample,
             start_ms,
-            visit_id: self.visit_id.clone(),
             state: SidecarState::Open,
             ..self.open.sidecar.clone()
         };
