@@ -8,5 +8,6 @@ pub mod blobs;
 pub mod capture;
 pub mod crypto;
 pub mod error;
+pub mod place;
 
 pub use error::{Error, Result};
