@@ -9,6 +9,8 @@ pub mod canonical;
 pub mod capture;
 pub mod crypto;
 pub mod error;
+pub mod model;
 pub mod place;
+pub mod rules;
 
 pub use error::{Error, Result};

@@ -1,4 +1,3 @@
-use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ring::signature::{self, KeyPair as _};
 use serde::{Deserialize, Serialize};
