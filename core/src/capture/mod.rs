@@ -1,1 +1,3 @@
 //! Evidence capture: photos, audio, notes.
+
+pub mod photo;
