@@ -121,8 +121,9 @@ pub enum PhotoError {
         /// Bytes received.
         size: u64,
     },
-    /// The structure or compressed data is invalid.
-    #[error("{media_type} photo is corrupt: {reason}")]
+    /// The structure or compressed data is invalid, or uses a coding no phone camera writes
+    /// (arithmetic coding, 12-bit samples).
+    #[error("{media_type} photo is corrupt or cannot be decoded: {reason}")]
     Corrupt {
         /// Format of the corrupt file.
         media_type: MediaType,
