@@ -547,6 +547,35 @@ fn png_is_accepted_and_transparency_becomes_white() {
 }
 
 #[test]
+fn png_exif_chunk_gives_capture_time_and_orientation() {
+    let tiff = exif_block(&[
+        ascii_field(Tag::DateTimeOriginal, "2026:11:29 09:15:00"),
+        Field {
+            tag: Tag::Orientation,
+            ifd_num: In::PRIMARY,
+            value: Value::Short(vec![8]),
+        },
+    ]);
+    let mut chunk = b"eXIf".to_vec();
+    chunk.extend_from_slice(&tiff);
+    let crc = crc32(&chunk);
+    let plain = png(400, 200, false);
+    let iend = plain.len() - 12;
+    let mut bytes = plain[..iend].to_vec();
+    bytes.extend_from_slice(&u32::try_from(tiff.len()).unwrap().to_be_bytes());
+    bytes.extend_from_slice(&chunk);
+    bytes.extend_from_slice(&crc.to_be_bytes());
+    bytes.extend_from_slice(&plain[iend..]);
+    let photo = inspect(&bytes).unwrap();
+    assert_eq!(
+        photo.exif_capture_time.map(|t| (t.utc_ms, t.offset_known)),
+        Some((shanghai_ms(2026, 11, 29, 9, 15, 0), false))
+    );
+    assert_eq!(photo.orientation.get(), 8);
+    assert_eq!((photo.thumbnail.width, photo.thumbnail.height), (160, 320));
+}
+
+#[test]
 fn small_photo_is_not_enlarged() {
     let photo = inspect(&png(100, 40, false)).unwrap();
     assert_eq!((photo.thumbnail.width, photo.thumbnail.height), (100, 40));
