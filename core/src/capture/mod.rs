@@ -1,3 +1,4 @@
 //! Evidence capture: photos, audio, notes.
 
 pub mod audio;
+pub mod photo;
