@@ -495,7 +495,8 @@ impl Read for FailingReader {
 fn interrupted_write_leaves_no_visible_blob() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
-    for left in [10, 3 * 1024 * 1024] {
+    // In the first chunk, while buffers are still being allocated, and after they are recycled.
+    for left in [10, 3 * 1024 * 1024, 8 * 1024 * 1024 + 5] {
         let err = store.put(FailingReader { left }).unwrap_err();
         assert!(matches!(err, BlobError::Input(_)), "{err:?}");
     }

@@ -1,10 +1,15 @@
 //! Storing a blob: hash, encrypt and write in fixed buffers, then publish atomically.
 //!
-//! Hashing (on the caller's thread) and sealing + writing (on a helper thread) run as a
-//! two-stage pipeline over a few recycled chunk buffers, because SHA-256 alone takes about
-//! as long as AES-GCM and the write together. Blobs that fit in one chunk skip the helper.
+//! SHA-256 (in ring) costs more than reading, AES-GCM and writing together, so a helper
+//! thread hashes each chunk while the caller's thread, which owns the input, reads the next
+//! one and seals and writes the previous one, over a few recycled chunk buffers. A second
+//! helper calls `fdatasync` as the file grows, so the disk writes while we compute and the
+//! final fsync only waits for the tail. Blobs that fit in one chunk skip the helpers.
 
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::Mutex;
 use std::sync::mpsc::sync_channel;
 
 use ring::aead::{LessSafeKey, Nonce};
@@ -24,8 +29,10 @@ const SLOT: usize = RECORD + RECORD_OVERHEAD;
 /// Records per chunk handed from the hashing stage to the writing stage.
 const CHUNK_RECORDS: usize = 16;
 const CHUNK_BYTES: usize = CHUNK_RECORDS * SLOT;
-/// Chunk buffers in circulation: one being hashed, one being written, one queued.
-const BUFFERS: usize = 3;
+/// Chunk buffers in circulation: being read, queued, hashed, sealed and written.
+const BUFFERS: usize = 4;
+/// Bytes written between requests to the flusher to start writing them back.
+const FLUSH_EVERY: usize = 32 * 1024 * 1024;
 
 /// A run of consecutive records laid out exactly as they go to disk.
 struct Chunk {
@@ -68,13 +75,14 @@ pub(crate) fn put(store: &BlobStore, mut input: impl Read) -> Result<StoredBlob,
     let mut hasher = Context::new(&SHA256);
     let mut size = 0u64;
     let mut first = Chunk::new(vec![0u8; CHUNK_BYTES], 0);
-    fill(&mut input, &mut first, &mut hasher, &mut size)?;
+    fill(&mut input, &mut first, &mut size)?;
     let sealer = Sealer {
         key: store.key(),
         rng: store.rng(),
         file_id,
     };
     if first.ends_blob {
+        hash_chunk(&mut hasher, &first);
         sealer.seal(&mut first)?;
         temp.write_all(&first.buf[..first.encoded_len()])
             .map_err(write_err)?;
@@ -113,83 +121,132 @@ pub(crate) fn put(store: &BlobStore, mut input: impl Read) -> Result<StoredBlob,
     })
 }
 
-/// Hashes on this thread while a helper seals and writes the previous chunk.
+/// Reads, seals and writes on this thread (which owns `input`) while a helper hashes the
+/// chunks in order and a second helper starts the disk writeback early.
 fn pipeline(
     sealer: &Sealer<'_>,
-    file: &std::fs::File,
-    path: &std::path::Path,
+    file: &File,
+    path: &Path,
     input: &mut impl Read,
     first: Chunk,
     hasher: &mut Context,
     size: &mut u64,
 ) -> Result<(), BlobError> {
-    std::thread::scope(|scope| {
-        let (to_writer, filled) = sync_channel::<Chunk>(BUFFERS);
-        let (to_reader, free) = sync_channel::<Vec<u8>>(BUFFERS);
-        let writer = scope.spawn(move || -> Result<bool, BlobError> {
-            let mut out = file;
-            for mut chunk in filled {
-                sealer.seal(&mut chunk)?;
-                out.write_all(&chunk.buf[..chunk.encoded_len()])
-                    .map_err(|e| BlobError::io("writing temp file", path, e))?;
-                if chunk.ends_blob {
-                    return Ok(true);
+    let write_err = |e: io::Error| BlobError::io("writing temp file", path, e);
+    let flush_error: Mutex<Option<io::Error>> = Mutex::new(None);
+    let result = std::thread::scope(|scope| {
+        let (to_hasher, unhashed) = sync_channel::<Chunk>(BUFFERS);
+        let (to_sealer, hashed) = sync_channel::<Chunk>(BUFFERS);
+        let (to_flusher, flush_requests) = sync_channel::<()>(1);
+        let hashing = scope.spawn(move || {
+            for chunk in unhashed {
+                hash_chunk(hasher, &chunk);
+                if to_sealer.send(chunk).is_err() {
+                    break;
                 }
-                // The hashing stage may have stopped; then the buffer is simply dropped.
-                let _ = to_reader.send(chunk.buf);
             }
-            Ok(false)
+        });
+        let flush_error = &flush_error;
+        scope.spawn(move || {
+            for () in flush_requests {
+                if let Err(e) = file.sync_data() {
+                    // Linux may report a writeback error only once: keep it for the final fsync.
+                    if let Ok(mut slot) = flush_error.lock() {
+                        slot.get_or_insert(e);
+                    }
+                    break;
+                }
+            }
         });
 
+        let mut out = file;
+        let mut spare: Vec<Vec<u8>> = Vec::new();
         let mut allocated = 1;
-        let mut chunk = first;
-        let read_result = loop {
-            let ends_blob = chunk.ends_blob;
-            let next_index = chunk.first_index + chunk.records as u64;
-            if to_writer.send(chunk).is_err() || ends_blob {
-                // A closed channel means the writer failed: its error is the one to report.
-                break Ok(());
-            }
-            let buf = if allocated < BUFFERS {
-                allocated += 1;
-                vec![0u8; CHUNK_BYTES]
-            } else {
-                match free.recv() {
-                    Ok(buf) => buf,
-                    Err(_) => break Ok(()),
+        let mut in_flight = 0;
+        let mut next = Some(first);
+        let mut unflushed = 0usize;
+        let result = loop {
+            if let Some(chunk) = next.take() {
+                let ends_blob = chunk.ends_blob;
+                let next_index = chunk.first_index + chunk.records as u64;
+                if to_hasher.send(chunk).is_err() {
+                    break Err(BlobError::Input(io::Error::other("hashing stopped")));
                 }
+                in_flight += 1;
+                if !ends_blob {
+                    let buf = match spare.pop() {
+                        Some(buf) => Some(buf),
+                        None if allocated < BUFFERS => {
+                            allocated += 1;
+                            Some(vec![0u8; CHUNK_BYTES])
+                        }
+                        None => None,
+                    };
+                    if let Some(buf) = buf {
+                        let mut chunk = Chunk::new(buf, next_index);
+                        if let Err(e) = fill(input, &mut chunk, size) {
+                            break Err(e);
+                        }
+                        next = Some(chunk);
+                        continue;
+                    }
+                    // No free buffer: write one out first, then read on.
+                    next = Some(Chunk::new(Vec::new(), next_index));
+                }
+            }
+            let Ok(mut chunk) = hashed.recv() else {
+                break Err(BlobError::Input(io::Error::other("hashing stopped")));
             };
-            chunk = Chunk::new(buf, next_index);
-            if let Err(e) = fill(input, &mut chunk, hasher, size) {
+            in_flight -= 1;
+            if let Err(e) = sealer.seal(&mut chunk) {
                 break Err(e);
             }
+            let encoded = chunk.encoded_len();
+            if let Err(e) = out.write_all(&chunk.buf[..encoded]) {
+                break Err(write_err(e));
+            }
+            unflushed += encoded;
+            if unflushed >= FLUSH_EVERY {
+                // A busy flusher will pick up these bytes with its next call anyway.
+                let _ = to_flusher.try_send(());
+                unflushed = 0;
+            }
+            if chunk.ends_blob {
+                break Ok(());
+            }
+            // A placeholder means a read is waiting for this buffer.
+            match next.as_mut() {
+                Some(waiting) if waiting.buf.is_empty() => {
+                    waiting.buf = chunk.buf;
+                    if let Err(e) = fill(input, waiting, size) {
+                        break Err(e);
+                    }
+                }
+                _ => spare.push(chunk.buf),
+            }
+            debug_assert!(in_flight <= BUFFERS);
         };
-        drop(to_writer);
-        let write_result = match writer.join() {
-            Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        read_result?;
-        match write_result? {
-            true => Ok(()),
-            // Only reachable if the hashing stage stopped without an error, which it does not.
-            false => Err(BlobError::Input(io::Error::other("blob input ended early"))),
+        drop(to_hasher);
+        drop(hashed);
+        drop(to_flusher);
+        if let Err(panic) = hashing.join() {
+            std::panic::resume_unwind(panic);
         }
-    })
+        result
+    });
+    result?;
+    match flush_error.into_inner() {
+        Ok(Some(e)) => Err(write_err(e)),
+        _ => Ok(()),
+    }
 }
 
-/// Reads plaintext straight into the chunk's record slots and hashes it.
-fn fill(
-    input: &mut impl Read,
-    chunk: &mut Chunk,
-    hasher: &mut Context,
-    size: &mut u64,
-) -> Result<(), BlobError> {
+/// Reads plaintext straight into the chunk's record slots.
+fn fill(input: &mut impl Read, chunk: &mut Chunk, size: &mut u64) -> Result<(), BlobError> {
     for k in 0..CHUNK_RECORDS {
         let start = k * SLOT + RECORD_HEADER_LEN;
         let body = &mut chunk.buf[start..start + RECORD];
         let got = read_full(input, body).map_err(BlobError::Input)?;
-        hasher.update(&body[..got]);
         *size += got as u64;
         chunk.records = k + 1;
         chunk.last_len = got;
@@ -199,6 +256,19 @@ fn fill(
         }
     }
     Ok(())
+}
+
+/// Hashes the plaintext of each record of a chunk, in order.
+fn hash_chunk(hasher: &mut Context, chunk: &Chunk) {
+    for k in 0..chunk.records {
+        let len = if k + 1 == chunk.records {
+            chunk.last_len
+        } else {
+            RECORD
+        };
+        let start = k * SLOT + RECORD_HEADER_LEN;
+        hasher.update(&chunk.buf[start..start + len]);
+    }
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
