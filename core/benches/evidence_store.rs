@@ -43,9 +43,11 @@ fn main() {
 
     // Warm the page cache for both contenders.
     let _ = std::fs::read(&input).map(|_| ());
-    let openssl: Vec<f64> = (0..runs).filter_map(|_| time_openssl(&input)).collect();
+    // Interleaved, so that both see the same conditions on a shared machine.
+    let mut openssl = Vec::new();
     let mut stores = Vec::new();
     for run in 0..runs {
+        openssl.extend(time_openssl(&input));
         let store_dir = work.path().join(format!("store-{run}"));
         stores.push(run_child(&input, &store_dir));
         std::fs::remove_dir_all(&store_dir).expect("removing the benchmark store");
