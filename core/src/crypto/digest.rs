@@ -31,6 +31,15 @@ impl Digest {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// Takes the output of a finished ring SHA-256 context.
+    pub(crate) fn from_ring(digest: ring::digest::Digest) -> Self {
+        let mut out = [0u8; 32];
+        for (dst, src) in out.iter_mut().zip(digest.as_ref()) {
+            *dst = *src;
+        }
+        Digest(out)
+    }
 }
 
 impl fmt::Display for Digest {
