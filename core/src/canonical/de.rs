@@ -260,8 +260,9 @@ fn offset_of(bytes: &[u8], error: &serde_json::Error) -> usize {
 fn classify_number(bytes: &[u8], end: usize, path: JsonPath) -> CanonicalError {
     let is_number_byte = |b: &u8| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E');
     let head = bytes.get(..=end).unwrap_or(bytes);
-    let head = match head.last() {
-        Some(b) if !is_number_byte(b) => &head[..head.len() - 1],
+    // Tolerate serde_json pointing one byte past the number.
+    let head = match head.split_last() {
+        Some((last, rest)) if !is_number_byte(last) => rest,
         _ => head,
     };
     let start = head

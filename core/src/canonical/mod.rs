@@ -17,6 +17,7 @@
 
 mod de;
 mod error;
+mod key;
 mod ser;
 mod write;
 
