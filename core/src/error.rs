@@ -1,16 +1,102 @@
 //! The one internal error type of core.
+//!
+//! Each module has its own precise error; this enum gathers them, adds what only the visit
+//! lifecycle knows (a rule refused the action, a visit is in the wrong state), and is what
+//! the bindings map to their small public error. Messages carry no personal data.
+
+use crate::rules::{Outcome, Violation};
 
 /// Everything that can go wrong inside core, with enough context to act on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// One or more rules refused the action. The first blocking rule leads the message.
+    #[error("{}", blocked_message(.violations))]
+    Blocked {
+        /// Every violation found, blocking or not.
+        violations: Vec<Violation>,
+    },
+    /// The visit is not in a state that allows the action.
+    #[error("visit {visit} is {state}: cannot {action}")]
+    InvalidState {
+        /// The visit.
+        visit: String,
+        /// Its state.
+        state: &'static str,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// Something the action needs is not on this phone.
+    #[error("{what} not found on this phone")]
+    NotFound {
+        /// What.
+        what: String,
+    },
+    /// The phone is not set up yet (no enrolment, no policy, no time anchor).
+    #[error("not ready: {0}")]
+    NotReady(String),
     /// An I/O operation failed on a named path.
     #[error("{action} {path}: {source}")]
     Io {
+        /// What was being done.
         action: &'static str,
+        /// On which path.
         path: std::path::PathBuf,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
+    /// The encrypted blob store.
+    #[error(transparent)]
+    Blob(#[from] crate::blobs::BlobError),
+    /// A photo was refused.
+    #[error(transparent)]
+    Photo(#[from] crate::capture::photo::PhotoError),
+    /// Audio capture.
+    #[error(transparent)]
+    Audio(#[from] crate::capture::audio::AudioError),
+    /// A position.
+    #[error(transparent)]
+    Place(#[from] crate::place::PlaceError),
+    /// Canonical JSON.
+    #[error(transparent)]
+    Canonical(#[from] crate::canonical::CanonicalError),
+    /// A domain value or signed document.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// Cryptography.
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    /// A broken event chain.
+    #[error(transparent)]
+    Chain(#[from] crate::model::ChainError),
+}
+
+impl Error {
+    /// The rule that blocked the action, if a rule did.
+    pub fn blocking_rule(&self) -> Option<crate::rules::RuleId> {
+        match self {
+            Error::Blocked { violations } => violations
+                .iter()
+                .find(|v| v.outcome == Outcome::Block)
+                .map(|v| v.rule),
+            _ => None,
+        }
+    }
+}
+
+fn blocked_message(violations: &[Violation]) -> String {
+    let mut blocking = violations.iter().filter(|v| v.outcome == Outcome::Block);
+    match blocking.next() {
+        Some(first) => {
+            let more = blocking.count();
+            if more == 0 {
+                first.to_string()
+            } else {
+                format!("{first} (and {more} more)")
+            }
+        }
+        None => "refused".to_owned(),
+    }
 }
 
 /// Result with core's error.
