@@ -816,3 +816,20 @@ fn purging_a_case_removes_its_documents() {
         .unwrap();
     assert!(!f.store.write(|tx| tx.delete_case(f.case_id)).unwrap());
 }
+
+#[test]
+fn an_event_that_cannot_be_encoded_canonically_is_refused_and_nothing_is_kept() {
+    let f = fixture();
+    let visit = f.new_visit();
+    // "e" + combining acute: not Unicode NFC, so it could not be hashed canonically.
+    let err = f
+        .store
+        .write(|tx| tx.append_event(visit, note("cafe\u{301}"), at(1), None, f.agent))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::EventUnencodable { .. }),
+        "{err:?}"
+    );
+    assert_eq!(f.visit(visit).head, None);
+    assert!(f.store.read(|tx| tx.events(visit)).unwrap().is_empty());
+}
