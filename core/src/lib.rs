@@ -12,5 +12,6 @@ pub mod error;
 pub mod model;
 pub mod place;
 pub mod rules;
+pub mod store;
 
 pub use error::{Error, Result};

@@ -1,0 +1,188 @@
+//! The schema's history: ordered upgrade steps, run in one `BEGIN IMMEDIATE` transaction.
+//!
+//! Modelled on Mozilla application-services' `support/sql`: the version lives in
+//! `PRAGMA user_version`; a fresh file replays every step, an old one runs the steps it
+//! lacks. A new table (receipt serial ranges, the outbox, …) is a new step appended here,
+//! never an edit of an old one: phones in the field hold databases at every version.
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use super::StoreError;
+
+/// One upgrade step: from `version - 1` to `version`.
+pub struct Migration {
+    /// The version the database has after this step.
+    pub version: u32,
+    /// What the step does, for error messages.
+    pub name: &'static str,
+    /// The step itself; it runs inside the upgrade's transaction.
+    pub apply: fn(&Transaction<'_>) -> rusqlite::Result<()>,
+}
+
+/// Every step so far, in order.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "device state and signed documents",
+        apply: |tx| tx.execute_batch(V1_DEVICE_AND_DOCUMENTS),
+    },
+    Migration {
+        version: 2,
+        name: "visits, event logs and evidence index",
+        apply: |tx| tx.execute_batch(V2_VISITS_EVENTS_EVIDENCE),
+    },
+];
+
+/// The version this code creates and understands.
+pub const SCHEMA_VERSION: u32 = 2;
+
+const V1_DEVICE_AND_DOCUMENTS: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE policies (
+    bank_id   TEXT PRIMARY KEY NOT NULL,
+    version   INTEGER NOT NULL CHECK (version >= 0),
+    body      TEXT NOT NULL,
+    signature TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE cases (
+    id             TEXT PRIMARY KEY NOT NULL,
+    bank_id        TEXT NOT NULL,
+    valid_from_ms  INTEGER NOT NULL,
+    valid_until_ms INTEGER NOT NULL,
+    document       BLOB NOT NULL
+) STRICT;
+CREATE INDEX cases_by_bank ON cases (bank_id);
+
+CREATE TABLE approvals (
+    id             TEXT PRIMARY KEY NOT NULL,
+    bank_id        TEXT NOT NULL,
+    case_id        TEXT NOT NULL,
+    valid_from_ms  INTEGER NOT NULL,
+    valid_until_ms INTEGER NOT NULL,
+    document       BLOB NOT NULL
+) STRICT;
+CREATE INDEX approvals_by_case ON approvals (case_id);
+
+CREATE TABLE tickets (
+    visit_id     TEXT PRIMARY KEY NOT NULL,
+    approval_id  TEXT NOT NULL,
+    issued_at_ms INTEGER NOT NULL,
+    document     BLOB NOT NULL
+) STRICT;
+CREATE INDEX tickets_by_approval ON tickets (approval_id);
+";
+
+const V2_VISITS_EVENTS_EVIDENCE: &str = "
+CREATE TABLE visits (
+    id                 TEXT PRIMARY KEY NOT NULL,
+    approval_id        TEXT NOT NULL,
+    case_id            TEXT NOT NULL,
+    agent_id           TEXT NOT NULL,
+    state              TEXT NOT NULL CHECK (state IN ('assigned', 'checked_in', 'active',
+                           'checked_out', 'sealed', 'uploading', 'acknowledged', 'purged')),
+    checked_in_at_ms   INTEGER,
+    checked_out_at_ms  INTEGER,
+    sealed_at_ms       INTEGER,
+    acknowledged_at_ms INTEGER,
+    head_seq           INTEGER CHECK (head_seq >= 0),
+    head_digest        TEXT,
+    CHECK ((head_seq IS NULL) = (head_digest IS NULL))
+) STRICT;
+CREATE INDEX visits_by_state ON visits (state);
+
+CREATE TABLE events (
+    visit_id TEXT NOT NULL REFERENCES visits (id),
+    seq      INTEGER NOT NULL CHECK (seq >= 0),
+    prev     TEXT NOT NULL,
+    digest   TEXT NOT NULL,
+    sealed   BLOB NOT NULL,
+    PRIMARY KEY (visit_id, seq)
+) STRICT, WITHOUT ROWID;
+
+-- The log is append-only; rows go only when an acknowledged visit is purged (D01).
+CREATE TRIGGER events_never_change BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only');
+END;
+CREATE TRIGGER events_go_only_with_purge BEFORE DELETE ON events
+WHEN (SELECT state FROM visits WHERE id = OLD.visit_id) IS NOT 'acknowledged'
+BEGIN
+    SELECT RAISE(ABORT, 'events are deleted only when an acknowledged visit is purged');
+END;
+
+CREATE TABLE evidence (
+    visit_id     TEXT NOT NULL REFERENCES visits (id),
+    digest       TEXT NOT NULL,
+    size         INTEGER NOT NULL CHECK (size >= 0),
+    media_type   TEXT NOT NULL,
+    role         TEXT NOT NULL CHECK (role IN ('original', 'thumbnail', 'audio', 'signature',
+                     'document')),
+    purged_at_ms INTEGER,
+    PRIMARY KEY (visit_id, digest)
+) STRICT;
+CREATE INDEX evidence_by_digest ON evidence (digest);
+";
+
+/// The database's schema version.
+pub fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+}
+
+/// Brings the database to `target` with `steps`, all in one IMMEDIATE transaction.
+///
+/// Returns the version found before upgrading. A database newer than `target` is refused
+/// untouched; a failing step rolls everything back, version included.
+pub fn migrate(conn: &mut Connection, steps: &[Migration], target: u32) -> Result<u32, StoreError> {
+    let plan_error = |reason| StoreError::MigrationPlan { target, reason };
+    if steps
+        .iter()
+        .enumerate()
+        .any(|(i, step)| u32::try_from(i + 1) != Ok(step.version))
+    {
+        return Err(plan_error("steps must be numbered 1, 2, 3, … in order"));
+    }
+    if usize::try_from(target).map_or(true, |t| t > steps.len()) {
+        return Err(plan_error("no step reaches it"));
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = user_version(&tx)?;
+    if found > target {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: target,
+        });
+    }
+    for step in steps
+        .iter()
+        .filter(|s| s.version > found && s.version <= target)
+    {
+        let failed = |source| StoreError::Migration {
+            version: step.version,
+            name: step.name,
+            source,
+        };
+        (step.apply)(&tx).map_err(failed)?;
+        tx.pragma_update(None, "user_version", step.version)
+            .map_err(failed)?;
+    }
+    tx.commit()?;
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_numbered_in_order_up_to_the_current_version() {
+        for (i, step) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(step.version as usize, i + 1, "{}", step.name);
+        }
+        assert_eq!(MIGRATIONS.len() as u32, SCHEMA_VERSION);
+    }
+}
