@@ -6,7 +6,7 @@
 //! it. An anchor is only good within the boot it was received in: after a reboot the
 //! monotonic count restarts, so the phone is unanchored until its next sync.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -34,23 +34,31 @@ pub trait Clock: Send + Sync {
 #[derive(Debug)]
 pub struct SystemClock {
     boot_id: String,
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    started: std::time::Instant,
+}
+
+/// Where the fallback monotonic count starts: once per process, like the fallback boot id.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn process_start() -> std::time::Instant {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
 }
 
 impl SystemClock {
     /// Reads the boot id once; the clock is then cheap to query.
     pub fn new() -> Self {
+        static PROCESS_ID: OnceLock<String> = OnceLock::new();
         let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
             .ok()
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| format!("process-{}", uuid::Uuid::now_v7()));
-        Self {
-            boot_id,
-            #[cfg(not(any(target_os = "linux", target_os = "android")))]
-            started: std::time::Instant::now(),
-        }
+            .unwrap_or_else(|| {
+                PROCESS_ID
+                    .get_or_init(|| format!("process-{}", uuid::Uuid::now_v7()))
+                    .clone()
+            });
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        process_start();
+        Self { boot_id }
     }
 }
 
@@ -95,7 +103,7 @@ impl Clock for SystemClock {
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     fn monotonic_ms(&self) -> i64 {
         // Paired with the per-process boot id: counts from process start only.
-        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
+        i64::try_from(process_start().elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
     fn boot_id(&self) -> String {

@@ -5,7 +5,7 @@ mod rules_support;
 
 use rules_support::*;
 use tandem_core::model::{
-    Appointment, CaseId, CaseStatus, DeviceId, AgentId, HealthFlag, HoldReason,
+    AgentId, Appointment, CaseId, CaseStatus, DeviceId, HealthFlag, HoldReason,
 };
 use tandem_core::place::Datum;
 use tandem_core::rules::{Outcome, RuleId, has_blocking};

@@ -294,13 +294,17 @@ fn v12_only_approved_templates_in_their_approved_version() {
     run(
         RuleId::V12,
         &[
-            ("the approved letter template", |w| {
-                let t = &w.approval.templates[1];
-                VisitAction::TemplateUse {
-                    template_id: t.id,
-                    version: t.version,
-                }
-            }, None),
+            (
+                "the approved letter template",
+                |w| {
+                    let t = &w.approval.templates[1];
+                    VisitAction::TemplateUse {
+                        template_id: t.id,
+                        version: t.version,
+                    }
+                },
+                None,
+            ),
             (
                 "a template not on the approval blocks",
                 |_| VisitAction::TemplateUse {

@@ -14,9 +14,7 @@ use tandem_core::model::{
     TemplateKind, TemplateRef, TimeAnchor, VisitId, VisitTicket,
 };
 use tandem_core::place::{Coordinate, Datum, Fix, Provider};
-use tandem_core::rules::{
-    CheckInInput, Outcome, PartnerPresence, RuleId, Violation, VisitContext,
-};
+use tandem_core::rules::{CheckInInput, Outcome, PartnerPresence, RuleId, Violation, VisitContext};
 
 pub const MINUTE: i64 = 60_000;
 pub const HOUR: i64 = 60 * MINUTE;
@@ -93,8 +91,7 @@ impl World {
         let address = ApprovedAddress {
             id: AddressId::new(),
             text: "上海市黄浦区人民大道1号".into(),
-            position: Coordinate::new(ADDRESS_LAT_E7, ADDRESS_LON_E7, Datum::Wgs84)
-                .expect("valid"),
+            position: Coordinate::new(ADDRESS_LAT_E7, ADDRESS_LON_E7, Datum::Wgs84).expect("valid"),
         };
         // A second address of the case, 30 km away, that this approval does not name.
         let unapproved = ApprovedAddress {
@@ -350,7 +347,12 @@ pub fn outcomes(violations: &[Violation], rule: RuleId) -> Vec<Outcome> {
 
 /// Asserts that `rule` gave `expected` (and no other outcome), or nothing when `None`.
 #[track_caller]
-pub fn assert_rule(scenario: &str, violations: &[Violation], rule: RuleId, expected: Option<Outcome>) {
+pub fn assert_rule(
+    scenario: &str,
+    violations: &[Violation],
+    rule: RuleId,
+    expected: Option<Outcome>,
+) {
     let found = outcomes(violations, rule);
     match expected {
         None => assert!(
