@@ -7,6 +7,7 @@
 pub mod blobs;
 pub mod canonical;
 pub mod capture;
+pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod model;

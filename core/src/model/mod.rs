@@ -9,6 +9,7 @@ mod event;
 mod ids;
 mod money;
 mod policy;
+mod receipt;
 mod signed;
 mod visit;
 
@@ -29,6 +30,7 @@ pub use ids::{
 };
 pub use money::Fen;
 pub use policy::Policy;
+pub use receipt::{Payer, ReceiptDraft, ReceiptSerial, SerialRange};
 pub use signed::{Signed, SignedPurpose};
 pub use visit::{Visit, VisitState};
 
