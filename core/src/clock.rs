@@ -201,7 +201,9 @@ pub struct StoredAnchor {
 }
 
 impl StoredAnchor {
-    /// Records an anchor the caller has already verified, at the moment it is received.
+    /// Records an anchor at the moment it is received. The caller has verified the server's
+    /// signature and that the anchor names this device (and its nonce is new): a stored
+    /// anchor is trusted as is.
     pub fn receive(anchor: &TimeAnchor, clock: &dyn Clock) -> Self {
         Self {
             server_time_ms: anchor.server_time_ms,

@@ -69,6 +69,8 @@ fn a_reboot_unanchors_time_and_check_in_blocks_until_the_next_sync() {
     let mut world = World::new();
     assert!(world.now().anchored_ms().is_some());
     world.clock.reboot();
+    // Up longer since this boot than before the sync: only the boot id tells them apart.
+    world.clock.advance_ms(6 * HOUR);
 
     let t = world.now();
     assert_eq!((t.anchor_ms, t.since_anchor_ms), (None, None));
@@ -86,7 +88,7 @@ fn a_reboot_unanchors_time_and_check_in_blocks_until_the_next_sync() {
         "{violations:#?}"
     );
 
-    world.sync_at_local(10, 5);
+    world.sync_at_local(16, 5);
     let violations = world.check_in(&world.check_in_input());
     assert_rule("after the next sync", &violations, RuleId::V04, None);
 }

@@ -23,13 +23,13 @@ pub fn check_upload_deadlines(
         .iter()
         .filter(|s| (warn_from..=deadline).contains(&elapsed(s)))
         .count();
-    let hours = deadline / 3_600_000;
+    let within = duration_text(deadline);
     let mut out = Vec::new();
     if overdue > 0 {
         out.push(Violation::block(
             RuleId::E03,
             format!(
-                "{overdue} sealed visit(s) did not reach the server within {hours} h: connect \
+                "{overdue} sealed visit(s) did not reach the server within {within}: connect \
                  and sync; no new check-in until they are uploaded."
             ),
         ));
@@ -38,12 +38,22 @@ pub fn check_upload_deadlines(
         out.push(Violation::warn(
             RuleId::E03,
             format!(
-                "{nearing} sealed visit(s) must reach the server within {hours} h of sealing \
+                "{nearing} sealed visit(s) must reach the server within {within} of sealing \
                  and the deadline is near: connect and sync soon."
             ),
         ));
     }
     out
+}
+
+/// A policy duration as the agent reads it: whole hours when it is some, else minutes.
+fn duration_text(ms: i64) -> String {
+    const HOUR_MS: i64 = 3_600_000;
+    if ms % HOUR_MS == 0 {
+        format!("{} h", ms / HOUR_MS)
+    } else {
+        format!("{} min", ms / 60_000)
+    }
 }
 
 /// A visit held on the phone, as the purge plan needs to see it.
