@@ -66,6 +66,9 @@ pub enum Error {
     /// Cryptography.
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
+    /// The device store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// A broken event chain.
     #[error(transparent)]
     Chain(#[from] crate::model::ChainError),

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod model;
+pub mod phone;
 pub mod place;
 pub mod rules;
 pub mod store;

@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension as _, params};
 
 use super::{ReadTx, StoreError, WriteTx, parse_column};
+use crate::clock::StoredAnchor;
 use crate::crypto::PublicKey;
 use crate::model::{AgentId, DeviceId, Signed, TimeAnchor};
 
@@ -15,6 +16,7 @@ enum MetaKey {
     ServerPublicKey,
     SyncCursor,
     TimeAnchor,
+    StoredAnchor,
 }
 
 impl MetaKey {
@@ -26,6 +28,7 @@ impl MetaKey {
             MetaKey::ServerPublicKey => "server_public_key",
             MetaKey::SyncCursor => "sync_cursor",
             MetaKey::TimeAnchor => "time_anchor",
+            MetaKey::StoredAnchor => "stored_anchor",
         }
     }
 }
@@ -40,6 +43,21 @@ impl ReadTx<'_> {
                 |row| row.get(0),
             )
             .optional()?)
+    }
+
+    fn meta_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: MetaKey,
+        column: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        self.meta(key)?
+            .map(|bytes| {
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                    column,
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
     }
 
     fn meta_text(&self, key: MetaKey) -> Result<Option<String>, StoreError> {
@@ -74,14 +92,7 @@ impl ReadTx<'_> {
 
     /// The server's public key, received at enrolment.
     pub fn server_public_key(&self) -> Result<Option<PublicKey>, StoreError> {
-        self.meta(MetaKey::ServerPublicKey)?
-            .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                    column: "meta.server_public_key",
-                    reason: e.to_string(),
-                })
-            })
-            .transpose()
+        self.meta_json(MetaKey::ServerPublicKey, "meta.server_public_key")
     }
 
     /// The opaque sync cursor of the last sync applied.
@@ -91,14 +102,12 @@ impl ReadTx<'_> {
 
     /// The last server-signed time anchor received, exactly as signed.
     pub fn time_anchor(&self) -> Result<Option<Signed<TimeAnchor>>, StoreError> {
-        self.meta(MetaKey::TimeAnchor)?
-            .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                    column: "meta.time_anchor",
-                    reason: e.to_string(),
-                })
-            })
-            .transpose()
+        self.meta_json(MetaKey::TimeAnchor, "meta.time_anchor")
+    }
+
+    /// The verified anchor with this phone's clock readings when it arrived.
+    pub fn stored_anchor(&self) -> Result<Option<StoredAnchor>, StoreError> {
+        self.meta_json(MetaKey::StoredAnchor, "meta.stored_anchor")
     }
 }
 
@@ -110,6 +119,19 @@ impl WriteTx<'_> {
             params![key.as_str(), value],
         )?;
         Ok(())
+    }
+
+    fn set_meta_json<T: serde::Serialize>(
+        &self,
+        key: MetaKey,
+        column: &'static str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+            column,
+            reason: e.to_string(),
+        })?;
+        self.set_meta(key, &json)
     }
 
     /// Records this phone's enrolled device id.
@@ -129,11 +151,7 @@ impl WriteTx<'_> {
 
     /// Records the server's public key.
     pub fn set_server_public_key(&self, key: &PublicKey) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(key).map_err(|e| StoreError::Corrupt {
-            column: "meta.server_public_key",
-            reason: e.to_string(),
-        })?;
-        self.set_meta(MetaKey::ServerPublicKey, &json)
+        self.set_meta_json(MetaKey::ServerPublicKey, "meta.server_public_key", key)
     }
 
     /// Records the sync cursor; do it in the transaction that applies the changes.
@@ -143,10 +161,12 @@ impl WriteTx<'_> {
 
     /// Keeps the latest time anchor, exactly as signed (the caller has verified it).
     pub fn set_time_anchor(&self, anchor: &Signed<TimeAnchor>) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(anchor).map_err(|e| StoreError::Corrupt {
-            column: "meta.time_anchor",
-            reason: e.to_string(),
-        })?;
-        self.set_meta(MetaKey::TimeAnchor, &json)
+        self.set_meta_json(MetaKey::TimeAnchor, "meta.time_anchor", anchor)
+    }
+
+    /// Keeps the anchor with this phone's clock readings at its arrival (what the
+    /// anchored clock computes from).
+    pub fn set_stored_anchor(&self, anchor: &StoredAnchor) -> Result<(), StoreError> {
+        self.set_meta_json(MetaKey::StoredAnchor, "meta.stored_anchor", anchor)
     }
 }

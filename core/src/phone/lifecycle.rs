@@ -1,0 +1,560 @@
+//! The visit lifecycle: check-in, actions during the visit, check-out, purge.
+
+use serde::{Deserialize, Serialize};
+
+use super::Phone;
+use crate::clock::discrepancy_event;
+use crate::crypto::{Digest, SignatureRecord};
+use crate::model::{
+    Approval, Case, ConsentScope, DisputeKind, Event, EventKind, EventTime, Fen, HealthFlag,
+    PersonMet, Policy, PromiseKind, TemplateId, VisitId, VisitState, VisitTicket,
+};
+use crate::place::{Fix, distance_m};
+use crate::rules::{
+    self, CheckInInput, CheckOutInput, HeldVisit, PartnerPresence, PurgePlan, Violation,
+    VisitAction, VisitContext,
+};
+use crate::store::{ReadTx, VisitRecord, WriteTx};
+use crate::{Error, Result};
+
+/// Longest note accepted, in characters: a note is a note, not a document.
+const MAX_NOTE_CHARS: usize = 4_000;
+
+/// Check-in, after the handshake with the partner's phone.
+#[derive(Debug, Clone, Default)]
+pub struct CheckIn {
+    /// The partner as the verified handshake reply showed them.
+    pub partner: Option<PartnerPresence>,
+    /// The partner's signature over the check-in statement.
+    pub partner_signature: Option<SignatureRecord>,
+    /// Why the team checks in outside the geofence, when it does (V05).
+    pub outside_fence_reason: Option<String>,
+}
+
+/// Check-out, after the handshake with the partner's phone.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOut {
+    /// The partner as the verified handshake reply showed them.
+    pub partner: Option<PartnerPresence>,
+    /// The partner's signature over the check-out statement.
+    pub partner_signature: Option<SignatureRecord>,
+}
+
+/// Something recorded during the visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// A typed note.
+    Note {
+        /// The text.
+        text: String,
+    },
+    /// The occupant's consent (V08).
+    Consent {
+        /// To what.
+        scope: ConsentScope,
+    },
+    /// Whose identity was confirmed (V09).
+    IdentityConfirmed {
+        /// Who.
+        person: PersonMet,
+    },
+    /// A dispute: collection stops (V10).
+    Dispute {
+        /// What is disputed.
+        kind: DisputeKind,
+        /// Photo of the signed statement, captured first.
+        statement: Option<Digest>,
+        /// Photo of the ID card's front, captured first.
+        id_front: Option<Digest>,
+        /// Photo of the ID card's back, captured first.
+        id_back: Option<Digest>,
+    },
+    /// Illness or pregnancy in the household (V11).
+    HealthFlag {
+        /// Which.
+        flag: HealthFlag,
+    },
+    /// A bank template filled in (V12); the document was captured first.
+    TemplateUsed {
+        /// Template.
+        template_id: TemplateId,
+        /// Version.
+        version: u32,
+        /// The filled-in document's digest.
+        document: Digest,
+    },
+    /// A promise to pay (V13).
+    Promise {
+        /// What kind.
+        kind: PromiseKind,
+        /// How much.
+        amount: Fen,
+        /// By when, UTC ms.
+        due_ms: i64,
+    },
+    /// A complaint or complaint risk (P01).
+    Complaint {
+        /// What was said.
+        note: String,
+    },
+}
+
+/// What an accepted action left: its event and any warnings or flags the agent should see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The action's event.
+    pub event: Event,
+    /// Warnings and flags (recorded as events too).
+    pub violations: Vec<Violation>,
+}
+
+/// The verified documents of one visit, loaded in a transaction.
+pub(super) struct Loaded {
+    pub record: VisitRecord,
+    pub policy: Policy,
+    pub case: Case,
+    pub approval: Approval,
+    pub ticket: VisitTicket,
+    pub events: Vec<Event>,
+    pub device: crate::model::DeviceId,
+    assigned: Vec<crate::model::CaseId>,
+}
+
+impl Loaded {
+    pub fn load(tx: &ReadTx<'_>, visit: VisitId) -> Result<Self> {
+        let not_found = |what: String| Error::NotFound { what };
+        let record = tx
+            .visit(visit)?
+            .ok_or_else(|| not_found(format!("visit {visit}")))?;
+        let key = tx
+            .server_public_key()?
+            .ok_or_else(|| Error::NotReady("no server key: enrol first".into()))?;
+        let device = tx
+            .device_id()?
+            .ok_or_else(|| Error::NotReady("this phone is not enrolled".into()))?;
+        let v = &record.visit;
+        let case = tx
+            .case(v.case_id)?
+            .ok_or_else(|| not_found(format!("case of visit {visit}")))?
+            .verify(&key)?;
+        let approval = tx
+            .approval(v.approval_id)?
+            .ok_or_else(|| not_found(format!("approval of visit {visit}")))?
+            .verify(&key)?;
+        let ticket = tx
+            .ticket(visit)?
+            .ok_or_else(|| not_found(format!("ticket of visit {visit}")))?
+            .verify(&key)?;
+        let policy = tx
+            .policy(case.bank_id)?
+            .ok_or_else(|| Error::NotReady("no policy for this bank: sync first".into()))?
+            .verify(&key)?;
+        let events = tx.events(visit)?;
+        // Until sync tells the phone its assignments, a case counts as assigned while its
+        // approval names this phone's agent.
+        let assigned = if approval.member(v.agent_id).is_some() {
+            vec![case.id]
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            record,
+            policy,
+            case,
+            approval,
+            ticket,
+            events,
+            device,
+            assigned,
+        })
+    }
+
+    pub fn context(&self, now: EventTime) -> VisitContext<'_> {
+        VisitContext {
+            policy: &self.policy,
+            case: &self.case,
+            approval: &self.approval,
+            ticket: &self.ticket,
+            visit: self.record.visit.id,
+            agent: self.record.visit.agent_id,
+            device: self.device,
+            assigned_cases: &self.assigned,
+            events: &self.events,
+            receipts: &[],
+            serial_ranges: &[],
+            now,
+        }
+    }
+
+    pub fn state(&self) -> VisitState {
+        self.record.visit.state
+    }
+
+    pub fn require_capturing(&self, action: &'static str) -> Result<()> {
+        if self.state().is_capturing() {
+            Ok(())
+        } else {
+            Err(Error::InvalidState {
+                visit: self.record.visit.id.to_string(),
+                state: self.state().as_str(),
+                action,
+            })
+        }
+    }
+}
+
+/// Refuses on any blocking violation; otherwise returns the warnings and flags.
+pub(super) fn refuse_if_blocked(violations: Vec<Violation>) -> Result<Vec<Violation>> {
+    if rules::has_blocking(&violations) {
+        Err(Error::Blocked { violations })
+    } else {
+        Ok(violations)
+    }
+}
+
+/// Appends an action's event, then its warnings and flags and any clock discrepancy, so
+/// that reviewers find each next to what it concerns.
+pub(super) fn record(
+    tx: &WriteTx<'_>,
+    loaded: &Loaded,
+    kind: EventKind,
+    at: EventTime,
+    fix: Option<Fix>,
+    violations: Vec<Violation>,
+) -> Result<Recorded> {
+    let visit = loaded.record.visit.id;
+    let by = loaded.record.visit.agent_id;
+    let event = tx.append_event(visit, kind, at, fix.clone(), by)?;
+    for v in &violations {
+        let flag = EventKind::RuleFlag {
+            rule: v.rule,
+            outcome: v.outcome,
+            message: v.message.clone(),
+        };
+        tx.append_event(visit, flag, at, fix.clone(), by)?;
+    }
+    if let Some(discrepancy) = discrepancy_event(&at, loaded.policy.clock_tolerance_ms) {
+        tx.append_event(visit, discrepancy, at, fix, by)?;
+    }
+    if loaded.state() == VisitState::CheckedIn {
+        tx.set_visit_state(visit, VisitState::Active, at.best_ms())?;
+    }
+    Ok(Recorded { event, violations })
+}
+
+fn unsent_sealed_at(tx: &ReadTx<'_>) -> Result<Vec<i64>> {
+    Ok(tx
+        .visits(&[VisitState::Sealed, VisitState::Uploading])?
+        .iter()
+        .filter_map(|r| r.visit.sealed_at_ms)
+        .collect())
+}
+
+impl Phone {
+    /// Checks the team in (V01–V06, V11, E03, D01). Blocking rules refuse it; a flag (e.g.
+    /// outside the fence, with a reason) is recorded with it.
+    pub fn check_in(&self, visit: VisitId, input: &CheckIn) -> Result<Recorded> {
+        let fix = self.location.current_fix();
+        let now = self.now()?;
+        self.store.write(|tx| {
+            let loaded = Loaded::load(tx, visit)?;
+            if loaded.state() != VisitState::Assigned {
+                return Err(Error::InvalidState {
+                    visit: visit.to_string(),
+                    state: loaded.state().as_str(),
+                    action: "check in",
+                });
+            }
+            let unsent = unsent_sealed_at(tx)?;
+            let ctx = loaded.context(now);
+            let violations = refuse_if_blocked(rules::check_check_in(
+                &ctx,
+                &CheckInInput {
+                    fix: fix.clone(),
+                    partner: input.partner.clone(),
+                    outside_fence_reason: input.outside_fence_reason.clone(),
+                    unsent_sealed_at_ms: &unsent,
+                },
+            ))?;
+            // The rules passed, so there is a fix and a partner; the nearest address is
+            // what the fence was measured against.
+            let own_fix = fix
+                .clone()
+                .ok_or_else(|| Error::NotReady("no fix".into()))?;
+            let partner = input
+                .partner
+                .clone()
+                .ok_or_else(|| Error::NotReady("no partner".into()))?;
+            let (address, distance) =
+                ctx.nearest_approved_address(&own_fix)
+                    .ok_or_else(|| Error::NotFound {
+                        what: "approved address".into(),
+                    })?;
+            let kind = EventKind::CheckedIn {
+                address_id: address.id,
+                partner: partner.agent_id,
+                partner_device: partner.device_id,
+                partner_distance_m: partner
+                    .fix
+                    .as_ref()
+                    .map(|p| distance_m(&own_fix.coordinate, &p.coordinate)),
+                partner_fix: partner.fix,
+                distance_m: distance,
+                outside_fence_reason: input.outside_fence_reason.clone(),
+                partner_signature: input.partner_signature.clone(),
+            };
+            // Recorded while still `assigned`, so `record` does not move the visit on to
+            // active: that happens with the first capture.
+            let recorded = record(tx, &loaded, kind, now, fix, violations)?;
+            tx.set_visit_state(visit, VisitState::CheckedIn, now.best_ms())?;
+            Ok(recorded)
+        })
+    }
+
+    /// Records an action during the visit, after its rules (V04, V07–V13).
+    pub fn record(&self, visit: VisitId, action: &Action) -> Result<Recorded> {
+        let fix = self.location.current_fix();
+        let now = self.now()?;
+        let (rule_action, kind) = self.action_event(action)?;
+        let open_since = self.audio_open_since(visit);
+        self.store.write(|tx| {
+            let loaded = Loaded::load(tx, visit)?;
+            loaded.require_capturing("record an action")?;
+            let ctx = loaded.context(now);
+            let mut violations = rules::check_action(&ctx, &rule_action);
+            violations.extend(rules::check_action(
+                &ctx,
+                &VisitAction::AudioStatus {
+                    open_since_ms: open_since,
+                },
+            ));
+            dedup(&mut violations);
+            let violations = refuse_if_blocked(violations)?;
+            record(tx, &loaded, kind, now, fix, violations)
+        })
+    }
+
+    fn action_event(&self, action: &Action) -> Result<(VisitAction, EventKind)> {
+        let require_blob = |d: &Option<Digest>| -> Result<()> {
+            match d {
+                Some(d) if !self.blobs.contains(d)? => Err(Error::NotFound {
+                    what: format!("captured document {d}"),
+                }),
+                _ => Ok(()),
+            }
+        };
+        Ok(match action.clone() {
+            Action::Note { text } => {
+                check_text("note", &text)?;
+                (VisitAction::Note, EventKind::Note { text })
+            }
+            Action::Consent { scope } => {
+                (VisitAction::Consent { scope }, EventKind::Consent { scope })
+            }
+            Action::IdentityConfirmed { person } => (
+                VisitAction::IdentityConfirmation { person },
+                EventKind::IdentityConfirmed { person },
+            ),
+            Action::Dispute {
+                kind,
+                statement,
+                id_front,
+                id_back,
+            } => {
+                for d in [&statement, &id_front, &id_back] {
+                    require_blob(d)?;
+                }
+                (
+                    VisitAction::Dispute { kind },
+                    EventKind::Dispute {
+                        kind,
+                        statement,
+                        id_front,
+                        id_back,
+                    },
+                )
+            }
+            Action::HealthFlag { flag } => (
+                VisitAction::HealthFlag { flag },
+                EventKind::HealthFlagged { flag },
+            ),
+            Action::TemplateUsed {
+                template_id,
+                version,
+                document,
+            } => {
+                require_blob(&Some(document))?;
+                (
+                    VisitAction::TemplateUse {
+                        template_id,
+                        version,
+                    },
+                    EventKind::TemplateUsed {
+                        template_id,
+                        version,
+                        document,
+                    },
+                )
+            }
+            Action::Promise {
+                kind,
+                amount,
+                due_ms,
+            } => {
+                if amount.0 <= 0 {
+                    return Err(Error::NotReady("a promise needs a positive amount".into()));
+                }
+                (
+                    VisitAction::Promise { kind },
+                    EventKind::Promise {
+                        kind,
+                        amount,
+                        due_ms,
+                    },
+                )
+            }
+            Action::Complaint { note } => {
+                check_text("complaint", &note)?;
+                (VisitAction::Complaint, EventKind::Complaint { note })
+            }
+        })
+    }
+
+    /// Checks the team out (V03, V07). Audio stops only once the rules allow check-out.
+    pub fn check_out(&self, visit: VisitId, input: &CheckOut) -> Result<Recorded> {
+        let now = self.now()?;
+        let input_for = |open| CheckOutInput {
+            partner: input.partner.clone(),
+            audio_open_since_ms: open,
+        };
+        // First with the recorder still running: a refused check-out must not stop audio.
+        let open_since = self.audio_open_since(visit);
+        self.store.read(|tx| {
+            let loaded = Loaded::load(tx, visit)?;
+            loaded.require_capturing("check out")?;
+            refuse_if_blocked(rules::check_check_out(
+                &loaded.context(now),
+                &input_for(open_since),
+            ))
+        })?;
+        self.stop_audio(visit)?;
+        let fix = self.location.current_fix();
+        let now = self.now()?;
+        self.store.write(|tx| {
+            let loaded = Loaded::load(tx, visit)?;
+            loaded.require_capturing("check out")?;
+            let violations = refuse_if_blocked(rules::check_check_out(
+                &loaded.context(now),
+                &input_for(None),
+            ))?;
+            let partner = input
+                .partner
+                .clone()
+                .ok_or_else(|| Error::NotReady("no partner".into()))?;
+            let kind = EventKind::CheckedOut {
+                partner: partner.agent_id,
+                partner_device: partner.device_id,
+                partner_fix: partner.fix,
+                partner_signature: input.partner_signature.clone(),
+            };
+            let recorded = record(tx, &loaded, kind, now, fix, violations)?;
+            tx.set_visit_state(visit, VisitState::CheckedOut, now.best_ms())?;
+            Ok(recorded)
+        })
+    }
+
+    /// The visit's events, decrypted and checked against the stored chain head.
+    pub fn events(&self, visit: VisitId) -> Result<Vec<Event>> {
+        self.store.read(|tx| {
+            tx.verify_visit_chain(visit)?;
+            Ok::<_, Error>(tx.events(visit)?)
+        })
+    }
+
+    /// The visit as stored.
+    pub fn visit(&self, visit: VisitId) -> Result<VisitRecord> {
+        self.store
+            .read(|tx| Ok::<_, Error>(tx.visit(visit)?))?
+            .ok_or_else(|| Error::NotFound {
+                what: format!("visit {visit}"),
+            })
+    }
+
+    /// E03 at this moment: warnings for sealed visits nearing their upload deadline.
+    pub fn upload_deadlines(&self, bank_policy: &Policy) -> Result<Vec<Violation>> {
+        let now = self.now()?;
+        let unsent = self.store.read(unsent_sealed_at)?;
+        Ok(rules::check_upload_deadlines(
+            bank_policy,
+            now.best_ms(),
+            &unsent,
+        ))
+    }
+
+    /// D01: deletes the media of acknowledged visits whose receipt verified, and the data
+    /// of cases no longer assigned (never evidence still on its way to the server).
+    pub fn purge(&self, assigned: &[crate::model::CaseId]) -> Result<PurgePlan> {
+        let now = self.now()?.best_ms();
+        let (held, cases) = self.store.read(|tx| {
+            let visits = tx.visits(&[])?;
+            let held: Vec<HeldVisit> = visits
+                .iter()
+                .map(|r| HeldVisit {
+                    visit_id: r.visit.id,
+                    case_id: r.visit.case_id,
+                    state: r.visit.state,
+                    receipt_verified: r.acknowledged_at_ms.is_some(),
+                })
+                .collect();
+            let mut cases: Vec<_> = visits.iter().map(|r| r.visit.case_id).collect();
+            cases.sort();
+            cases.dedup();
+            Ok::<_, Error>((held, cases))
+        })?;
+        let plan = rules::purge_plan(&held, &cases, assigned);
+        for visit in &plan.media {
+            let digests = self.store.write(|tx| {
+                let digests = tx.purge_visit(*visit, now)?;
+                tx.set_visit_state(*visit, VisitState::Purged, now)?;
+                Ok::<_, Error>(digests)
+            })?;
+            for digest in digests {
+                if !self
+                    .store
+                    .read(|tx| Ok::<_, Error>(tx.blob_is_needed(digest)?))?
+                {
+                    self.blobs.remove(&digest)?;
+                }
+            }
+        }
+        for case in &plan.cases {
+            self.store
+                .write(|tx| Ok::<_, Error>(tx.purge_case_documents(*case)?))?;
+        }
+        Ok(plan)
+    }
+}
+
+fn check_text(what: &str, text: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(Error::NotReady(format!("an empty {what} is not recorded")));
+    }
+    if text.chars().count() > MAX_NOTE_CHARS {
+        return Err(Error::NotReady(format!(
+            "a {what} is at most {MAX_NOTE_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn dedup(violations: &mut Vec<Violation>) {
+    let mut seen = Vec::new();
+    violations.retain(|v| {
+        let fresh = !seen.contains(v);
+        if fresh {
+            seen.push(v.clone());
+        }
+        fresh
+    });
+}
