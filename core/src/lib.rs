@@ -15,5 +15,7 @@ pub mod phone;
 pub mod place;
 pub mod rules;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Error, Result};

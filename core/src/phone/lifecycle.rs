@@ -514,11 +514,10 @@ impl Phone {
         })?;
         let plan = rules::purge_plan(&held, &cases, assigned);
         for visit in &plan.media {
-            let digests = self.store.write(|tx| {
-                let digests = tx.purge_visit(*visit, now)?;
-                tx.set_visit_state(*visit, VisitState::Purged, now)?;
-                Ok::<_, Error>(digests)
-            })?;
+            // Marks the visit purged and returns the blobs no other visit still needs.
+            let digests = self
+                .store
+                .write(|tx| Ok::<_, Error>(tx.purge_visit(*visit, now)?))?;
             for digest in digests {
                 if !self
                     .store

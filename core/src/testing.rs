@@ -1,0 +1,245 @@
+//! A signed world for tests, the terminal simulator and demos: a server key, a bank with
+//! its policy, a case in Shanghai geocoded in GCJ-02 (as AMap gives it), and helpers to
+//! enrol phones and assign them a visit. Compiled only with the `testing` feature.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::Result;
+use crate::clock::Clock;
+use crate::crypto::{PublicKey, SignatureAlgorithm, Signer, SoftwareKeyStore, SoftwareSigner};
+use crate::model::{
+    AddressId, AgentId, Approval, ApprovalId, ApprovedAddress, AuthorisationLetter, BankId, Case,
+    CaseId, CaseStatus, Debtor, DeviceId, Entrustment, Fen, MaskedCardNumber, MaskedIdNumber,
+    Policy, PromiseAuthorisation, Signed, SignedPurpose, TeamMember, TimeAnchor, VisitId,
+    VisitTicket,
+};
+use crate::phone::{Enrollment, ManualLocation, Phone, PhoneConfig};
+use crate::place::{Coordinate, Datum, Fix, Provider};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// 2026-11-30 10:00 in Asia/Shanghai (02:00 UTC): inside visiting hours.
+pub const MORNING_MS: i64 = 1_796_004_000_000;
+
+/// One agent with an enrolled phone.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The agent.
+    pub agent: AgentId,
+    /// The phone.
+    pub device: DeviceId,
+    /// The phone's key.
+    pub key: PublicKey,
+}
+
+impl Member {
+    /// The member as an approval lists it.
+    pub fn team_member(&self) -> TeamMember {
+        TeamMember {
+            agent_id: self.agent,
+            device_id: self.device,
+            public_key: self.key.clone(),
+        }
+    }
+}
+
+/// The server's side of a test: its key and the documents it signs.
+pub struct World {
+    /// The server's signing key.
+    pub server: SoftwareSigner,
+    /// The bank.
+    pub bank: BankId,
+    /// Its policy (defaults of DOMAIN.md).
+    pub policy: Policy,
+    /// A case with one approved address.
+    pub case: Case,
+    /// Server time of the scenario's start.
+    pub start_ms: i64,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl World {
+    /// A bank, its default policy and one active case at People's Square, Shanghai.
+    pub fn new() -> Self {
+        let (server, _) = SoftwareSigner::generate(SignatureAlgorithm::Ed25519)
+            .unwrap_or_else(|e| panic!("test server key: {e}"));
+        let bank = BankId::new();
+        let address = Coordinate::new(312_317_000, 1_214_727_000, Datum::Gcj02)
+            .unwrap_or_else(|e| panic!("test address: {e}"));
+        let case = Case {
+            id: CaseId::new(),
+            bank_id: bank,
+            case_ref: "SH-2026-000123".into(),
+            card: MaskedCardNumber::mask("6222021234567890")
+                .unwrap_or_else(|e| panic!("test card: {e}")),
+            debtor: Debtor {
+                name: "张三".into(),
+                id_number: MaskedIdNumber::mask("310101198001011234")
+                    .unwrap_or_else(|e| panic!("test id: {e}")),
+                phone: Some("13800138000".into()),
+            },
+            addresses: vec![ApprovedAddress {
+                id: AddressId::new(),
+                text: "上海市黄浦区人民大道200号".into(),
+                position: address,
+            }],
+            entrustment: Entrustment {
+                start_ms: MORNING_MS - 30 * DAY_MS,
+                end_ms: MORNING_MS + 60 * DAY_MS,
+                extended_until_ms: None,
+            },
+            status: CaseStatus::Active,
+            outstanding: Fen(1_234_567),
+            health_flag: None,
+        };
+        Self {
+            server,
+            bank,
+            policy: Policy::defaults(bank),
+            case,
+            start_ms: MORNING_MS,
+        }
+    }
+
+    /// The server's public key.
+    pub fn server_key(&self) -> PublicKey {
+        self.server.public_key()
+    }
+
+    /// Signs a document as the server.
+    pub fn sign<T: SignedPurpose + Serialize + DeserializeOwned>(&self, doc: &T) -> Signed<T> {
+        Signed::sign(doc, &self.server).unwrap_or_else(|e| panic!("signing a test document: {e}"))
+    }
+
+    /// The case's approved address.
+    pub fn address(&self) -> Coordinate {
+        self.case.addresses[0].position
+    }
+
+    /// A GNSS fix (WGS-84, as phones report) `north_m` metres north of the address.
+    pub fn fix_near_address(&self, north_m: i32, accuracy_m: u32) -> Fix {
+        let wgs = self.address().to_wgs84();
+        // One metre of latitude is about 1e7 / 111_320 units of 1e-7 degree.
+        let lat = wgs.lat_e7() + (i64::from(north_m) * 10_000_000 / 111_320) as i32;
+        Fix {
+            coordinate: Coordinate::new(lat, wgs.lon_e7(), Datum::Wgs84)
+                .unwrap_or_else(|e| panic!("test fix: {e}")),
+            accuracy_m,
+            provider: Provider::Gnss,
+            mock: false,
+            taken_at_ms: self.start_ms,
+        }
+    }
+
+    /// An approval of a visit today for `team`, without cash authorisation.
+    pub fn approval(&self, team: &[&Member]) -> Approval {
+        Approval {
+            id: ApprovalId::new(),
+            bank_id: self.bank,
+            case_id: self.case.id,
+            address_ids: self.case.addresses.iter().map(|a| a.id).collect(),
+            team: team.iter().map(|m| m.team_member()).collect(),
+            valid_from_ms: self.start_ms - DAY_MS,
+            valid_until_ms: self.start_ms + 7 * DAY_MS,
+            letter: AuthorisationLetter {
+                number: "WT-2026-0042".into(),
+                valid_until_ms: self.start_ms + 30 * DAY_MS,
+            },
+            cash: None,
+            promise: PromiseAuthorisation::default(),
+            appointment: None,
+            templates: Vec::new(),
+            health_review_done: false,
+            policy_version: self.policy.version,
+            approved_at_ms: self.start_ms - DAY_MS,
+        }
+    }
+
+    /// The server's ticket for a new visit under `approval`.
+    pub fn ticket(&self, approval: &Approval) -> VisitTicket {
+        VisitTicket {
+            visit_id: VisitId::new(),
+            approval_id: approval.id,
+            nonce: crate::model::BundleId::new().0.simple().to_string(),
+            issued_at_ms: self.start_ms - 3_600_000,
+        }
+    }
+
+    /// A time anchor for `device` at server time `server_time_ms`.
+    pub fn anchor(&self, device: DeviceId, server_time_ms: i64) -> Signed<TimeAnchor> {
+        self.sign(&TimeAnchor {
+            device_id: device,
+            server_time_ms,
+            nonce: crate::model::BundleId::new().0.simple().to_string(),
+        })
+    }
+
+    /// Opens a phone in `dir` (software key store in the same folder) and enrols it as a
+    /// new agent.
+    pub fn open_phone(
+        &self,
+        dir: &Path,
+        clock: Arc<dyn Clock>,
+        location: Arc<ManualLocation>,
+    ) -> Result<(Phone, Member)> {
+        let phone = Self::reopen_phone(dir, clock, location)?;
+        let member = Member {
+            agent: AgentId::new(),
+            device: DeviceId::new(),
+            key: phone.public_key(),
+        };
+        phone.enroll(&Enrollment {
+            device_id: member.device,
+            agent_id: member.agent,
+            server_key: self.server_key(),
+        })?;
+        Ok((phone, member))
+    }
+
+    /// Opens an existing phone folder again (after a crash, say).
+    pub fn reopen_phone(
+        dir: &Path,
+        clock: Arc<dyn Clock>,
+        location: Arc<ManualLocation>,
+    ) -> Result<Phone> {
+        std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io {
+            action: "create",
+            path: dir.to_owned(),
+            source,
+        })?;
+        let keystore = SoftwareKeyStore::open_or_create(&dir.join("keystore.key"))?;
+        Phone::open(PhoneConfig {
+            dir: dir.to_owned(),
+            keystore: Arc::new(keystore),
+            clock,
+            location,
+            signer: None,
+        })
+    }
+
+    /// Gives `phone` the policy, a time anchor at `anchor_ms` and the visit.
+    pub fn assign(
+        &self,
+        phone: &Phone,
+        member: &Member,
+        approval: &Approval,
+        ticket: &VisitTicket,
+        anchor_ms: i64,
+    ) -> Result<VisitId> {
+        phone.accept_policy(&self.sign(&self.policy))?;
+        phone.accept_time_anchor(&self.anchor(member.device, anchor_ms))?;
+        phone.accept_assignment(
+            &self.sign(&self.case),
+            &self.sign(approval),
+            &self.sign(ticket),
+        )
+    }
+}

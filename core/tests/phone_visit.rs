@@ -1,0 +1,548 @@
+//! A visit on the phone, end to end through store, rules, clock, blobs and capture.
+//! Each refusal names the actor it stops (THREATS.md) and asserts the rule id.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tandem_core::Error;
+use tandem_core::clock::ManualClock;
+use tandem_core::model::{ConsentScope, EventKind, PersonMet, VisitId, VisitState, verify_chain};
+use tandem_core::phone::{Action, CheckIn, CheckOut, ManualLocation, Phone};
+use tandem_core::rules::{Outcome, PartnerPresence, RuleId};
+use tandem_core::testing::{Member, World};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/photos");
+
+struct Team {
+    world: World,
+    clock: Arc<ManualClock>,
+    lead: Phone,
+    lead_member: Member,
+    lead_location: Arc<ManualLocation>,
+    partner: Phone,
+    partner_member: Member,
+    partner_location: Arc<ManualLocation>,
+    visit: VisitId,
+    _dir: tempfile::TempDir,
+}
+
+/// Two agents, each with their own phone, assigned one visit; the phones' clocks anchored
+/// at 10:00 Shanghai time and both standing 20 m from the address.
+fn team() -> Team {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(world.start_ms, 5_000_000));
+    let lead_location = Arc::new(ManualLocation::new(Some(world.fix_near_address(20, 10))));
+    let partner_location = Arc::new(ManualLocation::new(Some(world.fix_near_address(25, 10))));
+    let (lead, lead_member) = world
+        .open_phone(
+            &dir.path().join("lead"),
+            clock.clone(),
+            lead_location.clone(),
+        )
+        .unwrap();
+    let (partner, partner_member) = world
+        .open_phone(
+            &dir.path().join("partner"),
+            clock.clone(),
+            partner_location.clone(),
+        )
+        .unwrap();
+    let approval = world.approval(&[&lead_member, &partner_member]);
+    let ticket = world.ticket(&approval);
+    let visit = world
+        .assign(&lead, &lead_member, &approval, &ticket, world.start_ms)
+        .unwrap();
+    world
+        .assign(
+            &partner,
+            &partner_member,
+            &approval,
+            &ticket,
+            world.start_ms,
+        )
+        .unwrap();
+    Team {
+        world,
+        clock,
+        lead,
+        lead_member,
+        lead_location,
+        partner,
+        partner_member,
+        partner_location,
+        visit,
+        _dir: dir,
+    }
+}
+
+impl Team {
+    fn partner_presence(&self) -> PartnerPresence {
+        PartnerPresence {
+            agent_id: self.partner_member.agent,
+            device_id: self.partner_member.device,
+            fix: self.partner.current_fix(),
+        }
+    }
+
+    fn check_in(&self) -> Result<tandem_core::phone::Recorded, Error> {
+        self.lead.check_in(
+            self.visit,
+            &CheckIn {
+                partner: Some(self.partner_presence()),
+                ..CheckIn::default()
+            },
+        )
+    }
+}
+
+fn photo(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(FIXTURES).join(name)).unwrap()
+}
+
+fn tone(samples: usize) -> Vec<i16> {
+    (0..samples)
+        .map(|i| ((i as f64 * 0.05).sin() * 8_000.0) as i16)
+        .collect()
+}
+
+fn blocked_by(result: Result<impl std::fmt::Debug, Error>) -> RuleId {
+    match result {
+        Err(e) => e
+            .blocking_rule()
+            .unwrap_or_else(|| panic!("not a rule refusal: {e}")),
+        Ok(v) => panic!("expected a refusal, got {v:?}"),
+    }
+}
+
+#[test]
+fn a_full_visit_is_recorded_as_one_verified_chain() {
+    let t = team();
+    let checked_in = t.check_in().unwrap();
+    assert!(
+        matches!(checked_in.event.kind, EventKind::CheckedIn { distance_m, .. } if distance_m <= 30)
+    );
+    assert_eq!(
+        t.lead.visit(t.visit).unwrap().visit.state,
+        VisitState::CheckedIn
+    );
+
+    t.lead.start_audio(t.visit, 16_000).unwrap();
+    let mut closed = Vec::new();
+    // 150 s of audio in 20 ms chunks: two full 60 s segments close while recording.
+    for _ in 0..(150 * 50) {
+        closed.extend(t.lead.push_audio(t.visit, &tone(320)).unwrap());
+    }
+    assert_eq!(closed.len(), 2);
+    t.lead
+        .record(
+            t.visit,
+            &Action::IdentityConfirmed {
+                person: PersonMet::Debtor,
+            },
+        )
+        .unwrap();
+    t.lead
+        .record(
+            t.visit,
+            &Action::Consent {
+                scope: ConsentScope::InteriorPhotos,
+            },
+        )
+        .unwrap();
+    let mut photos = Vec::new();
+    for name in [
+        "gps-DSCN0010.jpg",
+        "mobile-jolla.jpg",
+        "orientation-portrait_6.jpg",
+        "invalid-image00971.jpg",
+        "tests-36-memory_error.jpg",
+        "xmp-no_exif.jpg",
+    ] {
+        let captured = t.lead.capture_photo(t.visit, &photo(name), true).unwrap();
+        assert!(
+            captured.recorded.violations.is_empty(),
+            "{name}: {:?}",
+            captured.recorded.violations
+        );
+        photos.push(captured);
+    }
+    t.lead
+        .record(
+            t.visit,
+            &Action::Note {
+                text: "债务人在家，同意下周还款。".into(),
+            },
+        )
+        .unwrap();
+    t.clock.advance_ms(150_000);
+    t.lead
+        .check_out(
+            t.visit,
+            &CheckOut {
+                partner: Some(t.partner_presence()),
+                ..CheckOut::default()
+            },
+        )
+        .unwrap();
+
+    let record = t.lead.visit(t.visit).unwrap();
+    assert_eq!(record.visit.state, VisitState::CheckedOut);
+    let events = t.lead.events(t.visit).unwrap();
+    verify_chain(t.visit, &events, record.head.map(|h| h.digest)).unwrap();
+    let segments: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::AudioSegment {
+                digest,
+                duration_ms,
+                ..
+            } => Some((digest, duration_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        segments.iter().map(|s| s.1).collect::<Vec<_>>(),
+        [60_000, 60_000, 30_000]
+    );
+    for (digest, _) in &segments {
+        t.lead.blobs().verify(digest).unwrap();
+    }
+    for p in &photos {
+        t.lead.blobs().verify(&p.original).unwrap();
+        t.lead.blobs().verify(&p.thumbnail).unwrap();
+    }
+    let gps_photo = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Photo {
+                original,
+                exif_time_ms,
+                ..
+            } if *original == photos[0].original => Some(*exif_time_ms),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        gps_photo.is_some(),
+        "the Nikon photo's EXIF time is recorded"
+    );
+    assert!(matches!(
+        events.last().unwrap().kind,
+        EventKind::CheckedOut { .. }
+    ));
+    // Nothing of the debtor or the note is readable in the phone's files.
+    for file in ["device.db", "device.db-wal"] {
+        let path = t.lead.dir().join(file);
+        if let Ok(bytes) = std::fs::read(&path) {
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains("张三") && !text.contains("下周还款"),
+                "{file} leaks"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_lone_agent_cannot_check_in() {
+    // Actor: a lone agent who wants to visit alone.
+    let t = team();
+    assert_eq!(
+        blocked_by(t.lead.check_in(t.visit, &CheckIn::default())),
+        RuleId::V03
+    );
+    let own = PartnerPresence {
+        agent_id: t.lead_member.agent,
+        device_id: t.lead_member.device,
+        fix: t.lead.current_fix(),
+    };
+    let alone = CheckIn {
+        partner: Some(own),
+        ..CheckIn::default()
+    };
+    assert_eq!(blocked_by(t.lead.check_in(t.visit, &alone)), RuleId::V03);
+    assert_eq!(
+        t.lead.visit(t.visit).unwrap().visit.state,
+        VisitState::Assigned
+    );
+    assert!(
+        t.lead.events(t.visit).unwrap().is_empty(),
+        "a refusal writes nothing"
+    );
+}
+
+#[test]
+fn a_phone_clock_set_back_does_not_fake_visiting_hours() {
+    // Actor: an agent who cheats the clock: visiting at 22:30 with the phone set to 10:00.
+    let t = team();
+    t.clock.advance_ms(12 * 3_600_000 + 30 * 60_000);
+    t.clock.set_wall_ms(t.world.start_ms);
+    assert_eq!(blocked_by(t.check_in()), RuleId::V04);
+}
+
+#[test]
+fn a_mock_location_blocks_check_in() {
+    // Actor: an agent faking presence from home with a mock-location app.
+    let t = team();
+    let mut fake = t.world.fix_near_address(10, 5);
+    fake.mock = true;
+    t.lead_location.set(Some(fake));
+    assert_eq!(blocked_by(t.check_in()), RuleId::V05);
+    t.lead_location.set(None);
+    assert_eq!(blocked_by(t.check_in()), RuleId::V05);
+}
+
+#[test]
+fn checking_in_outside_the_fence_needs_a_reason_and_is_flagged() {
+    // Actor: an agent sitting 2 km away.
+    let t = team();
+    t.lead_location
+        .set(Some(t.world.fix_near_address(2_000, 10)));
+    t.partner_location
+        .set(Some(t.world.fix_near_address(2_010, 10)));
+    assert_eq!(blocked_by(t.check_in()), RuleId::V05);
+    let with_reason = CheckIn {
+        partner: Some(t.partner_presence()),
+        outside_fence_reason: Some("debtor asked to meet at the community office".into()),
+        ..CheckIn::default()
+    };
+    let recorded = t.lead.check_in(t.visit, &with_reason).unwrap();
+    assert!(
+        recorded
+            .violations
+            .iter()
+            .any(|v| v.rule == RuleId::V05 && v.outcome == Outcome::Flag)
+    );
+    let events = t.lead.events(t.visit).unwrap();
+    assert!(events.iter().any(|e| matches!(
+        e.kind,
+        EventKind::RuleFlag {
+            rule: RuleId::V05,
+            outcome: Outcome::Flag,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_refused_photo_leaves_nothing_behind() {
+    // Actor: anyone sending bad input.
+    let t = team();
+    t.check_in().unwrap();
+    let before = t.lead.events(t.visit).unwrap().len();
+    let mut truncated = photo("gps-DSCN0010.jpg");
+    truncated.truncate(truncated.len() / 2);
+    for bytes in [b"not a photo at all".to_vec(), truncated] {
+        let err = t.lead.capture_photo(t.visit, &bytes, false).unwrap_err();
+        assert!(matches!(err, Error::Photo(_)), "{err}");
+    }
+    assert_eq!(t.lead.events(t.visit).unwrap().len(), before);
+    let stored = walk(&t.lead.dir().join("blobs"));
+    assert_eq!(stored, 0, "no blob was kept for a refused photo");
+}
+
+fn walk(dir: &Path) -> usize {
+    let mut blobs = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() && path.file_name().is_some_and(|n| n != "tmp") {
+            blobs += walk(&path);
+        } else if path.file_name().is_some_and(|n| n.len() == 64) {
+            blobs += 1;
+        }
+    }
+    blobs
+}
+
+#[test]
+fn an_interior_photo_without_consent_is_flagged_not_refused() {
+    let t = team();
+    t.check_in().unwrap();
+    let captured = t
+        .lead
+        .capture_photo(t.visit, &photo("mobile-jolla.jpg"), true)
+        .unwrap();
+    assert!(
+        captured
+            .recorded
+            .violations
+            .iter()
+            .any(|v| v.rule == RuleId::V08 && v.outcome == Outcome::Flag)
+    );
+}
+
+#[test]
+fn audio_left_open_by_a_crash_is_recovered_with_its_gap() {
+    let t = team();
+    t.check_in().unwrap();
+    t.lead.start_audio(t.visit, 16_000).unwrap();
+    for _ in 0..100 {
+        t.lead.push_audio(t.visit, &tone(320)).unwrap();
+    }
+    let dir = t.lead.dir().to_owned();
+    // The app dies: the recorder is never finished.
+    drop(t.lead);
+    let reopened = World::reopen_phone(&dir, t.clock.clone(), t.lead_location.clone()).unwrap();
+    let events = reopened.events(t.visit).unwrap();
+    let segment = events.iter().find_map(|e| match e.kind {
+        EventKind::AudioSegment {
+            duration_ms,
+            recovered,
+            digest,
+            ..
+        } => Some((duration_ms, recovered, digest)),
+        _ => None,
+    });
+    let (duration_ms, recovered, digest) = segment.expect("the open segment was recovered");
+    assert!(recovered);
+    assert_eq!(duration_ms, 2_000, "every pushed sample survived");
+    reopened.blobs().verify(&digest).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::AudioGap { .. }))
+    );
+}
+
+#[test]
+fn an_assignment_for_another_agent_is_not_kept() {
+    // Actor: a user without need for this debtor's data (D01).
+    let t = team();
+    let outsider_dir = tempfile::tempdir().unwrap();
+    let (outsider, member) = t
+        .world
+        .open_phone(
+            outsider_dir.path(),
+            t.clock.clone(),
+            t.lead_location.clone(),
+        )
+        .unwrap();
+    let approval = t.world.approval(&[&t.lead_member, &t.partner_member]);
+    let ticket = t.world.ticket(&approval);
+    assert_eq!(
+        blocked_by(
+            t.world
+                .assign(&outsider, &member, &approval, &ticket, t.world.start_ms)
+        ),
+        RuleId::D01
+    );
+}
+
+#[test]
+fn a_forged_approval_is_refused() {
+    // Actor: a colluding pair inventing a visit with an approval the server never signed.
+    let t = team();
+    let forger = World::new();
+    let approval = t.world.approval(&[&t.lead_member, &t.partner_member]);
+    let ticket = t.world.ticket(&approval);
+    let err = t
+        .lead
+        .accept_assignment(
+            &t.world.sign(&t.world.case),
+            &forger.sign(&approval),
+            &t.world.sign(&ticket),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Model(_)), "{err}");
+}
+
+#[test]
+fn a_sealed_visit_not_uploaded_in_time_blocks_the_next_check_in() {
+    // E03: evidence must reach the server within 24 h.
+    let t = team();
+    t.check_in().unwrap();
+    t.lead
+        .check_out(
+            t.visit,
+            &CheckOut {
+                partner: Some(t.partner_presence()),
+                ..CheckOut::default()
+            },
+        )
+        .unwrap();
+    let sealed_at = t.lead.now().unwrap().best_ms();
+    t.lead
+        .store()
+        .write(|tx| {
+            tx.set_visit_state(t.visit, VisitState::Sealed, sealed_at)
+                .map(|_| ())
+        })
+        .unwrap();
+    let approval = t.world.approval(&[&t.lead_member, &t.partner_member]);
+    let ticket = t.world.ticket(&approval);
+    t.clock.advance_ms(25 * 3_600_000);
+    let next = t
+        .world
+        .assign(
+            &t.lead,
+            &t.lead_member,
+            &approval,
+            &ticket,
+            t.world.start_ms + 25 * 3_600_000,
+        )
+        .unwrap();
+    let result = t.lead.check_in(
+        next,
+        &CheckIn {
+            partner: Some(t.partner_presence()),
+            ..CheckIn::default()
+        },
+    );
+    match result {
+        Err(Error::Blocked { violations }) => {
+            assert!(
+                violations
+                    .iter()
+                    .any(|v| v.rule == RuleId::E03 && v.outcome == Outcome::Block)
+            )
+        }
+        other => panic!("expected E03, got {other:?}"),
+    }
+}
+
+#[test]
+fn media_are_purged_only_after_the_verified_receipt() {
+    // Actor: a thief with a lost phone (D01: nothing kept longer than needed).
+    let t = team();
+    t.check_in().unwrap();
+    let captured = t
+        .lead
+        .capture_photo(t.visit, &photo("gps-DSCN0010.jpg"), false)
+        .unwrap();
+    t.lead
+        .check_out(
+            t.visit,
+            &CheckOut {
+                partner: Some(t.partner_presence()),
+                ..CheckOut::default()
+            },
+        )
+        .unwrap();
+    let plan = t.lead.purge(&[t.world.case.id]).unwrap();
+    assert!(plan.media.is_empty(), "not acknowledged: nothing purged");
+    assert!(t.lead.blobs().contains(&captured.original).unwrap());
+    let now = t.lead.now().unwrap().best_ms();
+    t.lead
+        .store()
+        .write(|tx| {
+            for state in [
+                VisitState::Sealed,
+                VisitState::Uploading,
+                VisitState::Acknowledged,
+            ] {
+                tx.set_visit_state(t.visit, state, now)?;
+            }
+            Ok::<_, tandem_core::store::StoreError>(())
+        })
+        .unwrap();
+    let plan = t.lead.purge(&[]).unwrap();
+    assert_eq!(plan.media, vec![t.visit]);
+    assert_eq!(plan.cases, vec![t.world.case.id]);
+    assert!(!t.lead.blobs().contains(&captured.original).unwrap());
+    assert!(!t.lead.blobs().contains(&captured.thumbnail).unwrap());
+    assert_eq!(
+        t.lead.visit(t.visit).unwrap().visit.state,
+        VisitState::Purged
+    );
+}
