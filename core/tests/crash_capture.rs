@@ -52,7 +52,7 @@ fn captures_survive_sigkill_at_random_moments() {
     for run in 0..RUNS {
         // Most kills land while capturing; one in five lands anywhere from the start,
         // often during start-up and the recovery of the previous kill's leftovers.
-        let kill = if rng.next() % 5 == 0 {
+        let kill = if rng.next().is_multiple_of(5) {
             Kill::AfterSpawn(Duration::from_millis(rng.next() % 40))
         } else {
             Kill::AfterOpened(Duration::from_millis(10 + rng.next() % 300))
@@ -281,7 +281,7 @@ fn run_child(spec: &str) {
         phone.push_audio(visit, &tone).expect("push audio");
         pushed += CHUNK as u64;
         println!("AUDIO {pushed}");
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             let jpeg = distinct_jpeg(std::process::id(), i);
             let photo = phone
                 .capture_photo(visit, &jpeg, false)
