@@ -9,6 +9,7 @@ pub mod canonical;
 pub mod capture;
 pub mod crypto;
 pub mod error;
+pub mod handshake;
 pub mod model;
 pub mod place;
 pub mod rules;
