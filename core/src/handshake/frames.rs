@@ -202,6 +202,8 @@ impl FrameAssembler {
 
     /// Takes one scanned frame text. Frames of another message, a different frame count,
     /// or a different chunk under an index already held are refused and change nothing.
+    /// A complete set that fails its message id cannot be repaired by more scans: start a
+    /// new assembler.
     pub fn accept(&mut self, text: &str) -> Result<FrameProgress, FrameError> {
         let frame = parse_frame(text)?;
         match self.msg_id {

@@ -11,7 +11,7 @@ use super::statement::StatementView;
 use super::{ApprovedVisit, Limits, LocalAgent, anchored_now, distinct, partner_distance};
 
 /// A challenge the lead phone is showing, kept until the reply comes back or it expires.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OutstandingChallenge {
     challenge: Challenge,
     payload: Vec<u8>,
@@ -155,7 +155,7 @@ impl OutstandingChallenge {
 
 /// A statement both agents signed, with where and when each phone was: what the lead
 /// records as the co-signed event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CoSigned {
     /// What was co-signed.
     pub purpose: Purpose,
@@ -187,4 +187,28 @@ pub struct CoSigned {
     pub nonce: Nonce,
     /// SHA-256 of the challenge payload the partner answered.
     pub challenge_digest: Digest,
+}
+
+impl std::fmt::Debug for OutstandingChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutstandingChallenge")
+            .field("challenge", &self.challenge)
+            .field("payload_len", &self.payload.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for CoSigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The statement may name the payer: its digest and size identify it well enough.
+        f.debug_struct("CoSigned")
+            .field("purpose", &self.purpose)
+            .field("visit_id", &self.visit_id)
+            .field("statement_digest", &self.statement_digest)
+            .field("statement_len", &self.statement.len())
+            .field("lead", &self.lead)
+            .field("partner", &self.partner)
+            .field("partner_distance_m", &self.partner_distance_m)
+            .finish_non_exhaustive()
+    }
 }

@@ -129,7 +129,7 @@ impl Party {
 }
 
 /// What the lead phone shows: the statement to co-sign and everything the partner checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Challenge {
     /// What is being co-signed.
     pub purpose: Purpose,
@@ -155,6 +155,21 @@ pub struct Challenge {
     pub lead_statement_sig: [u8; SIGNATURE_LEN],
     /// The lead's signature over every field above, for [`CHALLENGE_PURPOSE`].
     pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl std::fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A receipt statement names the payer: show its digest and size, never its bytes.
+        f.debug_struct("Challenge")
+            .field("purpose", &self.purpose)
+            .field("visit_id", &self.visit_id)
+            .field("lead", &self.lead)
+            .field("nonce", &self.nonce)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .field("statement_digest", &self.statement_digest)
+            .field("statement_len", &self.statement.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Challenge {
