@@ -10,6 +10,7 @@ pub mod capture;
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod handshake;
 pub mod model;
 pub mod phone;
 pub mod place;
