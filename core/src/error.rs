@@ -66,6 +66,9 @@ pub enum Error {
     /// Cryptography.
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
+    /// A handshake payload or co-signature was refused.
+    #[error(transparent)]
+    Handshake(#[from] crate::handshake::HandshakeError),
     /// The device store.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -78,6 +81,7 @@ impl Error {
     /// The rule that blocked the action, if a rule did.
     pub fn blocking_rule(&self) -> Option<crate::rules::RuleId> {
         match self {
+            Error::Handshake(e) => e.rule(),
             Error::Blocked { violations } => violations
                 .iter()
                 .find(|v| v.outcome == Outcome::Block)
