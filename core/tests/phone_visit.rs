@@ -546,3 +546,102 @@ fn media_are_purged_only_after_the_verified_receipt() {
         VisitState::Purged
     );
 }
+
+#[test]
+fn two_phones_check_in_and_out_through_qr_frames() {
+    let t = team();
+    let shown = t.lead.begin_check_in(t.visit, None).unwrap();
+    let review = t.partner.review_challenge(&shown).unwrap();
+    assert_eq!(review.summary().lead_agent, t.lead_member.agent);
+    let reply = t.partner.answer_challenge(&review).unwrap();
+    // Frames may be scanned in any order.
+    let mut scanned = reply.clone();
+    scanned.reverse();
+    let completed = t.lead.complete(&scanned).unwrap();
+    let tandem_core::phone::Completed::CheckedIn(recorded) = completed else {
+        panic!("expected a check-in")
+    };
+    let EventKind::CheckedIn {
+        partner,
+        cosignature: Some(cosignature),
+        ..
+    } = &recorded.event.kind
+    else {
+        panic!("check-in without co-signature")
+    };
+    assert_eq!(*partner, t.partner_member.agent);
+    // Anyone can check the partner's signature later from the event alone.
+    cosignature
+        .partner
+        .verify(
+            &t.partner_member.key,
+            "check-in",
+            cosignature.statement.as_bytes(),
+        )
+        .unwrap();
+    cosignature
+        .lead
+        .verify(
+            &t.lead_member.key,
+            "check-in",
+            cosignature.statement.as_bytes(),
+        )
+        .unwrap();
+
+    let shown = t.lead.begin_check_out(t.visit).unwrap();
+    let review = t.partner.review_challenge(&shown).unwrap();
+    let reply = t.partner.answer_challenge(&review).unwrap();
+    assert!(matches!(
+        t.lead.complete(&reply).unwrap(),
+        tandem_core::phone::Completed::CheckedOut(_)
+    ));
+    assert_eq!(
+        t.lead.visit(t.visit).unwrap().visit.state,
+        VisitState::CheckedOut
+    );
+}
+
+#[test]
+fn a_challenge_is_answered_only_once() {
+    // Actor: a network or colluding agent replaying a shown code.
+    let t = team();
+    let shown = t.lead.begin_check_in(t.visit, None).unwrap();
+    let review = t.partner.review_challenge(&shown).unwrap();
+    t.partner.answer_challenge(&review).unwrap();
+    let err = t.partner.answer_challenge(&review).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Handshake(tandem_core::handshake::HandshakeError::ReplayedNonce)
+        ),
+        "{err}"
+    );
+    let err = t.partner.review_challenge(&shown).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::Handshake(tandem_core::handshake::HandshakeError::ReplayedNonce)
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_phone_cannot_co_sign_its_own_challenge() {
+    // Actor: a lone agent holding both roles on one phone.
+    let t = team();
+    let shown = t.lead.begin_check_in(t.visit, None).unwrap();
+    let err = t.lead.review_challenge(&shown).err().unwrap();
+    assert_eq!(err.blocking_rule(), Some(RuleId::V03), "{err}");
+}
+
+#[test]
+fn a_partner_too_far_away_cannot_co_sign() {
+    // Actor: a colluding partner signing from elsewhere.
+    let t = team();
+    t.partner_location
+        .set(Some(t.world.fix_near_address(400, 10)));
+    let shown = t.lead.begin_check_in(t.visit, None).unwrap();
+    let err = t.partner.review_challenge(&shown).err().unwrap();
+    assert_eq!(err.blocking_rule(), Some(RuleId::V05), "{err}");
+}

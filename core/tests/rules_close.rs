@@ -156,7 +156,7 @@ fn sealing(world: &mut World) -> Sealing {
         partner: world.partner,
         partner_device: world.partner_device,
         partner_fix: Some(fix_north(3_000, 12)),
-        partner_signature: None,
+        cosignature: None,
     });
     let head = world
         .events

@@ -10,7 +10,7 @@ use tandem_core::crypto::{FieldCipher, SignatureAlgorithm, SoftwareSigner};
 use tandem_core::model::{
     AddressId, AgentId, Approval, ApprovalId, AuthorisationLetter, BankId, Case, CaseId,
     CaseStatus, Debtor, DeviceId, Entrustment, EventKind, EventTime, Fen, MaskedCardNumber,
-    MaskedIdNumber, Policy, PromiseAuthorisation, Signed, VisitId, VisitTicket,
+    MaskedIdNumber, Policy, PromiseAuthorisation, Signed, VisitId, VisitState, VisitTicket,
 };
 use tandem_core::store::schema::{MIGRATIONS, Migration, SCHEMA_VERSION, migrate, user_version};
 use tandem_core::store::{DeviceStore, PolicyUpdate, StoreError};
@@ -154,6 +154,25 @@ fn fill(conn: &Connection, version: u32, rows: &OldRows) {
             )
             .unwrap();
         }
+        2 => {
+            conn.execute(
+                "INSERT INTO visits (id, approval_id, case_id, agent_id, state, checked_in_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, 'checked_in', 15)",
+                rusqlite::params![
+                    rows.visit.to_string(),
+                    rows.approval_id.to_string(),
+                    rows.case_id.to_string(),
+                    rows.device.to_string()
+                ],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO evidence (visit_id, digest, size, media_type, role)
+                 VALUES (?1, ?2, 4, 'image/jpeg', 'original')",
+                rusqlite::params![rows.visit.to_string(), "ab".repeat(32)],
+            )
+            .unwrap();
+        }
         _ => panic!("no representative rows for schema version {version}: add them here"),
     }
 }
@@ -237,13 +256,24 @@ fn every_earlier_schema_upgrades_keeps_its_data_and_matches_a_fresh_one() {
                 PolicyUpdate::AlreadyHeld
             );
         }
-        // What the newest step added works on the upgraded file.
+        if version >= 2 {
+            store
+                .read(|tx| {
+                    let visit = tx.visit(rows.visit)?.expect("the visit survived");
+                    assert_eq!(visit.visit.state, VisitState::CheckedIn);
+                    assert_eq!(tx.evidence(rows.visit)?.len(), 1);
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap();
+        }
+        // What the steps added work on the upgraded file: a visit's log, answered nonces.
         let agent = AgentId::new();
+        let visit = VisitId::new();
         store
             .write(|tx| {
-                tx.create_visit(rows.visit, rows.approval_id, rows.case_id, agent)?;
+                tx.create_visit(visit, rows.approval_id, rows.case_id, agent)?;
                 tx.append_event(
-                    rows.visit,
+                    visit,
                     EventKind::Note {
                         text: "after upgrade".into(),
                     },
@@ -254,10 +284,14 @@ fn every_earlier_schema_upgrades_keeps_its_data_and_matches_a_fresh_one() {
                     },
                     None,
                     agent,
-                )
+                )?;
+                assert!(tx.record_answered_nonce(&[7; 16], visit, 1)?);
+                assert!(!tx.record_answered_nonce(&[7; 16], visit, 2)?, "a replay");
+                Ok::<_, StoreError>(())
             })
             .unwrap();
-        store.read(|tx| tx.verify_visit_chain(rows.visit)).unwrap();
+        store.read(|tx| tx.verify_visit_chain(visit)).unwrap();
+        assert!(store.read(|tx| tx.nonce_answered(&[7; 16])).unwrap());
         drop(store);
 
         assert_eq!(version_of(&path), SCHEMA_VERSION, "from version {version}");

@@ -76,6 +76,17 @@ pub enum DisputeKind {
     DeniesApplication,
 }
 
+/// A statement both agents signed through the handshake, kept so anyone can check it later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoSignature {
+    /// The signed statement: canonical JSON, exactly as signed.
+    pub statement: String,
+    /// The lead's signature over it.
+    pub lead: SignatureRecord,
+    /// The partner's signature over it.
+    pub partner: SignatureRecord,
+}
+
 /// What kind of promise was recorded (V13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -110,8 +121,8 @@ pub enum EventKind {
         partner_distance_m: Option<u32>,
         /// The agent's reason when checking in outside the fence (V05 flag).
         outside_fence_reason: Option<String>,
-        /// The partner's signature over the check-in challenge.
-        partner_signature: Option<SignatureRecord>,
+        /// The check-in statement both phones signed (V03).
+        cosignature: Option<CoSignature>,
     },
     /// Both agents checked out together (V03).
     CheckedOut {
@@ -121,8 +132,8 @@ pub enum EventKind {
         partner_device: DeviceId,
         /// The partner phone's fix.
         partner_fix: Option<Fix>,
-        /// The partner's signature over the check-out challenge.
-        partner_signature: Option<SignatureRecord>,
+        /// The check-out statement both phones signed (V03).
+        cosignature: Option<CoSignature>,
     },
     /// A photo, kept as taken.
     Photo {

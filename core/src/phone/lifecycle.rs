@@ -4,10 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Phone;
 use crate::clock::discrepancy_event;
-use crate::crypto::{Digest, SignatureRecord};
+use crate::crypto::Digest;
 use crate::model::{
-    Approval, Case, ConsentScope, DisputeKind, Event, EventKind, EventTime, Fen, HealthFlag,
-    PersonMet, Policy, PromiseKind, TemplateId, VisitId, VisitState, VisitTicket,
+    AddressId, Approval, Case, CoSignature, ConsentScope, DisputeKind, Event, EventKind, EventTime,
+    Fen, HealthFlag, PersonMet, Policy, PromiseKind, TemplateId, VisitId, VisitState, VisitTicket,
 };
 use crate::place::{Fix, distance_m};
 use crate::rules::{
@@ -25,10 +25,12 @@ const MAX_NOTE_CHARS: usize = 4_000;
 pub struct CheckIn {
     /// The partner as the verified handshake reply showed them.
     pub partner: Option<PartnerPresence>,
-    /// The partner's signature over the check-in statement.
-    pub partner_signature: Option<SignatureRecord>,
+    /// The check-in statement as both phones signed it.
+    pub cosignature: Option<CoSignature>,
     /// Why the team checks in outside the geofence, when it does (V05).
     pub outside_fence_reason: Option<String>,
+    /// The approved address both phones signed for; by default the nearest one.
+    pub address: Option<AddressId>,
 }
 
 /// Check-out, after the handshake with the partner's phone.
@@ -36,8 +38,8 @@ pub struct CheckIn {
 pub struct CheckOut {
     /// The partner as the verified handshake reply showed them.
     pub partner: Option<PartnerPresence>,
-    /// The partner's signature over the check-out statement.
-    pub partner_signature: Option<SignatureRecord>,
+    /// The check-out statement as both phones signed it.
+    pub cosignature: Option<CoSignature>,
 }
 
 /// Something recorded during the visit.
@@ -302,7 +304,7 @@ impl Phone {
                 partner_fix: partner.fix,
                 distance_m: distance,
                 outside_fence_reason: input.outside_fence_reason.clone(),
-                partner_signature: input.partner_signature.clone(),
+                cosignature: input.cosignature.clone(),
             };
             // Recorded while still `assigned`, so `record` does not move the visit on to
             // active: that happens with the first capture.
@@ -456,7 +458,7 @@ impl Phone {
                 partner: partner.agent_id,
                 partner_device: partner.device_id,
                 partner_fix: partner.fix,
-                partner_signature: input.partner_signature.clone(),
+                cosignature: input.cosignature.clone(),
             };
             let recorded = record(tx, &loaded, kind, now, fix, violations)?;
             tx.set_visit_state(visit, VisitState::CheckedOut, now.best_ms())?;

@@ -6,6 +6,7 @@
 //! record the action and every warning or flag as events of the visit's hash chain — the
 //! check and the record in one store transaction, so no other action can slip between.
 
+mod cosign;
 mod keys;
 mod lifecycle;
 mod media;
@@ -23,6 +24,7 @@ use crate::place::Fix;
 use crate::store::DeviceStore;
 use crate::{Error, Result};
 
+pub use cosign::{Completed, Review};
 pub use lifecycle::{Action, CheckIn, CheckOut, Recorded};
 pub use media::CapturedPhoto;
 pub use setup::Enrollment;
@@ -85,6 +87,7 @@ pub struct Phone {
     location: Arc<dyn LocationSource>,
     signer: Arc<dyn Signer>,
     recording: Mutex<Option<Recording>>,
+    pending: Mutex<Vec<cosign::Pending>>,
 }
 
 impl Phone {
@@ -112,6 +115,7 @@ impl Phone {
             location: config.location,
             signer,
             recording: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
         };
         phone.recover_audio()?;
         Ok(phone)
@@ -165,6 +169,10 @@ impl Phone {
 
     fn spool_dir(&self) -> PathBuf {
         self.dir.join("audio-spool")
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Vec<cosign::Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn recording(&self) -> MutexGuard<'_, Option<Recording>> {

@@ -14,6 +14,7 @@ mod events;
 mod evidence;
 mod meta;
 pub mod schema;
+mod seals;
 mod visits;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use crate::crypto::FieldCipher;
 pub use documents::PolicyUpdate;
 pub use error::StoreError;
 pub use evidence::{EvidenceItem, EvidenceRecord, EvidenceRole};
+pub use seals::SealRecord;
 pub use visits::{LogHead, VisitRecord};
 
 /// How long a connection waits for another process's lock before giving up.

@@ -31,10 +31,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "visits, event logs and evidence index",
         apply: |tx| tx.execute_batch(V2_VISITS_EVENTS_EVIDENCE),
     },
+    Migration {
+        version: 3,
+        name: "answered handshake nonces and sealed bundles",
+        apply: |tx| tx.execute_batch(V3_HANDSHAKES_AND_SEALS),
+    },
 ];
 
 /// The version this code creates and understands.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const V1_DEVICE_AND_DOCUMENTS: &str = "
 CREATE TABLE meta (
@@ -126,6 +131,30 @@ CREATE TABLE evidence (
     PRIMARY KEY (visit_id, digest)
 ) STRICT;
 CREATE INDEX evidence_by_digest ON evidence (digest);
+";
+
+const V3_HANDSHAKES_AND_SEALS: &str = "
+-- Challenges this phone answered as the partner: a code is answered once (replay).
+CREATE TABLE answered_nonces (
+    nonce          TEXT PRIMARY KEY NOT NULL,
+    visit_id       TEXT NOT NULL,
+    answered_at_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Sealed bundles: the manifest and signatures are blobs (encrypted), addressed by digest.
+-- device_seq numbers this phone's bundles 0, 1, 2… with no gap and no reuse.
+CREATE TABLE seals (
+    visit_id          TEXT PRIMARY KEY NOT NULL REFERENCES visits (id),
+    bundle_id         TEXT NOT NULL UNIQUE,
+    device_seq        INTEGER NOT NULL UNIQUE CHECK (device_seq >= 0),
+    manifest_digest   TEXT NOT NULL,
+    signatures_digest TEXT NOT NULL,
+    sealed_at_ms      INTEGER NOT NULL
+) STRICT;
+CREATE TRIGGER seals_never_change BEFORE UPDATE ON seals
+BEGIN
+    SELECT RAISE(ABORT, 'a seal never changes');
+END;
 ";
 
 /// The database's schema version.

@@ -298,7 +298,7 @@ impl World {
             distance_m: 22,
             partner_distance_m: Some(11),
             outside_fence_reason: None,
-            partner_signature: None,
+            cosignature: None,
         });
     }
 

@@ -1,0 +1,329 @@
+//! Co-signing between the two phones (DESIGN.md §5), as the phone runs it.
+//!
+//! The lead phone begins (shows a challenge as QR frames); the partner phone reviews it (a
+//! summary its agent reads) and answers once (reply frames); the lead completes, which runs
+//! the action's rules and records it with both signatures. Shells only show and scan.
+
+use std::collections::HashSet;
+
+use super::Phone;
+use super::lifecycle::{CheckIn, CheckOut, Loaded, Recorded};
+use crate::canonical::to_canonical_vec;
+use crate::handshake::{
+    self, ApprovedVisit, ChallengeSummary, CheckInStatement, CheckOutStatement, CheckedChallenge,
+    CoSigned, HandshakeError, Limits, LocalAgent, Nonce, OutstandingChallenge, Purpose,
+};
+use crate::model::{AddressId, CoSignature, EventKind, VisitId, VisitState};
+use crate::place::Fix;
+use crate::rules::{PartnerPresence, RuleId, Violation};
+use crate::{Error, Result};
+
+/// Challenges shown and not yet answered, at most: an abandoned one is forgotten first.
+const MAX_PENDING: usize = 8;
+
+/// What the lead will do once the partner has co-signed.
+pub(super) enum PendingAction {
+    CheckIn {
+        address: AddressId,
+        outside_fence_reason: Option<String>,
+    },
+    CheckOut,
+}
+
+pub(super) struct Pending {
+    visit: VisitId,
+    challenge: OutstandingChallenge,
+    action: PendingAction,
+}
+
+/// A challenge checked on the partner phone, waiting for its agent to agree.
+pub struct Review {
+    visit: VisitId,
+    checked: CheckedChallenge,
+}
+
+impl Review {
+    /// What the partner's screen shows before signing: purpose, lead, and the statement.
+    pub fn summary(&self) -> &ChallengeSummary {
+        self.checked.summary()
+    }
+
+    /// The visit concerned.
+    pub fn visit(&self) -> VisitId {
+        self.visit
+    }
+}
+
+/// What a completed co-signing recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completed {
+    /// The team checked in.
+    CheckedIn(Recorded),
+    /// The team checked out.
+    CheckedOut(Recorded),
+}
+
+impl Phone {
+    /// The signed approval of a visit, checked, with the handshake limits of its policy.
+    fn approved_visit(&self, visit: VisitId) -> Result<(ApprovedVisit, Limits)> {
+        self.store.read(|tx| {
+            let key = tx
+                .server_public_key()?
+                .ok_or_else(|| Error::NotReady("no server key: enrol first".into()))?;
+            let record = tx.visit(visit)?.ok_or_else(|| Error::NotFound {
+                what: format!("visit {visit}"),
+            })?;
+            let approval =
+                tx.approval(record.visit.approval_id)?
+                    .ok_or_else(|| Error::NotFound {
+                        what: format!("approval of visit {visit}"),
+                    })?;
+            let case = tx
+                .case(record.visit.case_id)?
+                .ok_or_else(|| Error::NotFound {
+                    what: format!("case of visit {visit}"),
+                })?
+                .verify(&key)?;
+            let policy = tx
+                .policy(case.bank_id)?
+                .ok_or_else(|| Error::NotReady("no policy for this bank: sync first".into()))?
+                .verify(&key)?;
+            let approved = ApprovedVisit::verify(visit, &approval, &key)?;
+            Ok((approved, Limits::from_policy(&policy)))
+        })
+    }
+
+    fn fix_for_handshake(&self) -> Result<Fix> {
+        self.location.current_fix().ok_or_else(|| Error::Blocked {
+            violations: vec![Violation::block(
+                RuleId::V05,
+                "No position fix: wait for the phone to find its position.",
+            )],
+        })
+    }
+
+    fn begin(
+        &self,
+        visit: VisitId,
+        purpose: Purpose,
+        statement: Vec<u8>,
+        action: PendingAction,
+    ) -> Result<Vec<String>> {
+        let (approved, limits) = self.approved_visit(visit)?;
+        let (device, agent) = self.identity()?;
+        let lead = LocalAgent {
+            agent_id: agent,
+            device_id: device,
+            signer: self.signer.as_ref(),
+        };
+        let challenge = handshake::create_challenge(
+            &approved,
+            &lead,
+            purpose,
+            statement,
+            self.fix_for_handshake()?,
+            self.now()?,
+            &limits,
+        )?;
+        let frames = challenge.frames()?;
+        let mut pending = self.pending();
+        if pending.len() >= MAX_PENDING {
+            pending.remove(0);
+        }
+        pending.push(Pending {
+            visit,
+            challenge,
+            action,
+        });
+        Ok(frames)
+    }
+
+    /// Lead: starts check-in at the nearest approved address; returns the QR frames to show.
+    pub fn begin_check_in(
+        &self,
+        visit: VisitId,
+        outside_fence_reason: Option<String>,
+    ) -> Result<Vec<String>> {
+        let fix = self.fix_for_handshake()?;
+        let now = self.now()?;
+        let address = self.store.read(|tx| {
+            let loaded = Loaded::load(tx, visit)?;
+            if loaded.state() != VisitState::Assigned {
+                return Err(Error::InvalidState {
+                    visit: visit.to_string(),
+                    state: loaded.state().as_str(),
+                    action: "check in",
+                });
+            }
+            let ctx = loaded.context(now);
+            ctx.nearest_approved_address(&fix)
+                .map(|(a, _)| a.id)
+                .ok_or_else(|| Error::NotFound {
+                    what: "an approved address".into(),
+                })
+        })?;
+        let statement = to_canonical_vec(&CheckInStatement {
+            visit_id: visit,
+            address_id: address,
+            at_ms: now.best_ms(),
+        })?;
+        self.begin(
+            visit,
+            Purpose::CheckIn,
+            statement,
+            PendingAction::CheckIn {
+                address,
+                outside_fence_reason,
+            },
+        )
+    }
+
+    /// Lead: starts check-out; returns the QR frames to show.
+    pub fn begin_check_out(&self, visit: VisitId) -> Result<Vec<String>> {
+        let now = self.now()?;
+        let (address, checked_in_at_ms) = self.store.read(|tx| {
+            let loaded = Loaded::load(tx, visit)?;
+            loaded.require_capturing("check out")?;
+            let address = loaded.events.iter().find_map(|e| match e.kind {
+                EventKind::CheckedIn { address_id, .. } => Some(address_id),
+                _ => None,
+            });
+            match (address, loaded.record.visit.checked_in_at_ms) {
+                (Some(a), Some(at)) => Ok((a, at)),
+                _ => Err(Error::NotFound {
+                    what: "the visit's check-in".into(),
+                }),
+            }
+        })?;
+        let statement = to_canonical_vec(&CheckOutStatement {
+            visit_id: visit,
+            address_id: address,
+            checked_in_at_ms,
+            at_ms: now.best_ms(),
+        })?;
+        self.begin(visit, Purpose::CheckOut, statement, PendingAction::CheckOut)
+    }
+
+    /// Lead: takes the partner's reply frames, verifies them against the challenge shown,
+    /// and records the action with both signatures (after its rules).
+    pub fn complete(&self, reply_frames: &[String]) -> Result<Completed> {
+        let payload = handshake::from_frames(reply_frames).map_err(HandshakeError::from)?;
+        let reply = handshake::Reply::decode(&payload).map_err(HandshakeError::from)?;
+        let pending = {
+            let mut pending = self.pending();
+            let at = pending
+                .iter()
+                .position(|p| p.challenge.challenge().nonce == reply.nonce)
+                .ok_or_else(|| Error::NotFound {
+                    what: "a challenge shown by this phone for this reply".into(),
+                })?;
+            pending.remove(at)
+        };
+        let accepted = self
+            .approved_visit(pending.visit)
+            .and_then(|(approved, limits)| {
+                Ok(pending
+                    .challenge
+                    .accept_reply(&approved, &payload, self.now()?, &limits)?)
+            });
+        let cosigned = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                // A bad reply does not cancel the challenge: the right partner may still answer.
+                self.pending().push(pending);
+                return Err(e);
+            }
+        };
+        let (presence, cosignature) = co_signature(&cosigned)?;
+        match pending.action {
+            PendingAction::CheckIn {
+                address,
+                outside_fence_reason,
+            } => self
+                .check_in(
+                    pending.visit,
+                    &CheckIn {
+                        partner: Some(presence),
+                        cosignature: Some(cosignature),
+                        outside_fence_reason,
+                        address: Some(address),
+                    },
+                )
+                .map(Completed::CheckedIn),
+            PendingAction::CheckOut => self
+                .check_out(
+                    pending.visit,
+                    &CheckOut {
+                        partner: Some(presence),
+                        cosignature: Some(cosignature),
+                    },
+                )
+                .map(Completed::CheckedOut),
+        }
+    }
+
+    /// Partner: reassembles and checks a challenge (same visit, team, places, time,
+    /// signature, never answered before), and returns what to show the agent.
+    pub fn review_challenge(&self, frames: &[String]) -> Result<Review> {
+        let payload = handshake::from_frames(frames).map_err(HandshakeError::from)?;
+        let challenge = handshake::Challenge::decode(&payload).map_err(HandshakeError::from)?;
+        let visit = challenge.visit_id;
+        let (approved, limits) = self.approved_visit(visit)?;
+        let (device, agent) = self.identity()?;
+        let me = LocalAgent {
+            agent_id: agent,
+            device_id: device,
+            signer: self.signer.as_ref(),
+        };
+        let mut seen: HashSet<Nonce> = HashSet::new();
+        if self
+            .store
+            .read(|tx| Ok::<_, Error>(tx.nonce_answered(&challenge.nonce.0)?))?
+        {
+            seen.insert(challenge.nonce);
+        }
+        let checked = handshake::check_challenge(
+            &payload,
+            &approved,
+            &me,
+            self.fix_for_handshake()?,
+            self.now()?,
+            &limits,
+            &seen,
+        )?;
+        Ok(Review { visit, checked })
+    }
+
+    /// Partner: signs what was reviewed; returns the reply frames to show. A challenge is
+    /// answered once, even across restarts.
+    pub fn answer_challenge(&self, review: &Review) -> Result<Vec<String>> {
+        let now = self.now()?.best_ms();
+        self.store.write(|tx| {
+            let nonce = review.checked.challenge().nonce;
+            if !tx.record_answered_nonce(&nonce.0, review.visit, now)? {
+                return Err(HandshakeError::ReplayedNonce.into());
+            }
+            let reply = review
+                .checked
+                .reply(self.signer.as_ref(), &mut HashSet::new())?;
+            Ok(reply.frames()?)
+        })
+    }
+}
+
+fn co_signature(cosigned: &CoSigned) -> Result<(PartnerPresence, CoSignature)> {
+    let statement = String::from_utf8(cosigned.statement.clone())
+        .map_err(|_| Error::NotReady("a signed statement is not UTF-8".into()))?;
+    Ok((
+        PartnerPresence {
+            agent_id: cosigned.partner.agent_id,
+            device_id: cosigned.partner.device_id,
+            fix: Some(cosigned.partner_fix.clone()),
+        },
+        CoSignature {
+            statement,
+            lead: cosigned.lead_signature.clone(),
+            partner: cosigned.partner_signature.clone(),
+        },
+    ))
+}
