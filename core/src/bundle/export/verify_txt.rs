@@ -33,7 +33,8 @@ pub(super) fn render(bundle: &SealedBundle, checks: &[OpensslCheck]) -> String {
     line("");
     line("# 2. Every signature is over \"tandem/v1/<purpose>\\n\" followed by the 32 raw bytes");
     line("#    of the SHA-256 of the signed document. signatures/<name>.input holds those bytes,");
-    line("#    signatures/<name>.sig the raw signature (the base64 `sig` of signatures.json).");
+    line("#    signatures/<name>.sig the raw signature: the `sig` (base64) of signatures.json, or");
+    line("#    of the server's signature record inside manifest.json, as the grep lines check.");
     line(
         "#    The server-signed documents are in documents/, exactly as embedded in manifest.json.",
     );
@@ -51,6 +52,16 @@ pub(super) fn render(bundle: &SealedBundle, checks: &[OpensslCheck]) -> String {
         line(&format!(
             "{{ printf 'tandem/v1/{}\\n'; openssl dgst -sha256 -binary {}; }} | cmp - signatures/{}.input",
             c.purpose, c.document, c.name
+        ));
+        // Canonical key order puts `role` between `kid` and `sig` in signatures.json.
+        let (between, listed_in) = if c.purpose == "manifest" {
+            (format!("\"role\":\"{}\",", c.name), "signatures.json")
+        } else {
+            (String::new(), "manifest.json")
+        };
+        line(&format!(
+            "grep -qF '\"kid\":\"{}\",{between}\"sig\":\"'\"$(openssl base64 -A -in signatures/{}.sig)\"'\"' {listed_in}",
+            c.kid, c.name
         ));
         if c.key.is_none() {
             line("# (this export does not carry that key: check it with the key you trust)");
