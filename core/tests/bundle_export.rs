@@ -49,6 +49,9 @@ fn first_file(dir: &Path, suffix: &str) -> std::path::PathBuf {
         .unwrap()
 }
 
+/// Changes one byte somewhere in an export folder.
+type Tamper = dyn Fn(&Path);
+
 fn verify_txt_checks_the_export_with_standard_tools(partner_alg: SignatureAlgorithm) {
     let sample = SampleBundle::with_algorithms(SignatureAlgorithm::Ed25519, partner_alg).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -74,7 +77,7 @@ fn verify_txt_checks_the_export_with_standard_tools(partner_alg: SignatureAlgori
     assert!(verify_bundle(&FolderSource::new(&folder), &sample.trust).is_valid());
 
     // Each tampered copy fails: a blob byte, a manifest byte, a signature byte.
-    let tampers: [(&str, &dyn Fn(&Path)); 4] = [
+    let tampers: [(&str, &Tamper); 4] = [
         ("blob", &|f: &Path| {
             flip_byte(&first_file(&f.join("blobs"), ".wav"), 1000)
         }),

@@ -260,7 +260,8 @@ enum Writer {
     Folder(PathBuf),
     Zip {
         path: PathBuf,
-        zip: zip::ZipWriter<BufWriter<File>>,
+        // Boxed: the writer is large and the folder variant tiny.
+        zip: Box<zip::ZipWriter<BufWriter<File>>>,
     },
 }
 
@@ -274,7 +275,7 @@ impl Writer {
         let file = File::create(path).map_err(|e| BundleError::io(path, e))?;
         Ok(Self::Zip {
             path: path.to_owned(),
-            zip: zip::ZipWriter::new(BufWriter::new(file)),
+            zip: Box::new(zip::ZipWriter::new(BufWriter::new(file))),
         })
     }
 
@@ -320,7 +321,7 @@ impl Writer {
                     .unix_permissions(0o644);
                 zip.start_file(name, options)
                     .map_err(|e| Self::zip_error(path, e))?;
-                fill(zip)
+                fill(zip.as_mut())
             }
         }
     }
