@@ -247,16 +247,16 @@ fn hash_blobs(source: &dyn BundleSource, entries: &[BlobEntry]) -> Vec<String> {
                     let Some(entry) = entries.get(index) else {
                         break;
                     };
-                    if let Some(problem) = hash_one(source, entry)
-                        && let Ok(mut list) = problems.lock()
-                    {
+                    if let Some(problem) = hash_one(source, entry) {
+                        // A poisoned lock still holds every problem pushed: never lose one.
+                        let mut list = problems.lock().unwrap_or_else(|e| e.into_inner());
                         list.push((index, problem));
                     }
                 }
             });
         }
     });
-    let mut list = problems.into_inner().unwrap_or_default();
+    let mut list = problems.into_inner().unwrap_or_else(|e| e.into_inner());
     list.sort();
     list.into_iter().map(|(_, p)| p).collect()
 }
