@@ -408,7 +408,12 @@ fn server_signature<T: SignedPurpose + serde::Serialize + serde::de::Deserialize
             ));
         }
     };
-    signed.verify(key).err().map(|e| e.to_string())
+    // The body was already read strictly (`Documents`): only the signature is left.
+    signed
+        .signature
+        .verify(key, T::PURPOSE, signed.body.as_bytes())
+        .err()
+        .map(|e| format!("{} signature: {e}", T::PURPOSE))
 }
 
 fn check_approval(manifest: &Manifest, docs: &Documents, trust: &Trust) -> CheckResult {
