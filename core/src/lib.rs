@@ -5,6 +5,7 @@
 //! HTTP, UI or platform APIs: platform services come in through small traits.
 
 pub mod blobs;
+pub mod bundle;
 pub mod canonical;
 pub mod capture;
 pub mod clock;

@@ -1,0 +1,391 @@
+//! Writing a sealed bundle out: the folder or ZIP legal staff receive, checkable with
+//! `sha256sum` and `openssl` alone (`VERIFY.txt`).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::openssl::{ecdsa_fixed_to_der, public_key_pem};
+use super::verify::blob_file_name;
+use super::{BlobEntry, BundleError, BundleSignature, Manifest, signatures_to_bytes};
+use crate::blobs::BlobStore;
+use crate::canonical;
+use crate::crypto::{Digest, PublicKey, Sha256Stream, SignatureAlgorithm, signing_input};
+use crate::model::Approval;
+
+mod verify_txt;
+
+/// A manifest with its exact bytes and the agents' signatures over them.
+#[derive(Debug, Clone)]
+pub struct SealedBundle {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Its canonical bytes: `manifest.json`.
+    pub manifest_bytes: Vec<u8>,
+    /// `signatures.json`'s entries.
+    pub signatures: Vec<BundleSignature>,
+}
+
+impl SealedBundle {
+    /// Keeps the manifest's bytes as read (they are what was signed).
+    pub fn from_bytes(
+        manifest_bytes: Vec<u8>,
+        signatures: Vec<BundleSignature>,
+    ) -> Result<Self, BundleError> {
+        Ok(Self {
+            manifest: Manifest::parse(&manifest_bytes)?,
+            manifest_bytes,
+            signatures,
+        })
+    }
+}
+
+/// Where the bytes of each blob come from when exporting.
+pub trait BlobSupply {
+    /// The original bytes of a blob.
+    fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + '_>, BundleError>;
+}
+
+impl BlobSupply for BlobStore {
+    fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + '_>, BundleError> {
+        let reader = BlobStore::open_blob(self, digest).map_err(|e| BundleError::Blob {
+            digest: digest.to_hex(),
+            reason: e.to_string(),
+        })?;
+        Ok(Box::new(reader))
+    }
+}
+
+impl BlobSupply for BTreeMap<Digest, Vec<u8>> {
+    fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + '_>, BundleError> {
+        match self.get(digest) {
+            Some(bytes) => Ok(Box::new(bytes.as_slice())),
+            None => Err(BundleError::Blob {
+                digest: digest.to_hex(),
+                reason: "not available".into(),
+            }),
+        }
+    }
+}
+
+/// What to write.
+#[derive(Debug, Clone, Copy)]
+pub enum ExportTarget<'a> {
+    /// A new folder (must not exist yet).
+    Folder(&'a Path),
+    /// A new ZIP file (must not exist yet).
+    Zip(&'a Path),
+}
+
+/// The file extension of a media type, as used in `blobs/<sha256>.<ext>`; `bin` for any
+/// type not in the table.
+pub fn media_extension(media_type: &str) -> &'static str {
+    match media_type {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave" => "wav",
+        "application/pdf" => "pdf",
+        "application/json" => "json",
+        "text/plain" => "txt",
+        _ => "bin",
+    }
+}
+
+/// Writes the export of `bundle`: `manifest.json`, `signatures.json`,
+/// `blobs/<sha256>.<ext>`, `keys/<kid>.pem` (each signer and the server key when given),
+/// `documents/` (the server-signed bodies), `signatures/` (each signing input and raw
+/// signature, DER too for P-256), `SHA256SUMS` and `VERIFY.txt`. Every blob is checked
+/// against its digest and size while it is copied; the export appears only when complete.
+pub fn write_export(
+    bundle: &SealedBundle,
+    blobs: &dyn BlobSupply,
+    server_key: Option<&PublicKey>,
+    target: ExportTarget<'_>,
+) -> Result<(), BundleError> {
+    let final_path = match target {
+        ExportTarget::Folder(p) | ExportTarget::Zip(p) => p,
+    };
+    if final_path.exists() {
+        return Err(BundleError::io(
+            final_path,
+            std::io::Error::new(std::io::ErrorKind::AlreadyExists, "export target exists"),
+        ));
+    }
+    let mut partial = final_path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    remove_leftover(&partial)?;
+    let mut out = match target {
+        ExportTarget::Folder(_) => Writer::folder(&partial)?,
+        ExportTarget::Zip(_) => Writer::zip(&partial)?,
+    };
+    write_contents(bundle, blobs, server_key, &mut out)?;
+    out.finish()?;
+    std::fs::rename(&partial, final_path).map_err(|e| BundleError::io(final_path, e))
+}
+
+fn remove_leftover(partial: &Path) -> Result<(), BundleError> {
+    let result = match std::fs::symlink_metadata(partial) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(partial),
+        Ok(_) => std::fs::remove_file(partial),
+        Err(_) => Ok(()),
+    };
+    result.map_err(|e| BundleError::io(partial, e))
+}
+
+/// One signature to be checkable with openssl: what was signed and by which key.
+pub(super) struct OpensslCheck {
+    /// File stem in `signatures/`: `lead`, `partner`, `approval`, `ticket`, `policy`.
+    pub name: String,
+    /// Signature purpose.
+    pub purpose: &'static str,
+    /// The signed document's file in the export.
+    pub document: String,
+    /// Who signed, for the reader.
+    pub signer: String,
+    /// The key, when the export carries it.
+    pub key: Option<PublicKey>,
+    /// The kid the signature names.
+    pub kid: String,
+    /// The algorithm.
+    pub alg: SignatureAlgorithm,
+}
+
+fn write_contents(
+    bundle: &SealedBundle,
+    blobs: &dyn BlobSupply,
+    server_key: Option<&PublicKey>,
+    out: &mut Writer,
+) -> Result<(), BundleError> {
+    let manifest = &bundle.manifest;
+    out.file("manifest.json", &bundle.manifest_bytes)?;
+    out.file("signatures.json", &signatures_to_bytes(&bundle.signatures)?)?;
+
+    let mut sums = String::new();
+    for entry in &manifest.blobs {
+        let name = format!("blobs/{}", blob_file_name(entry));
+        let mut reader = blobs.open_blob(&entry.sha256)?;
+        out.blob(&name, &mut reader, entry)?;
+        sums.push_str(&format!("{}  {name}\n", entry.sha256));
+    }
+    out.file("SHA256SUMS", sums.as_bytes())?;
+
+    let approval: Option<Approval> =
+        canonical::from_canonical_slice(manifest.visit.approval.body.as_bytes()).ok();
+    let mut keys: BTreeMap<String, PublicKey> = BTreeMap::new();
+    let mut checks = Vec::new();
+    for s in &bundle.signatures {
+        let key = approval
+            .as_ref()
+            .and_then(|a| a.member(s.agent_id))
+            .map(|m| m.public_key.clone())
+            .filter(|k| k.kid() == s.kid);
+        let name = s.role.as_str().to_owned();
+        write_signature_files(
+            out,
+            &name,
+            "manifest",
+            &bundle.manifest_bytes,
+            s.alg,
+            &s.sig,
+        )?;
+        checks.push(OpensslCheck {
+            name,
+            purpose: "manifest",
+            document: "manifest.json".into(),
+            signer: format!("{} agent {}", s.role.as_str(), s.agent_id),
+            key,
+            kid: s.kid.to_string(),
+            alg: s.alg,
+        });
+    }
+    let visit = &manifest.visit;
+    let server_docs = [
+        ("approval", &visit.approval.body, &visit.approval.signature),
+        ("ticket", &visit.ticket.body, &visit.ticket.signature),
+        ("policy", &visit.policy.body, &visit.policy.signature),
+    ];
+    for (name, body, record) in server_docs {
+        let document = format!("documents/{name}.json");
+        out.file(&document, body.as_bytes())?;
+        write_signature_files(out, name, name, body.as_bytes(), record.alg, &record.sig)?;
+        checks.push(OpensslCheck {
+            name: name.to_owned(),
+            purpose: match name {
+                "approval" => "approval",
+                "ticket" => "ticket",
+                _ => "policy",
+            },
+            document,
+            signer: "the server".into(),
+            key: server_key.filter(|k| k.kid() == record.kid).cloned(),
+            kid: record.kid.to_string(),
+            alg: record.alg,
+        });
+    }
+    for key in checks.iter().filter_map(|c| c.key.as_ref()) {
+        keys.insert(key.kid().to_string(), key.clone());
+    }
+    for (kid, key) in &keys {
+        out.file(&format!("keys/{kid}.pem"), public_key_pem(key).as_bytes())?;
+    }
+    let text = verify_txt::render(bundle, &checks);
+    out.file("VERIFY.txt", text.as_bytes())
+}
+
+fn write_signature_files(
+    out: &mut Writer,
+    name: &str,
+    purpose: &str,
+    document: &[u8],
+    alg: SignatureAlgorithm,
+    sig: &[u8],
+) -> Result<(), BundleError> {
+    out.file(
+        &format!("signatures/{name}.input"),
+        &signing_input(purpose, document),
+    )?;
+    out.file(&format!("signatures/{name}.sig"), sig)?;
+    if alg == SignatureAlgorithm::EcdsaP256Sha256
+        && let Some(der) = ecdsa_fixed_to_der(sig)
+    {
+        out.file(&format!("signatures/{name}.der"), &der)?;
+    }
+    Ok(())
+}
+
+/// The export being written: a folder or a ZIP.
+enum Writer {
+    Folder(PathBuf),
+    Zip {
+        path: PathBuf,
+        // Boxed: the writer is large and the folder variant tiny.
+        zip: Box<zip::ZipWriter<BufWriter<File>>>,
+    },
+}
+
+impl Writer {
+    fn folder(path: &Path) -> Result<Self, BundleError> {
+        std::fs::create_dir_all(path).map_err(|e| BundleError::io(path, e))?;
+        Ok(Self::Folder(path.to_owned()))
+    }
+
+    fn zip(path: &Path) -> Result<Self, BundleError> {
+        let file = File::create(path).map_err(|e| BundleError::io(path, e))?;
+        Ok(Self::Zip {
+            path: path.to_owned(),
+            zip: Box::new(zip::ZipWriter::new(BufWriter::new(file))),
+        })
+    }
+
+    fn zip_error(path: &Path, e: zip::result::ZipError) -> BundleError {
+        BundleError::Zip {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Opens `name` for writing and passes the writer to `fill`.
+    fn write_with(
+        &mut self,
+        name: &str,
+        stored: bool,
+        large: bool,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), BundleError>,
+    ) -> Result<(), BundleError> {
+        use zip::write::SimpleFileOptions;
+        match self {
+            Self::Folder(root) => {
+                let path = root.join(name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| BundleError::io(parent, e))?;
+                }
+                let file = File::create(&path).map_err(|e| BundleError::io(&path, e))?;
+                let mut w = BufWriter::new(file);
+                fill(&mut w)?;
+                let file = w
+                    .into_inner()
+                    .map_err(|e| BundleError::io(&path, e.into_error()))?;
+                file.sync_all().map_err(|e| BundleError::io(&path, e))
+            }
+            Self::Zip { path, zip } => {
+                let method = if stored {
+                    zip::CompressionMethod::Stored
+                } else {
+                    zip::CompressionMethod::Deflated
+                };
+                let options = SimpleFileOptions::default()
+                    .compression_method(method)
+                    .large_file(large)
+                    .unix_permissions(0o644);
+                zip.start_file(name, options)
+                    .map_err(|e| Self::zip_error(path, e))?;
+                fill(zip.as_mut())
+            }
+        }
+    }
+
+    fn file(&mut self, name: &str, bytes: &[u8]) -> Result<(), BundleError> {
+        let at = name.to_owned();
+        self.write_with(name, false, false, &mut |w| {
+            w.write_all(bytes).map_err(|e| BundleError::io(&at, e))
+        })
+    }
+
+    /// Copies a blob, checking its size and digest against the manifest on the way.
+    fn blob(
+        &mut self,
+        name: &str,
+        reader: &mut dyn Read,
+        entry: &BlobEntry,
+    ) -> Result<(), BundleError> {
+        let blob_error = |reason: String| BundleError::Blob {
+            digest: entry.sha256.to_hex(),
+            reason,
+        };
+        let large = entry.size >= u64::from(u32::MAX);
+        self.write_with(name, true, large, &mut |w| {
+            let mut hasher = Sha256Stream::default();
+            let mut buf = vec![0u8; super::source::CHUNK];
+            let mut total = 0u64;
+            let mut limited = (&mut *reader).take(entry.size.saturating_add(1));
+            loop {
+                let n = match limited.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(blob_error(e.to_string())),
+                };
+                let chunk = buf.get(..n).unwrap_or_default();
+                hasher.update(chunk);
+                w.write_all(chunk).map_err(|e| blob_error(e.to_string()))?;
+                total += n as u64;
+            }
+            if total != entry.size {
+                return Err(blob_error(format!(
+                    "{total} bytes, listed as {}",
+                    entry.size
+                )));
+            }
+            let digest = std::mem::take(&mut hasher).finish();
+            if digest != entry.sha256 {
+                return Err(blob_error(format!("bytes have digest {digest}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn finish(self) -> Result<(), BundleError> {
+        match self {
+            Self::Folder(_) => Ok(()),
+            Self::Zip { path, zip } => {
+                let w = zip.finish().map_err(|e| Self::zip_error(&path, e))?;
+                let file = w
+                    .into_inner()
+                    .map_err(|e| BundleError::io(&path, e.into_error()))?;
+                file.sync_all().map_err(|e| BundleError::io(&path, e))
+            }
+        }
+    }
+}

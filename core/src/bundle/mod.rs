@@ -1,0 +1,32 @@
+//! Evidence bundles, format v1: the sealed, co-signed record of one visit (DESIGN.md §7).
+//!
+//! A bundle is `manifest.json` (canonical JSON, stored as the exact bytes signed),
+//! `signatures.json` (the two agents' signatures over it) and `blobs/<sha256>.<ext>` (the
+//! original bytes of every photo, audio segment and document). One routine,
+//! [`verify_bundle`], checks a bundle from a folder or a ZIP for the phone, for the server at
+//! ingest and for `tandem verify`; [`write_export`] writes the folder or ZIP legal staff
+//! receive, with `VERIFY.txt` showing how to check it with `sha256sum` and `openssl` alone.
+//! The byte-level format is in `docs/bundle-format.md`.
+
+mod error;
+mod export;
+mod manifest;
+mod openssl;
+mod report;
+mod signatures;
+mod source;
+#[doc(hidden)]
+pub mod testing;
+mod trust;
+mod verify;
+
+pub use error::BundleError;
+pub use export::{BlobSupply, ExportTarget, SealedBundle, media_extension, write_export};
+pub use manifest::{
+    BlobEntry, BlobRole, DeviceHeader, FORMAT_V1, MANIFEST_PURPOSE, Manifest, VisitHeader,
+};
+pub use report::{Check, CheckName, CheckResult, VerificationReport};
+pub use signatures::{BundleSignature, SignerRole, parse_signatures, signatures_to_bytes};
+pub use source::{BundleSource, FolderSource, ZipSource, open_source};
+pub use trust::{DeviceEnrolment, Trust};
+pub use verify::{RULES_NOT_WIRED, verify_bundle};

@@ -1,0 +1,141 @@
+//! `tandem verify` through the real binary: exit 0 valid, 1 a check failed, 2 usage or
+//! I/O error. Actor: legal staff and a debtor's lawyer checking an export.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use tandem_core::bundle::ExportTarget;
+use tandem_core::bundle::testing::SampleBundle;
+
+fn tandem(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(args)
+        .output()
+        .expect("the tandem binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+struct Exported {
+    _dir: tempfile::TempDir,
+    folder: String,
+    zip: String,
+    trust: String,
+}
+
+fn exported() -> Exported {
+    let sample = SampleBundle::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("export");
+    let zip = dir.path().join("export.zip");
+    sample.export(ExportTarget::Folder(&folder)).unwrap();
+    sample.export(ExportTarget::Zip(&zip)).unwrap();
+    let trust = dir.path().join("keys.json");
+    std::fs::write(&trust, sample.trust.to_json().unwrap()).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    Exported {
+        folder: s(&folder),
+        zip: s(&zip),
+        trust: s(&trust),
+        _dir: dir,
+    }
+}
+
+#[test]
+fn a_valid_folder_with_trust_exits_0_and_shows_every_check() {
+    let e = exported();
+    let out = tandem(&["verify", &e.folder, "--trust", &e.trust]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for name in [
+        "canonical_bytes",
+        "blob_digests",
+        "event_chain",
+        "signatures",
+        "approval_signature",
+        "ticket_signature",
+        "rules",
+        "device_chain",
+        "server_receipt",
+        "inclusion_proof",
+        "checkpoint",
+        "time_window",
+    ] {
+        assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("rules engine wired by the lead"));
+    assert!(stdout.contains("VALID"));
+}
+
+#[test]
+fn a_valid_zip_without_trust_exits_0_and_says_what_was_not_checked() {
+    let e = exported();
+    let out = tandem(&["verify", &e.zip]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("not checked (no trust given)"), "{stdout}");
+}
+
+#[test]
+fn a_tampered_blob_exits_1_naming_blob_digests() {
+    let e = exported();
+    let blob = std::fs::read_dir(Path::new(&e.folder).join("blobs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let out = tandem(&["verify", &e.folder, "--trust", &e.trust]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("blob_digests"))
+        .unwrap();
+    assert!(row.contains("FAIL"), "{row}");
+    assert!(stdout.contains("INVALID"));
+}
+
+#[test]
+fn json_output_is_the_report() {
+    let e = exported();
+    let out = tandem(&["verify", &e.zip, "--trust", &e.trust, "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["checks"][0]["name"], "canonical_bytes");
+    assert_eq!(report["checks"][0]["result"], "pass");
+    assert_eq!(report["checks"].as_array().unwrap().len(), 12);
+}
+
+#[test]
+fn a_missing_bundle_exits_2_with_one_line_on_stderr() {
+    let out = tandem(&["verify", "/nonexistent/bundle.zip"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot open bundle"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn an_unreadable_trust_file_exits_2() {
+    let e = exported();
+    std::fs::write(&e.trust, b"{not json").unwrap();
+    let out = tandem(&["verify", &e.folder, "--trust", &e.trust]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read trust file"));
+}
+
+#[test]
+fn a_usage_error_exits_2() {
+    assert_eq!(tandem(&["verify"]).status.code(), Some(2));
+    assert_eq!(tandem(&["verify", "x", "--bogus"]).status.code(), Some(2));
+    assert_eq!(tandem(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(tandem(&["--help"]).status.code(), Some(0));
+}
