@@ -66,6 +66,9 @@ pub enum Error {
     /// Cryptography.
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
+    /// An evidence bundle could not be built, read or written.
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
     /// A handshake payload or co-signature was refused.
     #[error(transparent)]
     Handshake(#[from] crate::handshake::HandshakeError),

@@ -80,10 +80,7 @@ fn the_untouched_sample_bundle_is_valid_with_every_check_named() {
         (CheckName::Signatures, CheckResult::Pass),
         (CheckName::ApprovalSignature, CheckResult::Pass),
         (CheckName::TicketSignature, CheckResult::Pass),
-        (
-            CheckName::Rules,
-            CheckResult::not_checked("rules engine wired by the lead"),
-        ),
+        (CheckName::Rules, CheckResult::Pass),
         (CheckName::DeviceChain, CheckResult::Pass),
         (CheckName::ServerReceipt, CheckResult::NotPresent),
         (CheckName::InclusionProof, CheckResult::NotPresent),
@@ -499,4 +496,83 @@ fn a_missing_manifest_leaves_every_other_check_not_checked() {
         report.result(CheckName::EventChain),
         CheckResult::NotChecked { .. }
     ));
+}
+
+/// Re-links the events after an edit, as a colluding pair re-sealing a visit would.
+fn rechain(manifest: &mut tandem_core::bundle::Manifest) {
+    let mut prev = tandem_core::crypto::Digest::ZERO;
+    for event in &mut manifest.events {
+        event.prev = prev;
+        prev = event.digest().unwrap();
+    }
+    manifest.events_head = prev;
+}
+
+fn check_in_mut(manifest: &mut tandem_core::bundle::Manifest) -> &mut tandem_core::model::Event {
+    manifest
+        .events
+        .iter_mut()
+        .find(|e| matches!(e.kind, tandem_core::model::EventKind::CheckedIn { .. }))
+        .unwrap()
+}
+
+#[test]
+fn a_check_in_the_partner_never_co_signed_fails_rules() {
+    // Actor: a colluding pair (or a lone agent) re-sealing a visit without the partner phone.
+    let (source, trust) = resealed(|sample| {
+        if let tandem_core::model::EventKind::CheckedIn { cosignature, .. } =
+            &mut check_in_mut(&mut sample.manifest).kind
+        {
+            *cosignature = None;
+        }
+        rechain(&mut sample.manifest);
+    });
+    let report = verify_bundle(&source, &trust);
+    assert_only_fails(&report, CheckName::Rules);
+    assert!(
+        report.result(CheckName::Rules).detail().contains("V03"),
+        "{report:#?}"
+    );
+}
+
+#[test]
+fn a_mock_location_on_the_partner_phone_fails_rules() {
+    // Actor: an agent faking presence with a mock-location app.
+    let (source, trust) = resealed(|sample| {
+        if let tandem_core::model::EventKind::CheckedIn {
+            partner_fix: Some(fix),
+            ..
+        } = &mut check_in_mut(&mut sample.manifest).kind
+        {
+            fix.mock = true;
+        }
+        rechain(&mut sample.manifest);
+    });
+    let report = verify_bundle(&source, &trust);
+    assert_only_fails(&report, CheckName::Rules);
+    assert!(
+        report.result(CheckName::Rules).detail().contains("V05"),
+        "{report:#?}"
+    );
+}
+
+#[test]
+fn a_check_in_after_visiting_hours_fails_rules() {
+    // Actor: an agent who cheats the clock, visiting at 22:30 local time.
+    let (source, trust) = resealed(|sample| {
+        let ticket = tandem_core::bundle::testing::TICKET_ISSUED_MS;
+        // 09:46 + 12 h 44 min = 22:30 in Shanghai.
+        let late = ticket + (12 * 60 + 44) * 60_000;
+        let event = check_in_mut(&mut sample.manifest);
+        event.at.since_anchor_ms = Some(late - event.at.anchor_ms.unwrap());
+        event.at.wall_ms = late;
+        sample.manifest.sealed_at_ms = late + 3_600_000;
+        rechain(&mut sample.manifest);
+    });
+    let report = verify_bundle(&source, &trust);
+    assert!(report.result(CheckName::Rules).is_fail(), "{report:#?}");
+    assert!(
+        report.result(CheckName::Rules).detail().contains("V04"),
+        "{report:#?}"
+    );
 }

@@ -645,3 +645,99 @@ fn a_partner_too_far_away_cannot_co_sign() {
     let err = t.partner.review_challenge(&shown).err().unwrap();
     assert_eq!(err.blocking_rule(), Some(RuleId::V05), "{err}");
 }
+
+/// Runs one co-signing between the two phones, the way the shells would: show, scan, show.
+fn cosign(t: &Team, shown: Vec<String>) -> tandem_core::phone::Completed {
+    let review = t.partner.review_challenge(&shown).unwrap();
+    let reply = t.partner.answer_challenge(&review).unwrap();
+    t.lead.complete(&reply).unwrap()
+}
+
+#[test]
+fn a_sealed_visit_exports_as_a_bundle_that_verifies() {
+    use tandem_core::bundle::{
+        CheckName, CheckResult, DeviceEnrolment, ExportTarget, FolderSource, Trust, verify_bundle,
+        write_export,
+    };
+    let t = team();
+    cosign(&t, t.lead.begin_check_in(t.visit, None).unwrap());
+    t.lead.start_audio(t.visit, 16_000).unwrap();
+    for _ in 0..(70 * 50) {
+        t.lead.push_audio(t.visit, &tone(320)).unwrap();
+    }
+    t.lead
+        .capture_photo(t.visit, &photo("orientation-portrait_6.jpg"), false)
+        .unwrap();
+    t.lead
+        .record(
+            t.visit,
+            &Action::Note {
+                text: "门口交谈，未入户。".into(),
+            },
+        )
+        .unwrap();
+    t.clock.advance_ms(70_000);
+    cosign(&t, t.lead.begin_check_out(t.visit).unwrap());
+    let completed = cosign(&t, t.lead.begin_seal(t.visit).unwrap());
+    let tandem_core::phone::Completed::Sealed(seal) = completed else {
+        panic!("not sealed")
+    };
+    assert_eq!(seal.device_seq, 0);
+    assert_eq!(
+        t.lead.visit(t.visit).unwrap().visit.state,
+        VisitState::Sealed
+    );
+    // Sealed means immutable: nothing more can be recorded.
+    assert!(
+        t.lead
+            .record(
+                t.visit,
+                &Action::Note {
+                    text: "later".into()
+                }
+            )
+            .is_err()
+    );
+
+    let bundle = t.lead.sealed_bundle(t.visit).unwrap();
+    assert_eq!(bundle.manifest.device.seq, 0);
+    assert_eq!(
+        bundle.manifest.blobs.len(),
+        4,
+        "photo, thumbnail, two audio segments"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let export = out.path().join("bundle");
+    write_export(
+        &bundle,
+        t.lead.blobs(),
+        Some(&t.world.server_key()),
+        ExportTarget::Folder(&export),
+    )
+    .unwrap();
+    let mut trust = Trust::none();
+    trust.server_keys.push(t.world.server_key());
+    for m in [&t.lead_member, &t.partner_member] {
+        trust.devices.insert(
+            m.key.kid(),
+            DeviceEnrolment {
+                agent_id: m.agent,
+                device_id: m.device,
+                enrolled_at_ms: t.world.start_ms - 86_400_000,
+                revoked_at_ms: None,
+            },
+        );
+    }
+    let report = verify_bundle(&FolderSource::new(&export), &trust);
+    for check in &report.checks {
+        assert!(
+            !check.result.is_fail(),
+            "{:?}: {}",
+            check.name,
+            check.result.detail()
+        );
+    }
+    assert!(report.is_valid());
+    assert_eq!(*report.result(CheckName::Signatures), CheckResult::Pass);
+    assert_eq!(*report.result(CheckName::EventChain), CheckResult::Pass);
+}

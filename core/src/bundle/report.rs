@@ -82,6 +82,12 @@ impl std::fmt::Display for CheckName {
 pub enum CheckResult {
     /// Checked and holds.
     Pass,
+    /// Checked and holds, with flags a reviewer must see (evidence is never refused for a
+    /// business reason: it is kept with its flags).
+    Flagged {
+        /// Each flag, naming its rule.
+        flags: Vec<String>,
+    },
     /// Checked and does not hold.
     Fail {
         /// What is wrong (no personal data).
@@ -118,6 +124,7 @@ impl CheckResult {
     pub fn label(&self) -> &'static str {
         match self {
             Self::Pass => "pass",
+            Self::Flagged { .. } => "flagged",
             Self::Fail { .. } => "FAIL",
             Self::NotChecked { .. } => "not checked",
             Self::NotPresent => "not present",
@@ -125,11 +132,12 @@ impl CheckResult {
     }
 
     /// The reason or why, if any.
-    pub fn detail(&self) -> &str {
+    pub fn detail(&self) -> String {
         match self {
-            Self::Fail { reason } => reason,
-            Self::NotChecked { why } => why,
-            Self::Pass | Self::NotPresent => "",
+            Self::Fail { reason } => reason.clone(),
+            Self::NotChecked { why } => why.clone(),
+            Self::Flagged { flags } => flags.join("; "),
+            Self::Pass | Self::NotPresent => String::new(),
         }
     }
 }

@@ -10,11 +10,12 @@ use super::{
     BlobEntry, BlobRole, BundleError, BundleSignature, DeviceEnrolment, DeviceHeader, ExportTarget,
     FORMAT_V1, Manifest, SealedBundle, SignerRole, Trust, VisitHeader, write_export,
 };
-use crate::crypto::{Digest, SignatureAlgorithm, Signer, SoftwareSigner, sha256};
+use crate::crypto::{Digest, SignatureAlgorithm, SignatureRecord, Signer, SoftwareSigner, sha256};
+use crate::handshake::{CheckInStatement, CheckOutStatement};
 use crate::model::{
     AddressId, AgentId, Approval, ApprovalId, AuthorisationLetter, BankId, BundleId, CaseId,
-    DerivedBlob, DeviceId, Event, EventKind, EventTime, Policy, PromiseAuthorisation, Signed,
-    TeamMember, VisitId, VisitTicket,
+    CoSignature, DerivedBlob, DeviceId, Event, EventKind, EventTime, Policy, PromiseAuthorisation,
+    Signed, TeamMember, VisitId, VisitTicket,
 };
 use crate::place::{Coordinate, Datum, Fix, Provider};
 
@@ -162,6 +163,40 @@ impl SampleBundle {
         let thumb_d = add(thumb, "image/jpeg", BlobRole::Derived, Some(photo_d), t(12));
         let wav_d = add(wav, "audio/wav", BlobRole::Audio, None, t(11));
 
+        // The check-in and check-out statements, co-signed by both phones (V03).
+        let cosign = |purpose: &str, statement: Vec<u8>| -> Result<CoSignature, BundleError> {
+            Ok(CoSignature {
+                lead: SignatureRecord::sign(&lead, purpose, &statement)?,
+                partner: SignatureRecord::sign(&partner, purpose, &statement)?,
+                statement: String::from_utf8(statement).map_err(|_| BundleError::Invalid {
+                    field: "statement",
+                    reason: "not UTF-8".into(),
+                })?,
+            })
+        };
+        let statement_bytes = |result: Result<Vec<u8>, crate::canonical::CanonicalError>| {
+            result.map_err(|source| BundleError::Canonical {
+                name: "statement",
+                source,
+            })
+        };
+        let check_in = cosign(
+            "check-in",
+            statement_bytes(crate::canonical::to_canonical_vec(&CheckInStatement {
+                visit_id,
+                address_id,
+                at_ms: t(10),
+            }))?,
+        )?;
+        let check_out = cosign(
+            "check-out",
+            statement_bytes(crate::canonical::to_canonical_vec(&CheckOutStatement {
+                visit_id,
+                address_id,
+                checked_in_at_ms: t(10),
+                at_ms: t(20),
+            }))?,
+        )?;
         let kinds = vec![
             (
                 t(10),
@@ -173,7 +208,7 @@ impl SampleBundle {
                     distance_m: 35,
                     partner_distance_m: Some(4),
                     outside_fence_reason: None,
-                    partner_signature: None,
+                    cosignature: Some(check_in),
                 },
             ),
             (
@@ -216,7 +251,7 @@ impl SampleBundle {
                     partner: partner_agent,
                     partner_device,
                     partner_fix: Some(fix(t(20))?),
-                    partner_signature: None,
+                    cosignature: Some(check_out),
                 },
             ),
         ];

@@ -12,10 +12,6 @@ use crate::canonical::{self, MAX_DOCUMENT_BYTES};
 use crate::crypto::sha256;
 use crate::model::{Approval, Policy, Signed, SignedPurpose, VisitTicket, verify_chain};
 
-/// Why `rules` is not checked yet: the rules engine is connected to this one function
-/// ([`check_rules`]) once it is merged.
-pub const RULES_NOT_WIRED: &str = "rules engine wired by the lead";
-
 const NO_TRUST: &str = "not checked (no trust given)";
 
 /// Most failures listed in one check's reason; the rest are counted.
@@ -69,7 +65,7 @@ pub fn verify_bundle(source: &dyn BundleSource, trust: &Trust) -> VerificationRe
         },
         Check {
             name: CheckName::Rules,
-            result: check_rules(&manifest),
+            result: check_rules(&manifest, &docs),
         },
         Check {
             name: CheckName::DeviceChain,
@@ -366,9 +362,32 @@ fn check_ticket(manifest: &Manifest, docs: &Documents, trust: &Trust) -> CheckRe
     failures(problems)
 }
 
-/// Re-evaluates the rules over the visit. The rules engine is connected here, and only here.
-fn check_rules(_manifest: &Manifest) -> CheckResult {
-    CheckResult::not_checked(RULES_NOT_WIRED)
+/// Re-evaluates the rules over the visit with the rules engine (the same code the phone
+/// ran): blocking violations fail, flags and warnings are shown.
+fn check_rules(manifest: &Manifest, docs: &Documents) -> CheckResult {
+    let (Ok(approval), Ok(policy)) = (&docs.approval, &docs.policy) else {
+        return CheckResult::not_checked("the approval or policy cannot be read");
+    };
+    let violations = crate::rules::review_sealed_visit(
+        manifest.visit.visit_id,
+        policy,
+        approval,
+        &manifest.events,
+    );
+    let line = |v: &crate::rules::Violation| format!("{} {:?}: {}", v.rule, v.outcome, v.message);
+    if crate::rules::has_blocking(&violations) {
+        let blocking: Vec<String> = crate::rules::blocking(&violations)
+            .into_iter()
+            .map(line)
+            .collect();
+        CheckResult::fail(blocking.join("; "))
+    } else if violations.is_empty() {
+        CheckResult::Pass
+    } else {
+        CheckResult::Flagged {
+            flags: violations.iter().map(line).collect(),
+        }
+    }
 }
 
 fn check_device_chain(manifest: &Manifest, docs: &Documents) -> CheckResult {

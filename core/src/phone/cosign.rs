@@ -28,6 +28,7 @@ pub(super) enum PendingAction {
         outside_fence_reason: Option<String>,
     },
     CheckOut,
+    Seal,
 }
 
 pub(super) struct Pending {
@@ -61,6 +62,8 @@ pub enum Completed {
     CheckedIn(Recorded),
     /// The team checked out.
     CheckedOut(Recorded),
+    /// The visit was sealed into a co-signed bundle.
+    Sealed(crate::store::SealRecord),
 }
 
 impl Phone {
@@ -178,6 +181,15 @@ impl Phone {
         )
     }
 
+    /// Lead: starts co-signing a manifest (built by the seal).
+    pub(super) fn begin_manifest_cosign(
+        &self,
+        visit: VisitId,
+        manifest: Vec<u8>,
+    ) -> Result<Vec<String>> {
+        self.begin(visit, Purpose::Seal, manifest, PendingAction::Seal)
+    }
+
     /// Lead: starts check-out; returns the QR frames to show.
     pub fn begin_check_out(&self, visit: VisitId) -> Result<Vec<String>> {
         let now = self.now()?;
@@ -259,6 +271,9 @@ impl Phone {
                     },
                 )
                 .map(Completed::CheckedOut),
+            PendingAction::Seal => self
+                .finish_seal(pending.visit, &cosigned)
+                .map(Completed::Sealed),
         }
     }
 

@@ -10,6 +10,7 @@ mod cosign;
 mod keys;
 mod lifecycle;
 mod media;
+mod seal;
 mod setup;
 
 use std::path::{Path, PathBuf};
