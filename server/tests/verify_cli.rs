@@ -65,7 +65,14 @@ fn a_valid_folder_with_trust_exits_0_and_shows_every_check() {
     ] {
         assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
     }
-    assert!(stdout.contains("rules engine wired by the lead"));
+    // With trust, everything present is checked, the rules included.
+    assert!(stdout.contains("(0 not checked"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["rules", "pass"]),
+        "{stdout}"
+    );
     assert!(stdout.contains("VALID"));
 }
 
