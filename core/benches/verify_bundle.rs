@@ -7,6 +7,11 @@
 //! folder, default the system temp folder). The verifier runs in a child process (this
 //! binary re-executed) so that its peak memory (`VmHWM`) is its own.
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{env_number, list, vm_hwm_kib};
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -194,27 +199,4 @@ fn generate(path: &Path, len: u64, seed: u64) -> tandem_core::crypto::Digest {
     }
     out.flush().expect("flush blob");
     hasher.finish()
-}
-
-fn vm_hwm_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn list(values: impl Iterator<Item = f64>) -> String {
-    values
-        .map(|v| format!("{v:.3}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -151,13 +151,7 @@ impl Phone {
         let now = self.now()?;
         let address = self.store.read(|tx| {
             let loaded = Loaded::load(tx, visit)?;
-            if loaded.state() != VisitState::Assigned {
-                return Err(Error::InvalidState {
-                    visit: visit.to_string(),
-                    state: loaded.state().as_str(),
-                    action: "check in",
-                });
-            }
+            loaded.require_state(VisitState::Assigned, "check in")?;
             let ctx = loaded.context(now);
             ctx.nearest_approved_address(&fix)
                 .map(|(a, _)| a.id)

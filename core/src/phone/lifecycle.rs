@@ -194,7 +194,16 @@ impl Loaded {
     }
 
     pub fn require_capturing(&self, action: &'static str) -> Result<()> {
-        if self.state().is_capturing() {
+        self.require(VisitState::is_capturing, action)
+    }
+
+    /// Refuses `action` unless the visit is exactly in `state`.
+    pub fn require_state(&self, state: VisitState, action: &'static str) -> Result<()> {
+        self.require(|s| s == state, action)
+    }
+
+    fn require(&self, allowed: impl Fn(VisitState) -> bool, action: &'static str) -> Result<()> {
+        if allowed(self.state()) {
             Ok(())
         } else {
             Err(Error::InvalidState {
@@ -261,13 +270,7 @@ impl Phone {
         let now = self.now()?;
         self.store.write(|tx| {
             let loaded = Loaded::load(tx, visit)?;
-            if loaded.state() != VisitState::Assigned {
-                return Err(Error::InvalidState {
-                    visit: visit.to_string(),
-                    state: loaded.state().as_str(),
-                    action: "check in",
-                });
-            }
+            loaded.require_state(VisitState::Assigned, "check in")?;
             let unsent = unsent_sealed_at(tx)?;
             let ctx = loaded.context(now);
             let violations = refuse_if_blocked(rules::check_check_in(

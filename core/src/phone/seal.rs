@@ -26,13 +26,7 @@ impl Phone {
         let kid = self.signer.public_key().kid();
         let manifest = self.store.read(|tx| {
             let loaded = Loaded::load(tx, visit)?;
-            if loaded.state() != VisitState::CheckedOut {
-                return Err(Error::InvalidState {
-                    visit: visit.to_string(),
-                    state: loaded.state().as_str(),
-                    action: "seal",
-                });
-            }
+            loaded.require_state(VisitState::CheckedOut, "seal")?;
             let head = tx
                 .verify_visit_chain(visit)?
                 .map_or(Digest::ZERO, |h| h.digest);
@@ -94,13 +88,7 @@ impl Phone {
         let stored_signatures = self.blobs.put_bytes(&signatures_bytes)?;
         self.store.write(|tx| {
             let loaded = Loaded::load(tx, visit)?;
-            if loaded.state() != VisitState::CheckedOut {
-                return Err(Error::InvalidState {
-                    visit: visit.to_string(),
-                    state: loaded.state().as_str(),
-                    action: "seal",
-                });
-            }
+            loaded.require_state(VisitState::CheckedOut, "seal")?;
             if loaded.events != manifest.events {
                 return Err(Error::NotReady(
                     "the visit changed after its manifest was shown: seal again".into(),
