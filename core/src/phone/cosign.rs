@@ -13,7 +13,7 @@ use crate::handshake::{
     self, ApprovedVisit, ChallengeSummary, CheckInStatement, CheckOutStatement, CheckedChallenge,
     CoSigned, HandshakeError, Limits, LocalAgent, Nonce, OutstandingChallenge, Purpose,
 };
-use crate::model::{AddressId, CoSignature, EventKind, VisitId, VisitState};
+use crate::model::{AddressId, CoSignature, EventKind, ReceiptSerial, VisitId, VisitState};
 use crate::place::Fix;
 use crate::rules::{PartnerPresence, RuleId, Violation};
 use crate::{Error, Result};
@@ -28,12 +28,19 @@ pub(super) enum PendingAction {
         outside_fence_reason: Option<String>,
     },
     CheckOut,
+    Receipt {
+        serial: ReceiptSerial,
+    },
+    Void {
+        serial: ReceiptSerial,
+        reason: String,
+    },
 }
 
 pub(super) struct Pending {
     visit: VisitId,
     challenge: OutstandingChallenge,
-    action: PendingAction,
+    pub(super) action: PendingAction,
 }
 
 /// A challenge checked on the partner phone, waiting for its agent to agree.
@@ -61,6 +68,10 @@ pub enum Completed {
     CheckedIn(Recorded),
     /// The team checked out.
     CheckedOut(Recorded),
+    /// A receipt was issued with both signatures.
+    ReceiptIssued(Recorded),
+    /// A receipt was voided with both signatures.
+    ReceiptVoided(Recorded),
 }
 
 impl Phone {
@@ -102,7 +113,7 @@ impl Phone {
         })
     }
 
-    fn begin(
+    pub(super) fn begin(
         &self,
         visit: VisitId,
         purpose: Purpose,
@@ -259,6 +270,12 @@ impl Phone {
                     },
                 )
                 .map(Completed::CheckedOut),
+            PendingAction::Receipt { serial } => self
+                .complete_receipt(pending.visit, serial, cosignature)
+                .map(Completed::ReceiptIssued),
+            PendingAction::Void { serial, reason } => self
+                .complete_void(pending.visit, serial, &reason, cosignature)
+                .map(Completed::ReceiptVoided),
         }
     }
 
