@@ -682,3 +682,54 @@ fn a_tampered_receipt_code_fails_the_check() {
         Err(ReceiptError::SameSigner)
     ));
 }
+
+#[test]
+fn receipt_numbers_cannot_be_deleted_or_taken_back_even_by_editing_the_database() {
+    // Actor: someone with the phone's files trying to hide a receipt.
+    let t = team();
+    let serial = t.issue(10_000);
+    let conn = rusqlite::Connection::open(t.lead_dir.join("device.db")).unwrap();
+    let deleted = conn.execute(
+        "DELETE FROM receipt_serials WHERE serial = ?1",
+        [serial.0 as i64],
+    );
+    assert!(deleted.unwrap_err().to_string().contains("never deleted"));
+    let reverted = conn.execute(
+        "UPDATE receipt_serials SET state = 'reserved', receipt = NULL WHERE serial = ?1",
+        [serial.0 as i64],
+    );
+    assert!(reverted.unwrap_err().to_string().contains("only moves"));
+    assert_eq!(t.serials(), vec![(100, SerialState::Issued)]);
+}
+
+#[test]
+fn the_receipt_code_fits_one_qr_code_comfortably() {
+    let t = team();
+    let serial = t.issue(10_000);
+    let text = encode_receipt_qr(&t.lead.receipt(serial).unwrap()).unwrap();
+    // Base45 text only (QR alphanumeric mode), well under a version-40 code's 4,296.
+    assert!(text.len() < 1_600, "{} characters", text.len());
+    assert!(
+        text.chars()
+            .all(|c| "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:".contains(c))
+    );
+}
+
+#[test]
+fn a_signature_image_too_large_to_decode_safely_is_refused() {
+    // Actor: a tampered shell feeding a decompression bomb as the payer's signature.
+    let t = team();
+    let img = image::GrayImage::new(5_000, 10);
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let bomb = ReceiptRequest {
+        payer_signature_png: png.into_inner(),
+        ..request(10_000)
+    };
+    let err = t.lead.begin_receipt(t.visit, &bomb).unwrap_err();
+    assert!(
+        matches!(&err, Error::NotReady(m) if m.contains("not a valid PNG")),
+        "{err}"
+    );
+    assert!(t.serials().is_empty());
+}

@@ -25,6 +25,10 @@ use crate::{Error, Result};
 
 /// Largest payer signature image accepted: a signature is a small picture.
 const MAX_SIGNATURE_PNG_BYTES: usize = 2 * 1024 * 1024;
+/// Largest side of the payer signature image, in pixels.
+const MAX_SIGNATURE_SIDE_PX: u32 = 4_096;
+/// Longest payer name, in characters: the receipt must fit one QR code.
+const MAX_PAYER_NAME_CHARS: usize = 64;
 
 /// What the agent enters for a receipt; the rest (number, account, time, place) the phone
 /// fills in.
@@ -65,8 +69,17 @@ fn check_png(bytes: &[u8]) -> Result<(), ReceiptError> {
             bytes.len()
         )));
     }
-    // Decoded in full: a truncated or corrupt file must not pass as the payer's signature.
-    image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
+    // Decoded in full (a truncated or corrupt file must not pass as the payer's
+    // signature), within limits so a small file cannot expand into a huge bitmap.
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIGNATURE_SIDE_PX);
+    limits.max_image_height = Some(MAX_SIGNATURE_SIDE_PX);
+    limits.max_alloc = Some(64 * 1024 * 1024);
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Png);
+    reader.limits(limits);
+    reader
+        .decode()
         .map(|_| ())
         .map_err(|e| ReceiptError::NotPng(e.to_string()))
 }
@@ -117,6 +130,11 @@ impl Phone {
     /// number, runs C01, C02, V09, V10 (a blocking rule refuses and reserves nothing),
     /// and returns the QR frames of the receipt statement for the partner to co-sign.
     pub fn begin_receipt(&self, visit: VisitId, request: &ReceiptRequest) -> Result<Vec<String>> {
+        if request.payer.name.chars().count() > MAX_PAYER_NAME_CHARS {
+            return Err(Error::NotReady(format!(
+                "a payer's name is at most {MAX_PAYER_NAME_CHARS} characters"
+            )));
+        }
         self.void_abandoned_reservations()?;
         let signature = if request.payer_signature_png.is_empty() {
             None
