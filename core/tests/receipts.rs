@@ -733,3 +733,21 @@ fn a_signature_image_too_large_to_decode_safely_is_refused() {
     );
     assert!(t.serials().is_empty());
 }
+
+proptest::proptest! {
+    /// Whatever a scanner hands over, the check answers with an error, never a panic.
+    #[test]
+    fn any_code_text_is_checked_without_panicking(text in "[0-9A-Z $%*+./:-]{0,400}") {
+        let keys = Vec::new();
+        proptest::prop_assert!(check_receipt_qr(&text, &keys).is_err());
+    }
+
+    /// Any bytes under the base45 layer are refused cleanly too.
+    #[test]
+    fn any_decoded_bytes_are_checked_without_panicking(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+    ) {
+        let text = base45::encode(&bytes);
+        proptest::prop_assert!(check_receipt_qr(&text, &[]).is_err());
+    }
+}
