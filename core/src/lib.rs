@@ -15,6 +15,7 @@ pub mod handshake;
 pub mod model;
 pub mod phone;
 pub mod place;
+pub mod receipts;
 pub mod rules;
 pub mod store;
 #[cfg(feature = "testing")]

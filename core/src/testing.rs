@@ -12,9 +12,9 @@ use crate::clock::Clock;
 use crate::crypto::{PublicKey, SignatureAlgorithm, Signer, SoftwareKeyStore, SoftwareSigner};
 use crate::model::{
     AddressId, AgentId, Approval, ApprovalId, ApprovedAddress, AuthorisationLetter, BankId, Case,
-    CaseId, CaseStatus, Debtor, DeviceId, Entrustment, Fen, MaskedCardNumber, MaskedIdNumber,
-    Policy, PromiseAuthorisation, Signed, SignedPurpose, TeamMember, TimeAnchor, VisitId,
-    VisitTicket,
+    CaseId, CaseStatus, CashAuthorisation, Debtor, DeviceId, Entrustment, Fen, MaskedCardNumber,
+    MaskedIdNumber, PaymentMethod, Policy, PromiseAuthorisation, ReceiptSerial, SerialRange,
+    Signed, SignedPurpose, TeamMember, TimeAnchor, VisitId, VisitTicket,
 };
 use crate::phone::{Enrollment, ManualLocation, Phone, PhoneConfig};
 use crate::place::{Coordinate, Datum, Fix, Provider};
@@ -161,6 +161,30 @@ impl World {
             policy_version: self.policy.version,
             approved_at_ms: self.start_ms - DAY_MS,
         }
+    }
+
+    /// An approval for `team` with the bank's cash authorisation (C01): up to `limit` in
+    /// CNY, cash only, into a designated account.
+    pub fn approval_with_cash(&self, team: &[&Member], limit: Fen) -> Approval {
+        Approval {
+            cash: Some(CashAuthorisation {
+                limit,
+                currency: "CNY".into(),
+                designated_account: "6222 0210 0012 3456 789".into(),
+                methods: vec![PaymentMethod::Cash],
+            }),
+            ..self.approval(team)
+        }
+    }
+
+    /// A receipt-number range `first..=last` for `device`, signed by the server.
+    pub fn serial_range(&self, device: DeviceId, first: u64, last: u64) -> Signed<SerialRange> {
+        self.sign(&SerialRange {
+            device_id: device,
+            first: ReceiptSerial(first),
+            last: ReceiptSerial(last),
+            issued_at_ms: self.start_ms - DAY_MS,
+        })
     }
 
     /// The server's ticket for a new visit under `approval`.

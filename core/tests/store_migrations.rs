@@ -10,7 +10,8 @@ use tandem_core::crypto::{FieldCipher, SignatureAlgorithm, SoftwareSigner};
 use tandem_core::model::{
     AddressId, AgentId, Approval, ApprovalId, AuthorisationLetter, BankId, Case, CaseId,
     CaseStatus, Debtor, DeviceId, Entrustment, EventKind, EventTime, Fen, MaskedCardNumber,
-    MaskedIdNumber, Policy, PromiseAuthorisation, Signed, VisitId, VisitState, VisitTicket,
+    MaskedIdNumber, Policy, PromiseAuthorisation, ReceiptSerial, Signed, VisitId, VisitState,
+    VisitTicket,
 };
 use tandem_core::store::schema::{MIGRATIONS, Migration, SCHEMA_VERSION, migrate, user_version};
 use tandem_core::store::{DeviceStore, PolicyUpdate, StoreError};
@@ -173,6 +174,14 @@ fn fill(conn: &Connection, version: u32, rows: &OldRows) {
             )
             .unwrap();
         }
+        3 => {
+            conn.execute(
+                "INSERT INTO answered_nonces (nonce, visit_id, answered_at_ms)
+                 VALUES (?1, ?2, 16)",
+                rusqlite::params!["09".repeat(16), rows.visit.to_string()],
+            )
+            .unwrap();
+        }
         _ => panic!("no representative rows for schema version {version}: add them here"),
     }
 }
@@ -266,7 +275,11 @@ fn every_earlier_schema_upgrades_keeps_its_data_and_matches_a_fresh_one() {
                 })
                 .unwrap();
         }
-        // What the steps added work on the upgraded file: a visit's log, answered nonces.
+        if version >= 3 {
+            assert!(store.read(|tx| tx.nonce_answered(&[9; 16])).unwrap());
+        }
+        // What the steps added work on the upgraded file: a visit's log, answered nonces,
+        // receipt numbers.
         let agent = AgentId::new();
         let visit = VisitId::new();
         store
@@ -287,6 +300,8 @@ fn every_earlier_schema_upgrades_keeps_its_data_and_matches_a_fresh_one() {
                 )?;
                 assert!(tx.record_answered_nonce(&[7; 16], visit, 1)?);
                 assert!(!tx.record_answered_nonce(&[7; 16], visit, 2)?, "a replay");
+                tx.reserve_serial(ReceiptSerial(1), visit, 3)?;
+                assert!(tx.void_serial(ReceiptSerial(1), "abandoned before co-signing")?);
                 Ok::<_, StoreError>(())
             })
             .unwrap();

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AddressId, AgentId, DeviceId, Fen, HealthFlag, ModelError, TemplateId, VisitId};
+use super::{
+    AddressId, AgentId, DeviceId, Fen, HealthFlag, ModelError, ReceiptSerial, TemplateId, VisitId,
+};
 use crate::canonical;
 use crate::crypto::{Digest, SignatureRecord, sha256};
 use crate::place::Fix;
@@ -231,6 +233,31 @@ pub enum EventKind {
     Complaint {
         /// What was said (no personal data beyond what the complaint needs).
         note: String,
+    },
+    /// A receipt both agents signed (C02): kept for good, voided only by a later event.
+    ReceiptIssued {
+        /// The receipt number.
+        serial: ReceiptSerial,
+        /// Amount received.
+        amount: Fen,
+        /// SHA-256 of the payer's signature image.
+        payer_signature: Digest,
+        /// The receipt statement and both agents' signatures.
+        cosignature: CoSignature,
+    },
+    /// A receipt number voided, with its reason: co-signed for an issued receipt; signed by
+    /// the lead alone for a number reserved and abandoned before co-signing.
+    ReceiptVoided {
+        /// The receipt number.
+        serial: ReceiptSerial,
+        /// Why.
+        reason: String,
+        /// The void statement (canonical JSON) as signed.
+        statement: String,
+        /// The lead's signature over it (purpose `void`).
+        lead: SignatureRecord,
+        /// The partner's signature; absent for an abandoned reservation.
+        partner: Option<SignatureRecord>,
     },
     /// The phone's wall clock disagreed with the anchored time beyond tolerance (V04).
     ClockDiscrepancy {

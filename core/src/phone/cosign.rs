@@ -13,7 +13,7 @@ use crate::handshake::{
     self, ApprovedVisit, ChallengeSummary, CheckInStatement, CheckOutStatement, CheckedChallenge,
     CoSigned, HandshakeError, Limits, LocalAgent, Nonce, OutstandingChallenge, Purpose,
 };
-use crate::model::{AddressId, CoSignature, EventKind, VisitId, VisitState};
+use crate::model::{AddressId, CoSignature, EventKind, ReceiptSerial, VisitId, VisitState};
 use crate::place::Fix;
 use crate::rules::{PartnerPresence, RuleId, Violation};
 use crate::{Error, Result};
@@ -29,12 +29,19 @@ pub(super) enum PendingAction {
     },
     CheckOut,
     Seal,
+    Receipt {
+        serial: ReceiptSerial,
+    },
+    Void {
+        serial: ReceiptSerial,
+        reason: String,
+    },
 }
 
 pub(super) struct Pending {
     visit: VisitId,
     challenge: OutstandingChallenge,
-    action: PendingAction,
+    pub(super) action: PendingAction,
 }
 
 /// A challenge checked on the partner phone, waiting for its agent to agree.
@@ -64,6 +71,10 @@ pub enum Completed {
     CheckedOut(Recorded),
     /// The visit was sealed into a co-signed bundle.
     Sealed(crate::store::SealRecord),
+    /// A receipt was issued with both signatures.
+    ReceiptIssued(Recorded),
+    /// A receipt was voided with both signatures.
+    ReceiptVoided(Recorded),
 }
 
 impl Phone {
@@ -105,7 +116,7 @@ impl Phone {
         })
     }
 
-    fn begin(
+    pub(super) fn begin(
         &self,
         visit: VisitId,
         purpose: Purpose,
@@ -268,6 +279,12 @@ impl Phone {
             PendingAction::Seal => self
                 .finish_seal(pending.visit, &cosigned)
                 .map(Completed::Sealed),
+            PendingAction::Receipt { serial } => self
+                .complete_receipt(pending.visit, serial, cosignature)
+                .map(Completed::ReceiptIssued),
+            PendingAction::Void { serial, reason } => self
+                .complete_void(pending.visit, serial, &reason, cosignature)
+                .map(Completed::ReceiptVoided),
         }
     }
 

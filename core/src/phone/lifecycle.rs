@@ -121,6 +121,10 @@ pub(super) struct Loaded {
     pub events: Vec<Event>,
     pub device: crate::model::DeviceId,
     assigned: Vec<crate::model::CaseId>,
+    /// Receipts issued on the visit and not voided (C01, C02).
+    receipts: Vec<crate::model::ReceiptDraft>,
+    /// Receipt-number ranges issued to this phone (C02).
+    serial_ranges: Vec<crate::model::SerialRange>,
 }
 
 impl Loaded {
@@ -160,6 +164,8 @@ impl Loaded {
         } else {
             Vec::new()
         };
+        let serial_ranges = super::receipts::verified_ranges(tx, &key)?;
+        let receipts = super::receipts::issued_drafts(tx, visit)?;
         Ok(Self {
             record,
             policy,
@@ -169,6 +175,8 @@ impl Loaded {
             events,
             device,
             assigned,
+            receipts,
+            serial_ranges,
         })
     }
 
@@ -183,8 +191,8 @@ impl Loaded {
             device: self.device,
             assigned_cases: &self.assigned,
             events: &self.events,
-            receipts: &[],
-            serial_ranges: &[],
+            receipts: &self.receipts,
+            serial_ranges: &self.serial_ranges,
             now,
         }
     }

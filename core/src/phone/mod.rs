@@ -10,6 +10,7 @@ mod cosign;
 mod keys;
 mod lifecycle;
 mod media;
+mod receipts;
 mod seal;
 mod setup;
 
@@ -28,6 +29,7 @@ use crate::{Error, Result};
 pub use cosign::{Completed, Review};
 pub use lifecycle::{Action, CheckIn, CheckOut, Recorded};
 pub use media::CapturedPhoto;
+pub use receipts::ReceiptRequest;
 pub use setup::Enrollment;
 
 /// Where this phone is: the platform's location service (FusedLocationProvider, CoreLocation).

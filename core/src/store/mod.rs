@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod evidence;
 mod meta;
+mod receipts;
 pub mod schema;
 mod seals;
 mod visits;
@@ -28,6 +29,7 @@ use crate::crypto::FieldCipher;
 pub use documents::PolicyUpdate;
 pub use error::StoreError;
 pub use evidence::{EvidenceItem, EvidenceRecord, EvidenceRole};
+pub use receipts::{SerialEntry, SerialState};
 pub use seals::SealRecord;
 pub use visits::{LogHead, VisitRecord};
 

@@ -36,10 +36,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "answered handshake nonces and sealed bundles",
         apply: |tx| tx.execute_batch(V3_HANDSHAKES_AND_SEALS),
     },
+    Migration {
+        version: 4,
+        name: "receipt-number ranges and receipt numbers",
+        apply: |tx| tx.execute_batch(V4_RECEIPT_SERIALS),
+    },
 ];
 
 /// The version this code creates and understands.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const V1_DEVICE_AND_DOCUMENTS: &str = "
 CREATE TABLE meta (
@@ -154,6 +159,45 @@ CREATE TABLE seals (
 CREATE TRIGGER seals_never_change BEFORE UPDATE ON seals
 BEGIN
     SELECT RAISE(ABORT, 'a seal never changes');
+END;
+";
+
+const V4_RECEIPT_SERIALS: &str = "
+-- Receipt-number ranges the server issued to this phone, as signed (JSON of the document).
+CREATE TABLE serial_ranges (
+    first_serial INTEGER PRIMARY KEY NOT NULL CHECK (first_serial >= 0),
+    last_serial  INTEGER NOT NULL,
+    device_id    TEXT NOT NULL,
+    issued_at_ms INTEGER NOT NULL,
+    document     TEXT NOT NULL,
+    CHECK (last_serial >= first_serial)
+) STRICT;
+
+-- Every receipt number this phone took. A number is reserved in the transaction that
+-- decides it, then issued (the sealed co-signed receipt) or voided with a reason; it is
+-- never deleted and never goes back.
+CREATE TABLE receipt_serials (
+    serial         INTEGER PRIMARY KEY NOT NULL CHECK (serial >= 0),
+    visit_id       TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('reserved', 'issued', 'voided')),
+    reserved_at_ms INTEGER NOT NULL,
+    receipt        BLOB,
+    void_reason    TEXT,
+    CHECK ((state = 'issued') <= (receipt IS NOT NULL)),
+    CHECK ((state = 'voided') = (void_reason IS NOT NULL))
+) STRICT;
+CREATE TRIGGER receipt_serials_never_deleted BEFORE DELETE ON receipt_serials
+BEGIN
+    SELECT RAISE(ABORT, 'receipt numbers are never deleted');
+END;
+CREATE TRIGGER receipt_serials_only_move_on BEFORE UPDATE ON receipt_serials
+WHEN NEW.serial IS NOT OLD.serial OR NEW.visit_id IS NOT OLD.visit_id
+    OR NEW.reserved_at_ms IS NOT OLD.reserved_at_ms
+    OR (OLD.receipt IS NOT NULL AND NEW.receipt IS NOT OLD.receipt)
+    OR NOT ((OLD.state = 'reserved' AND NEW.state IN ('issued', 'voided'))
+            OR (OLD.state = 'issued' AND NEW.state = 'voided'))
+BEGIN
+    SELECT RAISE(ABORT, 'a receipt number only moves from reserved to issued to voided');
 END;
 ";
 
