@@ -69,6 +69,9 @@ pub enum Error {
     /// An evidence bundle could not be built, read or written.
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
+    /// A receipt, its serial range or its image was refused.
+    #[error(transparent)]
+    Receipt(#[from] crate::receipts::ReceiptError),
     /// A handshake payload or co-signature was refused.
     #[error(transparent)]
     Handshake(#[from] crate::handshake::HandshakeError),
@@ -85,6 +88,7 @@ impl Error {
     pub fn blocking_rule(&self) -> Option<crate::rules::RuleId> {
         match self {
             Error::Handshake(e) => e.rule(),
+            Error::Receipt(e) => e.rule(),
             Error::Blocked { violations } => violations
                 .iter()
                 .find(|v| v.outcome == Outcome::Block)

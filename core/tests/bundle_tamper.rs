@@ -576,3 +576,74 @@ fn a_check_in_after_visiting_hours_fails_rules() {
         "{report:#?}"
     );
 }
+
+#[test]
+fn a_receipt_without_cash_authorisation_fails_rules() {
+    // Actor: a colluding pair inventing a collection the bank never authorised (C01).
+    use tandem_core::bundle::{BlobEntry, BlobRole};
+    use tandem_core::crypto::SignatureRecord;
+    use tandem_core::model::{
+        CoSignature, Event, EventKind, EventTime, Fen, Payer, PaymentMethod, PersonMet,
+        ReceiptSerial,
+    };
+    use tandem_core::receipts::ReceiptStatement;
+
+    let signature_image = b"\x89PNG\r\n\x1a\n payer's signature".to_vec();
+    let signature_digest = tandem_core::crypto::sha256(&signature_image);
+    let (source, trust) = resealed(|sample| {
+        let m = &mut sample.manifest;
+        let last = m.events.last().unwrap().clone();
+        let statement = tandem_core::canonical::to_canonical_vec(&ReceiptStatement {
+            visit_id: m.visit.visit_id,
+            case_id: m.visit.case_id,
+            device_id: m.device.device_id,
+            serial: 1,
+            payer: Payer {
+                role: PersonMet::Debtor,
+                name: "张三".into(),
+            },
+            amount: Fen(80_000),
+            currency: "CNY".into(),
+            method: PaymentMethod::Cash,
+            designated_account: "6222 **** 0001".into(),
+            fee: Fen(0),
+            at_ms: last.at.best_ms(),
+            place: last.fix.clone().unwrap(),
+            payer_signature: signature_digest,
+        })
+        .unwrap();
+        let cosignature = CoSignature {
+            lead: SignatureRecord::sign(&sample.lead, "receipt", &statement).unwrap(),
+            partner: SignatureRecord::sign(&sample.partner, "receipt", &statement).unwrap(),
+            statement: String::from_utf8(statement).unwrap(),
+        };
+        m.events.push(Event {
+            seq: last.seq + 1,
+            kind: EventKind::ReceiptIssued {
+                serial: ReceiptSerial(1),
+                amount: Fen(80_000),
+                payer_signature: signature_digest,
+                cosignature,
+            },
+            at: EventTime { ..last.at },
+            ..last
+        });
+        m.blobs.push(BlobEntry {
+            sha256: signature_digest,
+            size: signature_image.len() as u64,
+            media_type: "image/png".into(),
+            role: BlobRole::Signature,
+            derived_from: None,
+            captured_at_ms: m.events.last().unwrap().at.best_ms(),
+            fix: None,
+        });
+        sample
+            .blobs
+            .insert(signature_digest, signature_image.clone());
+        rechain(m);
+    });
+    let report = verify_bundle(&source, &trust);
+    assert_only_fails(&report, CheckName::Rules);
+    let detail = report.result(CheckName::Rules).detail();
+    assert!(detail.contains("C01"), "{detail}");
+}

@@ -29,6 +29,10 @@ struct Team {
 /// Two agents, each with their own phone, assigned one visit; the phones' clocks anchored
 /// at 10:00 Shanghai time and both standing 20 m from the address.
 fn team() -> Team {
+    team_approved(|world, members| world.approval(members))
+}
+
+fn team_approved(approve: impl Fn(&World, &[&Member]) -> tandem_core::model::Approval) -> Team {
     let world = World::new();
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(world.start_ms, 5_000_000));
@@ -48,7 +52,7 @@ fn team() -> Team {
             partner_location.clone(),
         )
         .unwrap();
-    let approval = world.approval(&[&lead_member, &partner_member]);
+    let approval = approve(&world, &[&lead_member, &partner_member]);
     let ticket = world.ticket(&approval);
     let visit = world
         .assign(&lead, &lead_member, &approval, &ticket, world.start_ms)
@@ -94,6 +98,15 @@ impl Team {
             },
         )
     }
+}
+
+fn signature_png() -> Vec<u8> {
+    let img = image::GrayImage::from_fn(120, 40, |x, y| {
+        image::Luma([if (x + y) % 7 == 0 { 0 } else { 255 }])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
 }
 
 fn photo(name: &str) -> Vec<u8> {
@@ -656,11 +669,33 @@ fn cosign(t: &Team, shown: Vec<String>) -> tandem_core::phone::Completed {
 #[test]
 fn a_sealed_visit_exports_as_a_bundle_that_verifies() {
     use tandem_core::bundle::{
-        CheckName, CheckResult, DeviceEnrolment, ExportTarget, FolderSource, Trust, verify_bundle,
-        write_export,
+        BlobRole, CheckName, CheckResult, DeviceEnrolment, ExportTarget, FolderSource, Trust,
+        verify_bundle, write_export,
     };
-    let t = team();
+    use tandem_core::model::{Fen, Payer, PaymentMethod};
+    let t = team_approved(|w, m| w.approval_with_cash(m, Fen(500_000)));
+    t.lead
+        .accept_serial_range(&t.world.serial_range(t.lead_member.device, 1, 50))
+        .unwrap();
     cosign(&t, t.lead.begin_check_in(t.visit, None).unwrap());
+    t.lead
+        .record(
+            t.visit,
+            &Action::IdentityConfirmed {
+                person: PersonMet::Debtor,
+            },
+        )
+        .unwrap();
+    let receipt = tandem_core::phone::ReceiptRequest {
+        payer: Payer {
+            role: PersonMet::Debtor,
+            name: "张三".into(),
+        },
+        amount: Fen(120_000),
+        method: PaymentMethod::Cash,
+        payer_signature_png: signature_png(),
+    };
+    cosign(&t, t.lead.begin_receipt(t.visit, &receipt).unwrap());
     t.lead.start_audio(t.visit, 16_000).unwrap();
     for _ in 0..(70 * 50) {
         t.lead.push_audio(t.visit, &tone(320)).unwrap();
@@ -703,8 +738,15 @@ fn a_sealed_visit_exports_as_a_bundle_that_verifies() {
     assert_eq!(bundle.manifest.device.seq, 0);
     assert_eq!(
         bundle.manifest.blobs.len(),
-        4,
-        "photo, thumbnail, two audio segments"
+        5,
+        "photo, thumbnail, two audio segments, payer signature"
+    );
+    assert!(
+        bundle
+            .manifest
+            .blobs
+            .iter()
+            .any(|b| b.role == BlobRole::Signature)
     );
     let out = tempfile::tempdir().unwrap();
     let export = out.path().join("bundle");

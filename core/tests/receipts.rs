@@ -371,7 +371,7 @@ fn a_void_is_co_signed_and_the_receipt_stays_marked_voided() {
     )));
     assert!(matches!(
         t.lead.begin_void(t.visit, serial, "again"),
-        Err(Error::NotReady(m)) if m.contains("already voided")
+        Err(Error::Receipt(ReceiptError::AlreadyVoided { .. }))
     ));
     assert_eq!(t.issue(500_000), ReceiptSerial(101));
 }
@@ -433,7 +433,7 @@ fn a_signature_image_that_is_not_a_png_is_refused_and_not_kept() {
     };
     let err = t.lead.begin_receipt(t.visit, &bad).unwrap_err();
     assert!(
-        matches!(&err, Error::NotReady(m) if m.contains("not a valid PNG")),
+        matches!(&err, Error::Receipt(ReceiptError::NotPng(_))),
         "{err}"
     );
     assert!(t.serials().is_empty());
@@ -591,7 +591,10 @@ fn a_range_for_another_phone_or_overlapping_one_held_is_refused() {
         .accept_serial_range(&t.world.serial_range(t.partner_member.device, 1, 10))
         .unwrap_err();
     assert!(
-        matches!(&err, Error::NotReady(m) if m.contains("another phone")),
+        matches!(
+            &err,
+            Error::Receipt(ReceiptError::RangeForAnotherDevice { .. })
+        ),
         "{err}"
     );
     let err = t
@@ -599,7 +602,7 @@ fn a_range_for_another_phone_or_overlapping_one_held_is_refused() {
         .accept_serial_range(&t.world.serial_range(t.lead_member.device, 150, 250))
         .unwrap_err();
     assert!(
-        matches!(&err, Error::NotReady(m) if m.contains("overlaps")),
+        matches!(&err, Error::Receipt(ReceiptError::RangeRefused { .. })),
         "{err}"
     );
     // The same range again is harmless.
@@ -728,7 +731,7 @@ fn a_signature_image_too_large_to_decode_safely_is_refused() {
     };
     let err = t.lead.begin_receipt(t.visit, &bomb).unwrap_err();
     assert!(
-        matches!(&err, Error::NotReady(m) if m.contains("not a valid PNG")),
+        matches!(&err, Error::Receipt(ReceiptError::NotPng(_))),
         "{err}"
     );
     assert!(t.serials().is_empty());

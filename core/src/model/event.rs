@@ -277,6 +277,54 @@ pub enum EventKind {
     },
 }
 
+/// A blob an event refers to; a derived one (a thumbnail) names its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobRef {
+    /// The blob's SHA-256.
+    pub digest: Digest,
+    /// The original it was made from, for a derived blob.
+    pub derived_from: Option<Digest>,
+}
+
+impl EventKind {
+    /// Every blob this event refers to: what a sealed bundle must carry for it.
+    pub fn blobs(&self) -> Vec<BlobRef> {
+        let own = |d: &Digest| BlobRef {
+            digest: *d,
+            derived_from: None,
+        };
+        match self {
+            EventKind::Photo {
+                original,
+                thumbnail,
+                ..
+            } => vec![
+                own(original),
+                BlobRef {
+                    digest: thumbnail.digest,
+                    derived_from: Some(*original),
+                },
+            ],
+            EventKind::AudioSegment { digest, .. } => vec![own(digest)],
+            EventKind::Dispute {
+                statement,
+                id_front,
+                id_back,
+                ..
+            } => [statement, id_front, id_back]
+                .into_iter()
+                .flatten()
+                .map(own)
+                .collect(),
+            EventKind::TemplateUsed { document, .. } => vec![own(document)],
+            EventKind::ReceiptIssued {
+                payer_signature, ..
+            } => vec![own(payer_signature)],
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// One entry of a visit's event log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {

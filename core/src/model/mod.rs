@@ -22,8 +22,8 @@ pub use case::{
     MaskedCardNumber, MaskedIdNumber,
 };
 pub use event::{
-    ChainError, CoSignature, ConsentScope, DerivedBlob, DisputeKind, Event, EventKind, EventTime,
-    PersonMet, PromiseKind, verify_chain,
+    BlobRef, ChainError, CoSignature, ConsentScope, DerivedBlob, DisputeKind, Event, EventKind,
+    EventTime, PersonMet, PromiseKind, verify_chain,
 };
 pub use ids::{
     AddressId, AgentId, ApprovalId, BankId, BundleId, CaseId, DeviceId, TemplateId, VisitId,

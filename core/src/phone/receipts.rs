@@ -342,8 +342,9 @@ impl Phone {
 
     /// Voids every number still reserved: its receipt was never co-signed (the challenge
     /// was abandoned, or the app died). The lead signs the void alone; the event goes to
-    /// the reservation's visit while that visit still takes events.
-    fn void_abandoned_reservations(&self) -> Result<()> {
+    /// the reservation's visit while that visit still takes events (until it is sealed:
+    /// the seal voids them first, so a sealed visit never leaves a number unexplained).
+    pub(super) fn void_abandoned_reservations(&self) -> Result<()> {
         let reserved = self
             .store
             .read(|tx| Ok::<_, Error>(tx.reserved_serials()?))?;
@@ -374,7 +375,7 @@ impl Phone {
                     return Ok(());
                 }
                 let loaded = Loaded::load(tx, entry.visit_id)?;
-                if loaded.state().is_capturing() {
+                if !loaded.state().is_sealed() {
                     let kind = EventKind::ReceiptVoided {
                         serial: entry.serial,
                         reason: ABANDONED_REASON.to_owned(),

@@ -21,6 +21,9 @@ use crate::{Error, Result};
 impl Phone {
     /// Lead: builds the visit's manifest and starts co-signing it; returns the QR frames.
     pub fn begin_seal(&self, visit: VisitId) -> Result<Vec<String>> {
+        // A receipt number reserved and never co-signed is voided in the log before it is
+        // sealed, so the visit's numbers have no unexplained gap.
+        self.void_abandoned_reservations()?;
         let now = self.now()?;
         let (device, _) = self.identity()?;
         let kid = self.signer.public_key().kid();
@@ -183,32 +186,10 @@ fn visit_header(tx: &ReadTx<'_>, loaded: &Loaded) -> Result<VisitHeader> {
 fn blob_entries(tx: &ReadTx<'_>, visit: VisitId, events: &[Event]) -> Result<Vec<BlobEntry>> {
     let mut captured: BTreeMap<Digest, (&Event, Option<Digest>)> = BTreeMap::new();
     for event in events {
-        match &event.kind {
-            EventKind::Photo {
-                original,
-                thumbnail,
-                ..
-            } => {
-                captured.insert(*original, (event, None));
-                captured.insert(thumbnail.digest, (event, Some(*original)));
-            }
-            EventKind::AudioSegment { digest, .. } => {
-                captured.insert(*digest, (event, None));
-            }
-            EventKind::Dispute {
-                statement,
-                id_front,
-                id_back,
-                ..
-            } => {
-                for d in [statement, id_front, id_back].into_iter().flatten() {
-                    captured.entry(*d).or_insert((event, None));
-                }
-            }
-            EventKind::TemplateUsed { document, .. } => {
-                captured.entry(*document).or_insert((event, None));
-            }
-            _ => {}
+        for blob in event.kind.blobs() {
+            captured
+                .entry(blob.digest)
+                .or_insert((event, blob.derived_from));
         }
     }
     let mut entries = Vec::new();

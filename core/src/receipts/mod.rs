@@ -195,21 +195,12 @@ pub enum ReceiptError {
     Image(String),
 }
 
-impl From<ReceiptError> for crate::Error {
-    /// Until core's error has a receipt variant: exhaustion is a C02 refusal (a serial must
-    /// come from an issued range), the rest keep their message.
-    fn from(e: ReceiptError) -> Self {
-        match e {
-            ReceiptError::RangeExhausted => crate::Error::Blocked {
-                violations: vec![crate::rules::Violation::block(
-                    crate::rules::RuleId::C02,
-                    e.to_string(),
-                )],
-            },
-            ReceiptError::UnknownReceipt { .. } => crate::Error::NotFound {
-                what: e.to_string(),
-            },
-            other => crate::Error::NotReady(other.to_string()),
+impl ReceiptError {
+    /// The rule a refusal stands for: serials come only from server-issued ranges (C02).
+    pub fn rule(&self) -> Option<crate::rules::RuleId> {
+        match self {
+            ReceiptError::RangeExhausted => Some(crate::rules::RuleId::C02),
+            _ => None,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! The check-in and check-out must be co-signed by two different agents of the approved
 //! team (V03), at an anchored time within visiting hours (V04), the approval and letter
 //! valid then (V02, V06), with honest fixes (V05). Warnings and flags the phone recorded are
-//! reported again. The geofence distance is the one both agents signed in the check-in
+//! reported again. Receipts must be co-signed statements of this visit within the cash
+//! authorisation (C01, C02). The geofence distance is the one both agents signed in the check-in
 //! event; the server also checks it against its own record of the address at ingest.
 
 use chrono::Timelike as _;
@@ -14,6 +15,7 @@ use crate::canonical::from_canonical_slice;
 use crate::handshake::{CheckInStatement, CheckOutStatement};
 use crate::model::{AgentId, Approval, CoSignature, Event, EventKind, Policy, VisitId};
 use crate::place::{Fix, distance_m};
+use crate::receipts::ReceiptStatement;
 
 /// Re-evaluates a sealed visit's rules; blocking violations mean the phone was bypassed.
 pub fn review_sealed_visit(
@@ -55,6 +57,7 @@ pub fn review_sealed_visit(
             "The visit has no joint check-out.",
         )),
     }
+    review_receipts(visit, approval, events, &mut out);
     for event in events {
         if let EventKind::RuleFlag {
             rule,
@@ -169,6 +172,90 @@ fn review_check_in(
                 ));
             }
         }
+    }
+}
+
+/// C01 and C02 from the record: each receipt is this visit's statement, signed by two
+/// different agents of the team; receipts not voided stay within the cash authorisation.
+fn review_receipts(
+    visit: VisitId,
+    approval: &Approval,
+    events: &[Event],
+    out: &mut Vec<Violation>,
+) {
+    let voided: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ReceiptVoided { serial, .. } => Some(*serial),
+            _ => None,
+        })
+        .collect();
+    let mut total: i64 = 0;
+    let mut issued = 0;
+    for event in events {
+        let EventKind::ReceiptIssued {
+            serial,
+            amount,
+            payer_signature,
+            cosignature,
+        } = &event.kind
+        else {
+            continue;
+        };
+        issued += 1;
+        let statement = from_canonical_slice::<ReceiptStatement>(cosignature.statement.as_bytes());
+        let matches = statement.as_ref().is_ok_and(|s| {
+            s.visit_id == visit
+                && s.serial == serial.0
+                && s.amount == *amount
+                && s.payer_signature == *payer_signature
+                && s.fee.0 == 0
+        });
+        if !matches {
+            out.push(Violation::block(
+                RuleId::C02,
+                format!(
+                    "Receipt {}: its signed statement does not match the record.",
+                    serial.0
+                ),
+            ));
+        }
+        let signer = |record: &crate::crypto::SignatureRecord| {
+            approval.team.iter().find(|m| {
+                m.public_key.kid() == record.kid
+                    && record
+                        .verify(&m.public_key, "receipt", cosignature.statement.as_bytes())
+                        .is_ok()
+            })
+        };
+        match (signer(&cosignature.lead), signer(&cosignature.partner)) {
+            (Some(a), Some(b)) if a.agent_id != b.agent_id => {}
+            _ => out.push(Violation::block(
+                RuleId::C02,
+                format!(
+                    "Receipt {} is not signed by two agents of the team.",
+                    serial.0
+                ),
+            )),
+        }
+        if !voided.contains(serial) {
+            total = total.saturating_add(amount.0);
+        }
+    }
+    match &approval.cash {
+        None if issued > 0 => out.push(Violation::block(
+            RuleId::C01,
+            "Receipts were issued but the approval carries no cash authorisation.",
+        )),
+        Some(cash) if total > cash.limit.0 => out.push(Violation::block(
+            RuleId::C01,
+            format!(
+                "Receipts total {} over the authorised limit {}.",
+                crate::model::Fen(total),
+                cash.limit
+            ),
+        )),
+        _ => {}
     }
 }
 

@@ -112,30 +112,12 @@ pub fn check_seal(ctx: &VisitContext<'_>, input: &SealInput<'_>) -> Vec<Violatio
 
 /// Every blob the visit's events and receipts refer to.
 fn referenced_blobs(ctx: &VisitContext<'_>) -> Vec<Digest> {
-    let mut blobs = Vec::new();
-    for event in ctx.events {
-        match &event.kind {
-            EventKind::Photo {
-                original,
-                thumbnail,
-                ..
-            } => blobs.extend([*original, thumbnail.digest]),
-            EventKind::AudioSegment { digest, .. } => blobs.push(*digest),
-            EventKind::Dispute {
-                statement,
-                id_front,
-                id_back,
-                ..
-            } => blobs.extend(
-                [statement, id_front, id_back]
-                    .into_iter()
-                    .flatten()
-                    .copied(),
-            ),
-            EventKind::TemplateUsed { document, .. } => blobs.push(*document),
-            _ => {}
-        }
-    }
+    let mut blobs: Vec<Digest> = ctx
+        .events
+        .iter()
+        .flat_map(|e| e.kind.blobs())
+        .map(|b| b.digest)
+        .collect();
     blobs.extend(ctx.receipts.iter().filter_map(|r| r.payer_signature));
     blobs.sort_unstable();
     blobs.dedup();

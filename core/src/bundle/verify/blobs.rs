@@ -9,7 +9,6 @@ use crate::bundle::{
     BlobEntry, BlobRole, BundleError, BundleSource, CheckResult, Manifest, media_extension,
 };
 use crate::crypto::{Digest, Sha256Stream};
-use crate::model::EventKind;
 
 /// The file name of a blob inside `blobs/`.
 pub(crate) fn blob_file_name(entry: &BlobEntry) -> String {
@@ -18,34 +17,11 @@ pub(crate) fn blob_file_name(entry: &BlobEntry) -> String {
 
 /// Digests the events refer to, each of which must be shipped as a blob.
 fn referenced_blobs(manifest: &Manifest) -> Vec<(u64, Digest)> {
-    let mut out = Vec::new();
-    for event in &manifest.events {
-        let mut add = |d: &Digest| out.push((event.seq, *d));
-        match &event.kind {
-            EventKind::Photo {
-                original,
-                thumbnail,
-                ..
-            } => {
-                add(original);
-                add(&thumbnail.digest);
-            }
-            EventKind::AudioSegment { digest, .. } => add(digest),
-            EventKind::Dispute {
-                statement,
-                id_front,
-                id_back,
-                ..
-            } => {
-                for d in [statement, id_front, id_back].into_iter().flatten() {
-                    add(d);
-                }
-            }
-            EventKind::TemplateUsed { document, .. } => add(document),
-            _ => {}
-        }
-    }
-    out
+    manifest
+        .events
+        .iter()
+        .flat_map(|e| e.kind.blobs().into_iter().map(move |b| (e.seq, b.digest)))
+        .collect()
 }
 
 pub(super) fn check_blobs(source: &dyn BundleSource, manifest: &Manifest) -> CheckResult {
