@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 use tandem_core::clock::SystemClock;
 use tandem_core::crypto::Digest;
 use tandem_core::model::{EventKind, VisitId};
-use tandem_core::phone::{CheckIn, ManualLocation};
+use tandem_core::phone::{Completed, ManualLocation};
 use tandem_core::place::Fix;
-use tandem_core::rules::PartnerPresence;
 use tandem_core::testing::{MORNING_MS, World};
 
 const RUNS: usize = 200;
@@ -105,19 +104,17 @@ fn set_up_visit(lead_dir: &Path, partner_dir: &Path) -> (VisitId, Fix) {
     let visit = world
         .assign(&lead, &lead_member, &approval, &ticket, MORNING_MS)
         .unwrap();
-    let presence = PartnerPresence {
-        agent_id: partner_member.agent,
-        device_id: partner_member.device,
-        fix: partner.current_fix(),
-    };
-    lead.check_in(
-        visit,
-        &CheckIn {
-            partner: Some(presence),
-            ..CheckIn::default()
-        },
-    )
-    .unwrap();
+    world
+        .assign(&partner, &partner_member, &approval, &ticket, MORNING_MS)
+        .unwrap();
+    // Check in the only way there is: the partner's phone answers the lead's challenge.
+    let shown = lead.begin_check_in(visit, None).unwrap();
+    let review = partner.review_challenge(&shown).unwrap();
+    let reply = partner.answer_challenge(&review).unwrap();
+    assert!(matches!(
+        lead.complete(&reply).unwrap(),
+        Completed::CheckedIn(_)
+    ));
     (visit, fix)
 }
 

@@ -23,9 +23,11 @@ use tandem_core::rules::RuleId;
 
 const NOW: i64 = 1_796_000_000_000;
 const TTL: i64 = 300_000;
+const SKEW: i64 = 120_000;
 const LIMITS: Limits = Limits {
     partner_max_distance_m: 50,
     handshake_ttl_ms: TTL,
+    clock_skew_ms: SKEW,
 };
 /// Shanghai, in 1e-7 degrees.
 const LAT: i32 = 312_304_000;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use tandem_core::Error;
 use tandem_core::clock::ManualClock;
 use tandem_core::model::{ConsentScope, EventKind, PersonMet, VisitId, VisitState, verify_chain};
-use tandem_core::phone::{Action, CheckIn, CheckOut, ManualLocation, Phone};
-use tandem_core::rules::{Outcome, PartnerPresence, RuleId};
+use tandem_core::phone::{Action, Completed, ManualLocation, Phone};
+use tandem_core::rules::{Outcome, RuleId};
 use tandem_core::testing::{Member, World};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/photos");
@@ -81,22 +81,33 @@ fn team_approved(approve: impl Fn(&World, &[&Member]) -> tandem_core::model::App
 }
 
 impl Team {
-    fn partner_presence(&self) -> PartnerPresence {
-        PartnerPresence {
-            agent_id: self.partner_member.agent,
-            device_id: self.partner_member.device,
-            fix: self.partner.current_fix(),
+    /// The lead shows a challenge, the partner reviews and answers it, the lead completes:
+    /// what the two shells do with their cameras and screens.
+    fn co_sign(&self, shown: Vec<String>) -> Result<Completed, Error> {
+        let review = self.partner.review_challenge(&shown)?;
+        let reply = self.partner.answer_challenge(&review)?;
+        self.lead.complete(&reply)
+    }
+
+    fn check_in_with(&self, reason: Option<&str>) -> Result<tandem_core::phone::Recorded, Error> {
+        match self.co_sign(
+            self.lead
+                .begin_check_in(self.visit, reason.map(str::to_owned))?,
+        )? {
+            Completed::CheckedIn(recorded) => Ok(recorded),
+            other => panic!("expected a check-in, got {other:?}"),
         }
     }
 
     fn check_in(&self) -> Result<tandem_core::phone::Recorded, Error> {
-        self.lead.check_in(
-            self.visit,
-            &CheckIn {
-                partner: Some(self.partner_presence()),
-                ..CheckIn::default()
-            },
-        )
+        self.check_in_with(None)
+    }
+
+    fn check_out(&self) -> Result<tandem_core::phone::Recorded, Error> {
+        match self.co_sign(self.lead.begin_check_out(self.visit)?)? {
+            Completed::CheckedOut(recorded) => Ok(recorded),
+            other => panic!("expected a check-out, got {other:?}"),
+        }
     }
 }
 
@@ -189,15 +200,7 @@ fn a_full_visit_is_recorded_as_one_verified_chain() {
         )
         .unwrap();
     t.clock.advance_ms(150_000);
-    t.lead
-        .check_out(
-            t.visit,
-            &CheckOut {
-                partner: Some(t.partner_presence()),
-                ..CheckOut::default()
-            },
-        )
-        .unwrap();
+    t.check_out().unwrap();
 
     let record = t.lead.visit(t.visit).unwrap();
     assert_eq!(record.visit.state, VisitState::CheckedOut);
@@ -259,22 +262,34 @@ fn a_full_visit_is_recorded_as_one_verified_chain() {
 
 #[test]
 fn a_lone_agent_cannot_check_in() {
-    // Actor: a lone agent who wants to visit alone.
+    // Actor: a lone agent who wants to visit alone. The only way in is a challenge answered
+    // by another phone of the team: the lead's own phone cannot answer it, nor can an
+    // enrolled phone of an agent who is not on the approved team.
     let t = team();
-    assert_eq!(
-        blocked_by(t.lead.check_in(t.visit, &CheckIn::default())),
-        RuleId::V03
-    );
-    let own = PartnerPresence {
-        agent_id: t.lead_member.agent,
-        device_id: t.lead_member.device,
-        fix: t.lead.current_fix(),
+    let shown = t.lead.begin_check_in(t.visit, None).unwrap();
+    assert_eq!(blocked_by(t.lead.review_challenge(&shown)), RuleId::V03);
+    let outsider_dir = tempfile::tempdir().unwrap();
+    let (outsider, member) = t
+        .world
+        .open_phone(
+            outsider_dir.path(),
+            t.clock.clone(),
+            t.partner_location.clone(),
+        )
+        .unwrap();
+    let approval = t.world.approval(&[&t.lead_member, &member]);
+    let ticket = tandem_core::model::VisitTicket {
+        visit_id: t.visit,
+        ..t.world.ticket(&approval)
     };
-    let alone = CheckIn {
-        partner: Some(own),
-        ..CheckIn::default()
-    };
-    assert_eq!(blocked_by(t.lead.check_in(t.visit, &alone)), RuleId::V03);
+    // The outsider holds a genuine approval of its own for the same visit id, but not the
+    // one the lead's challenge names.
+    t.world
+        .assign(&outsider, &member, &approval, &ticket, t.world.start_ms)
+        .unwrap();
+    assert_eq!(blocked_by(outsider.review_challenge(&shown)), RuleId::V03);
+    // A challenge fed back as its own reply is not a reply.
+    assert!(t.lead.complete(&shown).is_err());
     assert_eq!(
         t.lead.visit(t.visit).unwrap().visit.state,
         VisitState::Assigned
@@ -315,12 +330,9 @@ fn checking_in_outside_the_fence_needs_a_reason_and_is_flagged() {
     t.partner_location
         .set(Some(t.world.fix_near_address(2_010, 10)));
     assert_eq!(blocked_by(t.check_in()), RuleId::V05);
-    let with_reason = CheckIn {
-        partner: Some(t.partner_presence()),
-        outside_fence_reason: Some("debtor asked to meet at the community office".into()),
-        ..CheckIn::default()
-    };
-    let recorded = t.lead.check_in(t.visit, &with_reason).unwrap();
+    let recorded = t
+        .check_in_with(Some("debtor asked to meet at the community office"))
+        .unwrap();
     assert!(
         recorded
             .violations
@@ -465,15 +477,7 @@ fn a_sealed_visit_not_uploaded_in_time_blocks_the_next_check_in() {
     // E03: evidence must reach the server within 24 h.
     let t = team();
     t.check_in().unwrap();
-    t.lead
-        .check_out(
-            t.visit,
-            &CheckOut {
-                partner: Some(t.partner_presence()),
-                ..CheckOut::default()
-            },
-        )
-        .unwrap();
+    t.check_out().unwrap();
     let sealed_at = t.lead.now().unwrap().best_ms();
     t.lead
         .store()
@@ -495,13 +499,16 @@ fn a_sealed_visit_not_uploaded_in_time_blocks_the_next_check_in() {
             t.world.start_ms + 25 * 3_600_000,
         )
         .unwrap();
-    let result = t.lead.check_in(
-        next,
-        &CheckIn {
-            partner: Some(t.partner_presence()),
-            ..CheckIn::default()
-        },
-    );
+    t.world
+        .assign(
+            &t.partner,
+            &t.partner_member,
+            &approval,
+            &ticket,
+            t.world.start_ms + 25 * 3_600_000,
+        )
+        .unwrap();
+    let result = t.co_sign(t.lead.begin_check_in(next, None).unwrap());
     match result {
         Err(Error::Blocked { violations }) => {
             assert!(
@@ -523,15 +530,7 @@ fn media_are_purged_only_after_the_verified_receipt() {
         .lead
         .capture_photo(t.visit, &photo("gps-DSCN0010.jpg"), false)
         .unwrap();
-    t.lead
-        .check_out(
-            t.visit,
-            &CheckOut {
-                partner: Some(t.partner_presence()),
-                ..CheckOut::default()
-            },
-        )
-        .unwrap();
+    t.check_out().unwrap();
     let plan = t.lead.purge(&[t.world.case.id]).unwrap();
     assert!(plan.media.is_empty(), "not acknowledged: nothing purged");
     assert!(t.lead.blobs().contains(&captured.original).unwrap());
@@ -660,7 +659,7 @@ fn a_partner_too_far_away_cannot_co_sign() {
 }
 
 /// Runs one co-signing between the two phones, the way the shells would: show, scan, show.
-fn cosign(t: &Team, shown: Vec<String>) -> tandem_core::phone::Completed {
+fn cosign(t: &Team, shown: Vec<String>) -> Completed {
     let review = t.partner.review_challenge(&shown).unwrap();
     let reply = t.partner.answer_challenge(&review).unwrap();
     t.lead.complete(&reply).unwrap()

@@ -13,9 +13,9 @@ use tandem_core::model::{
     Approval, DisputeKind, EventKind, Fen, Payer, PaymentMethod, PersonMet, PromiseKind,
     ReceiptSerial, VisitId,
 };
-use tandem_core::phone::{Action, CheckIn, Completed, ManualLocation, Phone, ReceiptRequest};
+use tandem_core::phone::{Action, Completed, ManualLocation, Phone, ReceiptRequest};
 use tandem_core::receipts::{ABANDONED_REASON, ReceiptError, check_receipt_qr, encode_receipt_qr};
-use tandem_core::rules::{Outcome, PartnerPresence, RuleId};
+use tandem_core::rules::{Outcome, RuleId};
 use tandem_core::store::SerialState;
 use tandem_core::testing::{Member, World};
 
@@ -63,18 +63,14 @@ fn team_with(approve: impl Fn(&World, &[&Member]) -> Approval) -> Team {
         .unwrap();
     lead.accept_serial_range(&world.serial_range(lead_member.device, 100, 199))
         .unwrap();
-    lead.check_in(
-        visit,
-        &CheckIn {
-            partner: Some(PartnerPresence {
-                agent_id: partner_member.agent,
-                device_id: partner_member.device,
-                fix: partner.current_fix(),
-            }),
-            ..CheckIn::default()
-        },
-    )
-    .unwrap();
+    // Checked in the only way there is: the partner's phone answers the lead's challenge.
+    let shown = lead.begin_check_in(visit, None).unwrap();
+    let review = partner.review_challenge(&shown).unwrap();
+    let reply = partner.answer_challenge(&review).unwrap();
+    assert!(matches!(
+        lead.complete(&reply).unwrap(),
+        Completed::CheckedIn(_)
+    ));
     lead.record(
         visit,
         &Action::IdentityConfirmed {
@@ -549,19 +545,13 @@ fn when_the_range_is_used_up_the_phone_says_so_c02() {
     phone
         .accept_serial_range(&world.serial_range(member.device, 7, 8))
         .unwrap();
-    phone
-        .check_in(
-            visit,
-            &CheckIn {
-                partner: Some(PartnerPresence {
-                    agent_id: t.partner_member.agent,
-                    device_id: t.partner_member.device,
-                    fix: t.partner.current_fix(),
-                }),
-                ..CheckIn::default()
-            },
-        )
-        .unwrap();
+    let shown = phone.begin_check_in(visit, None).unwrap();
+    let review = t.partner.review_challenge(&shown).unwrap();
+    let reply = t.partner.answer_challenge(&review).unwrap();
+    assert!(matches!(
+        phone.complete(&reply).unwrap(),
+        Completed::CheckedIn(_)
+    ));
     for expected in [7, 8] {
         let frames = phone.begin_receipt(visit, &request(1_000)).unwrap();
         let review = t.partner.review_challenge(&frames).unwrap();

@@ -128,6 +128,9 @@ pub struct Limits {
     pub partner_max_distance_m: u32,
     /// How long a challenge stays valid, ms.
     pub handshake_ttl_ms: i64,
+    /// How far two phones' anchored clocks may disagree, ms: each anchored its clock on a
+    /// different sync, so a challenge may look a little further ahead to the partner.
+    pub clock_skew_ms: i64,
 }
 
 impl Limits {
@@ -136,6 +139,7 @@ impl Limits {
         Self {
             partner_max_distance_m: policy.partner_max_distance_m,
             handshake_ttl_ms: policy.handshake_ttl_ms,
+            clock_skew_ms: policy.clock_tolerance_ms,
         }
     }
 }

@@ -92,7 +92,10 @@ pub fn check_challenge(
             now_ms,
         });
     }
-    if challenge.expires_at_ms.saturating_sub(now_ms) > limits.handshake_ttl_ms {
+    let furthest = limits
+        .handshake_ttl_ms
+        .saturating_add(limits.clock_skew_ms.max(0));
+    if challenge.expires_at_ms.saturating_sub(now_ms) > furthest {
         return Err(HandshakeError::ExpiryTooFar {
             expires_at_ms: challenge.expires_at_ms,
             now_ms,

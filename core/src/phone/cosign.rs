@@ -50,6 +50,15 @@ pub struct Review {
     checked: CheckedChallenge,
 }
 
+impl std::fmt::Debug for Review {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The statement may name the payer: show only which visit it is for.
+        f.debug_struct("Review")
+            .field("visit", &self.visit)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Review {
     /// What the partner's screen shows before signing: purpose, lead, and the statement.
     pub fn summary(&self) -> &ChallengeSummary {

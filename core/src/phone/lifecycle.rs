@@ -22,7 +22,7 @@ const MAX_NOTE_CHARS: usize = 4_000;
 
 /// Check-in, after the handshake with the partner's phone.
 #[derive(Debug, Clone, Default)]
-pub struct CheckIn {
+pub(super) struct CheckIn {
     /// The partner as the verified handshake reply showed them.
     pub partner: Option<PartnerPresence>,
     /// The check-in statement as both phones signed it.
@@ -35,7 +35,7 @@ pub struct CheckIn {
 
 /// Check-out, after the handshake with the partner's phone.
 #[derive(Debug, Clone, Default)]
-pub struct CheckOut {
+pub(super) struct CheckOut {
     /// The partner as the verified handshake reply showed them.
     pub partner: Option<PartnerPresence>,
     /// The check-out statement as both phones signed it.
@@ -271,9 +271,10 @@ fn unsent_sealed_at(tx: &ReadTx<'_>) -> Result<Vec<i64>> {
 }
 
 impl Phone {
-    /// Checks the team in (V01–V06, V11, E03, D01). Blocking rules refuse it; a flag (e.g.
-    /// outside the fence, with a reason) is recorded with it.
-    pub fn check_in(&self, visit: VisitId, input: &CheckIn) -> Result<Recorded> {
+    /// Checks the team in (V01–V06, V11, E03, D01) once the partner's phone co-signed
+    /// (`begin_check_in` … `complete`: there is no other way in). Blocking rules refuse it;
+    /// a flag (e.g. outside the fence, with a reason) is recorded with it.
+    pub(super) fn check_in(&self, visit: VisitId, input: &CheckIn) -> Result<Recorded> {
         let fix = self.location.current_fix();
         let now = self.now()?;
         self.store.write(|tx| {
@@ -299,11 +300,23 @@ impl Phone {
                 .partner
                 .clone()
                 .ok_or_else(|| Error::NotReady("no partner".into()))?;
-            let (address, distance) =
-                ctx.nearest_approved_address(&own_fix)
+            // The address both phones signed for; the nearest one when none was named.
+            let (address, distance) = match input.address {
+                Some(id) => {
+                    let signed =
+                        ctx.approved_addresses()
+                            .find(|a| a.id == id)
+                            .ok_or_else(|| Error::NotFound {
+                                what: "the signed address among the approved ones".into(),
+                            })?;
+                    (signed, distance_m(&own_fix.coordinate, &signed.position))
+                }
+                None => ctx
+                    .nearest_approved_address(&own_fix)
                     .ok_or_else(|| Error::NotFound {
                         what: "approved address".into(),
-                    })?;
+                    })?,
+            };
             let kind = EventKind::CheckedIn {
                 address_id: address.id,
                 partner: partner.agent_id,
@@ -434,8 +447,9 @@ impl Phone {
         })
     }
 
-    /// Checks the team out (V03, V07). Audio stops only once the rules allow check-out.
-    pub fn check_out(&self, visit: VisitId, input: &CheckOut) -> Result<Recorded> {
+    /// Checks the team out (V03, V07) once the partner's phone co-signed. Audio stops only
+    /// once the rules allow check-out.
+    pub(super) fn check_out(&self, visit: VisitId, input: &CheckOut) -> Result<Recorded> {
         let now = self.now()?;
         let input_for = |open| CheckOutInput {
             partner: input.partner.clone(),

@@ -27,7 +27,7 @@ use crate::store::DeviceStore;
 use crate::{Error, Result};
 
 pub use cosign::{Completed, Review};
-pub use lifecycle::{Action, CheckIn, CheckOut, Recorded};
+pub use lifecycle::{Action, Recorded};
 pub use media::CapturedPhoto;
 pub use receipts::ReceiptRequest;
 pub use setup::Enrollment;

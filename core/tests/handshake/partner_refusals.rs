@@ -286,6 +286,15 @@ fn a_challenge_expiring_beyond_the_policy_ttl_or_a_phone_without_anchor_is_refus
     let scene = Scene::new();
     let err = refused(scene.partner_checks(&scene.resigned(|c| c.expires_at_ms += 86_400_000)));
     assert!(matches!(err, HandshakeError::ExpiryTooFar { .. }), "{err}");
+    let err = refused(scene.partner_checks(&scene.resigned(|c| c.expires_at_ms += SKEW + 60_000)));
+    assert!(matches!(err, HandshakeError::ExpiryTooFar { .. }), "{err}");
+    // The two phones anchored their clocks on different syncs: a challenge that looks a
+    // little further ahead to the partner, within the policy's clock tolerance, is fine.
+    assert!(
+        scene
+            .partner_checks(&scene.resigned(|c| c.expires_at_ms += 30_000))
+            .is_ok()
+    );
     let out = scene.challenge(Purpose::CheckIn, scene.check_in());
     let unanchored = EventTime {
         wall_ms: NOW,
