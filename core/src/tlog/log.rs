@@ -110,7 +110,7 @@ impl<S: NodeStore> MerkleLog<S> {
     /// perfect aligned subtree, else split where RFC 6962 splits.
     fn range_hash(&self, start: u64, end: u64) -> Result<Digest, LogError> {
         let n = end - start;
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             return self.store.subtree_hash(n.trailing_zeros(), start / n);
         }
         let k = split_point(n);

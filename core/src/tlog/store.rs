@@ -49,16 +49,16 @@ impl NodeStore for MemoryNodeStore {
     }
 
     fn subtree_hash(&self, level: u32, index: u64) -> Result<Digest, LogError> {
-        let missing = LogError::MissingNode { level, index };
+        let missing = || LogError::MissingNode { level, index };
         let row = usize::try_from(level)
             .ok()
             .and_then(|l| self.levels.get(l))
-            .ok_or(LogError::MissingNode { level, index })?;
+            .ok_or_else(missing)?;
         usize::try_from(index)
             .ok()
             .and_then(|i| row.get(i))
             .copied()
-            .ok_or(missing)
+            .ok_or_else(missing)
     }
 
     fn append(&mut self, leaf_hash: Digest, completed: &[Digest]) -> Result<(), LogError> {
