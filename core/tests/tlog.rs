@@ -841,3 +841,69 @@ fn a_receipt_whose_entry_is_not_under_the_checkpoint_root_is_refused() {
     .expect_err("short proof");
     assert!(matches!(err, LogError::WrongProofLength { .. }), "{err:?}");
 }
+
+// ---- checkpoints over time -----------------------------------------------------------------
+
+fn checkpoint(server: &Server, log_id: &str, tree_size: u64) -> Signed<Checkpoint> {
+    let body = Checkpoint {
+        log_id: log_id.into(),
+        tree_size,
+        root: server.log.root(tree_size).expect("root"),
+        timestamp_ms: AT_MS + tree_size as i64,
+    };
+    Signed::sign(&body, &server.key).expect("sign")
+}
+
+#[test]
+fn a_later_checkpoint_of_the_same_log_extends_an_earlier_one() {
+    let mut server = server_with_history();
+    let older = checkpoint(&server, "tandem-test-log", 20);
+    for i in 100..130 {
+        server.log.append_manifest(&manifest(i)).expect("append");
+    }
+    let newer = checkpoint(&server, "tandem-test-log", 87);
+    let key = tandem_core::crypto::Signer::public_key(&server.key);
+    let proof = server.log.consistency_proof(20, 87).expect("proof");
+    let (old, new) = tandem_core::tlog::verify_checkpoint_consistency(&older, &newer, &proof, &key)
+        .expect("consistent");
+    assert_eq!((old.tree_size, new.tree_size), (20, 87));
+
+    let other_log = checkpoint(&server, "another-log", 87);
+    assert!(matches!(
+        tandem_core::tlog::verify_checkpoint_consistency(&older, &other_log, &proof, &key),
+        Err(LogError::LogIdMismatch { .. })
+    ));
+    assert!(matches!(
+        tandem_core::tlog::verify_checkpoint_consistency(&newer, &older, &proof, &key),
+        Err(LogError::SizesOutOfOrder {
+            old_size: 87,
+            new_size: 20
+        })
+    ));
+}
+
+#[test]
+fn a_checkpoint_over_a_rewritten_log_does_not_extend_the_honest_one() {
+    let honest = server_with_history();
+    let older = checkpoint(&honest, "tandem-test-log", 40);
+    // The same server key, but entry 30 replaced and the log grown on top of it.
+    let mut rewritten = Server {
+        key: honest.key,
+        log: MerkleLog::new(),
+    };
+    for i in 0..60 {
+        let m = if i == 30 {
+            sha256(b"backdated")
+        } else {
+            manifest(i)
+        };
+        rewritten.log.append_manifest(&m).expect("append");
+    }
+    let newer = checkpoint(&rewritten, "tandem-test-log", 60);
+    let key = tandem_core::crypto::Signer::public_key(&rewritten.key);
+    let proof = rewritten.log.consistency_proof(40, 60).expect("proof");
+    assert!(matches!(
+        tandem_core::tlog::verify_checkpoint_consistency(&older, &newer, &proof, &key),
+        Err(LogError::RootMismatch { tree_size: 40, .. })
+    ));
+}

@@ -19,7 +19,10 @@ mod verify;
 
 pub use hash::{empty_root, leaf_hash, manifest_leaf_hash, node_hash, tree_root};
 pub use log::MerkleLog;
-pub use receipt::{Checkpoint, IngestReceipt, Verdict, VerifiedReceipt, verify_receipt};
+pub use receipt::{
+    Checkpoint, IngestReceipt, Verdict, VerifiedReceipt, verify_checkpoint_consistency,
+    verify_receipt,
+};
 pub use store::{MemoryNodeStore, NodeStore};
 pub use verify::{verify_consistency, verify_inclusion};
 
@@ -95,6 +98,14 @@ pub enum LogError {
         /// The signature or parse failure.
         #[source]
         source: ModelError,
+    },
+    /// Two checkpoints of different logs compared with each other.
+    #[error("checkpoints are of different logs: {older} and {newer}")]
+    LogIdMismatch {
+        /// The older checkpoint's log.
+        older: String,
+        /// The newer checkpoint's log.
+        newer: String,
     },
     /// A node the log needs is not in its store: the store is incomplete or corrupt.
     #[error("log store has no node at level {level}, index {index}")]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::LogError;
 use super::hash::manifest_leaf_hash;
-use super::verify::verify_inclusion;
+use super::verify::{verify_consistency, verify_inclusion};
 use crate::crypto::{Digest, PublicKey};
 use crate::model::{BundleId, Signed, SignedPurpose};
 
@@ -113,4 +113,31 @@ pub fn verify_receipt(
         receipt,
         checkpoint,
     })
+}
+
+/// Checks that a newer signed checkpoint extends an older one of the same log: both signed
+/// by `server_key`, and `proof` shows the older tree is a prefix of the newer (nothing the
+/// older one covered was changed, removed or reordered). Returns (older, newer).
+pub fn verify_checkpoint_consistency(
+    older: &Signed<Checkpoint>,
+    newer: &Signed<Checkpoint>,
+    proof: &[Digest],
+    server_key: &PublicKey,
+) -> Result<(Checkpoint, Checkpoint), LogError> {
+    let older = open(older, server_key)?;
+    let newer = open(newer, server_key)?;
+    if older.log_id != newer.log_id {
+        return Err(LogError::LogIdMismatch {
+            older: older.log_id,
+            newer: newer.log_id,
+        });
+    }
+    verify_consistency(
+        older.tree_size,
+        newer.tree_size,
+        &older.root,
+        &newer.root,
+        proof,
+    )?;
+    Ok((older, newer))
 }
