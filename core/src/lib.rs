@@ -20,5 +20,6 @@ pub mod rules;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tlog;
 
 pub use error::{Error, Result};
