@@ -72,6 +72,9 @@ pub enum Error {
     /// A receipt, its serial range or its image was refused.
     #[error(transparent)]
     Receipt(#[from] crate::receipts::ReceiptError),
+    /// A transparency-log proof, checkpoint or receipt does not verify.
+    #[error(transparent)]
+    Log(#[from] crate::tlog::LogError),
     /// A handshake payload or co-signature was refused.
     #[error(transparent)]
     Handshake(#[from] crate::handshake::HandshakeError),
