@@ -57,7 +57,8 @@ impl fmt::Display for DemoCredentials {
             writeln!(f, "  {login:<10} {:<8} {password}", role.as_str())?;
         }
         writeln!(f)?;
-        let days = (self.codes_expire_ms - now_ms()).max(0) / DAY_MS;
+        // Rounded up: codes made a moment ago are valid "7 days", not 6.
+        let days = ((self.codes_expire_ms - now_ms()).max(0) + DAY_MS - 1) / DAY_MS;
         writeln!(
             f,
             "Agent enrollment codes (one use each, valid {days} days):"

@@ -101,7 +101,12 @@ impl IntoResponse for AppError {
                 tracing::error!(error = %e, "internal error");
                 "The server could not complete the request.".to_owned()
             }
-            other => format!("{other}."),
+            Self::NotFound => "Nothing is served at this path.".to_owned(),
+            Self::MethodNotAllowed => "This path does not accept this method.".to_owned(),
+            Self::PayloadTooLarge => {
+                "The request body is larger than the server accepts.".to_owned()
+            }
+            Self::Unauthorized => "The credentials are missing or not valid.".to_owned(),
         };
         let body = Problem {
             type_uri: format!("{PROBLEM_BASE}{suffix}"),

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::os::unix::fs::DirBuilderExt as _;
+
 use clap::Args;
 
 use crate::{AppState, Config, app, db, demo, key};
@@ -67,10 +69,15 @@ pub enum ServeError {
 
 /// Runs the server until a shutdown signal.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
-    std::fs::create_dir_all(&args.data_dir).map_err(|source| ServeError::DataDir {
-        path: args.data_dir.clone(),
-        source,
-    })?;
+    // The folder holds the key and personal data: only the server's user may enter it.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&args.data_dir)
+        .map_err(|source| ServeError::DataDir {
+            path: args.data_dir.clone(),
+            source,
+        })?;
     let db = match &args.database_url {
         Some(url) => db::open(url).await?,
         None => db::open_sqlite_file(&args.data_dir.join("tandem.db")).await?,

@@ -104,7 +104,14 @@ async fn serve_with_demo_answers_on_a_real_port_and_stops_on_sigterm() {
         assert!(status.success(), "{}: {status}", b.label);
         assert!(out.contains("浦江银行信用卡中心"), "{}: {out}", b.label);
         assert!(out.contains("manager"), "{}", b.label);
+        assert!(out.contains("valid 7 days"), "{}: {out}", b.label);
         assert!(b.dir.path().join("data/server-key.p8").exists());
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(b.dir.path().join("data"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", b.label);
 
         // Second start with --demo: same key, nothing seeded or printed again.
         let key_before = std::fs::read(b.dir.path().join("data/server-key.p8")).unwrap();
