@@ -1,6 +1,6 @@
-//! `tandem`: the command-line entry of Tandem's server. For now it has one subcommand,
-//! `tandem verify`, which checks an evidence bundle with the same routine the phone and the
-//! server use.
+//! `tandem`: the command-line entry of Tandem's server. `tandem serve` runs the server;
+//! `tandem verify` checks an evidence bundle with the same routine the phone and the server
+//! use.
 
 use std::process::ExitCode;
 
@@ -21,6 +21,8 @@ enum Command {
     /// Check an evidence bundle (a ZIP export or its folder): digests, event chain,
     /// signatures, server documents. Exit 0 valid, 1 a check failed, 2 usage or I/O error.
     Verify(verify_cmd::VerifyArgs),
+    /// Run the server (SQLite in ./tandem-data by default, or PostgreSQL via DATABASE_URL).
+    Serve(tandem_server::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +36,32 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Verify(args) => verify_cmd::run(&args),
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: tandem_server::serve::ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tandem serve: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(tandem_server::serve::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server stopped");
+            eprintln!("tandem serve: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

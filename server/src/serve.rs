@@ -1,0 +1,144 @@
+//! `tandem serve`: opens the database and key, optionally seeds the demo, and serves HTTP
+//! until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use std::os::unix::fs::DirBuilderExt as _;
+
+use clap::Args;
+
+use crate::{AppState, Config, app, db, demo, key};
+
+/// The data folder used when nothing is configured.
+pub const DEFAULT_DATA_DIR: &str = "./tandem-data";
+
+/// `tandem serve` options; each flag can also come from the environment.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "TANDEM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Folder for the server key, the SQLite database and blobs.
+    #[arg(long, env = "TANDEM_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite:…`; default: SQLite file `tandem.db` in the data folder.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// The server's Ed25519 PKCS#8 key; default: `server-key.p8` in the data folder,
+    /// created on first start.
+    #[arg(long, env = "TANDEM_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Seed a demo organisation on first start (printing its logins and codes once).
+    #[arg(long)]
+    pub demo: bool,
+    /// Largest request body accepted, bytes.
+    #[arg(long, env = "TANDEM_BODY_LIMIT", default_value_t = 1 << 20)]
+    pub body_limit: usize,
+}
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data folder could not be created.
+    #[error("data folder {path}: {source}")]
+    DataDir {
+        /// The folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// The server key could not be loaded or created.
+    #[error(transparent)]
+    Key(#[from] key::KeyError),
+    /// Seeding the demo failed.
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
+    /// Binding or serving failed.
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+    // The folder holds the key and personal data: only the server's user may enter it.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&args.data_dir)
+        .map_err(|source| ServeError::DataDir {
+            path: args.data_dir.clone(),
+            source,
+        })?;
+    let db = match &args.database_url {
+        Some(url) => db::open(url).await?,
+        None => db::open_sqlite_file(&args.data_dir.join("tandem.db")).await?,
+    };
+    tracing::info!(backend = ?db.backend(), "database ready, migrations applied");
+    let key_path = args
+        .key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("server-key.p8"));
+    let signer = key::load_or_create(&key_path)?;
+    if args.demo {
+        match demo::seed(db.as_ref()).await? {
+            Some(creds) => println!("{creds}"),
+            None => tracing::info!("demo organisation present already; not seeded again"),
+        }
+    }
+    let config = Config {
+        body_limit_bytes: args.body_limit,
+        data_dir: args.data_dir.clone(),
+    };
+    let state = AppState::new(db.clone(), signer, config);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: args.listen,
+            source,
+        })?;
+    let local = listener.local_addr().unwrap_or(args.listen);
+    tracing::info!(addr = %local, "listening");
+    // A readable line for people and scripts (tests wait for the port through /healthz).
+    println!("tandem: listening on http://{local}");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: local,
+            source,
+        })?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests");
+}
