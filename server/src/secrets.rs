@@ -50,7 +50,7 @@ pub fn verify_password(password: &str, phc: &str) -> Result<bool, SecretError> {
         .is_ok())
 }
 
-/// A new enrollment code: 12 base32 symbols (60 bits) shown as `XXXX-XXXX-XXXX`.
+/// A new enrollment code: 12 base32 symbols (60 bits) in three groups, e.g. `7KQ2-M9XD-4HFA`.
 pub fn new_enrollment_code() -> Result<String, SecretError> {
     let s = random_symbols::<12>()?;
     Ok(format!("{}-{}-{}", &s[0..4], &s[4..8], &s[8..12]))
