@@ -74,7 +74,11 @@ fn captures_survive_sigkill_at_random_moments() {
     let stored = check_store(&phone_dir, visit, &[], fix);
     let missing: Vec<_> = acknowledged_photos.difference(&stored.photos).collect();
     assert!(missing.is_empty(), "photos lost: {missing:?} (seed {seed})");
-    println!(
+    // Straight to stderr: libtest captures `println!` of passing tests, and these figures
+    // belong in every run's output.
+    use std::io::Write as _;
+    writeln!(
+        std::io::stderr(),
         "crash test: runs = {RUNS}, killed before opening = {killed_before_opening}, photos \
          acknowledged = {}, photos stored = {}, audio acknowledged = {acknowledged_audio_ms} ms, \
          audio stored = {} ms, audio segments = {} ({} recovered), items lost beyond the open \
@@ -84,7 +88,8 @@ fn captures_survive_sigkill_at_random_moments() {
         stored.audio_ms,
         stored.segments,
         stored.recovered_segments,
-    );
+    )
+    .unwrap();
 }
 
 /// Enrols two phones and checks the team in, so the child only has to capture.
