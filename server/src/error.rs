@@ -30,6 +30,24 @@ pub enum AppError {
     /// Credentials missing or wrong.
     #[error("unauthorized")]
     Unauthorized,
+    /// Signed in, but this role may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// A problem particular to one area (uploads, ingest, visits…), with its own stable
+    /// `type` suffix and, where a business rule applies, the rule id.
+    #[error("{title}: {detail}")]
+    Problem {
+        /// HTTP status.
+        status: StatusCode,
+        /// Stable suffix of the problem `type` URI (`upload-offset-mismatch`).
+        kind: &'static str,
+        /// Short summary of the kind.
+        title: &'static str,
+        /// What went wrong with this request; must be safe to show (no personal data).
+        detail: String,
+        /// The rule id (DOMAIN.md), when one applies.
+        rule: Option<&'static str>,
+    },
     /// The database cannot be reached or answered with an error.
     #[error("database unavailable")]
     Unavailable(#[source] DbError),
@@ -39,6 +57,63 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// An area's own problem, without a rule id.
+    pub fn problem(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::Problem {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            rule: None,
+        }
+    }
+
+    /// The same problem, naming the business rule (DOMAIN.md id) that applies.
+    #[must_use]
+    pub fn with_rule(self, id: &'static str) -> Self {
+        match self {
+            Self::Problem {
+                status,
+                kind,
+                title,
+                detail,
+                ..
+            } => Self::Problem {
+                status,
+                kind,
+                title,
+                detail,
+                rule: Some(id),
+            },
+            other => other,
+        }
+    }
+
+    /// 409 Conflict with its own kind.
+    pub fn conflict(kind: &'static str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::CONFLICT, kind, "Conflict", detail)
+    }
+
+    /// 422: the request is well-formed but its content is not acceptable.
+    pub fn invalid(kind: &'static str, detail: impl Into<String>) -> Self {
+        Self::problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            kind,
+            "Unprocessable content",
+            detail,
+        )
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.kind().1
+    }
+
     /// The stable suffix of the problem `type` URI, the status and the title.
     fn kind(&self) -> (&'static str, StatusCode, &'static str) {
         match self {
@@ -59,6 +134,13 @@ impl AppError {
                 "Request body too large",
             ),
             Self::Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Self::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Forbidden"),
+            Self::Problem {
+                status,
+                kind,
+                title,
+                ..
+            } => (kind, *status, title),
             Self::Unavailable(_) => (
                 "unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -85,6 +167,9 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request, safe to show.
     pub detail: String,
+    /// The business rule (DOMAIN.md id) that applies, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 impl IntoResponse for AppError {
@@ -107,19 +192,32 @@ impl IntoResponse for AppError {
                 "The request body is larger than the server accepts.".to_owned()
             }
             Self::Unauthorized => "The credentials are missing or not valid.".to_owned(),
+            Self::Forbidden => "Your role may not do this.".to_owned(),
+            Self::Problem { detail, .. } => detail.clone(),
+        };
+        let rule = match &self {
+            Self::Problem { rule, .. } => rule.map(str::to_owned),
+            _ => None,
         };
         let body = Problem {
             type_uri: format!("{PROBLEM_BASE}{suffix}"),
             title: title.to_owned(),
             status: status.as_u16(),
             detail,
+            rule,
         };
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            Json(body),
-        )
-            .into_response()
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        (status, headers, Json(body)).into_response()
     }
 }
 

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::get;
 use tandem_core::crypto::SoftwareSigner;
 
+pub mod auth;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -17,6 +18,11 @@ pub mod metrics;
 pub mod routes;
 pub mod secrets;
 pub mod serve;
+
+/// Now, UTC milliseconds (the server's clock: what it signs in anchors and receipts).
+pub fn now_ms() -> i64 {
+    demo::now_ms()
+}
 
 /// Settings the handlers read.
 #[derive(Debug, Clone)]
@@ -68,7 +74,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(routes::openapi_json))
         .route("/v1/server-key", get(routes::server_key))
-        .route("/v1/login", post(routes::login))
+        .merge(auth::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))

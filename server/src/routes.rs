@@ -1,9 +1,8 @@
-//! The HTTP routes of the foundation: health, metrics, the OpenAPI document, the server's
-//! public key, and a password check for console users.
+//! The HTTP routes of the foundation: health, metrics, the OpenAPI document and the
+//! server's public key.
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::header;
 use axum::response::IntoResponse;
 use base64::Engine as _;
@@ -13,9 +12,7 @@ use tandem_core::crypto::Signer as _;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::AppState;
-use crate::db::Role;
 use crate::error::{AppError, Problem};
-use crate::secrets;
 
 /// The OpenAPI document of every route.
 #[derive(OpenApi)]
@@ -24,10 +21,45 @@ use crate::secrets;
         title = "Tandem server",
         description = "Field-visit evidence: sync, uploads, console."
     ),
-    paths(healthz, metrics, openapi_json, server_key, login),
-    components(schemas(Problem, Health, ServerKey, LoginRequest, LoginResponse, Role))
+    paths(healthz, metrics, openapi_json, server_key),
+    components(schemas(Problem, Health, ServerKey)),
+    modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;
+
+/// The two ways to authenticate: a device's bearer token, a console session.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::SecurityScheme;
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "device_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Device token (`tdv_…`) from `POST /v1/enroll`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "Console session from `POST /v1/login` (also accepted as a `tss_…` bearer token)",
+            ))),
+        );
+    }
+}
+
+/// The whole OpenAPI document: this module's paths and every area's.
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::auth::AuthDoc::openapi());
+    doc
+}
 
 /// `GET /healthz` answer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -75,7 +107,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn openapi_json() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    Json(api_doc())
 }
 
 /// The server's public signing key: phones pin it at enrollment, verifiers check server
@@ -100,80 +132,6 @@ pub async fn server_key(State(state): State<AppState>) -> Json<ServerKey> {
         key: B64.encode(&public.key),
         kid: public.kid().to_string(),
     })
-}
-
-/// Console sign-in attempt.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    /// Sign-in name.
-    pub login: String,
-    /// Password.
-    pub password: String,
-}
-
-/// Who signed in. Sessions come with the console; for now this only checks credentials.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct LoginResponse {
-    /// User id (UUID).
-    pub user_id: String,
-    /// Role.
-    pub role: Role,
-    /// Banks the user may see (UUIDs).
-    pub bank_ids: Vec<String>,
-}
-
-/// The hash of a random password, verified when the login is unknown or has no password,
-/// so that such attempts take as long as a wrong password.
-fn dummy_hash() -> Option<&'static str> {
-    static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    DUMMY
-        .get_or_init(|| {
-            secrets::new_password()
-                .and_then(|p| secrets::hash_password(&p))
-                .ok()
-        })
-        .as_deref()
-}
-
-/// Checks a console user's password.
-#[utoipa::path(post, path = "/v1/login", tag = "console", request_body = LoginRequest,
-    responses(
-        (status = 200, description = "Credentials valid", body = LoginResponse),
-        (status = 400, description = "Malformed body", body = Problem,
-            content_type = "application/problem+json"),
-        (status = 401, description = "Unknown login or wrong password", body = Problem,
-            content_type = "application/problem+json"),
-    ))]
-pub async fn login(
-    State(state): State<AppState>,
-    body: Result<Json<LoginRequest>, JsonRejection>,
-) -> Result<Json<LoginResponse>, AppError> {
-    let Json(req) = body?;
-    let user = state.db.user_credentials(&req.login).await?;
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password = req.password;
-    let valid = tokio::task::spawn_blocking(move || {
-        let hash: Option<&str> = match &stored {
-            Some(h) => Some(h),
-            None => dummy_hash(),
-        };
-        match hash {
-            Some(hash) => secrets::verify_password(&password, hash),
-            None => Ok(false),
-        }
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
-    .map_err(|e| AppError::Internal(e.to_string()))?;
-    match user {
-        Some(u) if valid && u.password_hash.is_some() => Ok(Json(LoginResponse {
-            user_id: u.id.to_string(),
-            role: u.role,
-            bank_ids: u.bank_ids.iter().map(ToString::to_string).collect(),
-        })),
-        _ => Err(AppError::Unauthorized),
-    }
 }
 
 /// Any path no route matches.

@@ -68,6 +68,24 @@ pub fn enrollment_code_hash(code: &str) -> String {
     sha256(normalised.as_bytes()).to_hex()
 }
 
+/// A new bearer secret: `prefix` and 32 random bytes, base64url without padding. The prefix
+/// says what the secret is for (`tdv_` device token, `tss_` console session), so a secret
+/// pasted in the wrong place is refused at once and leaked ones are easy to scan for.
+pub fn new_token(prefix: &str) -> Result<String, SecretError> {
+    use base64::Engine as _;
+    let bytes = random_bytes::<32>().map_err(|_| SecretError::Random)?;
+    Ok(format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+/// The stored form of a bearer secret: SHA-256 hex. Secrets carry 256 random bits, so a
+/// fast hash is enough and lets the server find the row by it.
+pub fn token_hash(token: &str) -> String {
+    sha256(token.as_bytes()).to_hex()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

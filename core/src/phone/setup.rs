@@ -9,7 +9,7 @@ use crate::rules::{RuleId, Violation};
 use crate::{Error, Result};
 
 /// What enrolment gives the phone (the exchange itself is the sync client's).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Enrollment {
     /// This phone's device id.
     pub device_id: crate::model::DeviceId,

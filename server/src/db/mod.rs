@@ -1,6 +1,11 @@
 //! The server's storage: one [`Db`] trait, a SQLite and a PostgreSQL implementation, the
 //! backend picked from the URL. Queries are built at run time, so no database is needed to
 //! compile; each backend has its own migrations folder, embedded and applied at start.
+//!
+//! Each area of the server has its own trait in its own file (`auth.rs`: [`AuthDb`], …),
+//! and [`Db`] is all of them together. An area writes its SQL once with `$n` placeholders,
+//! which SQLite and PostgreSQL both accept, and implements its trait for both pools with
+//! one `macro_rules!` invoked for [`SqliteDb`] and [`PgDb`]; only the migrations differ.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -13,8 +18,11 @@ use tandem_core::model::{AddressId, AgentId, BankId, CaseId, MaskedCardNumber, M
 use tandem_core::place::Coordinate;
 use uuid::Uuid;
 
+pub mod auth;
 mod postgres;
 mod sqlite;
+
+pub use auth::AuthDb;
 
 pub use postgres::PgDb;
 pub use sqlite::SqliteDb;
@@ -235,7 +243,7 @@ pub(crate) const COUNT_SQL: &str = "SELECT \
 
 /// Storage used by the HTTP layer; one implementation per backend.
 #[async_trait]
-pub trait Db: Send + Sync + 'static {
+pub trait Db: AuthDb + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations not yet applied; a no-op when all are.
@@ -278,17 +286,31 @@ pub async fn open_sqlite_file(path: &Path) -> Result<Arc<dyn Db>, DbError> {
 /// One embedded migration: version, description, SQL.
 type Embedded = (i64, &'static str, &'static str);
 
-const SQLITE_MIGRATIONS: &[Embedded] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/sqlite/0001_foundation.sql"),
-)];
+const SQLITE_MIGRATIONS: &[Embedded] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "auth",
+        include_str!("../../migrations/sqlite/0002_auth.sql"),
+    ),
+];
 
-const POSTGRES_MIGRATIONS: &[Embedded] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/postgres/0001_foundation.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[Embedded] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "auth",
+        include_str!("../../migrations/postgres/0002_auth.sql"),
+    ),
+];
 
 /// Builds a migrator from embedded files (sqlx's `migrate!` would need its macros feature,
 /// which compiles both database drivers a second time for the build host).

@@ -12,7 +12,7 @@ use super::{
 
 /// [`Db`] on PostgreSQL.
 pub struct PgDb {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl PgDb {

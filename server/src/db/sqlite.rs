@@ -14,7 +14,7 @@ use super::{
 
 /// [`Db`] on a SQLite file.
 pub struct SqliteDb {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteDb {

@@ -124,3 +124,151 @@ fn with_database(url: &str, name: &str) -> String {
     let authority = rest.split('/').next().unwrap_or_default();
     format!("{scheme}://{authority}/{name}{query}")
 }
+
+/// A server on 127.0.0.1 (an ephemeral port) serving `state`, for real-HTTP tests. The
+/// server task ends with the test's runtime.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// A client for it.
+    pub http: reqwest::Client,
+    /// The state it serves (database, signer, config).
+    pub state: AppState,
+}
+
+impl TestServer {
+    /// Binds and serves.
+    pub async fn start(state: AppState) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = tandem_server::app(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            state,
+        }
+    }
+
+    /// The full URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Signs a console user in; returns the session token.
+    pub async fn login(&self, login: &str, password: &str) -> String {
+        let resp = self
+            .http
+            .post(self.url("/v1/login"))
+            .json(&serde_json::json!({"login": login, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "login {login}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Enrols a new phone key with `code`; returns the key and the enrollment answer.
+    pub async fn enroll(
+        &self,
+        code: &str,
+    ) -> (SoftwareSigner, tandem_server::auth::EnrollResponse) {
+        let (signer, _) = SoftwareSigner::generate(SignatureAlgorithm::Ed25519).unwrap();
+        let resp = self.enroll_with(&signer, code).await;
+        assert_eq!(resp.status(), 201, "enroll");
+        (signer, resp.json().await.unwrap())
+    }
+
+    /// Sends an enrollment request for `signer`'s key and answers as is.
+    pub async fn enroll_with(&self, signer: &SoftwareSigner, code: &str) -> reqwest::Response {
+        enroll_request(&self.http, &self.base, signer, code).await
+    }
+}
+
+/// Sends an enrollment request for `signer`'s key to the server at `base`.
+pub async fn enroll_request(
+    http: &reqwest::Client,
+    base: &str,
+    signer: &SoftwareSigner,
+    code: &str,
+) -> reqwest::Response {
+    use tandem_core::crypto::Signer as _;
+    let proof = tandem_core::crypto::SignatureRecord::sign(
+        signer,
+        tandem_server::auth::ENROLL_PURPOSE,
+        tandem_server::secrets::enrollment_code_hash(code).as_bytes(),
+    )
+    .unwrap();
+    http.post(format!("{base}/v1/enroll"))
+        .json(&serde_json::json!({
+            "code": code,
+            "public_key": signer.public_key(),
+            "proof": proof,
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The demo organisation seeded into a database, with its secrets and ids.
+pub struct Demo {
+    /// What was stored (bank, users, agents with ids, cases with ids).
+    pub seed: tandem_server::db::OrgSeed,
+    /// Passwords and codes, in clear.
+    pub creds: tandem_server::demo::DemoCredentials,
+}
+
+impl Demo {
+    /// The password of a console user (`manager`, `legal`, `admin`).
+    pub fn password(&self, login: &str) -> &str {
+        &self
+            .creds
+            .users
+            .iter()
+            .find(|(l, _, _)| l == login)
+            .unwrap_or_else(|| panic!("no demo user {login}"))
+            .2
+    }
+
+    /// The enrollment code of agent `i` (0..4).
+    pub fn code(&self, i: usize) -> &str {
+        &self.creds.agents[i].2
+    }
+
+    /// The id of agent `i`.
+    pub fn agent_id(&self, i: usize) -> tandem_core::model::AgentId {
+        self.seed.agents[i].id
+    }
+
+    /// The bank.
+    pub fn bank_id(&self) -> tandem_core::model::BankId {
+        self.seed.bank.id
+    }
+}
+
+/// Seeds a demo organisation (with `code` as its bank code, so two can coexist).
+pub async fn seed_demo(db: &dyn Db, code: &str) -> Demo {
+    let (mut seed, creds) = tandem_server::demo::build(tandem_server::now_ms()).unwrap();
+    seed.bank.code = code.to_owned();
+    // Logins and employee numbers are unique server-wide: prefix them for a second org.
+    if code != tandem_server::demo::DEMO_BANK_CODE {
+        for u in &mut seed.users {
+            u.login = format!("{code}-{}", u.login);
+        }
+        for a in &mut seed.agents {
+            a.user.login = format!("{code}-{}", a.user.login);
+            a.employee_no = format!("{code}-{}", a.employee_no);
+        }
+    }
+    let mut creds = creds;
+    if code != tandem_server::demo::DEMO_BANK_CODE {
+        for u in &mut creds.users {
+            u.0 = format!("{code}-{}", u.0);
+        }
+    }
+    assert!(db.seed_org(&seed).await.unwrap(), "seeded");
+    Demo { seed, creds }
+}
