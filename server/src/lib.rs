@@ -10,6 +10,7 @@ use axum::routing::get;
 use tandem_core::crypto::SoftwareSigner;
 
 pub mod auth;
+pub mod blobstore;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -53,17 +54,25 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Request metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Content-addressed blobs, under `<data_dir>/blobs`.
+    pub blobs: Arc<blobstore::BlobStore>,
 }
 
 impl AppState {
-    /// State with fresh metrics.
-    pub fn new(db: Arc<dyn db::Db>, signer: SoftwareSigner, config: Config) -> Self {
-        Self {
+    /// State with fresh metrics; opens (creating) the blob folder under the data folder.
+    pub fn new(
+        db: Arc<dyn db::Db>,
+        signer: SoftwareSigner,
+        config: Config,
+    ) -> Result<Self, blobstore::BlobStoreError> {
+        let blobs = blobstore::BlobStore::open(config.data_dir.join("blobs"))?;
+        Ok(Self {
             db,
             signer: Arc::new(signer),
             config: Arc::new(config),
             metrics: Arc::default(),
-        }
+            blobs: Arc::new(blobs),
+        })
     }
 }
 

@@ -57,6 +57,9 @@ pub enum ServeError {
     /// Seeding the demo failed.
     #[error(transparent)]
     Demo(#[from] demo::DemoError),
+    /// The blob folder could not be created.
+    #[error(transparent)]
+    Blobs(#[from] crate::blobstore::BlobStoreError),
     /// Binding or serving failed.
     #[error("listen on {addr}: {source}")]
     Listen {
@@ -98,7 +101,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         body_limit_bytes: args.body_limit,
         data_dir: args.data_dir.clone(),
     };
-    let state = AppState::new(db.clone(), signer, config);
+    let state = AppState::new(db.clone(), signer, config)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| ServeError::Listen {

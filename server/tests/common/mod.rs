@@ -38,11 +38,16 @@ impl TestBackend {
     /// App state on this backend with a fresh server key.
     pub async fn state(&self) -> AppState {
         let (signer, _) = SoftwareSigner::generate(SignatureAlgorithm::Ed25519).unwrap();
+        self.state_with(signer).await
+    }
+
+    /// App state on this backend signing with `signer` (a test world's server key).
+    pub async fn state_with(&self, signer: SoftwareSigner) -> AppState {
         let config = Config {
             body_limit_bytes: 64 * 1024,
             data_dir: self.dir.path().to_owned(),
         };
-        AppState::new(self.open().await, signer, config)
+        AppState::new(self.open().await, signer, config).unwrap()
     }
 }
 
