@@ -18,6 +18,7 @@ pub mod place;
 pub mod receipts;
 pub mod rules;
 pub mod store;
+pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tlog;
