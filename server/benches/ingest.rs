@@ -1,0 +1,469 @@
+//! Evidence ingest under load: 200 visits (10 photos of ~4 MB, their thumbnails and 10
+//! minutes of WAV each) sent by 50 concurrent clients to a real `tandem serve` process —
+//! resumable uploads of every blob, then the manifest, then the commit (full verification
+//! and the log append) — on SQLite, and on PostgreSQL when `TANDEM_TEST_DATABASE_URL` is
+//! set. The peer, measured in the same run: the same bytes PUT by the same 50 clients to
+//! nginx (`dav_methods PUT`) writing into the same filesystem.
+//!
+//! ```sh
+//! ./scripts/with-postgres cargo bench -p tandem-server --bench ingest
+//! ```
+//! `TANDEM_BENCH_VISITS` and `TANDEM_BENCH_CLIENTS` change the load.
+
+#[path = "support/visits.rs"]
+mod visits;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use tandem_core::crypto::Digest;
+use visits::{BenchVisit, Org};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A `tandem serve` process.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data: &Path, database_url: Option<&str>) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let mut child = cmd.spawn().expect("start tandem serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("server stopped before listening")
+                .expect("read stdout");
+            if let Some(url) = line.strip_prefix("tandem: listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, base }
+    }
+
+    /// Peak resident memory of the server process, KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one client saw.
+#[derive(Default)]
+struct ClientResult {
+    commit_ms: Vec<f64>,
+    visit_ms: Vec<f64>,
+    bytes_ok: u64,
+    errors: Vec<String>,
+}
+
+async fn upload(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    blob: &visits::BlobSpec,
+) -> Result<(), String> {
+    let created = http
+        .post(format!("{base}/v1/uploads"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", blob.size.to_string())
+        .header(
+            "Upload-Metadata",
+            format!("sha256 {}", B64.encode(blob.digest.to_hex())),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("create: {e}"))?;
+    if !created.status().is_success() {
+        return Err(format!("create: {}", created.status()));
+    }
+    let offset: u64 = created
+        .headers()
+        .get("upload-offset")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    if offset == blob.size as u64 {
+        return Ok(());
+    }
+    let location = created
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("create: no Location")?
+        .to_owned();
+    let url = if location.starts_with("http") {
+        location
+    } else {
+        format!("{base}{location}")
+    };
+    // Every bench blob fits one chunk, so the chunk's checksum is the blob's address.
+    let patched = http
+        .patch(url)
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", offset.to_string())
+        .header(
+            "Upload-Checksum",
+            format!("sha256 {}", B64.encode(blob.digest.as_bytes())),
+        )
+        .body(blob.bytes())
+        .send()
+        .await
+        .map_err(|e| format!("patch: {e}"))?;
+    if patched.status().as_u16() != 204 {
+        return Err(format!("patch: {}", patched.status()));
+    }
+    Ok(())
+}
+
+async fn send_visit(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    visit: &BenchVisit,
+) -> Result<f64, String> {
+    for blob in &visit.blobs {
+        upload(http, base, token, blob).await?;
+    }
+    let put = http
+        .put(format!("{base}/v1/bundles/{}", visit.bundle_id))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "manifest": String::from_utf8_lossy(&visit.manifest),
+            "signatures": String::from_utf8_lossy(&visit.signatures),
+        }))
+        .send()
+        .await
+        .map_err(|e| format!("put: {e}"))?;
+    if !put.status().is_success() {
+        let status = put.status();
+        return Err(format!(
+            "put: {status} {}",
+            put.text().await.unwrap_or_default()
+        ));
+    }
+    let started = Instant::now();
+    let commit = http
+        .post(format!("{base}/v1/bundles/{}/commit", visit.bundle_id))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| format!("commit: {e}"))?;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    if !commit.status().is_success() {
+        let status = commit.status();
+        return Err(format!(
+            "commit: {status} {}",
+            commit.text().await.unwrap_or_default()
+        ));
+    }
+    Ok(ms)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Runs the load against one backend; prints and returns (visits/s, MB/s).
+async fn run_tandem(
+    label: &str,
+    org: &Arc<Org>,
+    per_client: &Arc<Vec<Vec<BenchVisit>>>,
+    key: &Path,
+    database_url: Option<&str>,
+    work: &Path,
+) -> (f64, f64) {
+    let data = work.join(format!("tandem-{label}"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(key, data.join("server-key.p8")).unwrap();
+    let url = database_url
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("sqlite://{}", data.join("tandem.db").display()));
+    {
+        let db = tandem_server::db::open(&url).await.expect("open database");
+        org.seed_into(db.as_ref()).await;
+        db.close().await;
+    }
+    let server = Server::start(&data, Some(&url));
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let visits: usize = per_client.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..per_client.len() {
+        let (http, base, org, per_client) = (
+            http.clone(),
+            server.base.clone(),
+            org.clone(),
+            per_client.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let token = &org.pairs[c].0.token;
+            let mut out = ClientResult::default();
+            for visit in &per_client[c] {
+                let t0 = Instant::now();
+                match send_visit(&http, &base, token, visit).await {
+                    Ok(ms) => {
+                        out.commit_ms.push(ms);
+                        out.visit_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+                        out.bytes_ok += visit.bytes();
+                    }
+                    Err(e) => out.errors.push(e),
+                }
+            }
+            out
+        }));
+    }
+    let mut commit = Vec::new();
+    let mut errors = Vec::new();
+    let mut bytes_ok = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        commit.extend(r.commit_ms);
+        errors.extend(r.errors);
+        bytes_ok += r.bytes_ok;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let rss_mib = server.peak_rss_kib() as f64 / 1024.0;
+    drop(server);
+    commit.sort_by(f64::total_cmp);
+    let ok = commit.len();
+    let visits_s = ok as f64 / secs;
+    let mb_s = bytes_ok as f64 / 1e6 / secs;
+    println!(
+        "| Tandem on {label} | {visits} visits, {} clients | {secs:.1} s | {visits_s:.2} visits/s | \
+         {mb_s:.0} MB/s | commit p50 {:.0} ms, p99 {:.0} ms | {} errors | server peak RSS {rss_mib:.0} MiB |",
+        per_client.len(),
+        percentile(&commit, 50.0),
+        percentile(&commit, 99.0),
+        errors.len(),
+    );
+    for e in errors.iter().take(5) {
+        eprintln!("  error: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+    (visits_s, mb_s)
+}
+
+/// nginx with a PUT location writing under `root`, on an ephemeral port; `None` when
+/// nginx is not installed.
+fn start_nginx(work: &Path) -> Option<(Child, String)> {
+    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let dir = work.join("nginx");
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("up")).ok()?;
+    std::fs::create_dir_all(dir.join("tmp")).ok()?;
+    // As root, nginx's workers would drop to `nobody` and could not write into our
+    // temp folder: keep them as the bench's user.
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let user = if unsafe { libc::geteuid() } == 0 {
+        "user root root;"
+    } else {
+        ""
+    };
+    let conf = format!(
+        "{user} daemon off; worker_processes 2; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{ access_log off; client_body_temp_path {d}/tmp; \
+         proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; \
+         scgi_temp_path {d}/tmp;\n\
+         server {{ listen 127.0.0.1:{port}; client_max_body_size 0; \
+         location /up/ {{ root {r}; dav_methods PUT; create_full_put_path on; }} }} }}\n",
+        d = dir.display(),
+        r = root.display(),
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).ok()?;
+    let child = Command::new(bin)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((child, base));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// The peer: the same blob bytes PUT by the same clients to nginx.
+async fn run_nginx(per_client: &Arc<Vec<Vec<BenchVisit>>>, work: &Path) -> Option<f64> {
+    let (mut child, base) = start_nginx(work)?;
+    let http = reqwest::Client::new();
+    let total_bytes: u64 = per_client.iter().flatten().map(BenchVisit::bytes).sum();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..per_client.len() {
+        let (http, base, per_client) = (http.clone(), base.clone(), per_client.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut errors = 0u32;
+            for visit in &per_client[c] {
+                for blob in &visit.blobs {
+                    let r = http
+                        .put(format!("{base}/up/{}", blob.digest.to_hex()))
+                        .body(blob.bytes())
+                        .send()
+                        .await;
+                    if !r.is_ok_and(|r| r.status().is_success()) {
+                        errors += 1;
+                    }
+                }
+            }
+            errors
+        }));
+    }
+    let mut errors = 0;
+    for t in tasks {
+        errors += t.await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    let mb_s = total_bytes as f64 / 1e6 / secs;
+    println!(
+        "| nginx PUT (peer) | same bytes, {} clients | {secs:.1} s | — | {mb_s:.0} MB/s | — | {errors} errors | — |",
+        per_client.len()
+    );
+    let _ = std::fs::remove_dir_all(work.join("nginx"));
+    Some(mb_s)
+}
+
+fn main() {
+    let visits_n = env_usize("TANDEM_BENCH_VISITS", 200);
+    let clients = env_usize("TANDEM_BENCH_CLIENTS", 50).clamp(1, visits_n.max(1));
+    let work = tempfile::Builder::new()
+        .prefix("tandem-ingest-bench")
+        .tempdir_in(std::env::var_os("TANDEM_BENCH_DIR").unwrap_or_else(|| "/tmp".into()))
+        .unwrap();
+    let key = work.path().join("server-key.p8");
+    let server_key = tandem_server::key::load_or_create(&key).unwrap();
+    let org = Arc::new(Org::new(clients));
+
+    // Every visit, built (and its blobs hashed) before any clock starts.
+    let t0 = Instant::now();
+    let mut per_client: Vec<Vec<BenchVisit>> = (0..clients).map(|_| Vec::new()).collect();
+    let mut prev: Vec<Option<Digest>> = vec![None; clients];
+    for v in 0..visits_n {
+        let c = v % clients;
+        let seq = per_client[c].len() as u64;
+        let visit = visits::visit(&org, &server_key, &org.pairs[c], seq, prev[c], v as u64 + 1);
+        prev[c] = Some(tandem_core::bundle::Manifest::digest_of(&visit.manifest));
+        per_client[c].push(visit);
+    }
+    visits::check_offline(&org, &server_key, &per_client[0][0]);
+    let per_client = Arc::new(per_client);
+    let total: u64 = per_client.iter().flatten().map(BenchVisit::bytes).sum();
+    eprintln!(
+        "built {visits_n} visits ({:.2} GB of blobs) in {:.1} s",
+        total as f64 / 1e9,
+        t0.elapsed().as_secs_f64()
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        println!(
+            "| run | load | time | visits/s | throughput | commit latency | errors | memory |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        if run_nginx(&per_client, work.path()).await.is_none() {
+            println!("| nginx PUT (peer) | not installed: `apt-get install nginx` | | | | | | |");
+        }
+        run_tandem("SQLite", &org, &per_client, &key, None, work.path()).await;
+        match std::env::var("TANDEM_TEST_DATABASE_URL") {
+            Ok(admin) if !admin.is_empty() => {
+                let url = fresh_pg_database(&admin).await;
+                run_tandem(
+                    "PostgreSQL",
+                    &org,
+                    &per_client,
+                    &key,
+                    Some(&url),
+                    work.path(),
+                )
+                .await;
+            }
+            _ => println!(
+                "| Tandem on PostgreSQL | skipped: TANDEM_TEST_DATABASE_URL not set | | | | | | |"
+            ),
+        }
+    });
+}
+
+/// Creates an empty database on the admin URL's cluster; returns its URL.
+async fn fresh_pg_database(admin: &str) -> String {
+    use sqlx::Connection as _;
+    let name = format!("bench_{}", uuid::Uuid::now_v7().simple());
+    let mut c = sqlx::PgConnection::connect(admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin, String::new()),
+    };
+    let (scheme, rest) = base.split_once("://").unwrap();
+    let authority = rest.split('/').next().unwrap_or_default();
+    format!("{scheme}://{authority}/{name}{query}")
+}

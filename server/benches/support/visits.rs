@@ -1,0 +1,513 @@
+//! Synthetic but fully valid visits for the ingest benchmark: an organisation seeded
+//! straight into the database (bank, policy, case, agents with devices enrolled a month
+//! before the visits), and for each visit a manifest signed by both phones, whose approval,
+//! ticket and policy the server's own key signed, with 10 photos of ~4 MB (and their
+//! thumbnails) and 10 one-minute WAV segments. Blob bytes are generated again from a seed
+//! whenever they are needed, so 12 GB of evidence never sits in memory.
+
+use std::collections::BTreeMap;
+
+use tandem_core::bundle::{
+    BlobEntry, BlobRole, BundleSignature, DeviceHeader, FORMAT_V1, Manifest, SealedBundle,
+    SignerRole, VisitHeader, signatures_to_bytes,
+};
+use tandem_core::crypto::{Digest, SignatureAlgorithm, SignatureRecord, Signer, SoftwareSigner};
+use tandem_core::handshake::{CheckInStatement, CheckOutStatement};
+use tandem_core::model::{
+    AddressId, AgentId, Approval, ApprovalId, AuthorisationLetter, BankId, BundleId, CaseId,
+    CoSignature, DerivedBlob, DeviceId, Event, EventKind, EventTime, MaskedCardNumber,
+    MaskedIdNumber, Policy, PromiseAuthorisation, Signed, TeamMember, VisitId, VisitTicket,
+};
+use tandem_core::place::{Coordinate, Datum, Fix, Provider};
+use tandem_server::db::auth::{EnrollOutcome, NewDevice};
+use tandem_server::db::{
+    Db, NewAddress, NewAgent, NewBank, NewCase, NewEnrollmentCode, NewUser, OrgSeed, Role,
+};
+use tandem_server::secrets;
+use uuid::Uuid;
+
+const MINUTE: i64 = 60_000;
+/// The visits happen on 2026-11-29 from 09:56 in Shanghai (01:56 UTC): inside visiting hours.
+pub const VISIT_DAY_MS: i64 = 1_795_830_400_000;
+/// Photo size.
+pub const PHOTO_BYTES: usize = 4_000_000;
+/// Thumbnail size.
+pub const THUMB_BYTES: usize = 6_000;
+/// One minute of 16 kHz mono 16-bit WAV with its 44-byte header.
+pub const SEGMENT_BYTES: usize = 1_920_044;
+/// Photos and audio segments per visit.
+pub const PER_VISIT: usize = 10;
+
+/// Where the case's address is (WGS-84) and where the phones stand, 30 m north of it.
+const ADDRESS: (i32, i32) = (312_380_500, 1_214_817_400);
+const STAND_NORTH_E7: i32 = 2_700;
+
+/// One blob of a visit: its entry and the seed its bytes come from.
+#[derive(Debug, Clone)]
+pub struct BlobSpec {
+    /// Address.
+    pub digest: Digest,
+    /// Length.
+    pub size: usize,
+    /// First bytes (JPEG or RIFF magic).
+    pub magic: &'static [u8],
+    /// Filler seed.
+    pub seed: u64,
+}
+
+impl BlobSpec {
+    fn new(magic: &'static [u8], size: usize, seed: u64) -> Self {
+        let bytes = fill(magic, size, seed);
+        Self {
+            digest: tandem_core::crypto::sha256(&bytes),
+            size,
+            magic,
+            seed,
+        }
+    }
+
+    /// The blob's bytes, generated again.
+    pub fn bytes(&self) -> Vec<u8> {
+        fill(self.magic, self.size, self.seed)
+    }
+}
+
+/// Deterministic filler (xorshift64*) after `magic`, one word at a time.
+pub fn fill(magic: &[u8], len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    out.extend_from_slice(magic);
+    // Odd and distinct for distinct seeds (xorshift needs a non-zero state).
+    let mut state = (seed << 1) | 1;
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A phone of the benchmark: its agent, device, key and bearer token.
+pub struct BenchPhone {
+    /// The agent.
+    pub agent: AgentId,
+    /// The device.
+    pub device: DeviceId,
+    /// Its key.
+    pub key: SoftwareSigner,
+    /// Its bearer token.
+    pub token: String,
+}
+
+/// The seeded organisation.
+pub struct Org {
+    /// The bank.
+    pub bank: BankId,
+    /// The case every visit is for.
+    pub case: CaseId,
+    /// Its address.
+    pub address: AddressId,
+    /// Pairs of phones: client `i` uses `pairs[i]`.
+    pub pairs: Vec<(BenchPhone, BenchPhone)>,
+}
+
+impl Org {
+    /// A bank with one case and `2 × clients` agents, each with a device key and token.
+    pub fn new(clients: usize) -> Self {
+        let pairs = (0..clients)
+            .map(|_| (BenchPhone::new(), BenchPhone::new()))
+            .collect();
+        Self {
+            bank: BankId::new(),
+            case: CaseId::new(),
+            address: AddressId::new(),
+            pairs,
+        }
+    }
+
+    /// Stores the organisation and enrols every phone (a month before the visits).
+    pub async fn seed_into(&self, db: &dyn Db) {
+        let enrolled_at = VISIT_DAY_MS - 30 * 24 * 60 * MINUTE;
+        let phones: Vec<&BenchPhone> = self.pairs.iter().flat_map(|(a, b)| [a, b]).collect();
+        let code = |i: usize| format!("BENCH{i:07}");
+        let agents = phones
+            .iter()
+            .enumerate()
+            .map(|(i, p)| NewAgent {
+                id: p.agent,
+                employee_no: format!("B{i:04}"),
+                user: NewUser {
+                    id: Uuid::now_v7(),
+                    login: format!("bench-agent-{i}"),
+                    display_name: format!("Agent {i}"),
+                    role: Role::Agent,
+                    password_hash: None,
+                    bank_ids: vec![self.bank],
+                },
+                enrollment: NewEnrollmentCode {
+                    id: Uuid::now_v7(),
+                    code_hash: secrets::enrollment_code_hash(&code(i)),
+                    expires_ms: i64::MAX,
+                },
+            })
+            .collect();
+        let seed = OrgSeed {
+            bank: NewBank {
+                id: self.bank,
+                code: "bench".into(),
+                name: "Benchmark bank".into(),
+            },
+            policy_json: serde_json::to_string(&Policy::defaults(self.bank)).unwrap(),
+            users: Vec::new(),
+            agents,
+            cases: vec![NewCase {
+                id: self.case,
+                bank_id: self.bank,
+                case_ref: "BENCH-0001".into(),
+                card: MaskedCardNumber::mask("6259 0000 0000 4821").unwrap(),
+                debtor_name: "测试".into(),
+                id_number: MaskedIdNumber::mask("310101198805120026").unwrap(),
+                outstanding_fen: 1_000_000,
+                entrustment_start_ms: enrolled_at,
+                entrustment_end_ms: VISIT_DAY_MS + 90 * 24 * 60 * MINUTE,
+                addresses: vec![NewAddress {
+                    id: self.address,
+                    text: "上海市黄浦区南京东路300号".into(),
+                    position: Coordinate::new(ADDRESS.0, ADDRESS.1, Datum::Wgs84).unwrap(),
+                }],
+            }],
+            now_ms: enrolled_at,
+        };
+        assert!(db.seed_org(&seed).await.unwrap(), "bench org seeded");
+        for (i, p) in phones.iter().enumerate() {
+            let device = NewDevice {
+                id: p.device,
+                public_key: p.key.public_key(),
+                token_hash: secrets::token_hash(&p.token),
+            };
+            let outcome = db
+                .enroll_device(
+                    &secrets::enrollment_code_hash(&code(i)),
+                    &device,
+                    enrolled_at,
+                )
+                .await
+                .unwrap();
+            assert!(
+                matches!(outcome, EnrollOutcome::Enrolled { .. }),
+                "{outcome:?}"
+            );
+        }
+    }
+}
+
+impl BenchPhone {
+    fn new() -> Self {
+        let (key, _) = SoftwareSigner::generate(SignatureAlgorithm::Ed25519).unwrap();
+        Self {
+            agent: AgentId::new(),
+            device: DeviceId::new(),
+            key,
+            token: secrets::new_token(tandem_server::auth::DEVICE_TOKEN_PREFIX).unwrap(),
+        }
+    }
+}
+
+/// One visit ready to send: the sealed manifest, its signatures' bytes and its blobs.
+pub struct BenchVisit {
+    /// The bundle id.
+    pub bundle_id: BundleId,
+    /// `manifest.json`.
+    pub manifest: Vec<u8>,
+    /// `signatures.json`.
+    pub signatures: Vec<u8>,
+    /// Every blob the manifest lists.
+    pub blobs: Vec<BlobSpec>,
+}
+
+impl BenchVisit {
+    /// Total blob bytes.
+    pub fn bytes(&self) -> u64 {
+        self.blobs.iter().map(|b| b.size as u64).sum()
+    }
+}
+
+fn fix(at_ms: i64) -> Fix {
+    Fix {
+        coordinate: Coordinate::new(ADDRESS.0 + STAND_NORTH_E7, ADDRESS.1, Datum::Wgs84).unwrap(),
+        accuracy_m: 8,
+        provider: Provider::Gnss,
+        mock: false,
+        taken_at_ms: at_ms,
+    }
+}
+
+/// Builds visit number `seq` of a pair (the lead's `seq`-th bundle), chained to the
+/// previous manifest of the same lead phone.
+pub fn visit(
+    org: &Org,
+    server: &dyn Signer,
+    pair: &(BenchPhone, BenchPhone),
+    seq: u64,
+    prev_manifest: Option<Digest>,
+    seed: u64,
+) -> BenchVisit {
+    let (lead, partner) = pair;
+    let visit_id = VisitId::new();
+    let start = VISIT_DAY_MS + i64::try_from(seq).unwrap() * 30 * MINUTE;
+    let t = |minutes: i64| start + minutes * MINUTE;
+    let approval = Approval {
+        id: ApprovalId::new(),
+        bank_id: org.bank,
+        case_id: org.case,
+        address_ids: vec![org.address],
+        team: [lead, partner]
+            .iter()
+            .map(|p| TeamMember {
+                agent_id: p.agent,
+                device_id: p.device,
+                public_key: p.key.public_key(),
+            })
+            .collect(),
+        valid_from_ms: VISIT_DAY_MS - 60 * MINUTE,
+        valid_until_ms: VISIT_DAY_MS + 24 * 60 * MINUTE,
+        letter: AuthorisationLetter {
+            number: "WT-BENCH".into(),
+            valid_until_ms: VISIT_DAY_MS + 30 * 24 * 60 * MINUTE,
+        },
+        cash: None,
+        promise: PromiseAuthorisation::default(),
+        appointment: None,
+        templates: Vec::new(),
+        health_review_done: false,
+        policy_version: 1,
+        approved_at_ms: VISIT_DAY_MS - 120 * MINUTE,
+    };
+    let ticket = VisitTicket {
+        visit_id,
+        approval_id: approval.id,
+        nonce: format!("{seed:016x}"),
+        issued_at_ms: start,
+    };
+    let approval = Signed::sign(&approval, server).unwrap();
+    let ticket = Signed::sign(&ticket, server).unwrap();
+    let policy = Signed::sign(&Policy::defaults(org.bank), server).unwrap();
+
+    let mut blobs = Vec::new();
+    let mut entries = Vec::new();
+    let mut add = |spec: BlobSpec, media: &str, role, from, at| {
+        entries.push(BlobEntry {
+            sha256: spec.digest,
+            size: spec.size as u64,
+            media_type: media.into(),
+            role,
+            derived_from: from,
+            captured_at_ms: at,
+            fix: Some(fix(at)),
+        });
+        let d = spec.digest;
+        blobs.push(spec);
+        d
+    };
+    let cosign = |purpose: &str, statement: Vec<u8>| CoSignature {
+        lead: SignatureRecord::sign(&lead.key, purpose, &statement).unwrap(),
+        partner: SignatureRecord::sign(&partner.key, purpose, &statement).unwrap(),
+        statement: String::from_utf8(statement).unwrap(),
+    };
+    let check_in = cosign(
+        "check-in",
+        tandem_core::canonical::to_canonical_vec(&CheckInStatement {
+            visit_id,
+            address_id: org.address,
+            at_ms: t(1),
+        })
+        .unwrap(),
+    );
+    let mut kinds = vec![(
+        t(1),
+        EventKind::CheckedIn {
+            address_id: org.address,
+            partner: partner.agent,
+            partner_device: partner.device,
+            partner_fix: Some(fix(t(1))),
+            distance_m: 30,
+            partner_distance_m: Some(3),
+            outside_fence_reason: None,
+            cosignature: Some(check_in),
+        },
+    )];
+    for i in 0..PER_VISIT {
+        let n = i64::try_from(i).unwrap();
+        let seg_end = t(2 + n);
+        let wav = BlobSpec::new(b"RIFF", SEGMENT_BYTES, (seed << 16) | (1 << 8) | i as u64);
+        let digest = add(wav, "audio/wav", BlobRole::Audio, None, seg_end);
+        kinds.push((
+            seg_end,
+            EventKind::AudioSegment {
+                index: i as u32,
+                digest,
+                size: SEGMENT_BYTES as u64,
+                start_ms: seg_end - MINUTE,
+                duration_ms: 60_000,
+                recovered: false,
+            },
+        ));
+        let shot = seg_end + 30_000;
+        let photo = BlobSpec::new(
+            b"\xFF\xD8\xFF\xE1",
+            PHOTO_BYTES,
+            (seed << 16) | (2 << 8) | i as u64,
+        );
+        let original = add(photo, "image/jpeg", BlobRole::Original, None, shot);
+        let thumb = BlobSpec::new(
+            b"\xFF\xD8\xFF\xE0",
+            THUMB_BYTES,
+            (seed << 16) | (3 << 8) | i as u64,
+        );
+        let thumb_d = add(thumb, "image/jpeg", BlobRole::Derived, Some(original), shot);
+        kinds.push((
+            shot,
+            EventKind::Photo {
+                original,
+                size: PHOTO_BYTES as u64,
+                media_type: "image/jpeg".into(),
+                width: 4000,
+                height: 3000,
+                exif_time_ms: Some(shot),
+                thumbnail: DerivedBlob {
+                    digest: thumb_d,
+                    size: THUMB_BYTES as u64,
+                    media_type: "image/jpeg".into(),
+                },
+                interior: false,
+            },
+        ));
+    }
+    let out_at = t(2 + PER_VISIT as i64);
+    let check_out = cosign(
+        "check-out",
+        tandem_core::canonical::to_canonical_vec(&CheckOutStatement {
+            visit_id,
+            address_id: org.address,
+            checked_in_at_ms: t(1),
+            at_ms: out_at,
+        })
+        .unwrap(),
+    );
+    kinds.push((
+        out_at,
+        EventKind::CheckedOut {
+            partner: partner.agent,
+            partner_device: partner.device,
+            partner_fix: Some(fix(out_at)),
+            cosignature: Some(check_out),
+        },
+    ));
+    let anchor = start - MINUTE;
+    let mut events: Vec<Event> = Vec::new();
+    for (i, (at, kind)) in kinds.into_iter().enumerate() {
+        let prev = events.last().map_or(Digest::ZERO, |e| e.digest().unwrap());
+        events.push(Event {
+            visit_id,
+            seq: i as u64,
+            prev,
+            at: EventTime {
+                wall_ms: at,
+                anchor_ms: Some(anchor),
+                since_anchor_ms: Some(at - anchor),
+            },
+            fix: Some(fix(at)),
+            by: lead.agent,
+            kind,
+        });
+    }
+    let events_head = events.last().map_or(Digest::ZERO, |e| e.digest().unwrap());
+    let manifest = Manifest {
+        format: FORMAT_V1.into(),
+        bundle_id: BundleId::new(),
+        device: DeviceHeader {
+            device_id: lead.device,
+            kid: lead.key.public_key().kid(),
+            seq,
+            prev_manifest,
+        },
+        visit: VisitHeader {
+            visit_id,
+            bank_id: org.bank,
+            case_id: org.case,
+            case_ref: "BENCH-0001".into(),
+            team: vec![lead.agent, partner.agent],
+            lead: lead.agent,
+            partner: partner.agent,
+            approval_digest: approval.digest(),
+            approval,
+            ticket_digest: ticket.digest(),
+            ticket,
+            policy_digest: policy.digest(),
+            policy,
+        },
+        events,
+        events_head,
+        blobs: entries,
+        sealed_at_ms: out_at + MINUTE,
+    };
+    let bytes = manifest.to_canonical_bytes().unwrap();
+    let signatures = vec![
+        BundleSignature::sign(&lead.key, SignerRole::Lead, lead.agent, &bytes).unwrap(),
+        BundleSignature::sign(&partner.key, SignerRole::Partner, partner.agent, &bytes).unwrap(),
+    ];
+    let sealed = SealedBundle::from_bytes(bytes, signatures).unwrap();
+    BenchVisit {
+        bundle_id: sealed.manifest.bundle_id,
+        signatures: signatures_to_bytes(&sealed.signatures).unwrap(),
+        manifest: sealed.manifest_bytes,
+        blobs,
+    }
+}
+
+/// Checks a visit offline with core's verifier before any clock starts, so a mistake in
+/// this builder shows as the check it breaks rather than as server errors.
+pub fn check_offline(org: &Org, server: &dyn Signer, visit: &BenchVisit) {
+    use tandem_core::bundle::testing::MemorySource;
+    let sealed = SealedBundle::from_bytes(
+        visit.manifest.clone(),
+        tandem_core::bundle::parse_signatures(&visit.signatures).unwrap(),
+    )
+    .unwrap();
+    let blobs: BTreeMap<Digest, Vec<u8>> =
+        visit.blobs.iter().map(|b| (b.digest, b.bytes())).collect();
+    let source = MemorySource::from_sealed(&sealed, &blobs).unwrap();
+    let report = tandem_core::bundle::verify_bundle(&source, &trust(org, server));
+    let failed: Vec<String> = report
+        .failed()
+        .into_iter()
+        .map(|name| format!("{}: {}", name.as_str(), report.result(name).detail()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "the bench's visit does not verify: {failed:?}"
+    );
+}
+
+/// The trust a verifier needs for the bench's bundles.
+fn trust(org: &Org, server: &dyn Signer) -> tandem_core::bundle::Trust {
+    let mut devices = BTreeMap::new();
+    for (a, b) in &org.pairs {
+        for p in [a, b] {
+            devices.insert(
+                p.key.public_key().kid(),
+                tandem_core::bundle::DeviceEnrolment {
+                    agent_id: p.agent,
+                    device_id: p.device,
+                    enrolled_at_ms: VISIT_DAY_MS - 30 * 24 * 60 * MINUTE,
+                    revoked_at_ms: None,
+                },
+            );
+        }
+    }
+    tandem_core::bundle::Trust {
+        server_keys: vec![server.public_key()],
+        devices,
+    }
+}
