@@ -782,3 +782,83 @@ fn a_sealed_visit_exports_as_a_bundle_that_verifies() {
     assert_eq!(*report.result(CheckName::Signatures), CheckResult::Pass);
     assert_eq!(*report.result(CheckName::EventChain), CheckResult::Pass);
 }
+
+#[test]
+fn sealing_queues_the_bundle_in_the_outbox_and_its_job_only_moves_forward() {
+    use tandem_core::store::{Stage, StoreError};
+    let t = team();
+    t.check_in().unwrap();
+    t.lead
+        .capture_photo(t.visit, &photo("gps-DSCN0010.jpg"), false)
+        .unwrap();
+    t.check_out().unwrap();
+    let completed = cosign(&t, t.lead.begin_seal(t.visit).unwrap());
+    let tandem_core::phone::Completed::Sealed(seal) = completed else {
+        panic!("not sealed")
+    };
+    let bundle = t.lead.sealed_bundle(t.visit).unwrap();
+    let store = t.lead.store();
+
+    // Queued in the seal's own transaction, with every blob of the manifest.
+    let job = store
+        .read(|tx| tx.push_job(seal.bundle_id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (job.stage, job.visit_id, job.attempts),
+        (Stage::Manifest, t.visit, 0)
+    );
+    let total: u64 = bundle.manifest.blobs.iter().map(|b| b.size).sum();
+    assert_eq!((job.bytes_total, job.bytes_done), (total, 0));
+    let blobs = store.read(|tx| tx.job_blobs(seal.bundle_id)).unwrap();
+    assert_eq!(
+        blobs.iter().map(|b| b.digest).collect::<Vec<_>>(),
+        bundle
+            .manifest
+            .blobs
+            .iter()
+            .map(|b| b.sha256)
+            .collect::<Vec<_>>()
+    );
+    let status = store.read(|tx| tx.outbox_status()).unwrap();
+    assert_eq!((status.pending, status.bytes_left), (1, total));
+    assert_eq!(status.oldest_pending_sealed_ms, Some(seal.sealed_at_ms));
+
+    // A failure waits; progress clears it; a blob confirmed twice counts once.
+    let now = job.enqueued_ms;
+    store
+        .write(|tx| tx.record_push_failure(seal.bundle_id, "network: reset", now + 4_000))
+        .unwrap();
+    assert!(store.read(|tx| tx.due_push_jobs(now)).unwrap().is_empty());
+    assert_eq!(
+        store
+            .read(|tx| tx.due_push_jobs(now + 4_000))
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .write(|tx| {
+            tx.set_push_stage(seal.bundle_id, Stage::Blobs, now)?;
+            tx.mark_blob_uploaded(seal.bundle_id, &blobs[0].digest, now)?;
+            tx.mark_blob_uploaded(seal.bundle_id, &blobs[0].digest, now)
+        })
+        .unwrap();
+    let job = store
+        .read(|tx| tx.push_job(seal.bundle_id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (job.bytes_done, job.attempts, job.last_error),
+        (blobs[0].size, 0, None)
+    );
+
+    // Acknowledged is final, and no job is ever deleted (evidence is never forgotten).
+    store
+        .write(|tx| tx.set_push_stage(seal.bundle_id, Stage::Done, now))
+        .unwrap();
+    let back = store.write(|tx| tx.set_push_stage(seal.bundle_id, Stage::Blobs, now));
+    assert!(matches!(back, Err(StoreError::Sqlite(_))), "{back:?}");
+    let status = store.read(|tx| tx.outbox_status()).unwrap();
+    assert_eq!((status.pending, status.done, status.bytes_left), (0, 1, 0));
+}

@@ -182,6 +182,14 @@ fn fill(conn: &Connection, version: u32, rows: &OldRows) {
             )
             .unwrap();
         }
+        4 => {
+            conn.execute(
+                "INSERT INTO receipt_serials (serial, visit_id, state, reserved_at_ms)
+                 VALUES (42, ?1, 'reserved', 17)",
+                rusqlite::params![rows.visit.to_string()],
+            )
+            .unwrap();
+        }
         _ => panic!("no representative rows for schema version {version}: add them here"),
     }
 }
@@ -277,6 +285,10 @@ fn every_earlier_schema_upgrades_keeps_its_data_and_matches_a_fresh_one() {
         }
         if version >= 3 {
             assert!(store.read(|tx| tx.nonce_answered(&[9; 16])).unwrap());
+        }
+        if version >= 4 {
+            let kept = store.read(|tx| tx.serial_entry(ReceiptSerial(42))).unwrap();
+            assert!(kept.is_some(), "the reserved receipt number survived");
         }
         // What the steps added work on the upgraded file: a visit's log, answered nonces,
         // receipt numbers.

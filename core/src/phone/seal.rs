@@ -127,6 +127,10 @@ impl Phone {
             };
             tx.record_seal(&seal)?;
             tx.set_visit_state(visit, VisitState::Sealed, manifest.sealed_at_ms)?;
+            // Queued in the same transaction: a sealed bundle is never forgotten.
+            let blobs: Vec<(Digest, u64)> =
+                manifest.blobs.iter().map(|b| (b.sha256, b.size)).collect();
+            tx.enqueue_push(manifest.bundle_id, visit, &blobs, now.wall_ms)?;
             Ok(seal)
         })
     }

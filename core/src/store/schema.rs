@@ -41,10 +41,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "receipt-number ranges and receipt numbers",
         apply: |tx| tx.execute_batch(V4_RECEIPT_SERIALS),
     },
+    Migration {
+        version: 5,
+        name: "the outbox and the server's receipts",
+        apply: |tx| tx.execute_batch(V5_OUTBOX),
+    },
 ];
 
 /// The version this code creates and understands.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 const V1_DEVICE_AND_DOCUMENTS: &str = "
 CREATE TABLE meta (
@@ -199,6 +204,53 @@ WHEN NEW.serial IS NOT OLD.serial OR NEW.visit_id IS NOT OLD.visit_id
 BEGIN
     SELECT RAISE(ABORT, 'a receipt number only moves from reserved to issued to voided');
 END;
+";
+
+const V5_OUTBOX: &str = "
+-- One push job per sealed bundle, queued in the seal's transaction.
+CREATE TABLE outbox (
+    bundle_id       TEXT PRIMARY KEY NOT NULL REFERENCES seals (bundle_id),
+    visit_id        TEXT NOT NULL,
+    stage           TEXT NOT NULL
+                    CHECK (stage IN ('manifest', 'blobs', 'commit', 'done', 'quarantined')),
+    attempts        INTEGER NOT NULL CHECK (attempts >= 0),
+    next_attempt_ms INTEGER NOT NULL,
+    last_error      TEXT,
+    bytes_total     INTEGER NOT NULL CHECK (bytes_total >= 0),
+    bytes_done      INTEGER NOT NULL CHECK (bytes_done >= 0 AND bytes_done <= bytes_total),
+    enqueued_ms     INTEGER NOT NULL
+) STRICT;
+-- A finished job never goes back: an acknowledged bundle is not sent again.
+CREATE TRIGGER outbox_done_is_final BEFORE UPDATE OF stage ON outbox
+WHEN OLD.stage = 'done' AND NEW.stage IS NOT 'done'
+BEGIN
+    SELECT RAISE(ABORT, 'an acknowledged bundle stays acknowledged');
+END;
+CREATE TRIGGER outbox_never_deleted BEFORE DELETE ON outbox
+BEGIN
+    SELECT RAISE(ABORT, 'outbox jobs are never deleted');
+END;
+
+-- The blobs a job uploads, in the manifest's order; uploaded_ms once the server has it.
+CREATE TABLE outbox_blobs (
+    bundle_id   TEXT NOT NULL REFERENCES outbox (bundle_id),
+    position    INTEGER NOT NULL CHECK (position >= 0),
+    digest      TEXT NOT NULL,
+    size        INTEGER NOT NULL CHECK (size >= 0),
+    uploaded_ms INTEGER,
+    PRIMARY KEY (bundle_id, digest)
+) STRICT, WITHOUT ROWID;
+
+-- The server's signed receipt, inclusion proof and checkpoint for a bundle, as received
+-- (JSON), kept once they verified: what allows purging the local media (D01).
+CREATE TABLE server_receipts (
+    bundle_id   TEXT PRIMARY KEY NOT NULL REFERENCES seals (bundle_id),
+    receipt     TEXT NOT NULL,
+    proof       TEXT NOT NULL,
+    checkpoint  TEXT NOT NULL,
+    verdict     TEXT NOT NULL CHECK (verdict IN ('accepted', 'quarantined')),
+    verified_ms INTEGER NOT NULL
+) STRICT;
 ";
 
 /// The database's schema version.
