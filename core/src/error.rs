@@ -84,6 +84,9 @@ pub enum Error {
     /// A broken event chain.
     #[error(transparent)]
     Chain(#[from] crate::model::ChainError),
+    /// Talking to the server failed.
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
 }
 
 impl Error {

@@ -162,6 +162,22 @@ pub struct TimeAnchor {
     pub nonce: String,
 }
 
+/// The server's word that a phone was revoked: its signatures made from `revoked_at_ms` on
+/// are not to be trusted (a teammate's phone lost or stolen).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRevocation {
+    /// The revoked phone.
+    pub device_id: DeviceId,
+    /// Its agent.
+    pub agent_id: AgentId,
+    /// When it was revoked, UTC ms.
+    pub revoked_at_ms: i64,
+}
+
+impl SignedPurpose for DeviceRevocation {
+    const PURPOSE: &'static str = "device-revocation";
+}
+
 impl SignedPurpose for Approval {
     const PURPOSE: &'static str = "approval";
 }

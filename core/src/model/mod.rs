@@ -14,7 +14,7 @@ mod signed;
 mod visit;
 
 pub use approval::{
-    Appointment, Approval, AuthorisationLetter, CashAuthorisation, PaymentMethod,
+    Appointment, Approval, AuthorisationLetter, CashAuthorisation, DeviceRevocation, PaymentMethod,
     PromiseAuthorisation, TeamMember, TemplateKind, TemplateRef, TimeAnchor, VisitTicket,
 };
 pub use case::{

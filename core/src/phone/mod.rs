@@ -13,6 +13,7 @@ mod media;
 mod receipts;
 mod seal;
 mod setup;
+mod sync;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +32,7 @@ pub use lifecycle::{Action, Recorded};
 pub use media::CapturedPhoto;
 pub use receipts::ReceiptRequest;
 pub use setup::Enrollment;
+pub use sync::{AssignmentDocs, PullSummary, SyncChange, SyncPage};
 
 /// Where this phone is: the platform's location service (FusedLocationProvider, CoreLocation).
 pub trait LocationSource: Send + Sync {

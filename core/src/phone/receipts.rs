@@ -20,7 +20,7 @@ use crate::receipts::{
     ABANDONED_REASON, ReceiptError, ReceiptStatement, SignedReceipt, render_receipt_png,
 };
 use crate::rules::{self, RuleId, Violation};
-use crate::store::{EvidenceItem, EvidenceRole, ReadTx, SerialEntry, SerialState};
+use crate::store::{EvidenceItem, EvidenceRole, ReadTx, SerialEntry, SerialState, WriteTx};
 use crate::{Error, Result};
 
 /// Largest payer signature image accepted: a signature is a small picture.
@@ -50,6 +50,43 @@ pub(super) fn verified_ranges(tx: &ReadTx<'_>, key: &PublicKey) -> Result<Vec<Se
         .iter()
         .map(|signed| Ok(signed.verify(key)?))
         .collect()
+}
+
+/// Keeps a serial range inside a write transaction (see [`Phone::accept_serial_range`]).
+pub(super) fn apply_serial_range(
+    tx: &WriteTx<'_>,
+    receiver: &super::setup::Receiver,
+    signed: &Signed<SerialRange>,
+) -> Result<SerialRange> {
+    let key = &receiver.server_key;
+    let range = signed.verify(key)?;
+    let (first, last) = (range.first, range.last);
+    if range.device_id != receiver.device {
+        return Err(ReceiptError::RangeForAnotherDevice { first, last }.into());
+    }
+    if last < first {
+        return Err(ReceiptError::RangeRefused {
+            first,
+            last,
+            reason: "it is empty",
+        }
+        .into());
+    }
+    for held in verified_ranges(tx, key)? {
+        if held == range {
+            return Ok(range);
+        }
+        if held.first <= last && first <= held.last {
+            return Err(ReceiptError::RangeRefused {
+                first,
+                last,
+                reason: "it overlaps a range already held",
+            }
+            .into());
+        }
+    }
+    tx.put_serial_range(signed, &range)?;
+    Ok(range)
 }
 
 /// Receipts issued on a visit and not voided, as the rules see them.
@@ -89,40 +126,8 @@ impl Phone {
     /// Receiving the same range again is harmless; an overlapping one is refused.
     pub fn accept_serial_range(&self, signed: &Signed<SerialRange>) -> Result<SerialRange> {
         self.store.write(|tx| {
-            let key = tx
-                .server_public_key()?
-                .ok_or_else(|| Error::NotReady("no server key: enrol first".into()))?;
-            let range = signed.verify(&key)?;
-            let device = tx
-                .device_id()?
-                .ok_or_else(|| Error::NotReady("this phone is not enrolled".into()))?;
-            let (first, last) = (range.first, range.last);
-            if range.device_id != device {
-                return Err(ReceiptError::RangeForAnotherDevice { first, last }.into());
-            }
-            if last < first {
-                return Err(ReceiptError::RangeRefused {
-                    first,
-                    last,
-                    reason: "it is empty",
-                }
-                .into());
-            }
-            for held in verified_ranges(tx, &key)? {
-                if held == range {
-                    return Ok(range);
-                }
-                if held.first <= last && first <= held.last {
-                    return Err(ReceiptError::RangeRefused {
-                        first,
-                        last,
-                        reason: "it overlaps a range already held",
-                    }
-                    .into());
-                }
-            }
-            tx.put_serial_range(signed, &range)?;
-            Ok(range)
+            let receiver = super::setup::Receiver::of(tx, self.public_key())?;
+            apply_serial_range(tx, &receiver, signed)
         })
     }
 

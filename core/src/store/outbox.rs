@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension as _, params};
 use super::error::{from_sql_int, to_sql_int};
 use super::{ReadTx, StoreError, WriteTx, parse_column};
 use crate::crypto::Digest;
-use crate::model::{BundleId, VisitId};
+use crate::model::{BundleId, DeviceId, DeviceRevocation, Signed, VisitId};
 
 /// Where a push job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -249,7 +249,44 @@ impl ReadTx<'_> {
     }
 }
 
+impl ReadTx<'_> {
+    /// When a phone was revoked, if the server said so.
+    pub fn revoked_at(&self, device: DeviceId) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT revoked_at_ms FROM revoked_devices WHERE device_id = ?1",
+                params![device.to_string()],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+}
+
 impl WriteTx<'_> {
+    /// Keeps a verified revocation (the first one received for a device stands).
+    pub fn put_revocation(
+        &self,
+        signed: &Signed<DeviceRevocation>,
+        revocation: &DeviceRevocation,
+    ) -> Result<(), StoreError> {
+        let document = serde_json::to_string(signed).map_err(|e| StoreError::Corrupt {
+            column: "revoked_devices.document",
+            reason: e.to_string(),
+        })?;
+        self.conn.execute(
+            "INSERT INTO revoked_devices (device_id, agent_id, revoked_at_ms, document) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_id) DO NOTHING",
+            params![
+                revocation.device_id.to_string(),
+                revocation.agent_id.to_string(),
+                revocation.revoked_at_ms,
+                document
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Queues the push of a sealed bundle with its blobs (in the seal's transaction).
     pub fn enqueue_push(
         &self,

@@ -43,7 +43,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 5,
-        name: "the outbox and the server's receipts",
+        name: "the outbox, the server's receipts and revoked devices",
         apply: |tx| tx.execute_batch(V5_OUTBOX),
     },
 ];
@@ -240,6 +240,15 @@ CREATE TABLE outbox_blobs (
     uploaded_ms INTEGER,
     PRIMARY KEY (bundle_id, digest)
 ) STRICT, WITHOUT ROWID;
+
+-- Teammates' phones the server revoked, as signed (JSON): a partner answering from one
+-- of them after its revocation is refused.
+CREATE TABLE revoked_devices (
+    device_id     TEXT PRIMARY KEY NOT NULL,
+    agent_id      TEXT NOT NULL,
+    revoked_at_ms INTEGER NOT NULL,
+    document      TEXT NOT NULL
+) STRICT;
 
 -- The server's signed receipt, inclusion proof and checkpoint for a bundle, as received
 -- (JSON), kept once they verified: what allows purging the local media (D01).

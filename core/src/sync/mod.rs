@@ -1,11 +1,14 @@
 //! The phone's side of sync (DESIGN.md §8): how requests travel ([`transport`]), when to
-//! try again ([`backoff`]), and resumable blob uploads ([`tus`]).
+//! try again ([`backoff`]), pulling the server's signed documents ([`pull`]), and
+//! resumable blob uploads ([`tus`]).
 
 pub mod backoff;
+pub mod pull;
 pub mod transport;
 pub mod tus;
 
 pub use backoff::Backoff;
+pub use pull::pull;
 pub use transport::{HttpTransport, Request, Response, Timeouts, Transport};
 pub use tus::{TusClient, UploadStats};
 
