@@ -184,6 +184,9 @@ async fn send_visit(
     let commit = http
         .post(format!("{base}/v1/bundles/{}/commit", visit.bundle_id))
         .bearer_auth(token)
+        .json(&serde_json::json!({
+            "manifest_digest": tandem_core::bundle::Manifest::digest_of(&visit.manifest).to_hex(),
+        }))
         .send()
         .await
         .map_err(|e| format!("commit: {e}"))?;

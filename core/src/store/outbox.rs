@@ -250,6 +250,22 @@ impl ReadTx<'_> {
 }
 
 impl ReadTx<'_> {
+    /// The server's receipt for a bundle as kept: (receipt, proof, checkpoint, verdict).
+    pub fn server_receipt(
+        &self,
+        bundle: BundleId,
+    ) -> Result<Option<(String, String, String, String)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT receipt, proof, checkpoint, verdict FROM server_receipts \
+                 WHERE bundle_id = ?1",
+                params![bundle.to_string()],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .optional()?)
+    }
+
     /// When a phone was revoked, if the server said so.
     pub fn revoked_at(&self, device: DeviceId) -> Result<Option<i64>, StoreError> {
         Ok(self
@@ -376,6 +392,31 @@ impl WriteTx<'_> {
             params![bundle.to_string(), error, next_attempt_ms],
         )?;
         Ok(self.push_job(bundle)?.map_or(0, |j| j.attempts))
+    }
+
+    /// Keeps the server's verified receipt, proof and checkpoint for a bundle (JSON).
+    pub fn put_server_receipt(
+        &self,
+        bundle: BundleId,
+        receipt: &str,
+        proof: &str,
+        checkpoint: &str,
+        verdict: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO server_receipts (bundle_id, receipt, proof, checkpoint, verdict, \
+             verified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (bundle_id) DO NOTHING",
+            params![
+                bundle.to_string(),
+                receipt,
+                proof,
+                checkpoint,
+                verdict,
+                now_ms
+            ],
+        )?;
+        Ok(())
     }
 
     /// Quarantines a job the server refused: kept with the reason, never retried by itself.

@@ -1,14 +1,16 @@
 //! The phone's side of sync (DESIGN.md §8): how requests travel ([`transport`]), when to
-//! try again ([`backoff`]), pulling the server's signed documents ([`pull`]), and
-//! resumable blob uploads ([`tus`]).
+//! try again ([`backoff`]), pulling the server's signed documents ([`pull`]), pushing
+//! sealed visits ([`push`]) and resumable blob uploads ([`tus`]).
 
 pub mod backoff;
 pub mod pull;
+pub mod push;
 pub mod transport;
 pub mod tus;
 
 pub use backoff::Backoff;
 pub use pull::pull;
+pub use push::{PushSummary, push};
 pub use transport::{HttpTransport, Request, Response, Timeouts, Transport};
 pub use tus::{TusClient, UploadStats};
 
@@ -39,6 +41,11 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// Whether this is a server problem of the given `type` suffix.
+    pub fn kind_is(&self, kind: &str) -> bool {
+        matches!(self, SyncError::Server { kind: k, .. } if k == kind)
+    }
+
     /// Whether trying again later may succeed (network trouble, server busy or down).
     pub fn is_transient(&self) -> bool {
         match self {
