@@ -131,7 +131,10 @@ fn signing(e: impl std::fmt::Display) -> AppError {
 /// Puts into the feed what exists without having been announced yet: a bank's policy set
 /// before the feed existed (the demo seed), and revocations of teammates' phones (revoked
 /// through the device routes). Each is signed once; a race leaves the first.
-async fn announce(state: &AppState, device: &crate::db::auth::DeviceRecord) -> Result<(), AppError> {
+async fn announce(
+    state: &AppState,
+    device: &crate::db::auth::DeviceRecord,
+) -> Result<(), AppError> {
     let now = now_ms();
     for bank in &device.bank_ids {
         let Some(stored) = state.db.latest_policy(*bank).await? else {

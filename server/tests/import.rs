@@ -45,7 +45,13 @@ async fn problem(resp: reqwest::Response, status: u16) -> (String, Value, String
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
     let text = resp.text().await.unwrap();
     let body: Value = serde_json::from_str(&text).unwrap();
-    let kind = body["type"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let kind = body["type"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     (kind, body, text)
 }
 
@@ -86,12 +92,18 @@ async fn a_good_csv_file_is_imported_with_numbers_masked() {
             .unwrap();
         assert_eq!(resp.status(), 200);
         let text = resp.text().await.unwrap();
-        assert!(!text.contains("3456 7890") && !text.contains("34567890"), "card in clear");
+        assert!(
+            !text.contains("3456 7890") && !text.contains("34567890"),
+            "card in clear"
+        );
         assert!(!text.contains("198001011"), "ID number in clear");
         let case: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(case["card_masked"], "**** **** **** 7890");
         assert_eq!(case["id_number_masked"], "**************123X");
-        assert_eq!(case["addresses"][0]["text"], "上海市黄浦区人民大道200号, 3楼");
+        assert_eq!(
+            case["addresses"][0]["text"],
+            "上海市黄浦区人民大道200号, 3楼"
+        );
         assert_eq!(case["addresses"][0]["datum"], "gcj02");
         assert_eq!(case["addresses"][0]["lat_e7"], 312_317_000);
 
@@ -127,7 +139,10 @@ async fn a_good_csv_file_is_imported_with_numbers_masked() {
             .await
             .unwrap();
         assert!(list.iter().any(|c| c["case_ref"] == "IMP-2"));
-        assert!(list.iter().all(|c| c["card_masked"].as_str().unwrap().starts_with("****")));
+        assert!(
+            list.iter()
+                .all(|c| c["card_masked"].as_str().unwrap().starts_with("****"))
+        );
         server.state.db.close().await;
     }
 }
@@ -151,7 +166,14 @@ async fn a_good_json_file_is_imported() {
              "entrustment_end_ms": 1_803_000_000_000_i64,
              "addresses": [{"text": "x", "lat_e7": 1, "lon_e7": 2, "datum": "wgs84"}]}
         ]);
-        let resp = import(&server, &token, &bank, "application/json", cases.to_string()).await;
+        let resp = import(
+            &server,
+            &token,
+            &bank,
+            "application/json",
+            cases.to_string(),
+        )
+        .await;
         assert_eq!(resp.status(), 201, "{}", b.label);
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["imported"], 2);
@@ -171,16 +193,16 @@ async fn each_bad_csv_row_is_named_by_line_and_field_and_nothing_is_stored() {
         // back through error messages.
         let bad_card = "6222 0212 34";
         let rows = [
-            csv_row("OK-1", CARD, ID_NO),                              // line 2: good
-            csv_row("BAD-CARD", bad_card, ID_NO),                      // line 3
-            csv_row("BAD-ID", CARD, "3101011980010112345"),            // line 4
-            csv_row("", CARD, ID_NO),                                  // line 5
+            csv_row("OK-1", CARD, ID_NO),                   // line 2: good
+            csv_row("BAD-CARD", bad_card, ID_NO),           // line 3
+            csv_row("BAD-ID", CARD, "3101011980010112345"), // line 4
+            csv_row("", CARD, ID_NO),                       // line 5
             csv_row("BAD-DATUM", CARD, ID_NO).replace("gcj02", "mars"), // line 6
             csv_row("BAD-LAT", CARD, ID_NO).replace("312317000", "912317000"), // line 7
             csv_row("BAD-FEN", CARD, ID_NO).replace("123456", "12.50"), // line 8
             csv_row("BAD-END", CARD, ID_NO).replace("1803000000000", "1700000000000"), // 9
-            csv_row("OK-1", CARD, ID_NO),                              // line 10: duplicate
-            "SHORT,1,2".to_owned(),                                    // line 11
+            csv_row("OK-1", CARD, ID_NO),                   // line 10: duplicate
+            "SHORT,1,2".to_owned(),                         // line 11
         ];
         let csv = format!("{CSV_HEADER}\n{}\n", rows.join("\n"));
         let before = case_count(&server).await;
@@ -191,7 +213,12 @@ async fn each_bad_csv_row_is_named_by_line_and_field_and_nothing_is_stored() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| (e["line"].as_u64().unwrap(), e["field"].as_str().unwrap().to_owned()))
+            .map(|e| {
+                (
+                    e["line"].as_u64().unwrap(),
+                    e["field"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect();
         for expected in [
             (3, "card_number"),
@@ -209,7 +236,10 @@ async fn each_bad_csv_row_is_named_by_line_and_field_and_nothing_is_stored() {
                 "{expected:?} missing from {errors:?}"
             );
         }
-        assert!(!errors.iter().any(|(l, _)| *l == 2), "the good row has no error");
+        assert!(
+            !errors.iter().any(|(l, _)| *l == 2),
+            "the good row has no error"
+        );
         for secret in [CARD, bad_card, "3456 7890", ID_NO, "3101011980010112345"] {
             assert!(!text.contains(secret), "a number came back in the error");
         }
@@ -251,10 +281,23 @@ async fn bad_json_rows_are_named_by_index_and_a_known_reference_is_refused() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| (e["index"].as_u64().unwrap(), e["field"].as_str().unwrap().to_owned()))
+            .map(|e| {
+                (
+                    e["index"].as_u64().unwrap(),
+                    e["field"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect();
-        for expected in [(1, "card_number"), (2, "address"), (3, "card_no"), (4, "row")] {
-            assert!(errors.contains(&(expected.0, expected.1.to_owned())), "{errors:?}");
+        for expected in [
+            (1, "card_number"),
+            (2, "address"),
+            (3, "card_no"),
+            (4, "row"),
+        ] {
+            assert!(
+                errors.contains(&(expected.0, expected.1.to_owned())),
+                "{errors:?}"
+            );
         }
         assert!(!text.contains("6222021234567890"));
         assert_eq!(case_count(&server).await, before);
@@ -263,8 +306,11 @@ async fn bad_json_rows_are_named_by_index_and_a_known_reference_is_refused() {
         let once = json!([good]).to_string();
         let resp = import(&server, &token, &bank, "application/json", once.clone()).await;
         assert_eq!(resp.status(), 201, "{}", b.label);
-        let (kind, body, _) =
-            problem(import(&server, &token, &bank, "application/json", once).await, 422).await;
+        let (kind, body, _) = problem(
+            import(&server, &token, &bank, "application/json", once).await,
+            422,
+        )
+        .await;
         assert_eq!(kind, "import-rows-invalid");
         assert_eq!(body["errors"][0]["index"], 0);
         assert_eq!(body["errors"][0]["field"], "case_ref");
@@ -295,13 +341,22 @@ async fn huge_imports_are_refused_cleanly() {
             csv.push('\n');
             csv.push_str(&csv_row(&format!("BIG-{i}"), CARD, ID_NO));
         }
-        assert!(csv.len() < 8 << 20, "within the body limit: the row count refuses it");
+        assert!(
+            csv.len() < 8 << 20,
+            "within the body limit: the row count refuses it"
+        );
         let (kind, _, _) =
             problem(import(&server, &token, &bank, "text/csv", csv).await, 413).await;
         assert_eq!(kind, "import-too-many-rows", "{}", b.label);
 
         let rows: Vec<Value> = (0..20_000).map(|i| json!(i)).collect();
-        let resp = import(&server, &token, &bank, "application/json", json!(rows).to_string());
+        let resp = import(
+            &server,
+            &token,
+            &bank,
+            "application/json",
+            json!(rows).to_string(),
+        );
         assert_eq!(problem(resp.await, 413).await.0, "import-too-many-rows");
 
         let big = format!("{CSV_HEADER}\n{}", "x".repeat(9 << 20));
@@ -321,7 +376,9 @@ async fn only_managers_and_admins_of_the_bank_import() {
         let bank = demo.bank_id().to_string();
         let csv = format!("{CSV_HEADER}\n{}\n", csv_row("X-1", CARD, ID_NO));
         // Threat: a user of another bank — its id is as good as unknown.
-        let token = server.login("bank2-manager", other.password("bank2-manager")).await;
+        let token = server
+            .login("bank2-manager", other.password("bank2-manager"))
+            .await;
         let resp = import(&server, &token, &bank, "text/csv", csv.clone()).await;
         assert_eq!(problem(resp, 404).await.0, "not-found", "{}", b.label);
         let case = &demo.seed.cases[0].id;

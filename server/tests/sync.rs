@@ -71,7 +71,10 @@ async fn approved_visit(server: &TestServer, demo: &Demo, manager: &str, team: &
     )
     .await;
     assert_eq!(resp.status(), 201);
-    let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let team: Vec<Value> = team
         .iter()
         .map(|&i| json!({"agent_id": demo.agent_id(i).to_string()}))
@@ -87,7 +90,10 @@ async fn approved_visit(server: &TestServer, demo: &Demo, manager: &str, team: &
     )
     .await;
     assert_eq!(resp.status(), 201);
-    resp.json::<Value>().await.unwrap()["visit_id"].as_str().unwrap().to_owned()
+    resp.json::<Value>().await.unwrap()["visit_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn sync_page(
@@ -100,7 +106,13 @@ async fn sync_page(
     if let Some(c) = cursor {
         url.push_str(&format!("&cursor={c}"));
     }
-    server.http.get(server.url(&url)).bearer_auth(token).send().await.unwrap()
+    server
+        .http
+        .get(server.url(&url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Pulls every page from `cursor`; returns the changes, the last cursor and the anchors.
@@ -136,14 +148,23 @@ struct Applied {
 }
 
 /// Gives every change to the phone as the sync client will.
-fn apply(phone: &Phone, server_key: &tandem_core::crypto::PublicKey, changes: &[SyncChange]) -> Applied {
+fn apply(
+    phone: &Phone,
+    server_key: &tandem_core::crypto::PublicKey,
+    changes: &[SyncChange],
+) -> Applied {
     let mut out = Applied::default();
     for c in changes {
         let doc = c.document.get();
         match c.kind.as_str() {
             "policy" => {
                 let signed: Signed<Policy> = serde_json::from_str(doc).unwrap();
-                out.policies.push(phone.accept_policy(&signed).expect("policy accepted").version);
+                out.policies.push(
+                    phone
+                        .accept_policy(&signed)
+                        .expect("policy accepted")
+                        .version,
+                );
             }
             "assignment" => {
                 let a: Assignment = serde_json::from_str(doc).unwrap();
@@ -154,11 +175,13 @@ fn apply(phone: &Phone, server_key: &tandem_core::crypto::PublicKey, changes: &[
             }
             "serial_range" => {
                 let signed: Signed<SerialRange> = serde_json::from_str(doc).unwrap();
-                out.ranges.push(phone.accept_serial_range(&signed).expect("range accepted"));
+                out.ranges
+                    .push(phone.accept_serial_range(&signed).expect("range accepted"));
             }
             "revocation" => {
                 let signed: Signed<DeviceRevocation> = serde_json::from_str(doc).unwrap();
-                out.revocations.push(signed.verify(server_key).expect("revocation signed"));
+                out.revocations
+                    .push(signed.verify(server_key).expect("revocation signed"));
             }
             other => panic!("unknown change kind {other}"),
         }
@@ -167,7 +190,10 @@ fn apply(phone: &Phone, server_key: &tandem_core::crypto::PublicKey, changes: &[
 }
 
 fn docs(changes: &[SyncChange]) -> Vec<String> {
-    changes.iter().map(|c| format!("{}:{}", c.kind, c.document.get())).collect()
+    changes
+        .iter()
+        .map(|c| format!("{}:{}", c.kind, c.document.get()))
+        .collect()
 }
 
 #[tokio::test]
@@ -207,7 +233,13 @@ async fn a_real_phone_accepts_everything_it_pulls_and_nothing_of_others() {
             .unwrap()["policy"]
             .clone();
         policy["partner_max_distance_m"] = json!(40);
-        let resp = server.http.put(&policy_path).bearer_auth(&admin).json(&policy).send().await;
+        let resp = server
+            .http
+            .put(&policy_path)
+            .bearer_auth(&admin)
+            .json(&policy)
+            .send()
+            .await;
         assert_eq!(resp.unwrap().status(), 200);
 
         // Phone A: its visit, its range, the newest policy, and a time anchor it accepts.
@@ -216,9 +248,14 @@ async fn a_real_phone_accepts_everything_it_pulls_and_nothing_of_others() {
         let applied = apply(&phone_a, &key, &changes);
         assert_eq!(applied.visits, vec![visit.clone()], "{}", b.label);
         assert_eq!(applied.ranges.len(), 1);
-        assert_eq!((applied.ranges[0].first.0, applied.ranges[0].last.0), (1, 25));
+        assert_eq!(
+            (applied.ranges[0].first.0, applied.ranges[0].last.0),
+            (1, 25)
+        );
         assert_eq!(applied.policies.last(), Some(&2));
-        phone_a.accept_time_anchor(anchors.last().unwrap()).expect("anchor accepted");
+        phone_a
+            .accept_time_anchor(anchors.last().unwrap())
+            .expect("anchor accepted");
         let anchor = anchors.last().unwrap().verify(&key).unwrap();
         assert_eq!(anchor.device_id, a.enrollment.device_id);
 
@@ -226,10 +263,16 @@ async fn a_real_phone_accepts_everything_it_pulls_and_nothing_of_others() {
         let (changes_b, _, anchors_b, _) = pull_all(&server, &bb.token, None, 50).await;
         let applied_b = apply(&phone_b, &key, &changes_b);
         assert_eq!(applied_b.visits, vec![visit.clone()]);
-        assert!(applied_b.ranges.is_empty(), "{}: another phone's range", b.label);
+        assert!(
+            applied_b.ranges.is_empty(),
+            "{}: another phone's range",
+            b.label
+        );
         phone_b.accept_time_anchor(&anchors_b[0]).unwrap();
         let assignment = |cs: &[SyncChange]| {
-            cs.iter().find(|c| c.kind == "assignment").map(|c| c.document.get().to_owned())
+            cs.iter()
+                .find(|c| c.kind == "assignment")
+                .map(|c| c.document.get().to_owned())
         };
         assert_eq!(assignment(&changes), assignment(&changes_b));
 
@@ -238,7 +281,11 @@ async fn a_real_phone_accepts_everything_it_pulls_and_nothing_of_others() {
         // its own bank's policy.
         let (changes_c, _, _, _) = pull_all(&server, &c.token, None, 50).await;
         let applied_c = apply(&phone_c, &key, &changes_c);
-        assert!(applied_c.visits.is_empty() && applied_c.ranges.is_empty(), "{}", b.label);
+        assert!(
+            applied_c.visits.is_empty() && applied_c.ranges.is_empty(),
+            "{}",
+            b.label
+        );
         assert_eq!(applied_c.policies.last(), Some(&2));
         let (changes_x, _, anchors_x, _) = pull_all(&server, &x.token, None, 50).await;
         assert_eq!(changes_x.len(), 1, "{}: only its bank's policy", b.label);
@@ -262,9 +309,15 @@ async fn a_real_phone_accepts_everything_it_pulls_and_nothing_of_others() {
         let applied = apply(&phone_a, &key, &news);
         assert_eq!(applied.revocations.len(), 1, "{}", b.label);
         assert_eq!(applied.revocations[0].device_id, bb.enrollment.device_id);
-        assert!(applied.visits.is_empty() && applied.ranges.is_empty(), "nothing repeated");
+        assert!(
+            applied.visits.is_empty() && applied.ranges.is_empty(),
+            "nothing repeated"
+        );
         let (news_c, _, _, _) = pull_all(&server, &c.token, None, 50).await;
-        assert!(news_c.iter().all(|c| c.kind == "policy"), "C shares no team with B");
+        assert!(
+            news_c.iter().all(|c| c.kind == "policy"),
+            "C shares no team with B"
+        );
         // And B itself can no longer sync.
         assert_eq!(sync_page(&server, &bb.token, None, 10).await.status(), 401);
         server.state.db.close().await;
@@ -302,7 +355,10 @@ async fn pages_reassemble_and_the_same_cursor_gives_the_same_bytes() {
             assert!(pages >= 6 / limit as usize);
         }
         // The same cursor twice: the same bytes (only the time anchor is fresh).
-        let first = sync_page(&server, &a.token, None, 2).await.json::<SyncResponse>().await;
+        let first = sync_page(&server, &a.token, None, 2)
+            .await
+            .json::<SyncResponse>()
+            .await;
         let first = first.unwrap();
         let again = sync_page(&server, &a.token, Some(&first.next_cursor), 3).await;
         let again: SyncResponse = again.json().await.unwrap();
@@ -310,9 +366,16 @@ async fn pages_reassemble_and_the_same_cursor_gives_the_same_bytes() {
         let twice: SyncResponse = twice.json().await.unwrap();
         assert_eq!(docs(&again.changes), docs(&twice.changes));
         assert_eq!(again.next_cursor, twice.next_cursor);
-        assert_ne!(again.time_anchor, twice.time_anchor, "a fresh anchor each call");
+        assert_ne!(
+            again.time_anchor, twice.time_anchor,
+            "a fresh anchor each call"
+        );
         // At the end nothing is new, and the cursor stays where it is.
-        let idle: SyncResponse = sync_page(&server, &a.token, Some(&end), 10).await.json().await.unwrap();
+        let idle: SyncResponse = sync_page(&server, &a.token, Some(&end), 10)
+            .await
+            .json()
+            .await
+            .unwrap();
         assert!(idle.changes.is_empty() && !idle.more);
         assert_eq!(idle.next_cursor, end);
         server.state.db.close().await;
@@ -326,16 +389,30 @@ async fn a_cursor_is_refused_unless_it_is_this_devices_own() {
         let demo = seed_demo(server.state.db.as_ref(), "pujiang-cc").await;
         let (_, a) = server.enroll(demo.code(0)).await;
         let (_, c) = server.enroll(demo.code(1)).await;
-        let page: SyncResponse = sync_page(&server, &c.token, None, 10).await.json().await.unwrap();
+        let page: SyncResponse = sync_page(&server, &c.token, None, 10)
+            .await
+            .json()
+            .await
+            .unwrap();
         // Threat: a network attacker or a curious agent replaying another phone's cursor.
         for bad in [page.next_cursor.as_str(), "c1.AAAA", "garbage", "c1.!!!"] {
             let resp = sync_page(&server, &a.token, Some(bad), 10).await;
             assert_eq!(resp.status(), 400, "{}: {bad}", b.label);
             let body: Value = resp.json().await.unwrap();
-            assert!(body["type"].as_str().unwrap().ends_with("/sync-cursor-invalid"));
+            assert!(
+                body["type"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/sync-cursor-invalid")
+            );
         }
         // Threat: anyone without an enrolled phone.
-        let resp = server.http.get(server.url("/v1/sync")).send().await.unwrap();
+        let resp = server
+            .http
+            .get(server.url("/v1/sync"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 401);
         server.state.db.close().await;
     }

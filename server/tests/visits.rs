@@ -15,7 +15,13 @@ async fn problem(resp: reqwest::Response, status: u16) -> (String, Value) {
     assert_eq!(resp.status(), status);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
     let body: Value = resp.json().await.unwrap();
-    let kind = body["type"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let kind = body["type"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     (kind, body)
 }
 
@@ -62,7 +68,12 @@ fn approval_body(team: Value) -> Value {
 }
 
 fn team_of(demo: &Demo, agents: &[usize]) -> Value {
-    json!(agents.iter().map(|&i| json!({"agent_id": demo.agent_id(i).to_string()})).collect::<Vec<_>>())
+    json!(
+        agents
+            .iter()
+            .map(|&i| json!({"agent_id": demo.agent_id(i).to_string()}))
+            .collect::<Vec<_>>()
+    )
 }
 
 #[tokio::test]
@@ -88,7 +99,10 @@ async fn an_approved_request_yields_an_approval_and_ticket_signed_by_the_server(
             .unwrap();
         assert_eq!(pending.len(), 1, "{}", b.label);
         assert_eq!(pending[0]["id"], id.as_str());
-        assert_eq!(pending[0]["requested_device"], phone_a.enrollment.device_id.to_string());
+        assert_eq!(
+            pending[0]["requested_device"],
+            phone_a.enrollment.device_id.to_string()
+        );
 
         let resp = post(
             &server,
@@ -176,7 +190,11 @@ async fn teams_that_break_the_rules_are_refused_with_the_rule() {
         let cases: Vec<(Value, &str, &str)> = vec![
             // Threat: a lone agent — a team of one, or one agent listed twice.
             (team_of(&demo, &[0]), "team-too-small", "V03"),
-            (json!([{"agent_id": a0}, {"agent_id": a0}]), "team-too-small", "V03"),
+            (
+                json!([{"agent_id": a0}, {"agent_id": a0}]),
+                "team-too-small",
+                "V03",
+            ),
             // Threat: a colluding pair bringing in someone the bank never registered.
             (
                 json!([{"agent_id": a0}, {"agent_id": other.agent_id(0).to_string()}]),
@@ -197,20 +215,37 @@ async fn teams_that_break_the_rules_are_refused_with_the_rule() {
         for (team, kind, rule) in cases {
             let resp = post(&server, &manager, &path, approval_body(team)).await;
             let (got, body) = problem(resp, 422).await;
-            assert_eq!((got.as_str(), body["rule"].as_str()), (kind, Some(rule)), "{}", b.label);
+            assert_eq!(
+                (got.as_str(), body["rule"].as_str()),
+                (kind, Some(rule)),
+                "{}",
+                b.label
+            );
         }
         // An expired letter (V06) and cash terms without an account (C01).
         let mut body = approval_body(team_of(&demo, &[0, 1]));
         body["letter_valid_until_ms"] = json!(tandem_server::now_ms() - 1);
         let (kind, p) = problem(post(&server, &manager, &path, body).await, 422).await;
-        assert_eq!((kind.as_str(), p["rule"].as_str()), ("letter-expired", Some("V06")));
+        assert_eq!(
+            (kind.as_str(), p["rule"].as_str()),
+            ("letter-expired", Some("V06"))
+        );
         let mut body = approval_body(team_of(&demo, &[0, 1]));
         body["cash"]["designated_account"] = json!(" ");
         let (kind, p) = problem(post(&server, &manager, &path, body).await, 422).await;
-        assert_eq!((kind.as_str(), p["rule"].as_str()), ("cash-terms-invalid", Some("C01")));
+        assert_eq!(
+            (kind.as_str(), p["rule"].as_str()),
+            ("cash-terms-invalid", Some("C01"))
+        );
 
         // None of that decided the request: it is still pending and can be approved.
-        let resp = post(&server, &manager, &path, approval_body(team_of(&demo, &[0, 1]))).await;
+        let resp = post(
+            &server,
+            &manager,
+            &path,
+            approval_body(team_of(&demo, &[0, 1])),
+        )
+        .await;
         assert_eq!(resp.status(), 201, "{}", b.label);
         server.state.db.close().await;
     }
@@ -228,7 +263,9 @@ async fn a_rejected_request_stays_rejected_and_other_banks_see_nothing() {
         let id = request_visit(&server, &manager, &demo).await;
 
         // Threat: a user of another bank — the request does not exist for them.
-        let outsider = server.login("bank2-manager", other.password("bank2-manager")).await;
+        let outsider = server
+            .login("bank2-manager", other.password("bank2-manager"))
+            .await;
         let resp = post(
             &server,
             &outsider,
@@ -296,7 +333,10 @@ async fn receipt_ranges_are_gapless_and_never_overlap_under_concurrent_allocatio
         let devices = [a.enrollment.device_id, c.enrollment.device_id];
         let mut tasks = Vec::new();
         for i in 0..16_u64 {
-            let url = server.url(&format!("/v1/devices/{}/serial-ranges", devices[(i % 2) as usize]));
+            let url = server.url(&format!(
+                "/v1/devices/{}/serial-ranges",
+                devices[(i % 2) as usize]
+            ));
             let token = manager.clone();
             tasks.push(tokio::spawn(async move {
                 let resp = reqwest::Client::new()
@@ -314,7 +354,8 @@ async fn receipt_ranges_are_gapless_and_never_overlap_under_concurrent_allocatio
         let mut ranges = Vec::new();
         for t in tasks {
             let body = t.await.unwrap();
-            let signed: Signed<SerialRange> = serde_json::from_value(body["range"].clone()).unwrap();
+            let signed: Signed<SerialRange> =
+                serde_json::from_value(body["range"].clone()).unwrap();
             let range = signed.verify(&key).expect("range signed by the server");
             assert_eq!(range.first.0, body["first"].as_u64().unwrap());
             ranges.push(range);
@@ -330,7 +371,9 @@ async fn receipt_ranges_are_gapless_and_never_overlap_under_concurrent_allocatio
 
         // Threat: a user of another bank cannot hand numbers to this bank's phones.
         let other = seed_demo(server.state.db.as_ref(), "bank2").await;
-        let outsider = server.login("bank2-manager", other.password("bank2-manager")).await;
+        let outsider = server
+            .login("bank2-manager", other.password("bank2-manager"))
+            .await;
         let resp = post(
             &server,
             &outsider,
@@ -372,7 +415,14 @@ async fn the_bank_admin_changes_the_policy_as_a_new_version() {
         assert_eq!(current["version"], 1, "{}", b.label);
         let mut policy = current["policy"].clone();
         policy["geofence_radius_m"] = json!(300);
-        let resp = server.http.put(&path).bearer_auth(&admin).json(&policy).send().await.unwrap();
+        let resp = server
+            .http
+            .put(&path)
+            .bearer_auth(&admin)
+            .json(&policy)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["version"], 2);
@@ -381,11 +431,25 @@ async fn the_bank_admin_changes_the_policy_as_a_new_version() {
 
         // Threat: anyone sending bad input — a policy core would refuse never reaches phones.
         policy["time_zone"] = json!("Mars/Olympus");
-        let resp = server.http.put(&path).bearer_auth(&admin).json(&policy).send().await.unwrap();
+        let resp = server
+            .http
+            .put(&path)
+            .bearer_auth(&admin)
+            .json(&policy)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(problem(resp, 422).await.0, "policy-invalid");
         // Threat: a role without need — managers read the policy but do not set it.
         let manager = server.login("manager", demo.password("manager")).await;
-        let resp = server.http.put(&path).bearer_auth(&manager).json(&policy).send().await.unwrap();
+        let resp = server
+            .http
+            .put(&path)
+            .bearer_auth(&manager)
+            .json(&policy)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(problem(resp, 403).await.0, "forbidden");
         server.state.db.close().await;
     }

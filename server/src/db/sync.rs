@@ -169,7 +169,7 @@ macro_rules! impl_sync_db {
         impl SyncDb for $db {
             async fn latest_policy(&self, bank: BankId) -> Result<Option<StoredPolicy>, DbError> {
                 let row: Option<(i64, String, i64)> = sqlx::query_as(
-                    "SELECT version, body, created_ms FROM policies WHERE bank_id = $1 \
+                    "SELECT CAST(version AS BIGINT), body, created_ms FROM policies WHERE bank_id = $1 \
                      ORDER BY version DESC LIMIT 1",
                 )
                 .bind(bank.to_string())
@@ -193,7 +193,9 @@ macro_rules! impl_sync_db {
                 // version read below cannot be taken by another writer meanwhile.
                 let seq: i64 = sqlx::query_scalar(NEXT_SEQ).fetch_one(&mut *tx).await?;
                 let latest: Option<i64> =
-                    sqlx::query_scalar("SELECT MAX(version) FROM policies WHERE bank_id = $1")
+                    sqlx::query_scalar(
+                        "SELECT CAST(MAX(version) AS BIGINT) FROM policies WHERE bank_id = $1",
+                    )
                         .bind(bank.to_string())
                         .fetch_one(&mut *tx)
                         .await?;

@@ -140,8 +140,11 @@ pub struct ApprovalWrite {
 #[async_trait]
 pub trait VisitsDb: Send + Sync {
     /// Which of `refs` the bank has stored already.
-    async fn existing_case_refs(&self, bank: BankId, refs: &[String])
-    -> Result<Vec<String>, DbError>;
+    async fn existing_case_refs(
+        &self,
+        bank: BankId,
+        refs: &[String],
+    ) -> Result<Vec<String>, DbError>;
     /// Stores every case with its addresses in one transaction, or none.
     async fn import_cases(
         &self,
@@ -232,7 +235,10 @@ type AddressRow = (String, String, i32, i32, String);
 
 fn address(r: AddressRow) -> Result<NewAddress, DbError> {
     Ok(NewAddress {
-        id: r.0.parse().map_err(|_| DbError::Corrupt("case_addresses.id"))?,
+        id: r
+            .0
+            .parse()
+            .map_err(|_| DbError::Corrupt("case_addresses.id"))?,
         text: r.1,
         position: Coordinate::new(r.2, r.3, parse_datum(&r.4)?)
             .map_err(|_| DbError::Corrupt("case_addresses.position"))?,

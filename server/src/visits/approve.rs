@@ -191,11 +191,15 @@ fn cash_authorisation(c: &CashTerms) -> Result<CashAuthorisation, AppError> {
         return Err(bad("The cash limit must be more than zero fen."));
     }
     if c.currency.len() != 3 || !c.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(bad("The currency is a three-letter ISO 4217 code, like CNY."));
+        return Err(bad(
+            "The currency is a three-letter ISO 4217 code, like CNY.",
+        ));
     }
     let account = c.designated_account.trim();
     if account.is_empty() || account.chars().count() > 64 {
-        return Err(bad("Name the designated deposit account (1 to 64 characters)."));
+        return Err(bad(
+            "Name the designated deposit account (1 to 64 characters).",
+        ));
     }
     let mut methods = Vec::new();
     for m in &c.methods {
@@ -283,10 +287,7 @@ pub async fn approve(
             "The authorisation letter has expired before the visit's validity.",
         ));
     }
-    if req
-        .appointment
-        .is_some_and(|a| a.until_ms <= a.from_ms)
-    {
+    if req.appointment.is_some_and(|a| a.until_ms <= a.from_ms) {
         return Err(AppError::invalid(
             "appointment-invalid",
             "An appointment ends after it starts.",
@@ -310,7 +311,10 @@ pub async fn approve(
     }
     let team = resolve_team(&state, bank, &req.team).await?;
     let policy = state.db.latest_policy(bank).await?.ok_or_else(|| {
-        AppError::conflict("policy-missing", "Set the bank's policy before approving visits.")
+        AppError::conflict(
+            "policy-missing",
+            "Set the bank's policy before approving visits.",
+        )
     })?;
     let policy_version = u32::try_from(policy.version)
         .map_err(|_| AppError::Internal("policy version out of range".into()))?;

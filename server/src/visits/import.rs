@@ -170,10 +170,7 @@ impl CsvFields<'_> {
 
     fn cell(&self, key: &str) -> Option<&str> {
         let i = *self.columns.get(&self.column(key))?;
-        self.record
-            .get(i)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        self.record.get(i).map(str::trim).filter(|s| !s.is_empty())
     }
 }
 
@@ -202,24 +199,28 @@ fn check_row(
     errors: &mut Vec<RowError>,
 ) -> Option<ImportedCase> {
     let before = errors.len();
-    let mut err = |key: &str, f: &dyn Fields, problem: &str| errors.push(pos.error(f.label(key), problem));
-    let text = |key: &str, max: usize, required: bool, err: &mut dyn FnMut(&str, &dyn Fields, &str)| {
-        match row.text(key) {
-            Err(()) => err(key, row, "must be text"),
-            Ok(None) if required => err(key, row, "is required"),
-            Ok(Some(s)) if s.chars().count() > max => err(key, row, "is too long"),
-            Ok(Some(s)) if s.chars().any(char::is_control) => {
-                err(key, row, "must not hold control characters")
+    let mut err =
+        |key: &str, f: &dyn Fields, problem: &str| errors.push(pos.error(f.label(key), problem));
+    let text =
+        |key: &str, max: usize, required: bool, err: &mut dyn FnMut(&str, &dyn Fields, &str)| {
+            match row.text(key) {
+                Err(()) => err(key, row, "must be text"),
+                Ok(None) if required => err(key, row, "is required"),
+                Ok(Some(s)) if s.chars().count() > max => err(key, row, "is too long"),
+                Ok(Some(s)) if s.chars().any(char::is_control) => {
+                    err(key, row, "must not hold control characters")
+                }
+                Ok(v) => return v.map(str::to_owned),
             }
-            Ok(v) => return v.map(str::to_owned),
-        }
-        None
-    };
+            None
+        };
     let case_ref = text("case_ref", 64, true, &mut err);
     let debtor_name = text("debtor_name", 100, true, &mut err);
     let debtor_phone = text("debtor_phone", 32, false, &mut err);
     if let Some(p) = &debtor_phone
-        && !p.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '))
+        && !p
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '))
     {
         err("debtor_phone", row, "may hold only digits, spaces, + and -");
     }
@@ -257,17 +258,17 @@ fn check_row(
             None
         }
     };
-    let int = |key: &str, f: &dyn Fields, err: &mut dyn FnMut(&str, &dyn Fields, &str)| {
-        match f.int(key) {
-            Ok(Some(v)) => Some(v),
-            Ok(None) => {
-                err(key, f, "is required");
-                None
-            }
-            Err(()) => {
-                err(key, f, "must be an integer");
-                None
-            }
+    let int = |key: &str, f: &dyn Fields, err: &mut dyn FnMut(&str, &dyn Fields, &str)| match f
+        .int(key)
+    {
+        Ok(Some(v)) => Some(v),
+        Ok(None) => {
+            err(key, f, "is required");
+            None
+        }
+        Err(()) => {
+            err(key, f, "must be an integer");
+            None
         }
     };
     let outstanding = int("outstanding_fen", row, &mut err);
@@ -279,7 +280,11 @@ fn check_row(
     if let (Some(s), Some(e)) = (start, end)
         && s >= e
     {
-        err("entrustment_end_ms", row, "must be after entrustment_start_ms");
+        err(
+            "entrustment_end_ms",
+            row,
+            "must be after entrustment_start_ms",
+        );
     }
     if addresses.is_empty() {
         err("address", row, "at least one address is required");
@@ -330,7 +335,11 @@ fn check_row(
                 .ok()
                 .filter(|v| (-1_800_000_000..=1_800_000_000).contains(v))
                 .or_else(|| {
-                    err("lon_e7", *a, "longitude in 1e-7 degrees, within ±1800000000");
+                    err(
+                        "lon_e7",
+                        *a,
+                        "longitude in 1e-7 degrees, within ±1800000000",
+                    );
                     None
                 })
         });
@@ -416,11 +425,12 @@ pub fn parse_json(bank: BankId, body: &[u8]) -> Result<Vec<ParsedCase>, ImportEr
         for key in obj.keys().filter(|k| !known.contains(k.as_str())) {
             // Field names are the file's own and may be anything: shown only when short
             // and plain.
-            let shown = if key.len() <= 40 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                key.clone()
-            } else {
-                "row".into()
-            };
+            let shown =
+                if key.len() <= 40 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    key.clone()
+                } else {
+                    "row".into()
+                };
             errors.push(pos.error(shown, "unknown field"));
         }
         let row = JsonFields {
@@ -476,16 +486,21 @@ pub fn parse_csv(bank: BankId, body: &[u8]) -> Result<Vec<ParsedCase>, ImportErr
     let mut columns = HashMap::new();
     let mut header_errors = Vec::new();
     let optional: Vec<String> = std::iter::once("debtor_phone".to_owned())
-        .chain((2..=MAX_ADDRESSES).flat_map(|n| {
-            ["address", "lat_e7", "lon_e7", "datum"].map(|k| format!("{k}_{n}"))
-        }))
+        .chain(
+            (2..=MAX_ADDRESSES)
+                .flat_map(|n| ["address", "lat_e7", "lon_e7", "datum"].map(|k| format!("{k}_{n}"))),
+        )
         .collect();
     for (i, name) in header.iter().enumerate() {
         let name = name.trim();
         let known = CSV_COLUMNS.contains(&name) || optional.iter().any(|o| o == name);
         if !known {
             header_errors.push(RowPos::Line(1).error(
-                if name.len() <= 40 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') { name.to_owned() } else { "header".into() },
+                if name.len() <= 40 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    name.to_owned()
+                } else {
+                    "header".into()
+                },
                 "unknown column",
             ));
         } else if columns.insert(name.to_owned(), i).is_some() {
@@ -523,7 +538,10 @@ pub fn parse_csv(bank: BankId, body: &[u8]) -> Result<Vec<ParsedCase>, ImportErr
                     _ => "is not valid CSV",
                 };
                 errors.push(RowPos::Line(line).error("row", problem));
-                if !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }) {
+                if !matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                ) {
                     break;
                 }
                 continue;
@@ -568,7 +586,10 @@ fn finish(
     let mut seen = HashSet::new();
     for c in &cases {
         if !seen.insert(c.case.case.case_ref.as_str()) {
-            errors.push(c.pos.error("case_ref", "the same case reference is earlier in the file"));
+            errors.push(
+                c.pos
+                    .error("case_ref", "the same case reference is earlier in the file"),
+            );
         }
     }
     if errors.is_empty() {
@@ -584,6 +605,9 @@ pub fn already_stored(cases: &[ParsedCase], existing: &[String]) -> Vec<RowError
     cases
         .iter()
         .filter(|c| existing.contains(c.case.case.case_ref.as_str()))
-        .map(|c| c.pos.error("case_ref", "a case with this reference exists already"))
+        .map(|c| {
+            c.pos
+                .error("case_ref", "a case with this reference exists already")
+        })
         .collect()
 }

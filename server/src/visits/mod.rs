@@ -146,8 +146,13 @@ pub(crate) fn case_document(c: &CaseRecord) -> Result<Case, AppError> {
 /// V01: the case is workable at `at_ms` (entrusted, not settled, not on hold).
 pub(crate) fn check_case_active(case: &Case, at_ms: i64) -> Result<(), AppError> {
     let refuse = |kind, detail: &str| {
-        Err(AppError::problem(StatusCode::UNPROCESSABLE_ENTITY, kind, "Case not workable", detail)
-            .with_rule("V01"))
+        Err(AppError::problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            kind,
+            "Case not workable",
+            detail,
+        )
+        .with_rule("V01"))
     };
     match case.status {
         CaseStatus::Active => {}

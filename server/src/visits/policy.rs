@@ -27,8 +27,15 @@ pub struct PolicyView {
     pub policy: Policy,
 }
 
-async fn current(state: &AppState, bank: tandem_core::model::BankId) -> Result<PolicyView, AppError> {
-    let stored = state.db.latest_policy(bank).await?.ok_or(AppError::NotFound)?;
+async fn current(
+    state: &AppState,
+    bank: tandem_core::model::BankId,
+) -> Result<PolicyView, AppError> {
+    let stored = state
+        .db
+        .latest_policy(bank)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let policy: Policy = serde_json::from_str(&stored.body)
         .map_err(|e| AppError::Internal(format!("stored policy: {e}")))?;
     Ok(PolicyView {

@@ -38,11 +38,19 @@ impl FromRequestParts<AppState> for Requester {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().get(7..).is_some_and(|t| t.trim().starts_with(DEVICE_TOKEN_PREFIX)));
+            .is_some_and(|v| {
+                v.trim_start()
+                    .get(7..)
+                    .is_some_and(|t| t.trim().starts_with(DEVICE_TOKEN_PREFIX))
+            });
         if is_device {
-            Ok(Self::Device(DeviceAuth::from_request_parts(parts, state).await?))
+            Ok(Self::Device(
+                DeviceAuth::from_request_parts(parts, state).await?,
+            ))
         } else {
-            Ok(Self::User(UserAuth::from_request_parts(parts, state).await?))
+            Ok(Self::User(
+                UserAuth::from_request_parts(parts, state).await?,
+            ))
         }
     }
 }
@@ -254,7 +262,11 @@ pub(crate) async fn decidable_request(
 ) -> Result<VisitRequestRecord, AppError> {
     user.require(&[Role::Manager])?;
     let id: Uuid = id.parse().map_err(|_| AppError::NotFound)?;
-    let request = state.db.visit_request(id).await?.ok_or(AppError::NotFound)?;
+    let request = state
+        .db
+        .visit_request(id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     user.check_bank(request.request.bank_id)?;
     if request.status != "pending" {
         return Err(decided());
@@ -314,6 +326,10 @@ pub async fn reject(
         return Err(decided());
     }
     tracing::info!(request = %id, "visit request rejected");
-    let stored = state.db.visit_request(id).await?.ok_or(AppError::NotFound)?;
+    let stored = state
+        .db
+        .visit_request(id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(Json(RequestView::from(&stored)))
 }
