@@ -397,3 +397,41 @@ async fn only_managers_and_admins_of_the_bank_import() {
         server.state.db.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_file_of_exactly_the_row_limit_is_stored_whole() {
+    for b in common::backends().await {
+        let server = TestServer::start(b.state().await).await;
+        let demo = seed_demo(server.state.db.as_ref(), "pujiang-cc").await;
+        let bank = demo.bank_id().to_string();
+        let token = server.login("manager", demo.password("manager")).await;
+        let mut csv = String::from(CSV_HEADER);
+        for i in 0..10_000 {
+            csv.push('\n');
+            csv.push_str(&csv_row(&format!("FULL-{i:05}"), CARD, ID_NO));
+        }
+        let before = case_count(&server).await;
+        let started = std::time::Instant::now();
+        let resp = import(&server, &token, &bank, "text/csv", csv).await;
+        assert_eq!(resp.status(), 201, "{}", b.label);
+        eprintln!(
+            "{}: 10,000-row CSV import (debug build) took {} ms",
+            b.label,
+            started.elapsed().as_millis()
+        );
+        assert_eq!(case_count(&server).await, before + 10_000);
+        assert_eq!(
+            server.state.db.counts().await.unwrap().case_addresses,
+            i64::try_from(
+                demo.seed
+                    .cases
+                    .iter()
+                    .map(|c| c.addresses.len())
+                    .sum::<usize>()
+            )
+            .unwrap()
+                + 10_000
+        );
+        server.state.db.close().await;
+    }
+}

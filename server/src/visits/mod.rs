@@ -23,6 +23,7 @@ pub mod import;
 pub mod policy;
 pub mod ranges;
 pub mod requests;
+mod rows;
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {

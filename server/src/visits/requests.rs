@@ -38,10 +38,10 @@ impl FromRequestParts<AppState> for Requester {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.trim_start()
-                    .get(7..)
-                    .is_some_and(|t| t.trim().starts_with(DEVICE_TOKEN_PREFIX))
+            .and_then(|v| v.split_once(' '))
+            .is_some_and(|(scheme, token)| {
+                scheme.eq_ignore_ascii_case("bearer")
+                    && token.trim().starts_with(DEVICE_TOKEN_PREFIX)
             });
         if is_device {
             Ok(Self::Device(
