@@ -19,6 +19,8 @@ pub mod metrics;
 pub mod routes;
 pub mod secrets;
 pub mod serve;
+pub mod sync;
+pub mod visits;
 
 /// Now, UTC milliseconds (the server's clock: what it signs in anchors and receipts).
 pub fn now_ms() -> i64 {
@@ -84,6 +86,8 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(routes::openapi_json))
         .route("/v1/server-key", get(routes::server_key))
         .merge(auth::routes())
+        .merge(visits::routes())
+        .merge(sync::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))

@@ -21,8 +21,12 @@ use uuid::Uuid;
 pub mod auth;
 mod postgres;
 mod sqlite;
+pub mod sync;
+pub mod visits;
 
 pub use auth::AuthDb;
+pub use sync::SyncDb;
+pub use visits::VisitsDb;
 
 pub use postgres::PgDb;
 pub use sqlite::SqliteDb;
@@ -243,7 +247,7 @@ pub(crate) const COUNT_SQL: &str = "SELECT \
 
 /// Storage used by the HTTP layer; one implementation per backend.
 #[async_trait]
-pub trait Db: AuthDb + Send + Sync + 'static {
+pub trait Db: AuthDb + VisitsDb + SyncDb + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations not yet applied; a no-op when all are.
@@ -297,6 +301,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "auth",
         include_str!("../../migrations/sqlite/0002_auth.sql"),
     ),
+    (
+        4,
+        "visits",
+        include_str!("../../migrations/sqlite/0004_visits.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embedded] = &[
@@ -309,6 +318,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         2,
         "auth",
         include_str!("../../migrations/postgres/0002_auth.sql"),
+    ),
+    (
+        4,
+        "visits",
+        include_str!("../../migrations/postgres/0004_visits.sql"),
     ),
 ];
 

@@ -1,0 +1,350 @@
+//! Reading a bank's case file (JSON array or CSV): every row checked, errors named by line
+//! (CSV) or index (JSON) and field, never quoting a value — a card or ID number must not
+//! come back in an error, a log or the database. Numbers are masked as they are read.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde_json::Value;
+use tandem_core::model::BankId;
+use utoipa::ToSchema;
+
+use super::rows::{CsvFields, Fields, JsonFields, check_row};
+use crate::db::visits::ImportedCase;
+
+/// Most cases one import may hold.
+pub const MAX_IMPORT_ROWS: usize = 10_000;
+/// Largest import body, bytes.
+pub const IMPORT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// Most addresses per case (CSV: `address_1` … `address_3` column groups).
+pub const MAX_ADDRESSES: usize = 3;
+/// Most row errors listed in one answer (the count says how many there were).
+pub const MAX_LISTED_ERRORS: usize = 100;
+
+/// The CSV columns, in the documented order; `debtor_phone` and the `_2`, `_3` address
+/// groups may be left out of the header.
+pub const CSV_COLUMNS: &[&str] = &[
+    "case_ref",
+    "card_number",
+    "debtor_name",
+    "id_number",
+    "debtor_phone",
+    "outstanding_fen",
+    "entrustment_start_ms",
+    "entrustment_end_ms",
+    "address_1",
+    "lat_e7_1",
+    "lon_e7_1",
+    "datum_1",
+];
+
+const CASE_FIELDS: &[&str] = &[
+    "case_ref",
+    "card_number",
+    "debtor_name",
+    "id_number",
+    "debtor_phone",
+    "outstanding_fen",
+    "entrustment_start_ms",
+    "entrustment_end_ms",
+];
+pub(super) const ADDRESS_FIELDS: &[&str] = &["text", "lat_e7", "lon_e7", "datum"];
+const TOO_MANY: &str = "tandem: too many rows";
+
+/// One problem with one field of one row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+pub struct RowError {
+    /// CSV: the line in the file (the header is line 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// JSON: the index in the array (from 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// The field (`card_number`, `lat_e7_1`, `addresses[0].datum`), or `row`.
+    pub field: String,
+    /// What is wrong, without the value.
+    pub problem: String,
+}
+
+/// Why a file cannot be imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportError {
+    /// The body is not JSON / CSV at all, or not of the expected shape.
+    Malformed(String),
+    /// More than [`MAX_IMPORT_ROWS`] rows.
+    TooManyRows,
+    /// Rows with errors; nothing is stored.
+    Rows(Vec<RowError>),
+}
+
+/// Where a row is in its file.
+#[derive(Debug, Clone, Copy)]
+pub enum RowPos {
+    /// A CSV line.
+    Line(u64),
+    /// A JSON array index.
+    Index(usize),
+}
+
+impl RowPos {
+    pub(super) fn error(self, field: impl Into<String>, problem: impl Into<String>) -> RowError {
+        let (line, index) = match self {
+            Self::Line(l) => (Some(l), None),
+            Self::Index(i) => (None, Some(i)),
+        };
+        RowError {
+            line,
+            index,
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A valid row and where it was.
+#[derive(Debug, Clone)]
+pub struct ParsedCase {
+    /// Where it was.
+    pub pos: RowPos,
+    /// The case to store.
+    pub case: ImportedCase,
+}
+
+/// A JSON array read one element at a time, refused as soon as it passes the row limit.
+struct BoundedRows(Vec<Value>);
+
+impl<'de> serde::Deserialize<'de> for BoundedRows {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BoundedRows;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of cases")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BoundedRows, A::Error> {
+                let mut rows = Vec::new();
+                while let Some(v) = seq.next_element::<Value>()? {
+                    if rows.len() == MAX_IMPORT_ROWS {
+                        return Err(de::Error::custom(TOO_MANY));
+                    }
+                    rows.push(v);
+                }
+                Ok(BoundedRows(rows))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// Reads a JSON array of cases.
+pub fn parse_json(bank: BankId, body: &[u8]) -> Result<Vec<ParsedCase>, ImportError> {
+    let rows = match serde_json::from_slice::<BoundedRows>(body) {
+        Ok(rows) => rows.0,
+        Err(e) if e.to_string().starts_with(TOO_MANY) => return Err(ImportError::TooManyRows),
+        // serde's messages may quote the body: say only which way it is wrong.
+        Err(e) if e.is_data() => {
+            return Err(ImportError::Malformed(
+                "The body must be a JSON array of case objects.".into(),
+            ));
+        }
+        Err(_) => return Err(ImportError::Malformed("The body is not valid JSON.".into())),
+    };
+    let known: HashSet<&str> = CASE_FIELDS.iter().copied().chain(["addresses"]).collect();
+    let mut errors = Vec::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, value) in rows.iter().enumerate() {
+        let pos = RowPos::Index(i);
+        let Value::Object(obj) = value else {
+            errors.push(pos.error("row", "must be an object"));
+            continue;
+        };
+        for key in obj.keys().filter(|k| !known.contains(k.as_str())) {
+            // Field names are the file's own and may be anything: shown only when short
+            // and plain.
+            let shown =
+                if key.len() <= 40 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    key.clone()
+                } else {
+                    "row".into()
+                };
+            errors.push(pos.error(shown, "unknown field"));
+        }
+        let row = JsonFields {
+            obj,
+            prefix: String::new(),
+        };
+        let mut address_fields = Vec::new();
+        match obj.get("addresses") {
+            Some(Value::Array(list)) if list.len() <= MAX_ADDRESSES => {
+                for (j, a) in list.iter().enumerate() {
+                    match a {
+                        Value::Object(a)
+                            if a.keys().all(|k| ADDRESS_FIELDS.contains(&k.as_str())) =>
+                        {
+                            address_fields.push(JsonFields {
+                                obj: a,
+                                prefix: format!("addresses[{j}]."),
+                            });
+                        }
+                        _ => errors.push(pos.error(
+                            format!("addresses[{j}]"),
+                            "must be an object of text, lat_e7, lon_e7 and datum",
+                        )),
+                    }
+                }
+            }
+            Some(Value::Array(_)) => errors.push(pos.error(
+                "addresses",
+                format!("at most {MAX_ADDRESSES} addresses per case"),
+            )),
+            Some(_) => errors.push(pos.error("addresses", "must be an array")),
+            None => {}
+        }
+        let refs: Vec<&dyn Fields> = address_fields.iter().map(|a| a as &dyn Fields).collect();
+        if let Some(case) = check_row(bank, pos, &row, &refs, &mut errors) {
+            out.push(ParsedCase { pos, case });
+        }
+    }
+    finish(out, errors)
+}
+
+/// Reads a CSV file with the documented header ([`CSV_COLUMNS`]).
+pub fn parse_csv(bank: BankId, body: &[u8]) -> Result<Vec<ParsedCase>, ImportError> {
+    // Spreadsheet programs start UTF-8 files with a byte-order mark.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(body);
+    let header = reader
+        .headers()
+        .map_err(|_| ImportError::Malformed("The first line must be the CSV header.".into()))?
+        .clone();
+    let mut columns = HashMap::new();
+    let mut header_errors = Vec::new();
+    let optional: Vec<String> = std::iter::once("debtor_phone".to_owned())
+        .chain(
+            (2..=MAX_ADDRESSES)
+                .flat_map(|n| ["address", "lat_e7", "lon_e7", "datum"].map(|k| format!("{k}_{n}"))),
+        )
+        .collect();
+    for (i, name) in header.iter().enumerate() {
+        let name = name.trim();
+        let known = CSV_COLUMNS.contains(&name) || optional.iter().any(|o| o == name);
+        if !known {
+            header_errors.push(RowPos::Line(1).error(
+                if name.len() <= 40 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    name.to_owned()
+                } else {
+                    "header".into()
+                },
+                "unknown column",
+            ));
+        } else if columns.insert(name.to_owned(), i).is_some() {
+            header_errors.push(RowPos::Line(1).error(name, "column given twice"));
+        }
+    }
+    for required in CSV_COLUMNS.iter().filter(|c| **c != "debtor_phone") {
+        if !columns.contains_key(*required) {
+            header_errors.push(RowPos::Line(1).error(*required, "required column missing"));
+        }
+    }
+    if !header_errors.is_empty() {
+        return Err(ImportError::Rows(header_errors));
+    }
+    let groups: Vec<String> = (1..=MAX_ADDRESSES)
+        .map(|n| format!("_{n}"))
+        .filter(|s| columns.contains_key(&format!("address{s}")))
+        .collect();
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0usize;
+    loop {
+        let line = reader.position().line() + 1;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line());
+                let problem = match e.kind() {
+                    csv::ErrorKind::UnequalLengths { .. } => {
+                        "has a different number of fields than the header"
+                    }
+                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8",
+                    _ => "is not valid CSV",
+                };
+                errors.push(RowPos::Line(line).error("row", problem));
+                if !matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                ) {
+                    break;
+                }
+                continue;
+            }
+        }
+        rows += 1;
+        if rows > MAX_IMPORT_ROWS {
+            return Err(ImportError::TooManyRows);
+        }
+        if errors.len() > MAX_LISTED_ERRORS * 4 {
+            continue;
+        }
+        let pos = RowPos::Line(record.position().map_or(line, |p| p.line()));
+        let row = CsvFields {
+            columns: &columns,
+            record: &record,
+            suffix: String::new(),
+        };
+        // An address group left empty is no address; one partly filled is checked.
+        let address_fields: Vec<CsvFields<'_>> = groups
+            .iter()
+            .map(|s| CsvFields {
+                columns: &columns,
+                record: &record,
+                suffix: s.clone(),
+            })
+            .filter(|g| ADDRESS_FIELDS.iter().any(|k| g.cell(k).is_some()))
+            .collect();
+        let refs: Vec<&dyn Fields> = address_fields.iter().map(|a| a as &dyn Fields).collect();
+        if let Some(case) = check_row(bank, pos, &row, &refs, &mut errors) {
+            out.push(ParsedCase { pos, case });
+        }
+    }
+    finish(out, errors)
+}
+
+/// Adds duplicate references within the file to the errors; the cases when there are none.
+fn finish(
+    cases: Vec<ParsedCase>,
+    mut errors: Vec<RowError>,
+) -> Result<Vec<ParsedCase>, ImportError> {
+    let mut seen = HashSet::new();
+    for c in &cases {
+        if !seen.insert(c.case.case.case_ref.as_str()) {
+            errors.push(
+                c.pos
+                    .error("case_ref", "the same case reference is earlier in the file"),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(cases)
+    } else {
+        Err(ImportError::Rows(errors))
+    }
+}
+
+/// The errors for cases whose reference the bank has already.
+pub fn already_stored(cases: &[ParsedCase], existing: &[String]) -> Vec<RowError> {
+    let existing: HashSet<&str> = existing.iter().map(String::as_str).collect();
+    cases
+        .iter()
+        .filter(|c| existing.contains(c.case.case.case_ref.as_str()))
+        .map(|c| {
+            c.pos
+                .error("case_ref", "a case with this reference exists already")
+        })
+        .collect()
+}
