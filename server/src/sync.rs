@@ -17,9 +17,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tandem_core::model::{
-    AgentId, Approval, Case, DeviceId, Policy, Signed, SignedPurpose, TimeAnchor, VisitTicket,
-};
+pub use tandem_core::model::DeviceRevocation;
+use tandem_core::model::{Approval, Case, DeviceId, Policy, Signed, TimeAnchor, VisitTicket};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::auth::DeviceAuth;
@@ -53,22 +52,6 @@ pub struct Assignment {
     pub approval: Signed<Approval>,
     /// The visit ticket (lower time bound).
     pub ticket: Signed<VisitTicket>,
-}
-
-/// The server's word that a phone of the team was revoked: its signatures from
-/// `revoked_at_ms` on are not to be trusted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceRevocation {
-    /// The revoked phone.
-    pub device_id: DeviceId,
-    /// Its agent.
-    pub agent_id: AgentId,
-    /// When it was revoked, UTC ms.
-    pub revoked_at_ms: i64,
-}
-
-impl SignedPurpose for DeviceRevocation {
-    const PURPOSE: &'static str = "device-revocation";
 }
 
 /// One document of the feed.

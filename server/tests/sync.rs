@@ -417,3 +417,65 @@ async fn a_cursor_is_refused_unless_it_is_this_devices_own() {
         server.state.db.close().await;
     }
 }
+
+#[tokio::test]
+async fn cores_own_sync_client_pulls_the_feed_in_pages_and_resumes_from_its_cursor() {
+    for b in common::backends().await {
+        let server = TestServer::start(b.state().await).await;
+        let demo = seed_demo(server.state.db.as_ref(), "pujiang-cc").await;
+        let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let (phone_a, a) = enrolled_phone(&server, dirs[0].path(), demo.code(0)).await;
+        let (_phone_b, _) = enrolled_phone(&server, dirs[1].path(), demo.code(1)).await;
+        let manager = server.login("manager", demo.password("manager")).await;
+        let visit = approved_visit(&server, &demo, &manager, &[0, 1]).await;
+        let resp = post(
+            &server,
+            &manager,
+            &format!("/v1/devices/{}/serial-ranges", a.enrollment.device_id),
+            json!({"count": 10}),
+        )
+        .await;
+        assert_eq!(resp.status(), 201);
+
+        // The phone's blocking client, as the shells and `tandem field` run it.
+        let base = server.base.clone();
+        let token = a.token.clone();
+        let (phone_a, summary) = tokio::task::spawn_blocking(move || {
+            let transport = tandem_core::sync::HttpTransport::new(&base, Default::default());
+            let summary = tandem_core::sync::pull(&phone_a, &transport, &token).unwrap();
+            (phone_a, summary)
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            summary
+                .assignments
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec![visit.clone()],
+            "{}",
+            b.label
+        );
+        assert_eq!((summary.policies, summary.ranges), (1, 1), "{}", b.label);
+        assert!(phone_a.sync_cursor().unwrap().is_some());
+        assert!(phone_a.now().unwrap().anchor_ms.is_some(), "anchored");
+
+        // Nothing new: the next pull applies nothing but the anchor.
+        let base = server.base.clone();
+        let token = a.token.clone();
+        let again = tokio::task::spawn_blocking(move || {
+            let transport = tandem_core::sync::HttpTransport::new(&base, Default::default());
+            tandem_core::sync::pull(&phone_a, &transport, &token).unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            again,
+            tandem_core::phone::PullSummary::default(),
+            "{}",
+            b.label
+        );
+        server.state.db.close().await;
+    }
+}
