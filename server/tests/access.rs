@@ -37,9 +37,35 @@ struct Row {
 /// Ids of bank A's and bank B's objects, by placeholder name.
 struct Fixture {
     ids: BTreeMap<&'static str, String>,
+    /// Bank A's policy as JSON.
+    policy: Value,
+}
+
+/// One new case with a reference never used before (each call imports a new case).
+fn one_case() -> Value {
+    json!([{"case_ref": format!("ACL-{}", uuid::Uuid::now_v7().simple()),
+            "card_number": "6222021234567890", "debtor_name": "测试",
+            "id_number": "310101198001011234", "outstanding_fen": 100,
+            "entrustment_start_ms": 1_796_000_000_000_i64,
+            "entrustment_end_ms": 1_803_000_000_000_i64,
+            "addresses": [{"text": "上海市黄浦区南京东路300号", "lat_e7": 312_380_500,
+                           "lon_e7": 1_214_817_400, "datum": "gcj02"}]}])
 }
 
 impl Fixture {
+    fn request_body(&self) -> Value {
+        let now = tandem_server::now_ms();
+        json!({"case_id": self.ids["case_a"], "wanted_from_ms": now,
+               "wanted_until_ms": now + 86_400_000, "purpose": "外访"})
+    }
+
+    fn approval_body(&self) -> Value {
+        let now = tandem_server::now_ms();
+        json!({"team": [{"agent_id": self.ids["agent_a"]}, {"agent_id": self.ids["agent_a3"]}],
+               "valid_from_ms": now, "valid_until_ms": now + 86_400_000,
+               "letter_number": "WT-ACL", "letter_valid_until_ms": now + 30 * 86_400_000_i64})
+    }
+
     fn fill(&self, path: &str) -> String {
         let mut out = path.to_owned();
         for (name, value) in &self.ids {
@@ -96,6 +122,76 @@ const ROWS: &[Row] = &[
         body: None,
         expect: [401, 401, 401, 403, 403, 201, 403, 403, 404],
     },
+    // Cases: console users of the bank; import by managers and admins.
+    Row {
+        method: Method::GET,
+        path: "/v1/banks/{bank_a}/cases",
+        body: None,
+        expect: [401, 401, 401, 200, 200, 200, 404, 404, 404],
+    },
+    Row {
+        method: Method::POST,
+        path: "/v1/banks/{bank_a}/cases/import",
+        body: Some(|_| one_case()),
+        expect: [401, 401, 401, 201, 403, 201, 404, 403, 404],
+    },
+    Row {
+        method: Method::GET,
+        path: "/v1/cases/{case_a}",
+        body: None,
+        expect: [401, 401, 401, 200, 200, 200, 404, 404, 404],
+    },
+    // Policy: managers and admins read it, admins change it.
+    Row {
+        method: Method::GET,
+        path: "/v1/banks/{bank_a}/policy",
+        body: None,
+        expect: [401, 401, 401, 200, 403, 200, 404, 403, 404],
+    },
+    Row {
+        method: Method::PUT,
+        path: "/v1/banks/{bank_a}/policy",
+        body: Some(|fx| fx.policy.clone()),
+        expect: [401, 401, 401, 403, 403, 200, 403, 403, 404],
+    },
+    // Visit requests: agents' phones and managers ask, managers of the bank decide.
+    Row {
+        method: Method::POST,
+        path: "/v1/visit-requests",
+        body: Some(|fx| fx.request_body()),
+        expect: [401, 201, 404, 201, 403, 403, 404, 403, 403],
+    },
+    Row {
+        method: Method::GET,
+        path: "/v1/visit-requests",
+        body: None,
+        expect: [401, 401, 401, 200, 403, 200, 200, 403, 200],
+    },
+    Row {
+        method: Method::POST,
+        path: "/v1/visit-requests/{request_a}/approve",
+        body: Some(|fx| fx.approval_body()),
+        expect: [401, 401, 401, 201, 403, 403, 404, 403, 403],
+    },
+    Row {
+        method: Method::POST,
+        path: "/v1/visit-requests/{request_a2}/reject",
+        body: Some(|_| json!({"reason": "access table"})),
+        expect: [401, 401, 401, 200, 403, 403, 404, 403, 403],
+    },
+    Row {
+        method: Method::POST,
+        path: "/v1/devices/{device_a}/serial-ranges",
+        body: Some(|_| json!({"count": 5})),
+        expect: [401, 401, 401, 201, 403, 403, 404, 403, 403],
+    },
+    // Pull sync: enrolled phones only.
+    Row {
+        method: Method::GET,
+        path: "/v1/sync",
+        body: None,
+        expect: [401, 200, 200, 401, 401, 401, 401, 401, 401],
+    },
     Row {
         method: Method::POST,
         path: "/v1/devices/{spare_device_a}/revoke",
@@ -111,6 +207,7 @@ async fn fixture(server: &TestServer) -> (Fixture, BTreeMap<&'static str, Option
     let (_, device_a) = server.enroll(a.code(0)).await;
     let (_, device_b) = server.enroll(b.code(0)).await;
     let (_, spare_a) = server.enroll(a.code(1)).await;
+    server.enroll(a.code(3)).await;
     let mut tokens = BTreeMap::new();
     tokens.insert("anonymous", None);
     tokens.insert("device_a", Some(device_a.token.clone()));
@@ -130,9 +227,32 @@ async fn fixture(server: &TestServer) -> (Fixture, BTreeMap<&'static str, Option
     }
     let mut ids = BTreeMap::new();
     ids.insert("agent_a", a.agent_id(0).to_string());
+    ids.insert("agent_a3", a.agent_id(3).to_string());
     ids.insert("bank_a", a.bank_id().to_string());
+    ids.insert("case_a", a.seed.cases[0].id.to_string());
+    ids.insert("device_a", device_a.enrollment.device_id.to_string());
+    // Two pending requests of bank A, one to approve and one to reject.
+    let manager_a = tokens["manager_a"].clone().unwrap_or_default();
+    for name in ["request_a", "request_a2"] {
+        let now = tandem_server::now_ms();
+        let resp = server
+            .http
+            .post(server.url("/v1/visit-requests"))
+            .bearer_auth(&manager_a)
+            .json(
+                &json!({"case_id": a.seed.cases[0].id.to_string(), "wanted_from_ms": now,
+                          "wanted_until_ms": now + 86_400_000, "purpose": "外访"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        let body: Value = resp.json().await.unwrap();
+        ids.insert(name, body["id"].as_str().unwrap().to_owned());
+    }
+    let policy = serde_json::to_value(tandem_core::model::Policy::defaults(a.bank_id())).unwrap();
     ids.insert("spare_device_a", spare_a.enrollment.device_id.to_string());
-    (Fixture { ids }, tokens)
+    (Fixture { ids, policy }, tokens)
 }
 
 #[tokio::test]
