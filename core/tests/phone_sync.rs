@@ -175,3 +175,19 @@ fn an_anchor_for_another_phone_refuses_the_page() {
     assert!(s.phone.apply_sync_page(&page).is_err());
     assert_eq!(s.phone.sync_cursor().unwrap(), None);
 }
+
+#[test]
+fn a_signed_document_with_a_field_the_phone_does_not_know_is_refused() {
+    // Threat: anyone sending bad input — a field this version cannot judge is not
+    // silently dropped from a document the phone is asked to obey.
+    let s = setup();
+    let mut body: serde_json::Value = serde_json::to_value(&s.world.policy).unwrap();
+    body["geofence_exempt"] = serde_json::json!(true);
+    let body = String::from_utf8(tandem_core::canonical::to_canonical_vec(&body).unwrap()).unwrap();
+    let signature =
+        tandem_core::crypto::SignatureRecord::sign(&s.world.server, "policy", body.as_bytes())
+            .unwrap();
+    let signed: Signed<tandem_core::model::Policy> =
+        serde_json::from_value(serde_json::json!({"body": body, "signature": signature})).unwrap();
+    assert!(s.phone.accept_policy(&signed).is_err());
+}

@@ -98,6 +98,23 @@ async fn every_json_route_refuses_bad_bodies_cleanly_and_stores_nothing() {
         let demo = seed_demo(server.state.db.as_ref(), "pujiang-cc").await;
         let (_, phone) = server.enroll(demo.code(0)).await;
         let admin = server.login("admin", demo.password("admin")).await;
+        let manager = server.login("manager", demo.password("manager")).await;
+        let resp = server
+            .http
+            .post(server.url("/v1/visit-requests"))
+            .bearer_auth(&manager)
+            .json(&json!({"case_id": demo.seed.cases[0].id.to_string(),
+                          "wanted_from_ms": tandem_server::now_ms(),
+                          "wanted_until_ms": tandem_server::now_ms() + 3_600_000,
+                          "purpose": "外访"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        let request = resp.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let targets = [
             Target {
                 method: Method::POST,
@@ -117,6 +134,39 @@ async fn every_json_route_refuses_bad_bodies_cleanly_and_stores_nothing() {
                 path: format!("/v1/devices/{}/revoke", phone.enrollment.device_id),
                 token: Some(admin.clone()),
                 good: json!({"reason": "lost"}),
+            },
+            Target {
+                method: Method::POST,
+                path: "/v1/visit-requests".into(),
+                token: Some(manager.clone()),
+                good: json!({"case_id": demo.seed.cases[0].id.to_string(),
+                             "wanted_from_ms": 1, "wanted_until_ms": 2, "purpose": "x"}),
+            },
+            Target {
+                method: Method::POST,
+                path: format!("/v1/visit-requests/{request}/approve"),
+                token: Some(manager.clone()),
+                good: json!({"team": [], "valid_from_ms": 1, "valid_until_ms": 2,
+                             "letter_number": "x", "letter_valid_until_ms": 3}),
+            },
+            Target {
+                method: Method::POST,
+                path: format!("/v1/visit-requests/{request}/reject"),
+                token: Some(manager.clone()),
+                good: json!({"reason": "x"}),
+            },
+            Target {
+                method: Method::POST,
+                path: format!("/v1/devices/{}/serial-ranges", phone.enrollment.device_id),
+                token: Some(manager.clone()),
+                good: json!({"count": 5}),
+            },
+            Target {
+                method: Method::PUT,
+                path: format!("/v1/banks/{}/policy", demo.bank_id()),
+                token: Some(admin.clone()),
+                good: serde_json::to_value(tandem_core::model::Policy::defaults(demo.bank_id()))
+                    .unwrap(),
             },
         ];
         let before = server.state.db.counts().await.unwrap();

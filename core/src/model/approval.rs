@@ -8,6 +8,7 @@ use crate::crypto::{Digest, PublicKey};
 
 /// One agent of an approved team, with the enrolled phone and its key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TeamMember {
     /// The agent.
     pub agent_id: AgentId,
@@ -19,6 +20,7 @@ pub struct TeamMember {
 
 /// The bank's authorisation letter (委托书) the agents carry (V06).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthorisationLetter {
     /// The letter's number.
     pub number: String,
@@ -38,6 +40,7 @@ pub enum PaymentMethod {
 
 /// The bank's authorisation to collect money on this visit (C01).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CashAuthorisation {
     /// Most that may be collected on the visit.
     pub limit: Fen,
@@ -51,6 +54,7 @@ pub struct CashAuthorisation {
 
 /// What the bank allows agents to offer (V13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PromiseAuthorisation {
     /// Waiving interest or fees.
     pub waiver: bool,
@@ -62,6 +66,7 @@ pub struct PromiseAuthorisation {
 
 /// An appointment with the debtor, which allows a visit outside normal hours (V04).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Appointment {
     /// From, UTC ms.
     pub from_ms: i64,
@@ -85,6 +90,7 @@ pub enum TemplateKind {
 
 /// A bank-approved template version the team may use (V12).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TemplateRef {
     /// Template id.
     pub id: TemplateId,
@@ -98,6 +104,7 @@ pub struct TemplateRef {
 
 /// A manager's approval of a visit request (外访审批), signed by the server (V02).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Approval {
     /// Approval id.
     pub id: ApprovalId,
@@ -140,6 +147,7 @@ impl Approval {
 
 /// A server-signed ticket for one visit, fetched before going offline: the lower time bound.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VisitTicket {
     /// The visit.
     pub visit_id: VisitId,
@@ -153,6 +161,7 @@ pub struct VisitTicket {
 
 /// The server's time at a sync, signed, for one device: phones anchor their clocks on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TimeAnchor {
     /// The device it was issued to.
     pub device_id: DeviceId,
@@ -165,6 +174,7 @@ pub struct TimeAnchor {
 /// The server's word that a phone was revoked: its signatures made from `revoked_at_ms` on
 /// are not to be trusted (a teammate's phone lost or stolen).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeviceRevocation {
     /// The revoked phone.
     pub device_id: DeviceId,

@@ -121,6 +121,7 @@ impl From<MaskedIdNumber> for String {
 
 /// The card holder. Every field is personal data: encrypted at rest, never logged.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Debtor {
     /// Full name.
     pub name: String,
@@ -139,6 +140,7 @@ impl std::fmt::Debug for Debtor {
 
 /// An address the bank gave for the case, geocoded (in whatever datum its geocoder used).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApprovedAddress {
     /// Address id.
     pub id: AddressId,
@@ -185,6 +187,7 @@ pub enum CaseStatus {
 
 /// The bank's entrustment period, with an approved extension (留案) if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Entrustment {
     /// Start, UTC ms.
     pub start_ms: i64,
@@ -216,6 +219,7 @@ pub enum HealthFlag {
 
 /// A case as the phone holds it for an assigned visit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Case {
     /// Case id.
     pub id: CaseId,

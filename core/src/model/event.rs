@@ -12,6 +12,7 @@ use crate::rules::{Outcome, RuleId};
 
 /// When an event happened: the phone's wall clock, and the server-anchored time when known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventTime {
     /// The phone's wall clock, UTC ms: proves nothing on its own.
     pub wall_ms: i64,
@@ -35,6 +36,7 @@ impl EventTime {
 
 /// A blob derived from an original (a thumbnail), listed with its source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DerivedBlob {
     /// SHA-256 of the derived bytes.
     pub digest: Digest,
@@ -80,6 +82,7 @@ pub enum DisputeKind {
 
 /// A statement both agents signed through the handshake, kept so anyone can check it later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CoSignature {
     /// The signed statement: canonical JSON, exactly as signed.
     pub statement: String,
@@ -327,6 +330,7 @@ impl EventKind {
 
 /// One entry of a visit's event log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Event {
     /// The visit.
     pub visit_id: VisitId,

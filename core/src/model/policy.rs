@@ -9,6 +9,7 @@ const HOUR_MS: i64 = 60 * MINUTE_MS;
 
 /// The limits a phone applies for one bank. Signed by the server; defaults from DOMAIN.md.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Policy {
     /// The bank this policy is for.
     pub bank_id: BankId,

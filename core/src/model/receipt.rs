@@ -22,6 +22,7 @@ impl std::fmt::Display for ReceiptSerial {
 
 /// A range of receipt numbers the server issued to one phone, signed by the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SerialRange {
     /// The phone the numbers belong to.
     pub device_id: DeviceId,
@@ -46,6 +47,7 @@ impl SignedPurpose for SerialRange {
 
 /// Who paid. The name is personal data: never logged.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Payer {
     /// The payer's relation to the case: money is collected only from the debtor or the
     /// guarantor (V09).
@@ -67,6 +69,7 @@ impl std::fmt::Debug for Payer {
 /// Fields the agents may not have yet are optional so that an incomplete draft can be
 /// checked and its gaps named (C02); a signed receipt has all of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReceiptDraft {
     /// Receipt number from this phone's issued range.
     pub serial: Option<ReceiptSerial>,

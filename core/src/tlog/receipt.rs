@@ -12,6 +12,7 @@ use crate::model::{BundleId, Signed, SignedPurpose};
 /// The server's signed statement of its log at one moment: "my tree of `tree_size`
 /// entries has root `root`". Two checkpoints are tied together by a consistency proof.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     /// Which log (one per deployment), so checkpoints of two logs are never compared.
     pub log_id: String,
@@ -40,6 +41,7 @@ pub enum Verdict {
 /// The server's signed receipt for one uploaded bundle: its manifest is entry `log_index`
 /// of the tree of `tree_size` entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IngestReceipt {
     /// The bundle received.
     pub bundle_id: BundleId,
