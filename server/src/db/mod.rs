@@ -19,10 +19,12 @@ use tandem_core::place::Coordinate;
 use uuid::Uuid;
 
 pub mod auth;
+pub mod uploads;
 mod postgres;
 mod sqlite;
 
 pub use auth::AuthDb;
+pub use uploads::UploadsDb;
 
 pub use postgres::PgDb;
 pub use sqlite::SqliteDb;
@@ -243,7 +245,7 @@ pub(crate) const COUNT_SQL: &str = "SELECT \
 
 /// Storage used by the HTTP layer; one implementation per backend.
 #[async_trait]
-pub trait Db: AuthDb + Send + Sync + 'static {
+pub trait Db: AuthDb + UploadsDb + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations not yet applied; a no-op when all are.
@@ -297,6 +299,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "auth",
         include_str!("../../migrations/sqlite/0002_auth.sql"),
     ),
+    (
+        3,
+        "uploads",
+        include_str!("../../migrations/sqlite/0003_uploads.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embedded] = &[
@@ -309,6 +316,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         2,
         "auth",
         include_str!("../../migrations/postgres/0002_auth.sql"),
+    ),
+    (
+        3,
+        "uploads",
+        include_str!("../../migrations/postgres/0003_uploads.sql"),
     ),
 ];
 
