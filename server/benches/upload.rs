@@ -135,7 +135,12 @@ impl Tandem {
 
     /// Uploads `data` (whose digest and chunk checksums are given) in one POST and PATCH
     /// chunks; the time from the POST to the last answer (blob fsynced and installed).
-    async fn upload(&self, data: &Bytes, digest: &Digest, chunks: &[(usize, usize, String)]) -> f64 {
+    async fn upload(
+        &self,
+        data: &Bytes,
+        digest: &Digest,
+        chunks: &[(usize, usize, String)],
+    ) -> f64 {
         let t0 = Instant::now();
         let resp = self
             .http
@@ -143,7 +148,10 @@ impl Tandem {
             .bearer_auth(&self.token)
             .header("Tus-Resumable", "1.0.0")
             .header("Upload-Length", data.len().to_string())
-            .header("Upload-Metadata", format!("sha256 {}", B64.encode(digest.to_hex())))
+            .header(
+                "Upload-Metadata",
+                format!("sha256 {}", B64.encode(digest.to_hex())),
+            )
             .send()
             .await
             .unwrap();
@@ -180,7 +188,10 @@ fn chunks(data: &[u8], chunk: usize) -> Vec<(usize, usize, String)> {
         .step_by(chunk)
         .map(|start| {
             let end = data.len().min(start + chunk);
-            let sum = format!("sha256 {}", B64.encode(sha256(&data[start..end]).as_bytes()));
+            let sum = format!(
+                "sha256 {}",
+                B64.encode(sha256(&data[start..end]).as_bytes())
+            );
             (start, end, sum)
         })
         .collect()
@@ -255,7 +266,10 @@ fn best(v: &[f64]) -> f64 {
 }
 
 fn list(v: &[f64]) -> String {
-    v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|x| format!("{x:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn main() {
@@ -297,7 +311,10 @@ async fn run() {
         let ranges = chunks(&data, chunk_mib * MIB);
         let bytes = Bytes::from(data.clone());
         tus.push(tandem.upload(&bytes, &digest, &ranges).await);
-        let stored = dir.join("tandem/blobs").join(&digest.to_hex()[..2]).join(digest.to_hex());
+        let stored = dir
+            .join("tandem/blobs")
+            .join(&digest.to_hex()[..2])
+            .join(digest.to_hex());
         assert_eq!(std::fs::metadata(&stored).unwrap().len(), data.len() as u64);
         std::fs::remove_file(stored).unwrap();
         let (p, s) = nginx.put(&file, &dir.join("nginx"), &format!("blob-{run}"));
@@ -312,11 +329,26 @@ async fn run() {
     drop(nginx);
     let gib = (mib as f64) / 1024.0;
     let tput = |t: f64| gib / t;
-    println!("tus API (POST + PATCH): {} s; best {:.3} GiB/s", list(&tus), tput(best(&tus)));
-    println!("nginx PUT (curl -T):   {} s; best {:.3} GiB/s", list(&put), tput(best(&put)));
-    println!("nginx PUT + fsync:     {} s; best {:.3} GiB/s", list(&put_sync), tput(best(&put_sync)));
+    println!(
+        "tus API (POST + PATCH): {} s; best {:.3} GiB/s",
+        list(&tus),
+        tput(best(&tus))
+    );
+    println!(
+        "nginx PUT (curl -T):   {} s; best {:.3} GiB/s",
+        list(&put),
+        tput(best(&put))
+    );
+    println!(
+        "nginx PUT + fsync:     {} s; best {:.3} GiB/s",
+        list(&put_sync),
+        tput(best(&put_sync))
+    );
     println!("ratio tus / nginx: {:.2}", best(&put) / best(&tus));
-    println!("ratio tus / (nginx + fsync): {:.2}", best(&put_sync) / best(&tus));
+    println!(
+        "ratio tus / (nginx + fsync): {:.2}",
+        best(&put_sync) / best(&tus)
+    );
     drop(data);
     let _ = std::fs::remove_file(&file);
 

@@ -68,7 +68,11 @@ impl Server {
         // SAFETY: plain kill(2) on our own child's pid.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         let status = self.child.wait().unwrap();
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "tandem serve ended by itself: {status}");
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "tandem serve ended by itself: {status}"
+        );
     }
 }
 
@@ -123,7 +127,13 @@ struct Figures {
     blobs: usize,
 }
 
-async fn drive(phone: &Phone, base: &str, up: &mut Upload, rng: &mut StdRng, figures: &mut Figures) -> Drive {
+async fn drive(
+    phone: &Phone,
+    base: &str,
+    up: &mut Upload,
+    rng: &mut StdRng,
+    figures: &mut Figures,
+) -> Drive {
     use reqwest::Method;
     let len = up.data.len() as u64;
     let location = match &up.location {
@@ -146,11 +156,19 @@ async fn drive(phone: &Phone, base: &str, up: &mut Upload, rng: &mut StdRng, fig
         }
     };
     for _ in 0..10_000 {
-        let Ok(head) = phone.req(Method::HEAD, format!("{base}{location}")).send().await else {
+        let Ok(head) = phone
+            .req(Method::HEAD, format!("{base}{location}"))
+            .send()
+            .await
+        else {
             return Drive::ServerGone;
         };
         assert_eq!(head.status(), 200, "HEAD");
-        let offset: u64 = head.headers()["upload-offset"].to_str().unwrap().parse().unwrap();
+        let offset: u64 = head.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(
             offset <= up.sent_end && offset <= len,
             "committed offset {offset} is past what was sent ({})",
@@ -176,7 +194,10 @@ async fn drive(phone: &Phone, base: &str, up: &mut Upload, rng: &mut StdRng, fig
             .header("Content-Type", "application/offset+octet-stream")
             .header("Upload-Offset", offset.to_string());
         if rng.random_bool(0.5) {
-            req = req.header("Upload-Checksum", format!("sha256 {}", B64.encode(sha256(&chunk).as_bytes())));
+            req = req.header(
+                "Upload-Checksum",
+                format!("sha256 {}", B64.encode(sha256(&chunk).as_bytes())),
+            );
         }
         let Ok(resp) = req.body(chunk).send().await else {
             return Drive::ServerGone;
@@ -205,7 +226,11 @@ fn check_blob_folder(blobs: &Path) {
             let path: PathBuf = file.unwrap().path();
             let bytes = std::fs::read(&path).unwrap();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            assert_eq!(sha256(&bytes).to_hex(), name, "a blob visible at its address is complete and correct");
+            assert_eq!(
+                sha256(&bytes).to_hex(),
+                name,
+                "a blob visible at its address is complete and correct"
+            );
         }
     }
 }
@@ -216,7 +241,11 @@ async fn uploads_survive_sigkill_at_random_moments() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| tandem_server::now_ms().unsigned_abs());
-    writeln!(std::io::stderr(), "crash_upload: seed {seed} (TANDEM_CRASH_SEED={seed} replays it)").unwrap();
+    writeln!(
+        std::io::stderr(),
+        "crash_upload: seed {seed} (TANDEM_CRASH_SEED={seed} replays it)"
+    )
+    .unwrap();
     for b in common::backends().await {
         let t0 = Instant::now();
         let mut rng = StdRng::seed_from_u64(seed);
@@ -227,7 +256,9 @@ async fn uploads_survive_sigkill_at_random_moments() {
 
         let mut server = Server::start(&b, &data);
         let (signer, _) = SoftwareSigner::generate(SignatureAlgorithm::Ed25519).unwrap();
-        let enrolled = common::enroll_request(&reqwest::Client::new(), &server.base, &signer, demo.code(0)).await;
+        let enrolled =
+            common::enroll_request(&reqwest::Client::new(), &server.base, &signer, demo.code(0))
+                .await;
         assert_eq!(enrolled.status(), 201);
         let token = enrolled.json::<serde_json::Value>().await.unwrap()["token"]
             .as_str()
@@ -253,7 +284,13 @@ async fn uploads_survive_sigkill_at_random_moments() {
                 }
                 data.truncate(size);
                 let digest = sha256(&data);
-                Upload { data, digest, location: None, sent_end: 0, done: false }
+                Upload {
+                    data,
+                    digest,
+                    location: None,
+                    sent_end: 0,
+                    done: false,
+                }
             });
             // A kill at a random moment of this stretch of the upload (unless enough were done).
             let killer = (figures.kills < KILLS).then(|| {
@@ -273,7 +310,8 @@ async fn uploads_survive_sigkill_at_random_moments() {
                         k.abort();
                     }
                     let _ = k.await;
-                    server.child.try_wait().unwrap().is_some() || matches!(outcome, Drive::ServerGone)
+                    server.child.try_wait().unwrap().is_some()
+                        || matches!(outcome, Drive::ServerGone)
                 }
                 None => false,
             };
@@ -288,8 +326,12 @@ async fn uploads_survive_sigkill_at_random_moments() {
                 }
             }
             if up.done {
-                let stored = std::fs::read(data.join("blobs").join(&up.digest.to_hex()[..2]).join(up.digest.to_hex()))
-                    .expect("a completed upload's blob is stored");
+                let stored = std::fs::read(
+                    data.join("blobs")
+                        .join(&up.digest.to_hex()[..2])
+                        .join(up.digest.to_hex()),
+                )
+                .expect("a completed upload's blob is stored");
                 assert_eq!(sha256(&stored), up.digest);
                 figures.blobs += 1;
                 uploads.push(up);
@@ -297,12 +339,25 @@ async fn uploads_survive_sigkill_at_random_moments() {
                 current = Some(up);
             }
         }
-        assert!(figures.kills >= KILLS, "{}: only {} kills", b.label, figures.kills);
+        assert!(
+            figures.kills >= KILLS,
+            "{}: only {} kills",
+            b.label,
+            figures.kills
+        );
         assert!(current.is_none(), "{}: the last upload finished", b.label);
         check_blob_folder(&data.join("blobs"));
         for up in &uploads {
-            let path = data.join("blobs").join(&up.digest.to_hex()[..2]).join(up.digest.to_hex());
-            assert_eq!(sha256(&std::fs::read(path).unwrap()), up.digest, "{}", b.label);
+            let path = data
+                .join("blobs")
+                .join(&up.digest.to_hex()[..2])
+                .join(up.digest.to_hex());
+            assert_eq!(
+                sha256(&std::fs::read(path).unwrap()),
+                up.digest,
+                "{}",
+                b.label
+            );
         }
         server.kill();
         writeln!(

@@ -64,7 +64,13 @@ async fn problem_type(resp: Response, status: u16) -> String {
     assert_eq!(resp.status(), status);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
     let body: Value = resp.json().await.unwrap();
-    body["type"].as_str().unwrap().rsplit('/').next().unwrap().to_owned()
+    body["type"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// A tus client for one device.
@@ -109,7 +115,13 @@ impl<'a> Tus<'a> {
         (location, header_u64(&resp, "upload-offset"))
     }
 
-    async fn patch(&self, location: &str, offset: u64, chunk: &[u8], sum: Option<String>) -> Response {
+    async fn patch(
+        &self,
+        location: &str,
+        offset: u64,
+        chunk: &[u8],
+        sum: Option<String>,
+    ) -> Response {
         let mut req = self
             .req(Method::PATCH, location)
             .header("Content-Type", "application/offset+octet-stream")
@@ -142,7 +154,9 @@ impl<'a> Tus<'a> {
             }
             let at = usize::try_from(offset).unwrap();
             let piece = &blob[at..blob.len().min(at + chunk)];
-            let resp = self.patch(location, offset, piece, Some(checksum(piece))).await;
+            let resp = self
+                .patch(location, offset, piece, Some(checksum(piece)))
+                .await;
             match resp.status().as_u16() {
                 204 => offset = header_u64(&resp, "upload-offset"),
                 409 => {
@@ -203,7 +217,9 @@ async fn a_blob_uploads_in_one_go_and_lands_at_its_address() {
         let (location, offset) = phone.create_ok(&data).await;
         assert_eq!(offset, 0);
 
-        let resp = phone.patch(&location, 0, &data, Some(checksum(&data))).await;
+        let resp = phone
+            .patch(&location, 0, &data, Some(checksum(&data)))
+            .await;
         assert_eq!(resp.status(), 204, "{}", b.label);
         assert_eq!(header_u64(&resp, "upload-offset"), data.len() as u64);
         assert_eq!(stored(&server, &data).as_deref(), Some(&data[..]));
@@ -266,7 +282,15 @@ async fn a_cut_connection_keeps_what_arrived_and_the_upload_resumes_from_head() 
         // The connection drops after 1 MiB and a bit: tus core keeps what arrived (no
         // checksum was sent).
         let part = (1 << 20) + 12_345;
-        let status = cut_patch(&server, &phone.token, &location, (0, data.len()), &data[..part], true).await;
+        let status = cut_patch(
+            &server,
+            &phone.token,
+            &location,
+            (0, data.len()),
+            &data[..part],
+            true,
+        )
+        .await;
         assert!(matches!(status, 0 | 400), "{}: {status}", b.label);
         let mut offset = 0;
         for _ in 0..200 {
@@ -283,7 +307,15 @@ async fn a_cut_connection_keeps_what_arrived_and_the_upload_resumes_from_head() 
         // keeps the bytes and frees the upload.
         let more = part + 500_000;
         let t0 = std::time::Instant::now();
-        let status = cut_patch(&server, &phone.token, &location, (part, data.len() - part), &data[part..more], false).await;
+        let status = cut_patch(
+            &server,
+            &phone.token,
+            &location,
+            (part, data.len() - part),
+            &data[part..more],
+            false,
+        )
+        .await;
         assert_eq!(status, 408, "{}", b.label);
         assert!(t0.elapsed() < IDLE * 10, "freed within seconds");
         assert_eq!(phone.offset(&location).await, more as u64);
@@ -302,7 +334,13 @@ async fn a_cut_connection_keeps_what_arrived_and_the_upload_resumes_from_head() 
 
 /// A chunk from `offset` to the end with its checksum, of which only 100 000 bytes arrive
 /// before the socket goes quiet.
-async fn cut_patch_with_checksum(server: &TestServer, token: &str, location: &str, offset: usize, data: &[u8]) -> u16 {
+async fn cut_patch_with_checksum(
+    server: &TestServer,
+    token: &str,
+    location: &str,
+    offset: usize,
+    data: &[u8],
+) -> u16 {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let addr = server.base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -331,12 +369,23 @@ async fn a_wrong_offset_is_409_with_the_committed_offset() {
         let phone = Tus::enrol(&server, demo.code(0)).await;
         let data = blob(3, 200_000);
         let (location, _) = phone.create_ok(&data).await;
-        assert_eq!(phone.patch(&location, 0, &data[..1000], None).await.status(), 204);
+        assert_eq!(
+            phone
+                .patch(&location, 0, &data[..1000], None)
+                .await
+                .status(),
+            204
+        );
 
         // Threat: anyone sending bad input — a chunk at the wrong place would corrupt the blob.
         let resp = phone.patch(&location, 5000, &data[5000..6000], None).await;
         assert_eq!(header_u64(&resp, "upload-offset"), 1000);
-        assert_eq!(problem_type(resp, 409).await, "upload-offset-mismatch", "{}", b.label);
+        assert_eq!(
+            problem_type(resp, 409).await,
+            "upload-offset-mismatch",
+            "{}",
+            b.label
+        );
         assert_eq!(phone.offset(&location).await, 1000);
     }
 }
@@ -349,15 +398,31 @@ async fn a_chunk_failing_its_checksum_is_460_and_the_offset_stays() {
         let data = blob(4, 300_000);
         let (location, _) = phone.create_ok(&data).await;
         let first = &data[..100_000];
-        assert_eq!(phone.patch(&location, 0, first, Some(checksum(first))).await.status(), 204);
+        assert_eq!(
+            phone
+                .patch(&location, 0, first, Some(checksum(first)))
+                .await
+                .status(),
+            204
+        );
 
         // Threat: a network attacker altering a chunk in flight.
         let mut altered = data[100_000..200_000].to_vec();
         altered[7] ^= 1;
         let resp = phone
-            .patch(&location, 100_000, &altered, Some(checksum(&data[100_000..200_000])))
+            .patch(
+                &location,
+                100_000,
+                &altered,
+                Some(checksum(&data[100_000..200_000])),
+            )
             .await;
-        assert_eq!(problem_type(resp, 460).await, "upload-checksum-mismatch", "{}", b.label);
+        assert_eq!(
+            problem_type(resp, 460).await,
+            "upload-checksum-mismatch",
+            "{}",
+            b.label
+        );
         assert_eq!(phone.offset(&location).await, 100_000);
 
         // The discarded chunk left nothing behind: the blob still completes correctly.
@@ -377,10 +442,29 @@ async fn a_blob_that_does_not_hash_to_its_address_is_discarded() {
         // Threat: anyone sending bad input — bytes that are not the blob they claim to be
         // (each chunk with a correct checksum of its own).
         let other = blob(6, 150_000);
-        let resp = phone.patch(&location, 0, &other[..100_000], Some(checksum(&other[..100_000]))).await;
+        let resp = phone
+            .patch(
+                &location,
+                0,
+                &other[..100_000],
+                Some(checksum(&other[..100_000])),
+            )
+            .await;
         assert_eq!(resp.status(), 204);
-        let resp = phone.patch(&location, 100_000, &other[100_000..], Some(checksum(&other[100_000..]))).await;
-        assert_eq!(problem_type(resp, 422).await, "upload-digest-mismatch", "{}", b.label);
+        let resp = phone
+            .patch(
+                &location,
+                100_000,
+                &other[100_000..],
+                Some(checksum(&other[100_000..])),
+            )
+            .await;
+        assert_eq!(
+            problem_type(resp, 422).await,
+            "upload-digest-mismatch",
+            "{}",
+            b.label
+        );
 
         assert!(stored(&server, &announced).is_none());
         assert!(stored(&server, &other).is_none());
@@ -404,14 +488,24 @@ async fn two_devices_sending_the_same_blob_at_once_store_it_once() {
         let (l2, _) = partner.create_ok(&data).await;
         assert_eq!(l1, l2, "both join one upload");
 
-        let (c1, c2) = tokio::join!(lead.upload(&l1, &data, 64 << 10), partner.upload(&l2, &data, 64 << 10));
+        let (c1, c2) = tokio::join!(
+            lead.upload(&l1, &data, 64 << 10),
+            partner.upload(&l2, &data, 64 << 10)
+        );
         eprintln!("{}: conflicts met: lead {c1}, partner {c2}", b.label);
         assert_eq!(lead.offset(&l1).await, data.len() as u64);
         assert_eq!(partner.offset(&l2).await, data.len() as u64);
-        assert_eq!(stored(&server, &data).as_deref(), Some(&data[..]), "{}", b.label);
+        assert_eq!(
+            stored(&server, &data).as_deref(),
+            Some(&data[..]),
+            "{}",
+            b.label
+        );
         assert_eq!(partial_files(&server), 0);
         let blobs_dir = server.state.blobs.path(&sha256(&data));
-        let siblings = std::fs::read_dir(blobs_dir.parent().unwrap()).unwrap().count();
+        let siblings = std::fs::read_dir(blobs_dir.parent().unwrap())
+            .unwrap()
+            .count();
         assert_eq!(siblings, 1, "one stored blob");
     }
 }
@@ -455,12 +549,23 @@ async fn termination_removes_the_upload_and_its_partial_file() {
         let other = Tus::enrol(&server, demo.code(1)).await;
         let data = blob(9, 100_000);
         let (location, _) = phone.create_ok(&data).await;
-        assert_eq!(phone.patch(&location, 0, &data[..40_000], None).await.status(), 204);
+        assert_eq!(
+            phone
+                .patch(&location, 0, &data[..40_000], None)
+                .await
+                .status(),
+            204
+        );
         assert_eq!(partial_files(&server), 1);
 
         // Threat: a user without need — another agent's phone cancelling this transfer.
         let resp = other.req(Method::DELETE, &location).send().await.unwrap();
-        assert_eq!(problem_type(resp, 403).await, "upload-not-yours", "{}", b.label);
+        assert_eq!(
+            problem_type(resp, 403).await,
+            "upload-not-yours",
+            "{}",
+            b.label
+        );
 
         let resp = phone.req(Method::DELETE, &location).send().await.unwrap();
         assert_eq!(resp.status(), 204, "{}", b.label);
@@ -489,14 +594,28 @@ async fn uploads_refuse_missing_credentials_and_malformed_requests() {
             .send()
             .await
             .unwrap();
-        assert_eq!(problem_type(anonymous, 401).await, "unauthorized", "{}", b.label);
-        let forged = Tus { server: &server, token: "tdv_forged".into() };
+        assert_eq!(
+            problem_type(anonymous, 401).await,
+            "unauthorized",
+            "{}",
+            b.label
+        );
+        let forged = Tus {
+            server: &server,
+            token: "tdv_forged".into(),
+        };
         // HEAD answers carry no body: the status says it.
         assert_eq!(forged.head(&location).await.status(), 401);
         // A console session is not a device.
         let session = server.login("manager", demo.password("manager")).await;
-        let console = Tus { server: &server, token: session };
-        assert_eq!(problem_type(console.create(&data).await, 401).await, "unauthorized");
+        let console = Tus {
+            server: &server,
+            token: session,
+        };
+        assert_eq!(
+            problem_type(console.create(&data).await, 401).await,
+            "unauthorized"
+        );
 
         // Threat: a thief with a lost phone — a revoked device uploads nothing.
         let thief = Tus::enrol(&server, demo.code(2)).await;
@@ -513,14 +632,20 @@ async fn uploads_refuse_missing_credentials_and_malformed_requests() {
         let admin = server.login("admin", demo.password("admin")).await;
         let revoked = server
             .http
-            .post(server.url(&format!("/v1/devices/{}/revoke", device["device_id"].as_str().unwrap())))
+            .post(server.url(&format!(
+                "/v1/devices/{}/revoke",
+                device["device_id"].as_str().unwrap()
+            )))
             .bearer_auth(&admin)
             .json(&serde_json::json!({"reason": "lost"}))
             .send()
             .await
             .unwrap();
         assert_eq!(revoked.status(), 200);
-        assert_eq!(problem_type(thief.create(&data).await, 401).await, "device-revoked");
+        assert_eq!(
+            problem_type(thief.create(&data).await, 401).await,
+            "device-revoked"
+        );
 
         // Threat: anyone sending bad input.
         let no_version = server
@@ -541,10 +666,22 @@ async fn uploads_refuse_missing_credentials_and_malformed_requests() {
             .unwrap();
         assert_eq!(problem_type(too_big, 413).await, "upload-too-large");
         for (length, meta, kind) in [
-            (None, Some(metadata(&sha256(&data).to_hex())), "upload-length-required"),
-            (Some("-3"), Some(metadata(&sha256(&data).to_hex())), "upload-header-invalid"),
+            (
+                None,
+                Some(metadata(&sha256(&data).to_hex())),
+                "upload-length-required",
+            ),
+            (
+                Some("-3"),
+                Some(metadata(&sha256(&data).to_hex())),
+                "upload-header-invalid",
+            ),
             (Some("1000"), None, "upload-metadata-invalid"),
-            (Some("1000"), Some(format!("sha256 {}", B64.encode("not-a-digest"))), "upload-metadata-invalid"),
+            (
+                Some("1000"),
+                Some(format!("sha256 {}", B64.encode("not-a-digest"))),
+                "upload-metadata-invalid",
+            ),
         ] {
             let mut req = phone.req(Method::POST, "/v1/uploads");
             if let Some(l) = length {
@@ -565,8 +702,18 @@ async fn uploads_refuse_missing_credentials_and_malformed_requests() {
             .unwrap();
         assert_eq!(problem_type(wrong_type, 415).await, "upload-content-type");
         let past_the_end = phone.patch(&location, 0, &blob(11, 1001), None).await;
-        assert_eq!(problem_type(past_the_end, 413).await, "upload-exceeds-length");
-        let md5 = phone.patch(&location, 0, &data, Some(format!("md5 {}", B64.encode([0u8; 16])))).await;
+        assert_eq!(
+            problem_type(past_the_end, 413).await,
+            "upload-exceeds-length"
+        );
+        let md5 = phone
+            .patch(
+                &location,
+                0,
+                &data,
+                Some(format!("md5 {}", B64.encode([0u8; 16]))),
+            )
+            .await;
         assert_eq!(problem_type(md5, 400).await, "upload-checksum-unsupported");
         assert_eq!(phone.offset(&location).await, 0, "nothing stored half-way");
     }

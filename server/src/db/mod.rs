@@ -19,9 +19,9 @@ use tandem_core::place::Coordinate;
 use uuid::Uuid;
 
 pub mod auth;
-pub mod uploads;
 mod postgres;
 mod sqlite;
+pub mod uploads;
 
 pub use auth::AuthDb;
 pub use uploads::UploadsDb;

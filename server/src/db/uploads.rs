@@ -75,8 +75,12 @@ pub trait UploadsDb: Send + Sync {
     ) -> Result<bool, DbError>;
 
     /// Extends a held lease; `false` when it was lost (taken over or the upload is gone).
-    async fn renew_upload_lease(&self, id: Uuid, token: &str, until_ms: i64)
-    -> Result<bool, DbError>;
+    async fn renew_upload_lease(
+        &self,
+        id: Uuid,
+        token: &str,
+        until_ms: i64,
+    ) -> Result<bool, DbError>;
 
     /// Moves the committed offset from `from` to `to` and releases the lease, only if the
     /// lease is still `token`'s. `false`: nothing changed.
@@ -101,15 +105,7 @@ pub trait UploadsDb: Send + Sync {
 }
 
 /// An upload row as read.
-type Row = (
-    String,
-    String,
-    i64,
-    i64,
-    String,
-    Option<i64>,
-    Option<i64>,
-);
+type Row = (String, String, i64, i64, String, Option<i64>, Option<i64>);
 
 const SELECT: &str = "SELECT id, sha256, length_bytes, offset_bytes, created_by, completed_ms, \
      lease_until_ms FROM uploads";

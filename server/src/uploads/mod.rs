@@ -60,8 +60,10 @@ pub struct UploadsDoc;
 
 /// Every answer of an upload route names the protocol version (tus core).
 async fn with_tus_resumable(mut resp: Response) -> Response {
-    resp.headers_mut()
-        .insert(tus::TUS_RESUMABLE, HeaderValue::from_static(tus::TUS_VERSION));
+    resp.headers_mut().insert(
+        tus::TUS_RESUMABLE,
+        HeaderValue::from_static(tus::TUS_VERSION),
+    );
     resp
 }
 
@@ -164,8 +166,14 @@ fn offsets(row: &UploadRow) -> HeaderMap {
         ))))]
 pub async fn tus_options(State(state): State<AppState>) -> Response {
     let mut h = HeaderMap::new();
-    h.insert(tus::TUS_VERSION_H, HeaderValue::from_static(tus::TUS_VERSION));
-    h.insert(tus::TUS_EXTENSION, HeaderValue::from_static(tus::TUS_EXTENSIONS));
+    h.insert(
+        tus::TUS_VERSION_H,
+        HeaderValue::from_static(tus::TUS_VERSION),
+    );
+    h.insert(
+        tus::TUS_EXTENSION,
+        HeaderValue::from_static(tus::TUS_EXTENSIONS),
+    );
     h.insert(
         tus::TUS_CHECKSUM_ALGORITHM,
         HeaderValue::from_static(tus::CHECKSUM_ALGORITHM),
@@ -218,9 +226,8 @@ pub async fn create(
         )
         .into());
     }
-    let length = tus::number(&headers, &UPLOAD_LENGTH)?.ok_or_else(|| {
-        tus::bad_request("upload-length-required", "Upload-Length is required.")
-    })?;
+    let length = tus::number(&headers, &UPLOAD_LENGTH)?
+        .ok_or_else(|| tus::bad_request("upload-length-required", "Upload-Length is required."))?;
     if length > state.config.upload_max_bytes {
         return Err(AppError::problem(
             StatusCode::PAYLOAD_TOO_LARGE,

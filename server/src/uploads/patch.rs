@@ -116,9 +116,8 @@ pub async fn append(
 ) -> Result<Response, UploadFailure> {
     require_tus(&headers)?;
     tus::require_offset_octet_stream(&headers)?;
-    let offset = tus::number(&headers, &UPLOAD_OFFSET)?.ok_or_else(|| {
-        tus::bad_request("upload-offset-required", "Upload-Offset is required.")
-    })?;
+    let offset = tus::number(&headers, &UPLOAD_OFFSET)?
+        .ok_or_else(|| tus::bad_request("upload-offset-required", "Upload-Offset is required."))?;
     let checksum = tus::chunk_checksum(&headers)?;
     let row = find(&state, &id).await?;
     if row.completed_ms.is_some() {
@@ -205,7 +204,10 @@ impl Lease {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if !matches!(db.renew_upload_lease(id, &held, now_ms() + ms).await, Ok(true)) {
+                if !matches!(
+                    db.renew_upload_lease(id, &held, now_ms() + ms).await,
+                    Ok(true)
+                ) {
                     flag.store(true, Ordering::SeqCst);
                     return;
                 }
@@ -281,9 +283,8 @@ impl Chunk {
 
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
         let chunk_hash = self.checksum.map(|_| Sha256Stream::default());
-        let writer = tokio::task::spawn_blocking(move || {
-            write_all(rx, file, blob_hash, chunk_hash)
-        });
+        let writer =
+            tokio::task::spawn_blocking(move || write_all(rx, file, blob_hash, chunk_hash));
         let end = self.pump(body, tx).await;
         let written = writer.await.map_err(internal)?;
         let written = match (end, written) {
@@ -313,8 +314,9 @@ impl Chunk {
                     "Checksum mismatch",
                     "The chunk does not match its Upload-Checksum; it was discarded.",
                 )),
-                End::TooLong => too_long("The chunk goes past Upload-Length or the PATCH limit.")
-                    .into(),
+                End::TooLong => {
+                    too_long("The chunk goes past Upload-Length or the PATCH limit.").into()
+                }
                 _ => cut(end).into(),
             }
             .at_offset(offset));
@@ -389,7 +391,13 @@ impl Chunk {
         Ok(self
             .state
             .db
-            .commit_upload_offset(self.row.id, &self.lease.token, self.row.offset, to, now_ms())
+            .commit_upload_offset(
+                self.row.id,
+                &self.lease.token,
+                self.row.offset,
+                to,
+                now_ms(),
+            )
             .await?)
     }
 
@@ -415,7 +423,11 @@ impl Chunk {
         let (state, row) = (&self.state, &self.row);
         state.upload_hashes.forget(row.id);
         if blob_hash.finish() != row.sha256 {
-            if state.db.delete_upload(row.id, Some(&self.lease.token)).await? {
+            if state
+                .db
+                .delete_upload(row.id, Some(&self.lease.token))
+                .await?
+            {
                 super::remove_partial(state, row.id).await;
             }
             return Err(digest_mismatch().into());
@@ -578,12 +590,7 @@ fn start_writeback(file: &File, offset: u64, len: usize) {
     // SAFETY: sync_file_range(2) on an open file descriptor we own; it only schedules I/O
     // (a failure is harmless: the fsync that follows is what makes the bytes durable).
     unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset,
-            len,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
     }
 }
 
@@ -598,7 +605,10 @@ pub(super) async fn trim_uncommitted(
     row: &UploadRow,
 ) -> Result<(), UploadFailure> {
     let path = partial_path(state, row.id);
-    let len = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(0);
+    let len = tokio::fs::metadata(&path)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
     let now = now_ms();
     if len <= row.offset || row.leased_at(now) {
         return Ok(());

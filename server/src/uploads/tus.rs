@@ -48,15 +48,16 @@ pub const CHECKSUM_MISMATCH: StatusCode = match StatusCode::from_u16(460) {
 pub struct UploadFailure {
     /// The problem answered.
     pub error: AppError,
-    /// Headers sent with it.
-    pub headers: HeaderMap,
+    /// Headers sent with it (few, so a list keeps the error small).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl UploadFailure {
     /// The failure with the committed offset, so the client can resume without a HEAD.
     #[must_use]
     pub fn at_offset(mut self, offset: u64) -> Self {
-        self.headers.insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+        self.headers
+            .push((UPLOAD_OFFSET, HeaderValue::from(offset)));
         self
     }
 
@@ -64,7 +65,7 @@ impl UploadFailure {
     #[must_use]
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.headers
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            .push((header::RETRY_AFTER, HeaderValue::from(seconds)));
         self
     }
 }
@@ -73,7 +74,7 @@ impl From<AppError> for UploadFailure {
     fn from(error: AppError) -> Self {
         Self {
             error,
-            headers: HeaderMap::new(),
+            headers: Vec::new(),
         }
     }
 }
@@ -87,7 +88,9 @@ impl From<crate::db::DbError> for UploadFailure {
 impl IntoResponse for UploadFailure {
     fn into_response(self) -> Response {
         let mut resp = self.error.into_response();
-        resp.headers_mut().extend(self.headers);
+        for (name, value) in self.headers {
+            resp.headers_mut().insert(name, value);
+        }
         resp
     }
 }
@@ -110,7 +113,7 @@ pub fn require_tus(headers: &HeaderMap) -> Result<(), UploadFailure> {
     ));
     failure
         .headers
-        .insert(TUS_VERSION_H, HeaderValue::from_static(TUS_VERSION));
+        .push((TUS_VERSION_H, HeaderValue::from_static(TUS_VERSION)));
     Err(failure)
 }
 
@@ -126,12 +129,9 @@ pub fn number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, App
             format!("{name} must be a non-negative decimal integer."),
         ));
     }
-    text.parse().map(Some).map_err(|_| {
-        bad_request(
-            "upload-header-invalid",
-            format!("{name} is out of range."),
-        )
-    })
+    text.parse()
+        .map(Some)
+        .map_err(|_| bad_request("upload-header-invalid", format!("{name} is out of range.")))
 }
 
 /// The blob's address from `Upload-Metadata`: key `sha256`, value the base64 of the
@@ -222,7 +222,11 @@ mod tests {
     #[test]
     fn metadata_takes_the_sha256_key_and_ignores_the_others() {
         let hex = tandem_core::crypto::sha256(b"x").to_hex();
-        let value = format!("filename {},sha256 {}, is_confidential", B64.encode("a.jpg"), B64.encode(&hex));
+        let value = format!(
+            "filename {},sha256 {}, is_confidential",
+            B64.encode("a.jpg"),
+            B64.encode(&hex)
+        );
         let digest = metadata_sha256(&with(&UPLOAD_METADATA, &value)).unwrap();
         assert_eq!(digest.to_hex(), hex);
         let upper = format!("sha256 {}", B64.encode(hex.to_uppercase()));
@@ -234,16 +238,25 @@ mod tests {
     #[test]
     fn numbers_refuse_signs_spaces_and_overflow() {
         for bad in ["-1", "+1", " 1", "1e3", "99999999999999999999999", ""] {
-            assert!(number(&with(&UPLOAD_LENGTH, bad), &UPLOAD_LENGTH).is_err(), "{bad}");
+            assert!(
+                number(&with(&UPLOAD_LENGTH, bad), &UPLOAD_LENGTH).is_err(),
+                "{bad}"
+            );
         }
-        assert_eq!(number(&with(&UPLOAD_LENGTH, "42"), &UPLOAD_LENGTH).unwrap(), Some(42));
+        assert_eq!(
+            number(&with(&UPLOAD_LENGTH, "42"), &UPLOAD_LENGTH).unwrap(),
+            Some(42)
+        );
     }
 
     #[test]
     fn checksums_are_sha256_of_32_bytes() {
         let d = tandem_core::crypto::sha256(b"chunk");
         let ok = format!("sha256 {}", B64.encode(d.as_bytes()));
-        assert_eq!(chunk_checksum(&with(&UPLOAD_CHECKSUM, &ok)).unwrap(), Some(d));
+        assert_eq!(
+            chunk_checksum(&with(&UPLOAD_CHECKSUM, &ok)).unwrap(),
+            Some(d)
+        );
         let md5 = format!("md5 {}", B64.encode([0u8; 16]));
         assert!(chunk_checksum(&with(&UPLOAD_CHECKSUM, &md5)).is_err());
         let short = format!("sha256 {}", B64.encode([0u8; 16]));
