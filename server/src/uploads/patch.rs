@@ -31,9 +31,9 @@ use crate::error::{AppError, Problem};
 use crate::{AppState, now_ms};
 
 /// Bytes handed to the writer at a time.
-const WRITE_BUF: usize = 4 << 20;
+const WRITE_BUF: usize = 1 << 20;
 /// Buffers queued for the writer; with [`WRITE_BUF`], what one PATCH may hold in memory.
-const WRITE_QUEUE: usize = 2;
+const WRITE_QUEUE: usize = 4;
 
 /// The problem of a blob that does not hash to its address (the upload is discarded).
 /// 422 rather than tus's 460: each chunk may have been fine, the blob is not what it was
@@ -559,10 +559,8 @@ fn write_and_hash(
     chunk: Option<std::sync::mpsc::SyncSender<Bytes>>,
 ) -> io::Result<Written> {
     let mut bytes = 0u64;
-    let start = file.stream_position()?;
     while let Some(buf) = rx.blocking_recv() {
         file.write_all(&buf)?;
-        start_writeback(&file, start + bytes, buf.len());
         if let Some(chunk) = &chunk {
             chunk
                 .send(buf.clone())
@@ -578,24 +576,6 @@ fn write_and_hash(
         bytes,
     })
 }
-
-/// Asks the kernel to start writing a range to disk now, so the fsync at the end of the
-/// PATCH finds little left to do and the disk works while the network does.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File, offset: u64, len: usize) {
-    use std::os::fd::AsRawFd as _;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: sync_file_range(2) on an open file descriptor we own; it only schedules I/O
-    // (a failure is harmless: the fsync that follows is what makes the bytes durable).
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _offset: u64, _len: usize) {}
 
 /// HEAD's part of crash recovery: a partial file longer than the committed offset (a crash
 /// between the write and the commit) is cut back to it, under a short lease so no writer
