@@ -30,6 +30,7 @@ use crate::{AppState, now_ms};
 
 mod patch;
 pub mod tus;
+mod writer;
 
 use tus::{UPLOAD_LENGTH, UPLOAD_OFFSET, UploadFailure, require_tus};
 
