@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,6 +21,7 @@ pub mod routes;
 pub mod secrets;
 pub mod serve;
 pub mod sync;
+pub mod uploads;
 pub mod visits;
 
 /// Now, UTC milliseconds (the server's clock: what it signs in anchors and receipts).
@@ -34,6 +36,15 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// The data folder (key, SQLite file, blobs).
     pub data_dir: PathBuf,
+    /// Largest blob a resumable upload may announce (`Tus-Max-Size`), bytes.
+    pub upload_max_bytes: u64,
+    /// Largest body of one upload PATCH, bytes (independent of `body_limit_bytes`).
+    pub upload_patch_max_bytes: u64,
+    /// How long a PATCH body may send nothing before the upload is freed.
+    pub upload_idle_timeout: Duration,
+    /// How long an upload's lease outlives its last renewal (a crashed writer's upload is
+    /// free again after this).
+    pub upload_lease: Duration,
 }
 
 impl Default for Config {
@@ -41,6 +52,10 @@ impl Default for Config {
         Self {
             body_limit_bytes: 1 << 20,
             data_dir: PathBuf::from(serve::DEFAULT_DATA_DIR),
+            upload_max_bytes: uploads::DEFAULT_MAX_BYTES,
+            upload_patch_max_bytes: uploads::DEFAULT_MAX_BYTES,
+            upload_idle_timeout: uploads::DEFAULT_IDLE_TIMEOUT,
+            upload_lease: uploads::DEFAULT_LEASE,
         }
     }
 }
@@ -58,6 +73,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Content-addressed blobs, under `<data_dir>/blobs`.
     pub blobs: Arc<blobstore::BlobStore>,
+    /// Hash states of uploads this process is writing in order (so blobs are hashed once).
+    pub upload_hashes: Arc<uploads::HashCache>,
 }
 
 impl AppState {
@@ -74,6 +91,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::default(),
             blobs: Arc::new(blobs),
+            upload_hashes: Arc::default(),
         })
     }
 }
@@ -86,6 +104,7 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(routes::openapi_json))
         .route("/v1/server-key", get(routes::server_key))
         .merge(auth::routes())
+        .merge(uploads::routes())
         .merge(visits::routes())
         .merge(sync::routes())
         .fallback(routes::not_found)

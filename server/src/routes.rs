@@ -58,6 +58,7 @@ impl utoipa::Modify for SecuritySchemes {
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::auth::AuthDoc::openapi());
+    doc.merge(crate::uploads::UploadsDoc::openapi());
     doc.merge(crate::visits::VisitsDoc::openapi());
     doc.merge(crate::sync::SyncDoc::openapi());
     doc

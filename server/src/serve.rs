@@ -35,6 +35,18 @@ pub struct ServeArgs {
     /// Largest request body accepted, bytes.
     #[arg(long, env = "TANDEM_BODY_LIMIT", default_value_t = 1 << 20)]
     pub body_limit: usize,
+    /// Largest blob a resumable upload may announce, bytes.
+    #[arg(long, env = "TANDEM_UPLOAD_MAX_BYTES", default_value_t = crate::uploads::DEFAULT_MAX_BYTES)]
+    pub upload_max_bytes: u64,
+    /// Largest body of one upload PATCH, bytes.
+    #[arg(long, env = "TANDEM_UPLOAD_PATCH_MAX_BYTES", default_value_t = crate::uploads::DEFAULT_MAX_BYTES)]
+    pub upload_patch_max_bytes: u64,
+    /// Milliseconds a PATCH body may stall before its upload is freed.
+    #[arg(long, env = "TANDEM_UPLOAD_IDLE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub upload_idle_timeout_ms: u64,
+    /// Milliseconds an upload lease outlives its last renewal (frees a crashed writer's upload).
+    #[arg(long, env = "TANDEM_UPLOAD_LEASE_MS", default_value_t = 10_000)]
+    pub upload_lease_ms: u64,
 }
 
 /// Why the server stopped with an error.
@@ -100,6 +112,10 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let config = Config {
         body_limit_bytes: args.body_limit,
         data_dir: args.data_dir.clone(),
+        upload_max_bytes: args.upload_max_bytes,
+        upload_patch_max_bytes: args.upload_patch_max_bytes,
+        upload_idle_timeout: std::time::Duration::from_millis(args.upload_idle_timeout_ms),
+        upload_lease: std::time::Duration::from_millis(args.upload_lease_ms),
     };
     let state = AppState::new(db.clone(), signer, config)?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -22,10 +22,12 @@ pub mod auth;
 mod postgres;
 mod sqlite;
 pub mod sync;
+pub mod uploads;
 pub mod visits;
 
 pub use auth::AuthDb;
 pub use sync::SyncDb;
+pub use uploads::UploadsDb;
 pub use visits::VisitsDb;
 
 pub use postgres::PgDb;
@@ -247,7 +249,7 @@ pub(crate) const COUNT_SQL: &str = "SELECT \
 
 /// Storage used by the HTTP layer; one implementation per backend.
 #[async_trait]
-pub trait Db: AuthDb + VisitsDb + SyncDb + Send + Sync + 'static {
+pub trait Db: AuthDb + UploadsDb + VisitsDb + SyncDb + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations not yet applied; a no-op when all are.
@@ -302,6 +304,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         include_str!("../../migrations/sqlite/0002_auth.sql"),
     ),
     (
+        3,
+        "uploads",
+        include_str!("../../migrations/sqlite/0003_uploads.sql"),
+    ),
+    (
         4,
         "visits",
         include_str!("../../migrations/sqlite/0004_visits.sql"),
@@ -318,6 +325,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         2,
         "auth",
         include_str!("../../migrations/postgres/0002_auth.sql"),
+    ),
+    (
+        3,
+        "uploads",
+        include_str!("../../migrations/postgres/0003_uploads.sql"),
     ),
     (
         4,

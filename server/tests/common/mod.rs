@@ -46,6 +46,7 @@ impl TestBackend {
         let config = Config {
             body_limit_bytes: 64 * 1024,
             data_dir: self.dir.path().to_owned(),
+            ..Config::default()
         };
         AppState::new(self.open().await, signer, config).unwrap()
     }
