@@ -200,6 +200,87 @@ const ROWS: &[Row] = &[
     },
 ];
 
+/// The tus routes need their protocol headers; each row names them.
+struct TusRow {
+    method: Method,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    body: &'static [u8],
+    expect: [u16; 9],
+}
+
+/// `hello`: 5 bytes, digest as tus metadata (base64 of the hex digest).
+const HELLO_METADATA: &str = "sha256 \
+    MmNmMjRkYmE1ZmIwYTMwZTI2ZTgzYjJhYzViOWUyOWUxYjE2MWU1YzFmYTc0MjVlNzMwNDMzNjI5MzhiOTgyNA==";
+
+const TUS_ROWS: &[TusRow] = &[
+    // Anyone may ask what the server speaks.
+    TusRow {
+        method: Method::OPTIONS,
+        path: "/v1/uploads",
+        headers: &[],
+        body: b"",
+        expect: [204; 9],
+    },
+    // Uploads are the phones' (blobs are content-addressed: any enrolled phone may send
+    // or resume one; only its creator may cancel it).
+    TusRow {
+        method: Method::POST,
+        path: "/v1/uploads",
+        headers: &[("Upload-Length", "5"), ("Upload-Metadata", HELLO_METADATA)],
+        body: b"",
+        expect: [401, 201, 201, 401, 401, 401, 401, 401, 401],
+    },
+    TusRow {
+        method: Method::HEAD,
+        path: "/v1/uploads/{upload_a}",
+        headers: &[],
+        body: b"",
+        expect: [401, 200, 200, 401, 401, 401, 401, 401, 401],
+    },
+    TusRow {
+        method: Method::PATCH,
+        path: "/v1/uploads/{upload_a}",
+        headers: &[
+            ("Content-Type", "application/offset+octet-stream"),
+            // Not where the upload stands (3): every phone gets the conflict, nobody writes.
+            ("Upload-Offset", "1"),
+        ],
+        body: b"ello",
+        expect: [401, 409, 409, 401, 401, 401, 401, 401, 401],
+    },
+    TusRow {
+        method: Method::DELETE,
+        path: "/v1/uploads/{upload_b}",
+        headers: &[],
+        body: b"",
+        expect: [401, 403, 204, 401, 401, 401, 401, 401, 401],
+    },
+];
+
+/// Starts an upload of `hello` (or `world`) as a device; returns its path's id.
+async fn start_upload(server: &TestServer, token: &str, text: &str) -> String {
+    let digest = tandem_core::crypto::sha256(text.as_bytes()).to_hex();
+    use base64::Engine as _;
+    let metadata = format!(
+        "sha256 {}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    );
+    let resp = server
+        .http
+        .post(server.url("/v1/uploads"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", text.len().to_string())
+        .header("Upload-Metadata", metadata)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    location.rsplit('/').next().unwrap().to_owned()
+}
+
 async fn fixture(server: &TestServer) -> (Fixture, BTreeMap<&'static str, Option<String>>) {
     let db = server.state.db.as_ref();
     let a = seed_demo(db, "pujiang-cc").await;
@@ -251,6 +332,25 @@ async fn fixture(server: &TestServer) -> (Fixture, BTreeMap<&'static str, Option
         ids.insert(name, body["id"].as_str().unwrap().to_owned());
     }
     let policy = serde_json::to_value(tandem_core::model::Policy::defaults(a.bank_id())).unwrap();
+    // An upload of `hello` with 3 bytes sent (by phone A), and one of `world` (by phone B).
+    let upload_a = start_upload(server, &device_a.token, "hello").await;
+    let resp = server
+        .http
+        .patch(server.url(&format!("/v1/uploads/{upload_a}")))
+        .bearer_auth(&device_a.token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "0")
+        .body("hel")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    ids.insert("upload_a", upload_a);
+    ids.insert(
+        "upload_b",
+        start_upload(server, &device_b.token, "world").await,
+    );
     ids.insert("spare_device_a", spare_a.enrollment.device_id.to_string());
     (Fixture { ids, policy }, tokens)
 }
@@ -270,6 +370,29 @@ async fn every_endpoint_answers_every_caller_as_the_table_says() {
                 }
                 if let Some(body) = row.body {
                     req = req.json(&body(&fx));
+                }
+                let status = req.send().await.unwrap().status().as_u16();
+                if status != row.expect[i] {
+                    wrong.push(format!(
+                        "{} {} as {caller}: {status}, expected {}",
+                        row.method, row.path, row.expect[i]
+                    ));
+                }
+            }
+        }
+        for row in TUS_ROWS {
+            let path = fx.fill(row.path);
+            for (i, caller) in CALLERS.iter().enumerate() {
+                let mut req = server
+                    .http
+                    .request(row.method.clone(), server.url(&path))
+                    .header("Tus-Resumable", "1.0.0")
+                    .body(row.body);
+                for (name, value) in row.headers {
+                    req = req.header(*name, *value);
+                }
+                if let Some(token) = &tokens[caller] {
+                    req = req.bearer_auth(token);
                 }
                 let status = req.send().await.unwrap().status().as_u16();
                 if status != row.expect[i] {
@@ -308,7 +431,9 @@ async fn every_route_in_the_openapi_document_is_in_the_access_table() {
             let m: Method = method.to_uppercase().parse().unwrap();
             let covered = ROWS
                 .iter()
-                .any(|r| r.method == m && template_matches(r.path, path));
+                .map(|r| (&r.method, r.path))
+                .chain(TUS_ROWS.iter().map(|r| (&r.method, r.path)))
+                .any(|(method, row)| *method == m && template_matches(row, path));
             if !covered && !by_body.contains(&path.as_str()) {
                 missing.push(format!("{m} {path}"));
             }
