@@ -14,11 +14,13 @@ pub mod blobstore;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod ingest;
 pub mod key;
 pub mod metrics;
 pub mod routes;
 pub mod secrets;
 pub mod serve;
+pub mod tlog;
 
 /// Now, UTC milliseconds (the server's clock: what it signs in anchors and receipts).
 pub fn now_ms() -> i64 {
@@ -84,6 +86,8 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(routes::openapi_json))
         .route("/v1/server-key", get(routes::server_key))
         .merge(auth::routes())
+        .merge(ingest::routes())
+        .merge(tlog::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))

@@ -58,6 +58,8 @@ impl utoipa::Modify for SecuritySchemes {
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::auth::AuthDoc::openapi());
+    doc.merge(crate::ingest::IngestDoc::openapi());
+    doc.merge(crate::tlog::LogDoc::openapi());
     doc
 }
 

@@ -19,10 +19,12 @@ use tandem_core::place::Coordinate;
 use uuid::Uuid;
 
 pub mod auth;
+pub mod ledger;
 mod postgres;
 mod sqlite;
 
 pub use auth::AuthDb;
+pub use ledger::LedgerDb;
 
 pub use postgres::PgDb;
 pub use sqlite::SqliteDb;
@@ -42,6 +44,9 @@ pub enum DbError {
     /// A stored value is not what the schema allows.
     #[error("stored value out of range: {0}")]
     Corrupt(&'static str),
+    /// The transparency log's maths or signing failed (an incomplete store, a key error).
+    #[error("transparency log: {0}")]
+    Log(String),
 }
 
 /// Which implementation is behind the trait.
@@ -243,7 +248,7 @@ pub(crate) const COUNT_SQL: &str = "SELECT \
 
 /// Storage used by the HTTP layer; one implementation per backend.
 #[async_trait]
-pub trait Db: AuthDb + Send + Sync + 'static {
+pub trait Db: AuthDb + LedgerDb + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations not yet applied; a no-op when all are.
@@ -297,6 +302,7 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "auth",
         include_str!("../../migrations/sqlite/0002_auth.sql"),
     ),
+    (5, "ledger", include_str!("../../migrations/sqlite/0005_ledger.sql")),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embedded] = &[
@@ -310,6 +316,7 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         "auth",
         include_str!("../../migrations/postgres/0002_auth.sql"),
     ),
+    (5, "ledger", include_str!("../../migrations/postgres/0005_ledger.sql")),
 ];
 
 /// Builds a migrator from embedded files (sqlx's `migrate!` would need its macros feature,
