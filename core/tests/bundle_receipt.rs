@@ -67,7 +67,10 @@ fn source_with(sealed: &SealedBundle, sample: &SampleBundle, r: &ServerReceipt) 
 
 #[track_caller]
 fn assert_only_fails(report: &VerificationReport, check: CheckName) {
-    assert!(report.result(check).is_fail(), "{check} did not fail: {report:#?}");
+    assert!(
+        report.result(check).is_fail(),
+        "{check} did not fail: {report:#?}"
+    );
     assert_eq!(report.failed(), vec![check], "{report:#?}");
 }
 
@@ -78,13 +81,20 @@ fn a_genuine_receipt_passes_all_three_checks_and_bounds_the_time_window() {
     let r = received(&sample, &sealed, &sample.server);
     let report = verify_bundle(&source_with(&sealed, &sample, &r), &sample.trust);
     assert!(report.is_fully_checked(), "{report:#?}");
-    for name in [CheckName::ServerReceipt, CheckName::InclusionProof, CheckName::Checkpoint] {
+    for name in [
+        CheckName::ServerReceipt,
+        CheckName::InclusionProof,
+        CheckName::Checkpoint,
+    ] {
         assert_eq!(*report.result(name), CheckResult::Pass, "{name}");
     }
     // Without one, the three checks say so and nothing fails.
     let plain = MemorySource::from_sealed(&sealed, &sample.blobs).unwrap();
     let report = verify_bundle(&plain, &sample.trust);
-    assert_eq!(*report.result(CheckName::ServerReceipt), CheckResult::NotPresent);
+    assert_eq!(
+        *report.result(CheckName::ServerReceipt),
+        CheckResult::NotPresent
+    );
     assert!(report.is_valid());
 }
 
@@ -112,7 +122,12 @@ fn a_receipt_forged_with_another_key_fails_server_receipt() {
     let r = received(&sample, &sealed, &rogue);
     let report = verify_bundle(&source_with(&sealed, &sample, &r), &sample.trust);
     assert_only_fails(&report, CheckName::ServerReceipt);
-    assert!(report.result(CheckName::ServerReceipt).detail().contains("not a trusted server key"));
+    assert!(
+        report
+            .result(CheckName::ServerReceipt)
+            .detail()
+            .contains("not a trusted server key")
+    );
 }
 
 #[test]
@@ -123,7 +138,10 @@ fn an_altered_receipt_body_fails_server_receipt() {
     let mut r = received(&sample, &sealed, &sample.server);
     r.receipt.body = r.receipt.body.replace("\"log_index\":5", "\"log_index\":4");
     let report = verify_bundle(&source_with(&sealed, &sample, &r), &sample.trust);
-    assert!(report.result(CheckName::ServerReceipt).is_fail(), "{report:#?}");
+    assert!(
+        report.result(CheckName::ServerReceipt).is_fail(),
+        "{report:#?}"
+    );
     assert!(!report.is_valid());
 }
 
@@ -136,8 +154,16 @@ fn a_receipt_for_another_manifest_fails_server_receipt() {
         receipt.manifest_digest = sha256(b"another version");
     });
     let report = verify_bundle(&source_with(&sealed, &sample, &r), &sample.trust);
-    assert!(report.result(CheckName::ServerReceipt).is_fail(), "{report:#?}");
-    assert!(report.result(CheckName::ServerReceipt).detail().contains("for manifest"));
+    assert!(
+        report.result(CheckName::ServerReceipt).is_fail(),
+        "{report:#?}"
+    );
+    assert!(
+        report
+            .result(CheckName::ServerReceipt)
+            .detail()
+            .contains("for manifest")
+    );
 }
 
 #[test]
@@ -166,7 +192,10 @@ fn a_checkpoint_of_another_root_or_size_is_caught() {
     assert_only_fails(&report, CheckName::InclusionProof);
     let r = received_with(&sample, &sealed, &sample.server, |_, c| c.tree_size = 10);
     let report = verify_bundle(&source_with(&sealed, &sample, &r), &sample.trust);
-    assert!(report.result(CheckName::Checkpoint).is_fail(), "{report:#?}");
+    assert!(
+        report.result(CheckName::Checkpoint).is_fail(),
+        "{report:#?}"
+    );
 }
 
 #[test]
@@ -177,13 +206,26 @@ fn an_incomplete_or_malformed_receipt_folder_fails() {
     let mut source = source_with(&sealed, &sample, &r);
     source.entries.remove(CHECKPOINT_FILE);
     let report = verify_bundle(&source, &sample.trust);
-    assert!(report.result(CheckName::Checkpoint).is_fail(), "{report:#?}");
+    assert!(
+        report.result(CheckName::Checkpoint).is_fail(),
+        "{report:#?}"
+    );
     let mut source = source_with(&sealed, &sample, &r);
-    source.entries.insert(INCLUSION_PROOF_FILE.into(), b"[ ]".to_vec());
-    assert!(verify_bundle(&source, &sample.trust).result(CheckName::InclusionProof).is_fail());
+    source
+        .entries
+        .insert(INCLUSION_PROOF_FILE.into(), b"[ ]".to_vec());
+    assert!(
+        verify_bundle(&source, &sample.trust)
+            .result(CheckName::InclusionProof)
+            .is_fail()
+    );
     let mut source = source_with(&sealed, &sample, &r);
     source.entries.insert(RECEIPT_FILE.into(), b"{}".to_vec());
-    assert!(verify_bundle(&source, &sample.trust).result(CheckName::ServerReceipt).is_fail());
+    assert!(
+        verify_bundle(&source, &sample.trust)
+            .result(CheckName::ServerReceipt)
+            .is_fail()
+    );
 }
 
 #[test]
@@ -239,9 +281,16 @@ fn the_export_carries_the_receipt_and_verify_txt_checks_its_signatures() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let verified = stdout.matches("Signature Verified Successfully").count();
-    assert_eq!(verified, 7, "manifest ×2, approval, ticket, policy, receipt, checkpoint: {stdout}");
+    assert_eq!(
+        verified, 7,
+        "manifest ×2, approval, ticket, policy, receipt, checkpoint: {stdout}"
+    );
 
     // A receipt body edited in the export: openssl refuses its signature.
     let body = folder.join("documents/receipt.json");

@@ -298,8 +298,9 @@ async fn newest_size(state: &AppState) -> Result<u64, AppError> {
     let stored = state.db.checkpoint(None).await?.ok_or_else(no_checkpoint)?;
     let signed: Signed<Checkpoint> = serde_json::from_str(&stored)
         .map_err(|e| AppError::Internal(format!("stored checkpoint unreadable: {e}")))?;
-    let checkpoint: Checkpoint = tandem_core::canonical::from_canonical_slice(signed.body.as_bytes())
-        .map_err(|e| AppError::Internal(format!("stored checkpoint unreadable: {e}")))?;
+    let checkpoint: Checkpoint =
+        tandem_core::canonical::from_canonical_slice(signed.body.as_bytes())
+            .map_err(|e| AppError::Internal(format!("stored checkpoint unreadable: {e}")))?;
     Ok(checkpoint.tree_size)
 }
 

@@ -24,8 +24,7 @@ use tandem_core::bundle::testing::SampleBundle;
 use tandem_core::crypto::{Digest, PublicKey, Signer as _};
 use tandem_core::model::{BundleId, Signed};
 use tandem_core::tlog::{
-    Checkpoint, manifest_leaf_hash, verify_checkpoint_consistency, verify_inclusion,
-    verify_receipt,
+    Checkpoint, manifest_leaf_hash, verify_checkpoint_consistency, verify_inclusion, verify_receipt,
 };
 
 /// How many times the server is killed, per backend.
@@ -95,7 +94,12 @@ fn kill(mut server: Server) {
 }
 
 /// PUT + commit; the receipt when the server acknowledged it (a 200 answer arrived).
-async fn send(http: &reqwest::Client, base: &str, token: &str, u: &Upload) -> Option<ServerReceipt> {
+async fn send(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    u: &Upload,
+) -> Option<ServerReceipt> {
     let put = http
         .put(format!("{base}/v1/bundles/{}", u.id))
         .bearer_auth(token)
@@ -127,10 +131,16 @@ async fn latest_checkpoint(phone: &Phone<'_>) -> Option<Signed<Checkpoint>> {
 
 /// Checks `older` (seen before a crash) is a prefix of the log's newest checkpoint.
 async fn assert_consistent(phone: &Phone<'_>, older: &Signed<Checkpoint>, key: &PublicKey) {
-    let newest = latest_checkpoint(phone).await.expect("a checkpoint after restart");
-    let (old, new): (Checkpoint, Checkpoint) = (older.verify(key).unwrap(), newest.verify(key).unwrap());
+    let newest = latest_checkpoint(phone)
+        .await
+        .expect("a checkpoint after restart");
+    let (old, new): (Checkpoint, Checkpoint) =
+        (older.verify(key).unwrap(), newest.verify(key).unwrap());
     let (status, body) = phone
-        .get(&format!("/v1/log/consistency?from={}&to={}", old.tree_size, new.tree_size))
+        .get(&format!(
+            "/v1/log/consistency?from={}&to={}",
+            old.tree_size, new.tree_size
+        ))
         .await;
     assert_eq!(status, 200, "{body}");
     let proof: Vec<Digest> = serde_json::from_value(body["proof"].clone()).unwrap();
@@ -140,7 +150,9 @@ async fn assert_consistent(phone: &Phone<'_>, older: &Signed<Checkpoint>, key: &
 
 /// What the database holds, read straight from it: every committed bundle (log index,
 /// manifest digest, has answer), the head size and the leaf hashes.
-async fn audit(b: &common::TestBackend) -> (Vec<(i64, String, bool)>, i64, Vec<(i64, Vec<u8>)>, i64) {
+async fn audit(
+    b: &common::TestBackend,
+) -> (Vec<(i64, String, bool)>, i64, Vec<(i64, Vec<u8>)>, i64) {
     const BUNDLES: &str = "SELECT COALESCE(log_index, -1), manifest_digest, answer IS NOT NULL \
                            FROM bundles WHERE status <> 'pending' OR log_index IS NOT NULL \
                            OR answer IS NOT NULL ORDER BY log_index";
@@ -179,7 +191,11 @@ async fn killing_the_server_during_commits_never_leaves_a_partial_bundle() {
                 .as_nanos() as u64
                 | 1
         });
-    writeln!(std::io::stderr(), "crash_commit: seed {seed} (TANDEM_CRASH_SEED to replay)").unwrap();
+    writeln!(
+        std::io::stderr(),
+        "crash_commit: seed {seed} (TANDEM_CRASH_SEED to replay)"
+    )
+    .unwrap();
     for b in common::backends().await {
         let label = b.label;
         let started = Instant::now();
@@ -191,7 +207,9 @@ async fn killing_the_server_during_commits_never_leaves_a_partial_bundle() {
         let key = server_key.public_key();
         let mut sample = SampleBundle::with_server(server_key).unwrap();
         let db = if label == "sqlite" {
-            tandem_server::db::open_sqlite_file(&data.join("tandem.db")).await.unwrap()
+            tandem_server::db::open_sqlite_file(&data.join("tandem.db"))
+                .await
+                .unwrap()
         } else {
             b.open().await
         };
@@ -209,7 +227,11 @@ async fn killing_the_server_during_commits_never_leaves_a_partial_bundle() {
         let mut attempted = 0usize;
         for round in 0..KILLS {
             let server = start(&b, &http).await;
-            let phone = Phone { base: &server.base, http: &http, token: &seeded.lead_token };
+            let phone = Phone {
+                base: &server.base,
+                http: &http,
+                token: &seeded.lead_token,
+            };
             // What a phone saw before the last crash still holds after it.
             if let Some(older) = &seen {
                 assert_consistent(&phone, older, &key).await;
@@ -234,8 +256,14 @@ async fn killing_the_server_during_commits_never_leaves_a_partial_bundle() {
             for task in tasks {
                 let (u, receipt) = task.await.unwrap();
                 if let Some(r) = receipt {
-                    verify_receipt(&r.receipt, &r.inclusion_proof, &r.checkpoint, &key, &u.digest())
-                        .unwrap_or_else(|e| panic!("{label}: round {round}: bad receipt: {e}"));
+                    verify_receipt(
+                        &r.receipt,
+                        &r.inclusion_proof,
+                        &r.checkpoint,
+                        &key,
+                        &u.digest(),
+                    )
+                    .unwrap_or_else(|e| panic!("{label}: round {round}: bad receipt: {e}"));
                     let newer = seen.as_ref().is_none_or(|s| {
                         s.verify(&key).unwrap().tree_size
                             < r.checkpoint.verify(&key).unwrap().tree_size
@@ -250,17 +278,27 @@ async fn killing_the_server_during_commits_never_leaves_a_partial_bundle() {
 
         // After the last crash: one more start, then the audit.
         let server = start(&b, &http).await;
-        let phone = Phone { base: &server.base, http: &http, token: &seeded.lead_token };
+        let phone = Phone {
+            base: &server.base,
+            http: &http,
+            token: &seeded.lead_token,
+        };
         if let Some(older) = &seen {
             assert_consistent(&phone, older, &key).await;
         }
-        let newest = latest_checkpoint(&phone).await.expect("something was committed");
+        let newest = latest_checkpoint(&phone)
+            .await
+            .expect("something was committed");
         let newest_doc = newest.verify(&key).unwrap();
         for (u, r) in acknowledged.values() {
             // Intact: the commit answers the very same receipt again.
             let (status, _, body) = phone.commit(u).await;
             assert_eq!(status, 200, "{label}: acknowledged bundle lost: {body}");
-            assert_eq!(receipt_of(&body), *r, "{label}: acknowledged receipt changed");
+            assert_eq!(
+                receipt_of(&body),
+                *r,
+                "{label}: acknowledged receipt changed"
+            );
             let index = r.receipt.verify(&key).unwrap().log_index;
             let (status, body) = phone
                 .get(&format!(
@@ -297,7 +335,10 @@ async fn killing_the_server_during_commits_never_leaves_a_partial_bundle() {
                 "{label}: log entry {i} is not its bundle's manifest"
             );
         }
-        assert_eq!(newest_doc.tree_size as i64, head, "{label}: newest checkpoint vs head");
+        assert_eq!(
+            newest_doc.tree_size as i64, head,
+            "{label}: newest checkpoint vs head"
+        );
         writeln!(
             std::io::stderr(),
             "crash_commit {label}: {KILLS} SIGKILLs, {attempted} commits attempted, {} acknowledged, \

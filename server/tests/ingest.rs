@@ -128,7 +128,10 @@ async fn a_valid_bundle_is_accepted_and_its_receipt_verifies_offline() {
         // A retry (the phone never saw the answer) gets the very same bytes.
         let (status, retry, _) = s.partner().commit(&upload).await;
         assert_eq!(status, 200, "{label}");
-        assert_eq!(retry, bytes, "{label}: a retry must return the stored receipt");
+        assert_eq!(
+            retry, bytes,
+            "{label}: a retry must return the stored receipt"
+        );
         let (status, put) = s.lead().put(&upload).await;
         assert_eq!((status, put["status"].as_str()), (200, Some("accepted")));
 
@@ -159,6 +162,44 @@ async fn a_valid_bundle_is_accepted_and_its_receipt_verifies_offline() {
         ] {
             assert_eq!(*report.result(name), CheckResult::Pass, "{label}: {name}");
         }
+
+        // `tandem verify` on the export: the server's part is checked too, and a receipt
+        // altered in the export (a court handed a doctored copy) fails.
+        let trust = dir.path().join("keys.json");
+        std::fs::write(&trust, s.sample.trust.to_json().unwrap()).unwrap();
+        let verify = |folder: &std::path::Path| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+                .args(["verify", "--json", "--trust"])
+                .arg(&trust)
+                .arg(folder)
+                .output()
+                .unwrap()
+        };
+        let out = verify(&folder);
+        assert_eq!(out.status.code(), Some(0), "{label}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let result = |json: &serde_json::Value, name: &str| {
+            json["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == name)
+                .unwrap()["result"]
+                .clone()
+        };
+        assert_eq!(result(&json, "server_receipt"), "pass", "{label}");
+        assert_eq!(result(&json, "inclusion_proof"), "pass", "{label}");
+        let receipt_file = folder.join(tandem_core::bundle::RECEIPT_FILE);
+        let text = std::fs::read_to_string(&receipt_file).unwrap();
+        std::fs::write(&receipt_file, text.replace("accepted", "quarantined")).unwrap();
+        let out = verify(&folder);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{label}: a doctored receipt verified"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(result(&json, "server_receipt"), "fail", "{label}");
     }
 }
 
@@ -206,7 +247,11 @@ async fn missing_blobs_are_listed_and_nothing_is_committed() {
 }
 
 /// One forgery: how it is made and the check that must name it.
-type Forgery = (&'static str, CheckName, Box<dyn Fn(&mut SampleBundle) -> Upload>);
+type Forgery = (
+    &'static str,
+    CheckName,
+    Box<dyn Fn(&mut SampleBundle) -> Upload>,
+);
 
 fn forgeries() -> Vec<Forgery> {
     vec![
@@ -379,7 +424,8 @@ async fn every_forgery_is_quarantined_kept_logged_and_named() {
             let (status, body) = s.send(&upload).await;
             assert_eq!(status, 422, "{label}: {what}: {body}");
             assert_eq!(problem_type(&body), "bundle-quarantined", "{label}: {what}");
-            let failed: Vec<String> = serde_json::from_value(body["failed_checks"].clone()).unwrap();
+            let failed: Vec<String> =
+                serde_json::from_value(body["failed_checks"].clone()).unwrap();
             assert!(
                 failed.contains(&check.as_str().to_owned()),
                 "{label}: {what}: expected {check} in {failed:?}"
@@ -548,6 +594,9 @@ async fn a_bundle_for_a_case_the_server_does_not_hold_is_quarantined() {
         let (status, body) = s.send(&upload).await;
         assert_eq!(status, 422, "{label}: {body}");
         let failed: Vec<String> = serde_json::from_value(body["failed_checks"].clone()).unwrap();
-        assert!(failed.contains(&"case_address".to_owned()), "{label}: {failed:?}");
+        assert!(
+            failed.contains(&"case_address".to_owned()),
+            "{label}: {failed:?}"
+        );
     }
 }

@@ -12,8 +12,8 @@ use sqlx::Connection as _;
 use tandem_core::crypto::{Digest, Signer as _, sha256};
 use tandem_core::model::{BundleId, CaseId, DeviceId, Signed, VisitId};
 use tandem_core::tlog::{
-    Checkpoint, MerkleLog, NodeStore as _, Verdict, manifest_leaf_hash, verify_checkpoint_consistency,
-    verify_inclusion,
+    Checkpoint, MerkleLog, NodeStore as _, Verdict, manifest_leaf_hash,
+    verify_checkpoint_consistency, verify_inclusion,
 };
 use tandem_server::db::Db;
 use tandem_server::db::ledger::{CommitInput, CommitOutcome, NewBundle};
@@ -123,7 +123,12 @@ async fn a_thousand_entries_prove_inclusion_and_consistency_and_tampering_shows(
             memory.append_manifest(d).unwrap();
             let c: Checkpoint = checkpoints[i].verify(&key).unwrap();
             assert_eq!(c.tree_size, i as u64 + 1);
-            assert_eq!(c.root, memory.root(c.tree_size).unwrap(), "{label}: size {}", i + 1);
+            assert_eq!(
+                c.root,
+                memory.root(c.tree_size).unwrap(),
+                "{label}: size {}",
+                i + 1
+            );
         }
 
         let server = common::TestServer::start(state).await;
@@ -233,10 +238,17 @@ async fn a_thousand_entries_prove_inclusion_and_consistency_and_tampering_shows(
         // Actor: the same insider deleting entry 9 (its bundle and its leaf): neither its
         // proof nor its neighbour's can be produced any more.
         tamper(&backend, "DELETE FROM bundles WHERE log_index = 9").await;
-        tamper(&backend, "DELETE FROM tlog_nodes WHERE level = 0 AND idx = 9").await;
+        tamper(
+            &backend,
+            "DELETE FROM tlog_nodes WHERE level = 0 AND idx = 9",
+        )
+        .await;
         let (status, _) = get("/v1/log/inclusion?index=9&tree_size=10".into()).await;
         assert_eq!(status, 500, "{label}: a removed entry was proven");
         let (status, _) = get("/v1/log/inclusion?index=8&tree_size=10".into()).await;
-        assert_eq!(status, 500, "{label}: a proof over a removed entry was served");
+        assert_eq!(
+            status, 500,
+            "{label}: a proof over a removed entry was served"
+        );
     }
 }

@@ -66,12 +66,11 @@ fn bytes(magic: &[u8], len: usize, seed: u64) -> Vec<u8> {
 pub const SAMPLE_POSITION_E7: (i32, i32) = (311_234_567, 1_214_567_890);
 
 fn fix(at_ms: i64) -> Result<Fix, BundleError> {
-    let coordinate = Coordinate::new(SAMPLE_POSITION_E7.0, SAMPLE_POSITION_E7.1, Datum::Wgs84).map_err(|e| {
-        BundleError::Invalid {
+    let coordinate = Coordinate::new(SAMPLE_POSITION_E7.0, SAMPLE_POSITION_E7.1, Datum::Wgs84)
+        .map_err(|e| BundleError::Invalid {
             field: "fix",
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     Ok(Fix {
         coordinate,
         accuracy_m: 8,

@@ -194,8 +194,7 @@ pub trait LedgerDb: Send + Sync {
     /// A bundle by id.
     async fn bundle(&self, id: BundleId) -> Result<Option<StoredBundle>, DbError>;
     /// Keeps a flag on a bundle.
-    async fn add_flag(&self, bundle: BundleId, flag: &NewFlag, now_ms: i64)
-    -> Result<(), DbError>;
+    async fn add_flag(&self, bundle: BundleId, flag: &NewFlag, now_ms: i64) -> Result<(), DbError>;
     /// The flags on a bundle, oldest first.
     async fn flags(&self, bundle: BundleId) -> Result<Vec<StoredFlag>, DbError>;
     /// Commits a pending bundle with its log entry, signed receipt and checkpoint, in one
@@ -250,7 +249,11 @@ fn nodes_sql(n: usize) -> String {
         if i > 0 {
             sql.push_str(" OR ");
         }
-        sql.push_str(&format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2));
+        sql.push_str(&format!(
+            "(level = ${} AND idx = ${})",
+            2 * i + 1,
+            2 * i + 2
+        ));
     }
     sql
 }
@@ -546,7 +549,8 @@ macro_rules! impl_ledger_db {
                 let Some(bank) = bank else {
                     return Ok(None);
                 };
-                let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
+                // `lat_e7`/`lon_e7` are 32-bit on both backends (0001_foundation).
+                let rows: Vec<(String, i32, i32, String)> = sqlx::query_as(
                     "SELECT id, lat_e7, lon_e7, datum FROM case_addresses \
                      WHERE case_id = $1 ORDER BY id",
                 )
@@ -555,8 +559,6 @@ macro_rules! impl_ledger_db {
                 .await?;
                 let mut addresses = Vec::with_capacity(rows.len());
                 for (id, lat, lon, d) in rows {
-                    let lat = i32::try_from(lat).map_err(|_| DbError::Corrupt("lat_e7"))?;
-                    let lon = i32::try_from(lon).map_err(|_| DbError::Corrupt("lon_e7"))?;
                     addresses.push(CaseAddress {
                         id: parse(&id, "case_addresses.id")?,
                         position: Coordinate::new(lat, lon, datum(&d)?)

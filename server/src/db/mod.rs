@@ -302,7 +302,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "auth",
         include_str!("../../migrations/sqlite/0002_auth.sql"),
     ),
-    (5, "ledger", include_str!("../../migrations/sqlite/0005_ledger.sql")),
+    (
+        5,
+        "ledger",
+        include_str!("../../migrations/sqlite/0005_ledger.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embedded] = &[
@@ -316,7 +320,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         "auth",
         include_str!("../../migrations/postgres/0002_auth.sql"),
     ),
-    (5, "ledger", include_str!("../../migrations/postgres/0005_ledger.sql")),
+    (
+        5,
+        "ledger",
+        include_str!("../../migrations/postgres/0005_ledger.sql"),
+    ),
 ];
 
 /// Builds a migrator from embedded files (sqlx's `migrate!` would need its macros feature,

@@ -91,15 +91,16 @@ pub fn check_case_address(
             Ok(p) => p,
             Err(_) => return CheckResult::not_checked("policy unreadable"),
         };
-    let Some((event, address_id, partner_fix)) = manifest.events.iter().find_map(|e| match &e.kind
-    {
-        EventKind::CheckedIn {
-            address_id,
-            partner_fix,
-            ..
-        } => Some((e, *address_id, partner_fix.as_ref())),
-        _ => None,
-    }) else {
+    let Some((event, address_id, partner_fix)) =
+        manifest.events.iter().find_map(|e| match &e.kind {
+            EventKind::CheckedIn {
+                address_id,
+                partner_fix,
+                ..
+            } => Some((e, *address_id, partner_fix.as_ref())),
+            _ => None,
+        })
+    else {
         return CheckResult::not_checked("the visit has no check-in");
     };
     if !approval.address_ids.contains(&address_id) {

@@ -321,17 +321,12 @@ pub async fn put_bundle(
         .into_response())
 }
 
+/// A team member's phone and agent.
+type TeamPhone = (tandem_core::model::DeviceId, tandem_core::model::AgentId);
+
 /// The phones of the lead and the partner, from the approval the manifest embeds (its
 /// server signature is checked at commit), with their agents.
-fn team_devices(
-    manifest: &Manifest,
-) -> Result<
-    (
-        (tandem_core::model::DeviceId, tandem_core::model::AgentId),
-        (tandem_core::model::DeviceId, tandem_core::model::AgentId),
-    ),
-    AppError,
-> {
+fn team_devices(manifest: &Manifest) -> Result<(TeamPhone, TeamPhone), AppError> {
     let approval: Approval =
         tandem_core::canonical::from_canonical_slice(manifest.visit.approval.body.as_bytes())
             .map_err(|_| {
@@ -355,7 +350,7 @@ fn team_devices(
 fn authorize_upload(
     device: &DeviceRecord,
     manifest: &Manifest,
-    allowed: &[(tandem_core::model::DeviceId, tandem_core::model::AgentId)],
+    allowed: &[TeamPhone],
 ) -> Result<(), AppError> {
     let on_team = allowed
         .iter()
@@ -388,13 +383,11 @@ pub async fn commit_bundle(
     body: Result<Json<CommitRequest>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let Json(req) = body?;
-    let claimed: Digest = req
-        .manifest_digest
-        .parse()
-        .map_err(|_| AppError::Malformed("manifest_digest is not a lowercase hex SHA-256.".into()))?;
+    let claimed: Digest = req.manifest_digest.parse().map_err(|_| {
+        AppError::Malformed("manifest_digest is not a lowercase hex SHA-256.".into())
+    })?;
     let stored = state.db.bundle(id).await?.ok_or(AppError::NotFound)?;
-    if device.device_id != stored.lead_device_id && device.device_id != stored.partner_device_id
-    {
+    if device.device_id != stored.lead_device_id && device.device_id != stored.partner_device_id {
         return Err(AppError::NotFound);
     }
     if claimed != stored.manifest_digest {

@@ -100,9 +100,9 @@ impl BundleSource for StoredSource {
         })?;
         let path = self.store.path(digest);
         let file = std::fs::File::open(&path).map_err(|e| BundleError::Io {
-                path: path.clone(),
-                source: e,
-            })?;
+            path: path.clone(),
+            source: e,
+        })?;
         let mut reader = file.take(limit);
         let mut buf = vec![0u8; CHUNK];
         let mut total = 0u64;
@@ -111,10 +111,12 @@ impl BundleSource for StoredSource {
                 Ok(0) => return Ok(total),
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(BundleError::Io {
-                path: path.clone(),
-                source: e,
-            }),
+                Err(e) => {
+                    return Err(BundleError::Io {
+                        path: path.clone(),
+                        source: e,
+                    });
+                }
             };
             sink(buf.get(..n).unwrap_or_default());
             total += n as u64;

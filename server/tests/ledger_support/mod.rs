@@ -41,14 +41,17 @@ pub fn sample_position() -> Coordinate {
 
 /// 2 km north of the sample's phones: a check-in there is outside the fence.
 pub fn far_position() -> Coordinate {
-    Coordinate::new(SAMPLE_POSITION_E7.0 + 180_000, SAMPLE_POSITION_E7.1, Datum::Wgs84).unwrap()
+    Coordinate::new(
+        SAMPLE_POSITION_E7.0 + 180_000,
+        SAMPLE_POSITION_E7.1,
+        Datum::Wgs84,
+    )
+    .unwrap()
 }
 
 fn approval(sample: &SampleBundle) -> Approval {
-    tandem_core::canonical::from_canonical_slice(
-        sample.manifest.visit.approval.body.as_bytes(),
-    )
-    .unwrap()
+    tandem_core::canonical::from_canonical_slice(sample.manifest.visit.approval.body.as_bytes())
+        .unwrap()
 }
 
 fn agent(id: AgentId, bank: tandem_core::model::BankId, tag: &str) -> (NewAgent, String) {
@@ -108,7 +111,10 @@ pub async fn seed_sample(db: &dyn Db, sample: &SampleBundle, address: Coordinate
         }],
         now_ms: ENROLLED_MS,
     };
-    assert!(db.seed_org(&seed).await.unwrap(), "sample organisation seeded");
+    assert!(
+        db.seed_org(&seed).await.unwrap(),
+        "sample organisation seeded"
+    );
     let lead_token = enrol(db, &lead_code, sample.lead_device, sample.lead.public_key()).await;
     let partner_token = enrol(
         db,
@@ -139,7 +145,10 @@ async fn enrol(db: &dyn Db, code: &str, device: DeviceId, key: PublicKey) -> Str
         )
         .await
         .unwrap();
-    assert!(matches!(outcome, EnrollOutcome::Enrolled { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, EnrollOutcome::Enrolled { .. }),
+        "{outcome:?}"
+    );
     token
 }
 

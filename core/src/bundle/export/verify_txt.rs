@@ -92,9 +92,13 @@ pub(super) fn render(bundle: &SealedBundle, checks: &[OpensslCheck]) -> String {
     if let Some(receipt) = &bundle.receipt {
         line("");
         line("# 3. The server's receipt (receipt/): documents/receipt.json is the signed body of");
-        line("#    receipt/receipt.json, documents/checkpoint.json that of receipt/checkpoint.json;");
+        line(
+            "#    receipt/receipt.json, documents/checkpoint.json that of receipt/checkpoint.json;",
+        );
         line("#    their signatures were checked above (purposes ingest-receipt and checkpoint).");
-        line("#    The receipt names this manifest's SHA-256, and both are for the same tree size:");
+        line(
+            "#    The receipt names this manifest's SHA-256, and both are for the same tree size:",
+        );
         line(
             "grep -qF '\"manifest_digest\":\"'\"$(sha256sum manifest.json | cut -c1-64)\"'\"' documents/receipt.json",
         );
@@ -111,7 +115,9 @@ pub(super) fn render(bundle: &SealedBundle, checks: &[OpensslCheck]) -> String {
                 .and_then(|rest| rest.split(',').next())
                 .unwrap_or("?")
         ));
-        line("#    receipt/inclusion-proof.json leads from SHA-256(0x00 || manifest digest) to the");
+        line(
+            "#    receipt/inclusion-proof.json leads from SHA-256(0x00 || manifest digest) to the",
+        );
         line("#    checkpoint's root: check it with `tandem verify`, or by hand as");
         line("#    transparency-log.md section 5 shows (a few lines of any language).");
     }

@@ -182,14 +182,12 @@ pub(super) fn check_receipt(
         }
     }
     let server_receipt = match (failures(receipt_problems), &verdict) {
-        (CheckResult::Pass, Some(r)) if r.verdict == Verdict::Quarantined => {
-            CheckResult::Flagged {
-                flags: vec![format!(
-                    "the server quarantined this bundle at ingest (log entry {})",
-                    r.log_index
-                )],
-            }
-        }
+        (CheckResult::Pass, Some(r)) if r.verdict == Verdict::Quarantined => CheckResult::Flagged {
+            flags: vec![format!(
+                "the server quarantined this bundle at ingest (log entry {})",
+                r.log_index
+            )],
+        },
         (other, _) => other,
     };
     let checkpoint_result = failures(checkpoint_problems);
