@@ -71,6 +71,12 @@ impl World {
     pub fn new() -> Self {
         let (server, _) = SoftwareSigner::generate(SignatureAlgorithm::Ed25519)
             .unwrap_or_else(|e| panic!("test server key: {e}"));
+        Self::with_server(server, MORNING_MS)
+    }
+
+    /// The same world around a given server key (a real server's: `SoftwareSigner` is not
+    /// `Clone`, so the caller loads it twice) whose scenario starts at `start_ms`.
+    pub fn with_server(server: SoftwareSigner, start_ms: i64) -> Self {
         let bank = BankId::new();
         let address = Coordinate::new(312_317_000, 1_214_727_000, Datum::Gcj02)
             .unwrap_or_else(|e| panic!("test address: {e}"));
@@ -92,8 +98,8 @@ impl World {
                 position: address,
             }],
             entrustment: Entrustment {
-                start_ms: MORNING_MS - 30 * DAY_MS,
-                end_ms: MORNING_MS + 60 * DAY_MS,
+                start_ms: start_ms - 30 * DAY_MS,
+                end_ms: start_ms + 60 * DAY_MS,
                 extended_until_ms: None,
             },
             status: CaseStatus::Active,
@@ -105,7 +111,7 @@ impl World {
             bank,
             policy: Policy::defaults(bank),
             case,
-            start_ms: MORNING_MS,
+            start_ms,
         }
     }
 

@@ -15,12 +15,14 @@ pub mod blobstore;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod ingest;
 pub mod key;
 pub mod metrics;
 pub mod routes;
 pub mod secrets;
 pub mod serve;
 pub mod sync;
+pub mod tlog;
 pub mod uploads;
 pub mod visits;
 
@@ -107,6 +109,8 @@ pub fn app(state: AppState) -> Router {
         .merge(uploads::routes())
         .merge(visits::routes())
         .merge(sync::routes())
+        .merge(ingest::routes())
+        .merge(tlog::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use super::openssl::{ecdsa_fixed_to_der, public_key_pem};
 use super::verify::blob_file_name;
-use super::{BlobEntry, BundleError, BundleSignature, Manifest, signatures_to_bytes};
+use super::{
+    BlobEntry, BundleError, BundleSignature, Manifest, ServerReceipt, signatures_to_bytes,
+};
 use crate::blobs::BlobStore;
 use crate::canonical;
 use crate::crypto::{Digest, PublicKey, Sha256Stream, SignatureAlgorithm, signing_input};
@@ -25,6 +27,9 @@ pub struct SealedBundle {
     pub manifest_bytes: Vec<u8>,
     /// `signatures.json`'s entries.
     pub signatures: Vec<BundleSignature>,
+    /// The server's receipt, inclusion proof and checkpoint, once the server took it in
+    /// (exported as `receipt/`).
+    pub receipt: Option<ServerReceipt>,
 }
 
 impl SealedBundle {
@@ -37,7 +42,15 @@ impl SealedBundle {
             manifest: Manifest::parse(&manifest_bytes)?,
             manifest_bytes,
             signatures,
+            receipt: None,
         })
+    }
+
+    /// The same bundle with the server's receipt.
+    #[must_use]
+    pub fn with_receipt(mut self, receipt: ServerReceipt) -> Self {
+        self.receipt = Some(receipt);
+        self
     }
 }
 
@@ -148,6 +161,8 @@ pub(super) struct OpensslCheck {
     pub key: Option<PublicKey>,
     /// The kid the signature names.
     pub kid: String,
+    /// The file whose signature record holds the `sig` (its base64 is checked there).
+    pub listed_in: &'static str,
     /// The algorithm.
     pub alg: SignatureAlgorithm,
 }
@@ -198,6 +213,7 @@ fn write_contents(
             key,
             kid: s.kid.to_string(),
             alg: s.alg,
+            listed_in: "signatures.json",
         });
     }
     let visit = &manifest.visit;
@@ -222,7 +238,44 @@ fn write_contents(
             key: server_key.filter(|k| k.kid() == record.kid).cloned(),
             kid: record.kid.to_string(),
             alg: record.alg,
+            listed_in: "manifest.json",
         });
+    }
+    if let Some(receipt) = &bundle.receipt {
+        for (name, bytes) in receipt.entries()? {
+            out.file(name, &bytes)?;
+        }
+        let server_docs = [
+            (
+                "receipt",
+                "ingest-receipt",
+                &receipt.receipt.body,
+                &receipt.receipt.signature,
+                super::RECEIPT_FILE,
+            ),
+            (
+                "checkpoint",
+                "checkpoint",
+                &receipt.checkpoint.body,
+                &receipt.checkpoint.signature,
+                super::CHECKPOINT_FILE,
+            ),
+        ];
+        for (name, purpose, body, record, listed_in) in server_docs {
+            let document = format!("documents/{name}.json");
+            out.file(&document, body.as_bytes())?;
+            write_signature_files(out, name, purpose, body.as_bytes(), record.alg, &record.sig)?;
+            checks.push(OpensslCheck {
+                name: name.to_owned(),
+                purpose,
+                document,
+                signer: "the server".into(),
+                key: server_key.filter(|k| k.kid() == record.kid).cloned(),
+                kid: record.kid.to_string(),
+                alg: record.alg,
+                listed_in,
+            });
+        }
     }
     for key in checks.iter().filter_map(|c| c.key.as_ref()) {
         keys.insert(key.kid().to_string(), key.clone());

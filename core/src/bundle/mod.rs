@@ -29,4 +29,6 @@ pub use report::{Check, CheckName, CheckResult, VerificationReport};
 pub use signatures::{BundleSignature, SignerRole, parse_signatures, signatures_to_bytes};
 pub use source::{BundleSource, FolderSource, ZipSource, open_source};
 pub use trust::{DeviceEnrolment, Trust};
-pub use verify::verify_bundle;
+pub use verify::{
+    CHECKPOINT_FILE, INCLUSION_PROOF_FILE, RECEIPT_FILE, ServerReceipt, verify_bundle,
+};

@@ -61,13 +61,16 @@ fn bytes(magic: &[u8], len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// Where the sample's phones stand (WGS-84, 1e-7 degree): a server seeding the sample's case
+/// puts its address here to have the check-in inside the geofence.
+pub const SAMPLE_POSITION_E7: (i32, i32) = (311_234_567, 1_214_567_890);
+
 fn fix(at_ms: i64) -> Result<Fix, BundleError> {
-    let coordinate = Coordinate::new(311_234_567, 1_214_567_890, Datum::Wgs84).map_err(|e| {
-        BundleError::Invalid {
+    let coordinate = Coordinate::new(SAMPLE_POSITION_E7.0, SAMPLE_POSITION_E7.1, Datum::Wgs84)
+        .map_err(|e| BundleError::Invalid {
             field: "fix",
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     Ok(Fix {
         coordinate,
         accuracy_m: 8,
@@ -89,6 +92,24 @@ impl SampleBundle {
         partner_alg: SignatureAlgorithm,
     ) -> Result<Self, BundleError> {
         let (server, _) = SoftwareSigner::generate(SignatureAlgorithm::Ed25519)?;
+        Self::build(server, lead_alg, partner_alg)
+    }
+
+    /// A sample (Ed25519 phones) whose approval, ticket and policy are signed by `server`:
+    /// a real server's key, so the server can take the bundle in.
+    pub fn with_server(server: SoftwareSigner) -> Result<Self, BundleError> {
+        Self::build(
+            server,
+            SignatureAlgorithm::Ed25519,
+            SignatureAlgorithm::Ed25519,
+        )
+    }
+
+    fn build(
+        server: SoftwareSigner,
+        lead_alg: SignatureAlgorithm,
+        partner_alg: SignatureAlgorithm,
+    ) -> Result<Self, BundleError> {
         let (lead, _) = SoftwareSigner::generate(lead_alg)?;
         let (partner, _) = SoftwareSigner::generate(partner_alg)?;
         let (lead_agent, partner_agent) = (AgentId::new(), AgentId::new());

@@ -12,15 +12,17 @@ use crate::canonical::{self, MAX_DOCUMENT_BYTES};
 use crate::crypto::sha256;
 use crate::model::{Approval, Policy, Signed, SignedPurpose, VisitTicket, verify_chain};
 
-const NO_TRUST: &str = "not checked (no trust given)";
+pub(crate) const NO_TRUST: &str = "not checked (no trust given)";
 
 /// Most failures listed in one check's reason; the rest are counted.
 const MAX_LISTED: usize = 3;
 
 mod blobs;
+mod receipt;
 
 pub(crate) use blobs::blob_file_name;
 use blobs::check_blobs;
+pub use receipt::{CHECKPOINT_FILE, INCLUSION_PROOF_FILE, RECEIPT_FILE, ServerReceipt};
 
 /// Verifies a bundle: reads `manifest.json` and `signatures.json`, streams every blob
 /// (hashed on up to four threads, 1 MiB at a time) and reports every check by name.
@@ -72,19 +74,17 @@ pub fn verify_bundle(source: &dyn BundleSource, trust: &Trust) -> VerificationRe
             result: check_device_chain(&manifest, &docs),
         },
     ];
-    for name in [
-        CheckName::ServerReceipt,
-        CheckName::InclusionProof,
-        CheckName::Checkpoint,
+    let server = receipt::check_receipt(source, &bytes, &manifest, trust);
+    for (name, result) in [
+        (CheckName::ServerReceipt, server.server_receipt),
+        (CheckName::InclusionProof, server.inclusion_proof),
+        (CheckName::Checkpoint, server.checkpoint),
     ] {
-        checks.push(Check {
-            name,
-            result: CheckResult::NotPresent,
-        });
+        checks.push(Check { name, result });
     }
     checks.push(Check {
         name: CheckName::TimeWindow,
-        result: check_time_window(&manifest, &docs),
+        result: check_time_window(&manifest, &docs, server.checkpoint_ms),
     });
     VerificationReport::new(
         Some(manifest.bundle_id),
@@ -416,16 +416,33 @@ fn check_device_chain(manifest: &Manifest, docs: &Documents) -> CheckResult {
     }
 }
 
-fn check_time_window(manifest: &Manifest, docs: &Documents) -> CheckResult {
+/// The window is [ticket issued, sealed]; with a verified server receipt its upper bound is
+/// the checkpoint's time instead (the phone's own sealing time proves nothing), and the
+/// sealing time must lie inside it too.
+fn check_time_window(
+    manifest: &Manifest,
+    docs: &Documents,
+    checkpoint_ms: Option<i64>,
+) -> CheckResult {
     let ticket = match &docs.ticket {
         Ok(ticket) => ticket,
         Err(_) => return CheckResult::not_checked("ticket unreadable"),
     };
-    let (from, until) = (ticket.issued_at_ms, manifest.sealed_at_ms);
+    let from = ticket.issued_at_ms;
+    let until = checkpoint_ms.unwrap_or(manifest.sealed_at_ms);
     let mut problems = Vec::new();
-    if until < from {
+    if manifest.sealed_at_ms < from {
         problems.push(format!(
-            "sealed at {until}, before the ticket was issued at {from}"
+            "sealed at {}, before the ticket was issued at {from}",
+            manifest.sealed_at_ms
+        ));
+    }
+    if let Some(checkpoint) = checkpoint_ms
+        && manifest.sealed_at_ms > checkpoint
+    {
+        problems.push(format!(
+            "sealed at {}, after the server's checkpoint at {checkpoint}",
+            manifest.sealed_at_ms
         ));
     }
     for event in &manifest.events {

@@ -19,6 +19,7 @@ use tandem_core::place::Coordinate;
 use uuid::Uuid;
 
 pub mod auth;
+pub mod ledger;
 mod postgres;
 mod sqlite;
 pub mod sync;
@@ -26,6 +27,7 @@ pub mod uploads;
 pub mod visits;
 
 pub use auth::AuthDb;
+pub use ledger::LedgerDb;
 pub use sync::SyncDb;
 pub use uploads::UploadsDb;
 pub use visits::VisitsDb;
@@ -48,6 +50,9 @@ pub enum DbError {
     /// A stored value is not what the schema allows.
     #[error("stored value out of range: {0}")]
     Corrupt(&'static str),
+    /// The transparency log's maths or signing failed (an incomplete store, a key error).
+    #[error("transparency log: {0}")]
+    Log(String),
 }
 
 /// Which implementation is behind the trait.
@@ -249,7 +254,7 @@ pub(crate) const COUNT_SQL: &str = "SELECT \
 
 /// Storage used by the HTTP layer; one implementation per backend.
 #[async_trait]
-pub trait Db: AuthDb + UploadsDb + VisitsDb + SyncDb + Send + Sync + 'static {
+pub trait Db: AuthDb + UploadsDb + VisitsDb + SyncDb + LedgerDb + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations not yet applied; a no-op when all are.
@@ -313,6 +318,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "visits",
         include_str!("../../migrations/sqlite/0004_visits.sql"),
     ),
+    (
+        5,
+        "ledger",
+        include_str!("../../migrations/sqlite/0005_ledger.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embedded] = &[
@@ -335,6 +345,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         4,
         "visits",
         include_str!("../../migrations/postgres/0004_visits.sql"),
+    ),
+    (
+        5,
+        "ledger",
+        include_str!("../../migrations/postgres/0005_ledger.sql"),
     ),
 ];
 

@@ -54,11 +54,12 @@ pub(super) fn render(bundle: &SealedBundle, checks: &[OpensslCheck]) -> String {
             c.purpose, c.document, c.name
         ));
         // Canonical key order puts `role` between `kid` and `sig` in signatures.json.
-        let (between, listed_in) = if c.purpose == "manifest" {
-            (format!("\"role\":\"{}\",", c.name), "signatures.json")
+        let between = if c.purpose == "manifest" {
+            format!("\"role\":\"{}\",", c.name)
         } else {
-            (String::new(), "manifest.json")
+            String::new()
         };
+        let listed_in = c.listed_in;
         line(&format!(
             "grep -qF '\"kid\":\"{}\",{between}\"sig\":\"'\"$(openssl base64 -A -in signatures/{}.sig)\"'\"' {listed_in}",
             c.kid, c.name
@@ -87,6 +88,38 @@ pub(super) fn render(bundle: &SealedBundle, checks: &[OpensslCheck]) -> String {
                 c.name
             )),
         }
+    }
+    if let Some(receipt) = &bundle.receipt {
+        line("");
+        line("# 3. The server's receipt (receipt/): documents/receipt.json is the signed body of");
+        line(
+            "#    receipt/receipt.json, documents/checkpoint.json that of receipt/checkpoint.json;",
+        );
+        line("#    their signatures were checked above (purposes ingest-receipt and checkpoint).");
+        line(
+            "#    The receipt names this manifest's SHA-256, and both are for the same tree size:",
+        );
+        line(
+            "grep -qF '\"manifest_digest\":\"'\"$(sha256sum manifest.json | cut -c1-64)\"'\"' documents/receipt.json",
+        );
+        line(
+            "test \"$(grep -o '\"tree_size\":[0-9]*' documents/receipt.json)\" = \"$(grep -o '\"tree_size\":[0-9]*' documents/checkpoint.json)\"",
+        );
+        line(&format!(
+            "#    The manifest is entry {} of the server's transparency log; the inclusion proof in",
+            receipt
+                .receipt
+                .body
+                .split("\"log_index\":")
+                .nth(1)
+                .and_then(|rest| rest.split(',').next())
+                .unwrap_or("?")
+        ));
+        line(
+            "#    receipt/inclusion-proof.json leads from SHA-256(0x00 || manifest digest) to the",
+        );
+        line("#    checkpoint's root: check it with `tandem verify`, or by hand as");
+        line("#    transparency-log.md section 5 shows (a few lines of any language).");
     }
     line("");
     line("echo 'All blob digests and signatures verified.'");

@@ -1,0 +1,572 @@
+//! Bundle ingest (DESIGN.md §7, §8): `PUT /v1/bundles/{id}` stores a sealed manifest and its
+//! signatures pending; `POST /v1/bundles/{id}/commit` verifies everything with core's
+//! `verify_bundle` (and the server's own address check), then files the bundle accepted or
+//! quarantined, its transparency-log entry and its signed receipt in one transaction.
+//!
+//! Evidence is never dropped (DOMAIN.md E02): a bundle that fails a check is kept, logged
+//! and flagged as quarantined, and the answer names the failing checks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tandem_core::bundle::{
+    DeviceEnrolment, Manifest, ServerReceipt, Trust, parse_signatures, verify_bundle,
+};
+use tandem_core::canonical::MAX_DOCUMENT_BYTES;
+use tandem_core::crypto::{Digest, Signer as _, sha256};
+use tandem_core::model::{Approval, BundleId};
+use tandem_core::tlog::Verdict;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::auth::DeviceAuth;
+use crate::db::auth::DeviceRecord;
+use crate::db::ledger::{
+    BundleStatus, CommitInput, CommitOutcome, NewBundle, NewFlag, PutOutcome, StoredBundle,
+};
+use crate::error::{AppError, PROBLEM_BASE, Problem};
+use crate::{AppState, now_ms};
+
+pub mod checks;
+pub mod source;
+
+use checks::{IngestReport, check_case_address};
+use source::StoredSource;
+
+/// Largest `signatures.json` accepted (two entries are a few hundred bytes).
+pub const MAX_SIGNATURES_BYTES: usize = 64 * 1024;
+/// Largest `PUT` body: the largest manifest, JSON-escaped (at most doubled), and signatures.
+pub const MAX_PUT_BODY_BYTES: usize = 2 * MAX_DOCUMENT_BYTES + 2 * MAX_SIGNATURES_BYTES + 4096;
+
+/// The routes of ingest.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/bundles/{id}",
+            put(put_bundle).layer(DefaultBodyLimit::max(MAX_PUT_BODY_BYTES)),
+        )
+        .route("/v1/bundles/{id}/commit", post(commit_bundle))
+}
+
+/// The OpenAPI part of ingest.
+#[derive(OpenApi)]
+#[openapi(
+    paths(put_bundle, commit_bundle),
+    components(schemas(
+        PutBundleRequest,
+        PutBundleResponse,
+        CommitRequest,
+        CommitResponse,
+        QuarantineProblem,
+        MissingBlobsProblem
+    ))
+)]
+pub struct IngestDoc;
+
+/// `PUT /v1/bundles/{id}` body: the two documents as their exact text.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PutBundleRequest {
+    /// `manifest.json`, exactly the bytes both agents signed (canonical JSON, UTF-8).
+    pub manifest: String,
+    /// `signatures.json`, exactly as sealed.
+    pub signatures: String,
+}
+
+/// The answer to a `PUT`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PutBundleResponse {
+    /// The bundle.
+    pub bundle_id: String,
+    /// SHA-256 of the manifest, hex: what the commit must name.
+    pub manifest_digest: String,
+    /// `pending`, `accepted` or `quarantined`.
+    pub status: String,
+    /// Listed blobs the server does not hold yet (upload them with tus before committing).
+    pub missing_blobs: Vec<String>,
+}
+
+/// `POST /v1/bundles/{id}/commit` body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CommitRequest {
+    /// SHA-256 (hex) of the manifest the phone sealed under this id: a different one than
+    /// the stored manifest's is equivocation.
+    pub manifest_digest: String,
+}
+
+/// An accepted bundle: the signed receipt, its inclusion proof and the checkpoint, as
+/// `receipt/` in the bundle (docs/bundle-format.md §1).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CommitResponse {
+    /// The bundle.
+    pub bundle_id: String,
+    /// SHA-256 of its manifest, hex.
+    pub manifest_digest: String,
+    /// `accepted`.
+    pub verdict: String,
+    /// Signed ingest receipt `{body, signature}` (`receipt/receipt.json`).
+    #[schema(value_type = Object)]
+    pub receipt: serde_json::Value,
+    /// Inclusion proof, hex digests (`receipt/inclusion-proof.json`).
+    pub inclusion_proof: Vec<String>,
+    /// Signed checkpoint `{body, signature}` (`receipt/checkpoint.json`).
+    #[schema(value_type = Object)]
+    pub checkpoint: serde_json::Value,
+    /// Flags a reviewer will see (outside the fence, rule flags); the bundle is accepted.
+    pub flags: Vec<String>,
+    /// Every check by name.
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+}
+
+/// 422 `bundle-quarantined`: the bundle is kept and logged, but a check failed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuarantineProblem {
+    /// `…/problems/bundle-quarantined`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Summary.
+    pub title: String,
+    /// 422.
+    pub status: u16,
+    /// Names the failing checks.
+    pub detail: String,
+    /// The failing checks' names (`signatures`, `blob_digests`, `case_address`, …).
+    pub failed_checks: Vec<String>,
+    /// The bundle.
+    pub bundle_id: String,
+    /// SHA-256 of its manifest, hex.
+    pub manifest_digest: String,
+    /// `quarantined`.
+    pub verdict: String,
+    /// Signed ingest receipt, verdict quarantined.
+    #[schema(value_type = Object)]
+    pub receipt: serde_json::Value,
+    /// Inclusion proof, hex digests.
+    pub inclusion_proof: Vec<String>,
+    /// Signed checkpoint.
+    #[schema(value_type = Object)]
+    pub checkpoint: serde_json::Value,
+    /// Flags.
+    pub flags: Vec<String>,
+    /// Every check by name.
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+}
+
+/// 409 `bundle-blobs-missing`: nothing was committed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MissingBlobsProblem {
+    /// `…/problems/bundle-blobs-missing`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Summary.
+    pub title: String,
+    /// 409.
+    pub status: u16,
+    /// How many are missing.
+    pub detail: String,
+    /// SHA-256 (hex) of every listed blob the server does not hold.
+    pub missing: Vec<String>,
+}
+
+/// A problem document with extension members (RFC 9457 §3.2).
+fn problem_with(
+    status: StatusCode,
+    kind: &str,
+    title: &str,
+    detail: String,
+    extensions: serde_json::Map<String, serde_json::Value>,
+) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert("type".into(), format!("{PROBLEM_BASE}{kind}").into());
+    body.insert("title".into(), title.into());
+    body.insert("status".into(), status.as_u16().into());
+    body.insert("detail".into(), detail.into());
+    body.extend(extensions);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        Json(serde_json::Value::Object(body)),
+    )
+        .into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(e.to_string())
+}
+
+fn equivocation() -> AppError {
+    AppError::conflict(
+        "bundle-equivocation",
+        "Another manifest is stored under this bundle id; the attempt is kept for review.",
+    )
+}
+
+/// The device must be the lead's or the partner's phone named in the bundle.
+fn not_on_team() -> AppError {
+    AppError::problem(
+        StatusCode::FORBIDDEN,
+        "bundle-device-not-on-team",
+        "Not this device's bundle",
+        "Only the lead's or the partner's enrolled phone named in the bundle may send it.",
+    )
+    .with_rule("V03")
+}
+
+/// Missing blobs, in manifest order, each once.
+fn missing_blobs(state: &AppState, manifest: &Manifest) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    manifest
+        .blobs
+        .iter()
+        .filter(|b| seen.insert(b.sha256) && !state.blobs.contains(&b.sha256))
+        .map(|b| b.sha256.to_hex())
+        .collect()
+}
+
+/// Stores a sealed bundle's manifest and signatures, pending its commit.
+#[utoipa::path(put, path = "/v1/bundles/{id}", tag = "bundles",
+    security(("device_token" = [])),
+    params(("id" = String, Path, description = "The bundle id (UUIDv7), as in the manifest")),
+    request_body = PutBundleRequest,
+    responses(
+        (status = 201, description = "Stored, pending", body = PutBundleResponse),
+        (status = 200, description = "The same bytes were stored already", body = PutBundleResponse),
+        (status = 403, description = "Not the lead's or partner's phone, or another bank", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "`bundle-equivocation`: another manifest under this id (flagged); `bundle-conflict`: other signature bytes", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`bundle-manifest-invalid` (not a canonical v1 manifest) or `bundle-id-mismatch`", body = Problem,
+            content_type = "application/problem+json"),
+    ))]
+pub async fn put_bundle(
+    DeviceAuth(device): DeviceAuth,
+    State(state): State<AppState>,
+    Path(id): Path<BundleId>,
+    body: Result<Json<PutBundleRequest>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let Json(req) = body?;
+    if req.manifest.len() > MAX_DOCUMENT_BYTES || req.signatures.len() > MAX_SIGNATURES_BYTES {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let manifest_bytes = req.manifest.into_bytes();
+    let manifest = Manifest::parse(&manifest_bytes).map_err(|_| {
+        AppError::invalid(
+            "bundle-manifest-invalid",
+            "manifest is not a canonical tandem.bundle/v1 manifest (docs/bundle-format.md).",
+        )
+    })?;
+    if manifest.bundle_id != id {
+        return Err(AppError::invalid(
+            "bundle-id-mismatch",
+            "The manifest's bundle_id is not the id in the path.",
+        ));
+    }
+    let (lead, partner) = team_devices(&manifest)?;
+    authorize_upload(&device, &manifest, &[lead, partner])?;
+    let digest = sha256(&manifest_bytes);
+    let missing = missing_blobs(&state, &manifest);
+    let new = NewBundle {
+        id,
+        bank_id: manifest.visit.bank_id,
+        case_id: manifest.visit.case_id,
+        visit_id: manifest.visit.visit_id,
+        lead_device_id: lead.0,
+        partner_device_id: partner.0,
+        uploaded_by: device.device_id,
+        manifest_digest: digest,
+        manifest: manifest_bytes,
+        signatures: req.signatures.into_bytes(),
+        received_ms: now_ms(),
+    };
+    let status = match state.db.put_bundle(&new).await? {
+        PutOutcome::Stored => StatusCode::CREATED,
+        PutOutcome::Same => StatusCode::OK,
+        PutOutcome::OtherManifest(stored) => {
+            tracing::warn!(bundle = %id, "equivocation: a second manifest under one bundle id");
+            let flag = NewFlag {
+                kind: "equivocation",
+                detail: format!(
+                    "device {} sent manifest {digest} under this id; {stored} is stored",
+                    device.device_id
+                ),
+                other: Some((digest, new.manifest)),
+            };
+            state.db.add_flag(id, &flag, now_ms()).await?;
+            return Err(equivocation());
+        }
+        PutOutcome::OtherSignatures => {
+            return Err(AppError::conflict(
+                "bundle-conflict",
+                "This manifest is stored with other signatures bytes; nothing was replaced.",
+            ));
+        }
+    };
+    let stored = state.db.bundle(id).await?.ok_or(AppError::NotFound)?;
+    Ok((
+        status,
+        Json(PutBundleResponse {
+            bundle_id: id.to_string(),
+            manifest_digest: digest.to_hex(),
+            status: stored.status.as_str().to_owned(),
+            missing_blobs: missing,
+        }),
+    )
+        .into_response())
+}
+
+/// A team member's phone and agent.
+type TeamPhone = (tandem_core::model::DeviceId, tandem_core::model::AgentId);
+
+/// The phones of the lead and the partner, from the approval the manifest embeds (its
+/// server signature is checked at commit), with their agents.
+fn team_devices(manifest: &Manifest) -> Result<(TeamPhone, TeamPhone), AppError> {
+    let approval: Approval =
+        tandem_core::canonical::from_canonical_slice(manifest.visit.approval.body.as_bytes())
+            .map_err(|_| {
+                AppError::invalid(
+                    "bundle-manifest-invalid",
+                    "The approval embedded in the manifest cannot be read.",
+                )
+            })?;
+    let device_of = |agent| {
+        approval
+            .member(agent)
+            .map(|m| (m.device_id, m.agent_id))
+            .ok_or_else(not_on_team)
+    };
+    Ok((
+        device_of(manifest.visit.lead)?,
+        device_of(manifest.visit.partner)?,
+    ))
+}
+
+fn authorize_upload(
+    device: &DeviceRecord,
+    manifest: &Manifest,
+    allowed: &[TeamPhone],
+) -> Result<(), AppError> {
+    let on_team = allowed
+        .iter()
+        .any(|(d, a)| *d == device.device_id && *a == device.agent_id);
+    if !on_team || !device.bank_ids.contains(&manifest.visit.bank_id) {
+        return Err(not_on_team());
+    }
+    Ok(())
+}
+
+/// Verifies a stored bundle and files it, accepted or quarantined, with its log entry and
+/// signed receipt.
+#[utoipa::path(post, path = "/v1/bundles/{id}/commit", tag = "bundles",
+    security(("device_token" = [])),
+    params(("id" = String, Path, description = "The bundle id")),
+    request_body = CommitRequest,
+    responses(
+        (status = 200, description = "Accepted (again, for a retry: the same receipt)", body = CommitResponse),
+        (status = 404, description = "No such bundle for this device", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "`bundle-blobs-missing` (nothing changed) or `bundle-equivocation` (another manifest digest; flagged)", body = MissingBlobsProblem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "`bundle-quarantined`: kept, logged and flagged; names the failing checks and carries the receipt", body = QuarantineProblem,
+            content_type = "application/problem+json"),
+    ))]
+pub async fn commit_bundle(
+    DeviceAuth(device): DeviceAuth,
+    State(state): State<AppState>,
+    Path(id): Path<BundleId>,
+    body: Result<Json<CommitRequest>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let Json(req) = body?;
+    let claimed: Digest = req.manifest_digest.parse().map_err(|_| {
+        AppError::Malformed("manifest_digest is not a lowercase hex SHA-256.".into())
+    })?;
+    let stored = state.db.bundle(id).await?.ok_or(AppError::NotFound)?;
+    if device.device_id != stored.lead_device_id && device.device_id != stored.partner_device_id {
+        return Err(AppError::NotFound);
+    }
+    if claimed != stored.manifest_digest {
+        tracing::warn!(bundle = %id, "equivocation: commit names another manifest");
+        let flag = NewFlag {
+            kind: "equivocation",
+            detail: format!(
+                "device {} committed manifest {claimed} under this id; {} is stored",
+                device.device_id, stored.manifest_digest
+            ),
+            other: None,
+        };
+        state.db.add_flag(id, &flag, now_ms()).await?;
+        return Err(equivocation());
+    }
+    if stored.status != BundleStatus::Pending {
+        return stored_answer(&stored);
+    }
+    let manifest = Manifest::parse(&stored.manifest).map_err(internal)?;
+    let missing = missing_blobs(&state, &manifest);
+    if !missing.is_empty() {
+        let mut ext = serde_json::Map::new();
+        let detail = format!(
+            "{} listed blob(s) are not on the server yet; upload them and commit again.",
+            missing.len()
+        );
+        ext.insert("missing".into(), missing.into());
+        return Ok(problem_with(
+            StatusCode::CONFLICT,
+            "bundle-blobs-missing",
+            "Blobs missing",
+            detail,
+            ext,
+        ));
+    }
+    let trust = trust_for(&state, &manifest, &stored.signatures).await?;
+    let case = state.db.case_addresses(manifest.visit.case_id).await?;
+    let source = StoredSource::new(
+        stored.manifest.clone(),
+        &manifest,
+        stored.signatures.clone(),
+        state.blobs.clone(),
+    );
+    let report = tokio::task::spawn_blocking(move || IngestReport {
+        core: verify_bundle(&source, &trust),
+        case_address: check_case_address(&manifest, case.as_ref()),
+    })
+    .await
+    .map_err(internal)?;
+    let failed = report.failed();
+    let flags = report.flags();
+    let verdict = if failed.is_empty() {
+        Verdict::Accepted
+    } else {
+        Verdict::Quarantined
+    };
+    let mut flag_rows = Vec::new();
+    if !failed.is_empty() {
+        tracing::warn!(bundle = %id, failed = ?failed, "bundle quarantined");
+        flag_rows.push(NewFlag {
+            kind: "quarantine",
+            detail: format!("failed checks: {}", failed.join(", ")),
+            other: None,
+        });
+    }
+    if !flags.is_empty() {
+        flag_rows.push(NewFlag {
+            kind: "review",
+            detail: flags.join("; "),
+            other: None,
+        });
+    }
+    let stored_report = serde_json::to_string(&serde_json::json!({
+        "failed_checks": failed,
+        "flags": flags,
+        "report": report,
+    }))
+    .map_err(internal)?;
+    let input = CommitInput {
+        id,
+        manifest_digest: stored.manifest_digest,
+        verdict,
+        report: stored_report,
+        flags: flag_rows,
+        now_ms: now_ms(),
+        signer: state.signer.as_ref(),
+    };
+    // Whatever the outcome (committed now, or by a concurrent request), the answer is the
+    // stored one, so a retry always sees exactly the same bytes.
+    let _: CommitOutcome = state.db.commit_bundle(&input).await?;
+    let stored = state.db.bundle(id).await?.ok_or(AppError::NotFound)?;
+    stored_answer(&stored)
+}
+
+/// The trust the verifier needs, from the database: the server's key, and the registry
+/// entry of every key involved (signers, team, sealing phone).
+async fn trust_for(
+    state: &AppState,
+    manifest: &Manifest,
+    signatures: &[u8],
+) -> Result<Trust, AppError> {
+    let mut kids = BTreeSet::from([manifest.device.kid]);
+    if let Ok(sigs) = parse_signatures(signatures) {
+        kids.extend(sigs.iter().map(|s| s.kid));
+    }
+    if let Ok(approval) = tandem_core::canonical::from_canonical_slice::<Approval>(
+        manifest.visit.approval.body.as_bytes(),
+    ) {
+        kids.extend(approval.team.iter().map(|m| m.public_key.kid()));
+    }
+    let mut devices = BTreeMap::new();
+    for kid in kids {
+        if let Some(d) = state.db.device_by_kid(&kid).await? {
+            devices.insert(
+                kid,
+                DeviceEnrolment {
+                    agent_id: d.agent_id,
+                    device_id: d.device_id,
+                    enrolled_at_ms: d.enrolled_ms,
+                    revoked_at_ms: d.revoked_at_ms,
+                },
+            );
+        }
+    }
+    Ok(Trust {
+        server_keys: vec![state.signer.public_key()],
+        devices,
+    })
+}
+
+/// The answer of a committed bundle, rebuilt from what the commit stored.
+fn stored_answer(stored: &StoredBundle) -> Result<Response, AppError> {
+    let (Some(answer), Some(report)) = (&stored.answer, &stored.report) else {
+        return Err(internal("committed bundle without its answer"));
+    };
+    let receipt: ServerReceipt = serde_json::from_str(answer).map_err(internal)?;
+    let report: serde_json::Value = serde_json::from_str(report).map_err(internal)?;
+    let strings = |key: &str| -> Vec<String> {
+        report
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let failed = strings("failed_checks");
+    let flags = strings("flags");
+    let body = CommitResponse {
+        bundle_id: stored.id.to_string(),
+        manifest_digest: stored.manifest_digest.to_hex(),
+        verdict: stored.status.as_str().to_owned(),
+        receipt: serde_json::to_value(&receipt.receipt).map_err(internal)?,
+        inclusion_proof: receipt.inclusion_proof.iter().map(Digest::to_hex).collect(),
+        checkpoint: serde_json::to_value(&receipt.checkpoint).map_err(internal)?,
+        flags,
+        report: report.get("report").cloned().unwrap_or_default(),
+    };
+    match stored.status {
+        BundleStatus::Accepted => Ok((StatusCode::OK, Json(body)).into_response()),
+        BundleStatus::Quarantined => {
+            let mut ext = match serde_json::to_value(&body).map_err(internal)? {
+                serde_json::Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            };
+            ext.insert("failed_checks".into(), failed.clone().into());
+            Ok(problem_with(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bundle-quarantined",
+                "Bundle quarantined",
+                format!(
+                    "The bundle is kept, logged and flagged for review; failed checks: {}.",
+                    failed.join(", ")
+                ),
+                ext,
+            ))
+        }
+        BundleStatus::Pending => Err(internal("bundle still pending after its commit")),
+    }
+}

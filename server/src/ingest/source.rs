@@ -1,0 +1,125 @@
+//! A [`BundleSource`] over what the server holds: the stored `manifest.json` and
+//! `signatures.json` bytes and the content-addressed blob folder.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use tandem_core::bundle::{BundleError, BundleSource, Manifest, media_extension};
+use tandem_core::crypto::Digest;
+
+use crate::blobstore::BlobStore;
+
+/// Chunk size of blob streaming (memory stays flat whatever the blob size).
+const CHUNK: usize = 1 << 20;
+
+/// A stored bundle as core's verifier reads it. `blobs/` lists exactly the manifest's blobs
+/// that the store holds: the folder is shared by every bundle, so "extra" files there are
+/// other bundles' and not this one's.
+pub struct StoredSource {
+    manifest: Vec<u8>,
+    signatures: Vec<u8>,
+    blobs: BTreeMap<String, Digest>,
+    store: Arc<BlobStore>,
+}
+
+impl StoredSource {
+    /// The bundle made of these bytes and the blobs its manifest lists.
+    pub fn new(
+        manifest_bytes: Vec<u8>,
+        manifest: &Manifest,
+        signatures: Vec<u8>,
+        store: Arc<BlobStore>,
+    ) -> Self {
+        let blobs = manifest
+            .blobs
+            .iter()
+            .map(|b| {
+                (
+                    format!("{}.{}", b.sha256, media_extension(&b.media_type)),
+                    b.sha256,
+                )
+            })
+            .collect();
+        Self {
+            manifest: manifest_bytes,
+            signatures,
+            blobs,
+            store,
+        }
+    }
+
+    fn digest_of(&self, name: &str) -> Option<&Digest> {
+        self.blobs.get(name.strip_prefix("blobs/")?)
+    }
+}
+
+fn too_large(name: &str, limit: u64) -> BundleError {
+    BundleError::TooLarge {
+        name: name.to_owned(),
+        limit,
+    }
+}
+
+impl BundleSource for StoredSource {
+    fn location(&self) -> &Path {
+        self.store.root()
+    }
+
+    fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, BundleError> {
+        let bytes = match name {
+            "manifest.json" => &self.manifest,
+            "signatures.json" => &self.signatures,
+            // The receipt is what this very ingest produces.
+            _ => return Ok(None),
+        };
+        if bytes.len() as u64 > limit {
+            return Err(too_large(name, limit));
+        }
+        Ok(Some(bytes.clone()))
+    }
+
+    fn blob_names(&self) -> Result<Vec<String>, BundleError> {
+        Ok(self
+            .blobs
+            .iter()
+            .filter(|(_, d)| self.store.contains(d))
+            .map(|(name, _)| name.clone())
+            .collect())
+    }
+
+    fn stream(
+        &self,
+        name: &str,
+        limit: u64,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<u64, BundleError> {
+        let digest = self.digest_of(name).ok_or_else(|| BundleError::Missing {
+            name: name.to_owned(),
+        })?;
+        let path = self.store.path(digest);
+        let file = std::fs::File::open(&path).map_err(|e| BundleError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let mut reader = file.take(limit);
+        let mut buf = vec![0u8; CHUNK];
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(BundleError::Io {
+                        path: path.clone(),
+                        source: e,
+                    });
+                }
+            };
+            sink(buf.get(..n).unwrap_or_default());
+            total += n as u64;
+        }
+    }
+}
