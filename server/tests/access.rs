@@ -5,7 +5,6 @@
 //! ids answer 404, exactly as ids that do not exist, never 403.
 
 mod common;
-#[allow(dead_code)]
 mod ledger_support;
 
 use std::collections::BTreeMap;
