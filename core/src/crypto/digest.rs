@@ -93,7 +93,9 @@ impl<'de> serde::Deserialize<'de> for Digest {
     }
 }
 
-/// Incremental SHA-256 for data that arrives in pieces.
+/// Incremental SHA-256 for data that arrives in pieces; a clone continues independently
+/// (the digest so far, without consuming the stream).
+#[derive(Clone)]
 pub struct Sha256Stream(ring::digest::Context);
 
 impl Default for Sha256Stream {

@@ -276,7 +276,14 @@ impl Chunk {
         };
 
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
-        let chunk_hash = self.checksum.map(|_| Sha256Stream::default());
+        // A chunk from offset 0 is the blob so far: its checksum is the blob's running
+        // hash, so every byte is hashed once (tus clients send a whole blob in one PATCH by
+        // default).
+        let chunk_is_prefix = offset == 0;
+        let chunk_hash = self
+            .checksum
+            .filter(|_| !chunk_is_prefix)
+            .map(|_| Sha256Stream::default());
         let writer =
             tokio::task::spawn_blocking(move || write_all(rx, file, blob_hash, chunk_hash));
         let end = self.pump(body, tx).await;
@@ -292,7 +299,8 @@ impl Chunk {
         };
         let checksum_ok = match (&self.checksum, written.chunk_hash) {
             (Some(expected), Some(h)) => h.finish() == *expected,
-            _ => true,
+            (Some(expected), None) => written.blob_hash.clone().finish() == *expected,
+            (None, _) => true,
         };
         let keep = match end {
             End::Complete => checksum_ok,
