@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 pub mod auth;
 pub mod ledger;
+pub mod org;
 mod postgres;
 mod sqlite;
 pub mod sync;
@@ -28,6 +29,7 @@ pub mod visits;
 
 pub use auth::AuthDb;
 pub use ledger::LedgerDb;
+pub use org::OrgDb;
 pub use sync::SyncDb;
 pub use uploads::UploadsDb;
 pub use visits::VisitsDb;
@@ -254,20 +256,13 @@ pub(crate) const COUNT_SQL: &str = "SELECT \
 
 /// Storage used by the HTTP layer; one implementation per backend.
 #[async_trait]
-pub trait Db: AuthDb + UploadsDb + VisitsDb + SyncDb + LedgerDb + Send + Sync + 'static {
+pub trait Db:
+    OrgDb + AuthDb + UploadsDb + VisitsDb + SyncDb + LedgerDb + Send + Sync + 'static
+{
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations not yet applied; a no-op when all are.
     async fn migrate(&self) -> Result<(), DbError>;
-    /// Checks the database answers.
-    async fn ping(&self) -> Result<(), DbError>;
-    /// Counts the rows of every table.
-    async fn counts(&self) -> Result<TableCounts, DbError>;
-    /// Creates a whole organisation in one transaction. Returns `false`, changing nothing,
-    /// when a bank with the same code exists already.
-    async fn seed_org(&self, seed: &OrgSeed) -> Result<bool, DbError>;
-    /// The credentials of an enabled user, by login.
-    async fn user_credentials(&self, login: &str) -> Result<Option<UserCredentials>, DbError>;
     /// Closes the pool, waiting for connections to be returned.
     async fn close(&self);
 }
