@@ -96,6 +96,13 @@ impl Phone {
             .write(|tx| Ok(tx.set_push_stage(bundle, Stage::Blobs, now_ms)?))
     }
 
+    /// The server lost the manifest: the push starts again from it (blobs it holds are
+    /// reported by the next `PUT` and not sent again).
+    pub fn push_restart(&self, bundle: BundleId, now_ms: i64) -> Result<()> {
+        self.store
+            .write(|tx| Ok(tx.set_push_stage(bundle, Stage::Manifest, now_ms)?))
+    }
+
     /// A failed attempt: kept with its message; tried again at `next_attempt_ms`.
     pub fn push_failed(&self, bundle: BundleId, error: &str, next_attempt_ms: i64) -> Result<u32> {
         self.store

@@ -86,11 +86,12 @@ pub fn push(
 }
 
 /// Answers after which sending the same bundle again cannot help: equivocation, a
-/// manifest the server cannot read, a bundle for another team.
+/// manifest the server cannot read, a bundle for another team. (A 404 is not one: the
+/// push starts again from the manifest.)
 fn refuses_for_good(e: &SyncError) -> bool {
     match e {
         SyncError::Server { status, kind, .. } => {
-            kind == "bundle-equivocation" || matches!(status, 400 | 403 | 404 | 413 | 422)
+            kind == "bundle-equivocation" || matches!(status, 400 | 403 | 413 | 422)
         }
         _ => false,
     }
@@ -174,6 +175,12 @@ fn push_one(
     )?;
     let quarantined =
         answer.status == 422 && problem_of(&answer, "committing").kind_is("bundle-quarantined");
+    if answer.status == 404 {
+        // The server does not hold the manifest (an answer to the PUT was lost before it
+        // was stored, or the server was restored from a backup): send it again.
+        phone.push_restart(job.bundle_id, now())?;
+        return Err(problem_of(&answer, "committing").into());
+    }
     if answer.status == 409 && problem_of(&answer, "committing").kind_is("bundle-blobs-missing") {
         phone.push_blobs_missing(job.bundle_id, now())?;
         return Err(problem_of(&answer, "committing").into());
