@@ -88,7 +88,8 @@ macro_rules! impl_org_db {
                     return Ok(false);
                 }
                 sqlx::query(
-                    "INSERT INTO policies (bank_id, version, body, created_ms) VALUES ($1, 1, $2, $3)",
+                    "INSERT INTO policies (bank_id, version, body, created_ms) \
+                     VALUES ($1, 1, $2, $3)",
                 )
                 .bind(seed.bank.id.to_string())
                 .bind(&seed.policy_json)
@@ -101,7 +102,8 @@ macro_rules! impl_org_db {
                 for agent in &seed.agents {
                     Self::insert_user(&mut tx, &agent.user, seed.now_ms).await?;
                     sqlx::query(
-                        "INSERT INTO agents (id, user_id, employee_no, created_ms) VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO agents (id, user_id, employee_no, created_ms) \
+                         VALUES ($1, $2, $3, $4)",
                     )
                     .bind(agent.id.to_string())
                     .bind(agent.user.id.to_string())
@@ -110,7 +112,8 @@ macro_rules! impl_org_db {
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query(
-                        "INSERT INTO enrollment_codes (id, agent_id, code_hash, created_ms, expires_ms) \
+                        "INSERT INTO enrollment_codes \
+                         (id, agent_id, code_hash, created_ms, expires_ms) \
                          VALUES ($1, $2, $3, $4, $5)",
                     )
                     .bind(agent.enrollment.id.to_string())
@@ -125,7 +128,8 @@ macro_rules! impl_org_db {
                     sqlx::query(
                         "INSERT INTO cases (id, bank_id, case_ref, card_masked, debtor_name, \
                          id_number_masked, outstanding_fen, status, entrustment_start_ms, \
-                         entrustment_end_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10)",
+                         entrustment_end_ms, created_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10)",
                     )
                     .bind(case.id.to_string())
                     .bind(case.bank_id.to_string())
@@ -158,9 +162,13 @@ macro_rules! impl_org_db {
                 Ok(true)
             }
 
-            async fn user_credentials(&self, login: &str) -> Result<Option<UserCredentials>, DbError> {
+            async fn user_credentials(
+                &self,
+                login: &str,
+            ) -> Result<Option<UserCredentials>, DbError> {
                 let row: Option<(String, String, Option<String>)> = sqlx::query_as(
-                    "SELECT id, role, password_hash FROM users WHERE login = $1 AND disabled_ms IS NULL",
+                    "SELECT id, role, password_hash FROM users \
+                     WHERE login = $1 AND disabled_ms IS NULL",
                 )
                 .bind(login)
                 .fetch_optional(&self.pool)
@@ -181,7 +189,6 @@ macro_rules! impl_org_db {
                     bank_ids: parse_bank_ids(banks)?,
                 }))
             }
-
         }
     };
 }
