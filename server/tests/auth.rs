@@ -8,20 +8,7 @@ use serde_json::{Value, json};
 use tandem_core::crypto::{SignatureAlgorithm, SoftwareSigner};
 
 async fn problem_type(resp: reqwest::Response, status: u16) -> String {
-    assert_eq!(resp.status(), status);
-    assert_eq!(
-        resp.headers()["content-type"],
-        "application/problem+json",
-        "problem+json"
-    );
-    let body: Value = resp.json().await.unwrap();
-    body["type"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned()
+    common::problem(resp, status).await.0
 }
 
 #[tokio::test]

@@ -49,14 +49,7 @@ async fn enrolled_phone(server: &TestServer, dir: &Path, code: &str) -> (Phone, 
 }
 
 async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
-    server
-        .http
-        .post(server.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    server.post_json(token, path, body).await
 }
 
 /// Approves a visit to the demo's first case for agents `team`; returns the visit id.

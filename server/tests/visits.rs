@@ -11,29 +11,10 @@ use tandem_core::model::{Approval, SerialRange, Signed, VisitTicket};
 
 const DAY_MS: i64 = 86_400_000;
 
-async fn problem(resp: reqwest::Response, status: u16) -> (String, Value) {
-    assert_eq!(resp.status(), status);
-    assert_eq!(resp.headers()["content-type"], "application/problem+json");
-    let body: Value = resp.json().await.unwrap();
-    let kind = body["type"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    (kind, body)
-}
+use common::problem;
 
 async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
-    server
-        .http
-        .post(server.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    server.post_json(token, path, body).await
 }
 
 /// A pending request for the demo's first case; returns its id.

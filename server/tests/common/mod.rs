@@ -177,6 +177,22 @@ impl TestServer {
         body["token"].as_str().unwrap().to_owned()
     }
 
+    /// POSTs a JSON body with a bearer token.
+    pub async fn post_json(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Enrols a new phone key with `code`; returns the key and the enrollment answer.
     pub async fn enroll(
         &self,
@@ -192,6 +208,21 @@ impl TestServer {
     pub async fn enroll_with(&self, signer: &SoftwareSigner, code: &str) -> reqwest::Response {
         enroll_request(&self.http, &self.base, signer, code).await
     }
+}
+
+/// Checks a problem+json answer of `status`; returns its `type` suffix and body.
+pub async fn problem(resp: reqwest::Response, status: u16) -> (String, serde_json::Value) {
+    assert_eq!(resp.status(), status);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let kind = body["type"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    (kind, body)
 }
 
 /// Sends an enrollment request for `signer`'s key to the server at `base`.
