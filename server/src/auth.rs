@@ -36,7 +36,7 @@ pub const SESSION_TTL_MS: i64 = 12 * 3_600_000;
 /// How long a new enrollment code stays valid.
 pub const ENROLLMENT_CODE_TTL_MS: i64 = 7 * 24 * 3_600_000;
 /// The purpose a phone signs its enrollment proof for.
-pub const ENROLL_PURPOSE: &str = "enroll";
+pub const ENROLL_PURPOSE: &str = tandem_core::sync::session::ENROLL_PURPOSE;
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {

@@ -70,13 +70,7 @@ impl fmt::Display for DemoCredentials {
     }
 }
 
-/// Now, UTC ms.
-pub fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+use crate::now_ms;
 
 /// A demo case: reference, masked card source, debtor, ID number source, arrears in fen,
 /// and addresses (text, GCJ-02 latitude and longitude in 1e-7 degrees).

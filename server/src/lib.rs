@@ -26,9 +26,24 @@ pub mod tlog;
 pub mod uploads;
 pub mod visits;
 
+/// Milliseconds added to the system clock: zero in production. Demos and end-to-end tests
+/// shift the server's day (say, into visiting hours) without touching the machine's clock;
+/// everything the server signs and stamps uses the shifted time consistently.
+static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 /// Now, UTC milliseconds (the server's clock: what it signs in anchors and receipts).
 pub fn now_ms() -> i64 {
-    demo::now_ms()
+    let system = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(system.as_millis())
+        .unwrap_or(i64::MAX)
+        .saturating_add(CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Shifts the server's clock by `offset_ms` from the system clock (demos and tests only).
+pub fn set_clock_offset_ms(offset_ms: i64) {
+    CLOCK_OFFSET_MS.store(offset_ms, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Settings the handlers read.

@@ -56,16 +56,11 @@ pub fn new_enrollment_code() -> Result<String, SecretError> {
     Ok(format!("{}-{}-{}", &s[0..4], &s[4..8], &s[8..12]))
 }
 
-/// The stored form of an enrollment code: SHA-256 hex of its symbols, uppercase, with
-/// dashes and spaces dropped. Codes are random and short-lived, so a fast hash suffices and
-/// lets the server find the code by its hash.
+/// The stored form of an enrollment code (core's, which the phone's proof signs): SHA-256
+/// hex of its symbols, uppercase, without dashes or spaces. Codes are random and
+/// short-lived, so a fast hash suffices and lets the server find the code by its hash.
 pub fn enrollment_code_hash(code: &str) -> String {
-    let normalised: String = code
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    sha256(normalised.as_bytes()).to_hex()
+    tandem_core::sync::enrollment_code_hash(code)
 }
 
 /// A new bearer secret: `prefix` and 32 random bytes, base64url without padding. The prefix

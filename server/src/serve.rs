@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Milliseconds an upload lease outlives its last renewal (frees a crashed writer's upload).
     #[arg(long, env = "TANDEM_UPLOAD_LEASE_MS", default_value_t = 10_000)]
     pub upload_lease_ms: u64,
+    /// Shifts the server's clock by this many milliseconds (demos and tests: a scripted day
+    /// inside visiting hours). Never set in production.
+    #[arg(long, env = "TANDEM_CLOCK_OFFSET_MS", default_value_t = 0, hide = true)]
+    pub clock_offset_ms: i64,
 }
 
 /// Why the server stopped with an error.
@@ -93,6 +97,13 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             path: args.data_dir.clone(),
             source,
         })?;
+    if args.clock_offset_ms != 0 {
+        crate::set_clock_offset_ms(args.clock_offset_ms);
+        tracing::warn!(
+            offset_ms = args.clock_offset_ms,
+            "server clock shifted (demo or test)"
+        );
+    }
     let db = match &args.database_url {
         Some(url) => db::open(url).await?,
         None => db::open_sqlite_file(&args.data_dir.join("tandem.db")).await?,

@@ -169,6 +169,11 @@ impl Phone {
         Ok(crate::clock::now(self.clock.as_ref(), anchor.as_ref()))
     }
 
+    /// The phone's wall clock, UTC ms: for scheduling retries, never for evidence.
+    pub fn wall_ms(&self) -> i64 {
+        self.clock.wall_ms()
+    }
+
     /// The current fix from the platform.
     pub fn current_fix(&self) -> Option<Fix> {
         self.location.current_fix()

@@ -85,6 +85,46 @@ fn document<T: serde::de::DeserializeOwned>(change: &SyncChange) -> Result<T> {
 }
 
 impl Phone {
+    /// The device token kept at enrolment; `NotReady` before enrolment.
+    pub fn device_token(&self) -> Result<zeroize::Zeroizing<String>> {
+        self.store
+            .read(|tx| Ok::<_, Error>(tx.device_token()?))?
+            .ok_or_else(|| Error::NotReady("this phone is not enrolled: no device token".into()))
+    }
+
+    /// Keeps the device token (sealed under the store's field key).
+    pub fn set_device_token(&self, token: &str) -> Result<()> {
+        self.store.write(|tx| Ok(tx.set_device_token(token)?))
+    }
+
+    /// The cases this phone holds.
+    pub fn held_cases(&self) -> Result<Vec<crate::model::CaseId>> {
+        self.store.read(|tx| Ok(tx.case_ids()?))
+    }
+
+    /// The strictest upload deadline (E03) among the banks' policies this phone holds.
+    pub fn strictest_policy(&self) -> Result<Option<crate::model::Policy>> {
+        self.store.read(|tx| {
+            let Some(server_key) = tx.server_public_key()? else {
+                return Ok(None);
+            };
+            let mut strictest: Option<crate::model::Policy> = None;
+            for bank in tx.policy_banks()? {
+                let Some(signed) = tx.policy(bank)? else {
+                    continue;
+                };
+                let policy = signed.verify(&server_key)?;
+                if strictest
+                    .as_ref()
+                    .is_none_or(|s| policy.upload_deadline_ms < s.upload_deadline_ms)
+                {
+                    strictest = Some(policy);
+                }
+            }
+            Ok(strictest)
+        })
+    }
+
     /// The cursor of the last page applied (`None` before the first pull).
     pub fn sync_cursor(&self) -> Result<Option<String>> {
         self.store.read(|tx| Ok(tx.sync_cursor()?))

@@ -96,6 +96,30 @@ impl ReadTx<'_> {
         .transpose()
     }
 
+    /// The banks this phone holds a policy of.
+    pub fn policy_banks(&self) -> Result<Vec<BankId>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT bank_id FROM policies ORDER BY bank_id")?;
+        let ids = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        ids.iter()
+            .map(|id| super::parse_column("policies.bank_id", id))
+            .collect()
+    }
+
+    /// The cases this phone holds.
+    pub fn case_ids(&self) -> Result<Vec<CaseId>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id FROM cases ORDER BY id")?;
+        let ids = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        ids.iter()
+            .map(|id| super::parse_column("cases.id", id))
+            .collect()
+    }
+
     /// A case, exactly as signed.
     pub fn case(&self, id: CaseId) -> Result<Option<Signed<Case>>, StoreError> {
         self.sealed_document("SELECT document FROM cases WHERE id = ?1", &id)?

@@ -17,6 +17,7 @@ enum MetaKey {
     SyncCursor,
     TimeAnchor,
     StoredAnchor,
+    DeviceToken,
 }
 
 impl MetaKey {
@@ -29,6 +30,7 @@ impl MetaKey {
             MetaKey::SyncCursor => "sync_cursor",
             MetaKey::TimeAnchor => "time_anchor",
             MetaKey::StoredAnchor => "stored_anchor",
+            MetaKey::DeviceToken => "device_token",
         }
     }
 }
@@ -105,6 +107,20 @@ impl ReadTx<'_> {
         self.meta_json(MetaKey::TimeAnchor, "meta.time_anchor")
     }
 
+    /// The device's bearer token for the server (sealed under the field key: a copied
+    /// database file does not give it away).
+    pub fn device_token(&self) -> Result<Option<zeroize::Zeroizing<String>>, StoreError> {
+        let Some(sealed) = self.meta(MetaKey::DeviceToken)? else {
+            return Ok(None);
+        };
+        let plain = self.open_sealed("meta.device_token", &sealed)?;
+        let token = std::str::from_utf8(&plain).map_err(|_| StoreError::Corrupt {
+            column: "meta.value",
+            reason: "device_token is not UTF-8".into(),
+        })?;
+        Ok(Some(zeroize::Zeroizing::new(token.to_owned())))
+    }
+
     /// The verified anchor with this phone's clock readings when it arrived.
     pub fn stored_anchor(&self) -> Result<Option<StoredAnchor>, StoreError> {
         self.meta_json(MetaKey::StoredAnchor, "meta.stored_anchor")
@@ -152,6 +168,12 @@ impl WriteTx<'_> {
     /// Records the server's public key.
     pub fn set_server_public_key(&self, key: &PublicKey) -> Result<(), StoreError> {
         self.set_meta_json(MetaKey::ServerPublicKey, "meta.server_public_key", key)
+    }
+
+    /// Keeps the device's bearer token, sealed under the field key.
+    pub fn set_device_token(&self, token: &str) -> Result<(), StoreError> {
+        let sealed = self.seal("meta.device_token", token.as_bytes())?;
+        self.set_meta(MetaKey::DeviceToken, &sealed)
     }
 
     /// Records the sync cursor; do it in the transaction that applies the changes.

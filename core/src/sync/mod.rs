@@ -5,12 +5,14 @@
 pub mod backoff;
 pub mod pull;
 pub mod push;
+pub mod session;
 pub mod transport;
 pub mod tus;
 
 pub use backoff::Backoff;
 pub use pull::pull;
 pub use push::{PushSummary, push};
+pub use session::{SyncReport, SyncStatus, enroll, enrollment_code_hash, sync_now};
 pub use transport::{HttpTransport, Request, Response, Timeouts, Transport};
 pub use tus::{TusClient, UploadStats};
 
