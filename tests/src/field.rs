@@ -77,6 +77,11 @@ impl SimPhone {
         self.phone.identity().expect("enrolled")
     }
 
+    /// What the phone's wall clock shows.
+    pub fn clock_wall(&self) -> i64 {
+        self.clock.wall_ms()
+    }
+
     /// One sync round (pull, push, purge).
     pub fn sync(&self) -> Result<SyncReport, Error> {
         tandem_core::sync::sync_now(&self.phone, &self.transport, &mut |_, _| {})
