@@ -173,3 +173,64 @@ fn a_visit_left_unsynced_past_the_deadline_blocks_the_next_check_in() {
         );
     });
 }
+
+#[test]
+fn evidence_the_server_quarantines_stays_on_the_phone_and_is_reported() {
+    // Actor: a thief who stole the partner's phone, reported it, and got it revoked before
+    // the visit it co-signed was uploaded. The server keeps the evidence but quarantines it
+    // for review; the lead's phone keeps every byte and shows the quarantine.
+    on_every_backend(|server, manager, root| {
+        let admin = Console::sign_in(server, Role::Admin);
+        let team = Team::assemble(server, manager, root, &TeamSpec::default());
+        team.record_visit(3, &["mobile-jolla.jpg"], None);
+        let (partner_device, _) = team.partner.ids();
+        let (status, body) = admin.call(
+            "POST",
+            &format!("/v1/devices/{partner_device}/revoke"),
+            Some(serde_json::json!({"reason": "reported stolen"})),
+        );
+        assert!(matches!(status, 200 | 204), "{status} {body}");
+        let held: Vec<_> = team
+            .lead
+            .phone
+            .sealed_bundle(team.visit)
+            .unwrap()
+            .manifest
+            .blobs
+            .iter()
+            .map(|b| b.sha256)
+            .collect();
+        let report = team.lead.sync().expect("sync");
+        let label = server.label;
+        assert_eq!(report.pushed.quarantined, 1, "{label}: {report:?}");
+        assert_eq!(report.pushed.acknowledged, 0, "{label}");
+        assert_eq!(
+            report.purged_visits, 0,
+            "{label}: quarantined evidence is never purged"
+        );
+        let status = team.lead.phone.sync_status().unwrap();
+        assert_eq!(
+            (status.outbox.pending, status.outbox.quarantined),
+            (0, 1),
+            "{label}"
+        );
+        let reason = status.outbox.quarantine_reason.expect("a reason to show");
+        assert!(reason.contains("quarantined"), "{label}: {reason}");
+        assert!(
+            held.iter()
+                .all(|d| team.lead.phone.blobs().contains(d).unwrap()),
+            "{label}: every byte stays on the phone"
+        );
+        let legal = Console::sign_in(server, Role::Legal);
+        let bundles = legal.visit_bundles(&team.visit_text);
+        assert_eq!(bundles.len(), 1, "{label}");
+        assert_eq!(
+            bundles[0].1, "quarantined",
+            "{label}: kept on the server too"
+        );
+        // Retrying changes nothing: the job is final until someone reviews it.
+        let again = team.lead.sync().expect("sync again");
+        assert_eq!(again.pushed, Default::default(), "{label}");
+        println!("{label}: quarantined because {reason}");
+    });
+}
