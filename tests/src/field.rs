@@ -267,6 +267,28 @@ impl Team {
         self.seal().expect("seal")
     }
 
+    /// The digests of every blob the sealed visit's manifest lists.
+    pub fn sealed_blobs(&self) -> Vec<tandem_core::crypto::Digest> {
+        self.lead
+            .phone
+            .sealed_bundle(self.visit)
+            .expect("sealed bundle")
+            .manifest
+            .blobs
+            .iter()
+            .map(|b| b.sha256)
+            .collect()
+    }
+
+    /// Whether the lead's phone still holds every one of `digests`, or none of them.
+    pub fn lead_holds(&self, digests: &[tandem_core::crypto::Digest]) -> (bool, bool) {
+        let held: Vec<bool> = digests
+            .iter()
+            .map(|d| self.lead.phone.blobs().contains(d).expect("blob store"))
+            .collect();
+        (held.iter().all(|h| *h), held.iter().all(|h| !*h))
+    }
+
     /// The visit's state on the lead's phone.
     pub fn state(&self) -> VisitState {
         self.lead

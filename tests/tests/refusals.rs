@@ -190,16 +190,7 @@ fn evidence_the_server_quarantines_stays_on_the_phone_and_is_reported() {
             Some(serde_json::json!({"reason": "reported stolen"})),
         );
         assert!(matches!(status, 200 | 204), "{status} {body}");
-        let held: Vec<_> = team
-            .lead
-            .phone
-            .sealed_bundle(team.visit)
-            .unwrap()
-            .manifest
-            .blobs
-            .iter()
-            .map(|b| b.sha256)
-            .collect();
+        let held = team.sealed_blobs();
         let report = team.lead.sync().expect("sync");
         let label = server.label;
         assert_eq!(report.pushed.quarantined, 1, "{label}: {report:?}");
@@ -217,8 +208,7 @@ fn evidence_the_server_quarantines_stays_on_the_phone_and_is_reported() {
         let reason = status.outbox.quarantine_reason.expect("a reason to show");
         assert!(reason.contains("quarantined"), "{label}: {reason}");
         assert!(
-            held.iter()
-                .all(|d| team.lead.phone.blobs().contains(d).unwrap()),
+            team.lead_holds(&held).0,
             "{label}: every byte stays on the phone"
         );
         let legal = Console::sign_in(server, Role::Legal);
