@@ -15,6 +15,7 @@ pub mod blobstore;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod evidence;
 pub mod ingest;
 pub mod key;
 pub mod metrics;
@@ -22,6 +23,8 @@ pub mod routes;
 pub mod secrets;
 pub mod serve;
 pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tlog;
 pub mod uploads;
 pub mod visits;
@@ -125,6 +128,7 @@ pub fn app(state: AppState) -> Router {
         .merge(visits::routes())
         .merge(sync::routes())
         .merge(ingest::routes())
+        .merge(evidence::routes())
         .merge(tlog::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

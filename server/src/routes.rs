@@ -61,6 +61,7 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
     doc.merge(crate::uploads::UploadsDoc::openapi());
     doc.merge(crate::visits::VisitsDoc::openapi());
     doc.merge(crate::sync::SyncDoc::openapi());
+    doc.merge(crate::evidence::EvidenceDoc::openapi());
     doc.merge(crate::ingest::IngestDoc::openapi());
     doc.merge(crate::tlog::LogDoc::openapi());
     doc

@@ -211,6 +211,21 @@ const ROWS: &[Row] = &[
         // Another bank's bundle, found by id only: 404, as if it did not exist.
         expect: [401, 404, 404, 401, 401, 401, 401, 401, 401],
     },
+    // Evidence: legal staff, managers and admins of the visit's bank list a visit's
+    // bundles; only legal staff and admins export one. The sample bundle belongs to a third
+    // bank, so every user finds nothing (the journey test exports bank A's own evidence).
+    Row {
+        method: Method::GET,
+        path: "/v1/visits/{visit}/bundles",
+        body: None,
+        expect: [401, 401, 401, 404, 404, 404, 404, 404, 404],
+    },
+    Row {
+        method: Method::GET,
+        path: "/v1/bundles/{bundle}/export",
+        body: None,
+        expect: [401, 401, 401, 403, 404, 404, 403, 404, 404],
+    },
     // The log holds digests only: any enrolled phone or signed-in user may read it.
     Row {
         method: Method::GET,
@@ -427,6 +442,7 @@ async fn fixture(
         assert!(resp.status().is_success(), "{path}: {}", resp.status());
     }
     ids.insert("bundle", upload.id.to_string());
+    ids.insert("visit", sample.manifest.visit.visit_id.to_string());
     ids.insert("tree_size", "1".to_owned());
     let fixture = Fixture {
         ids,

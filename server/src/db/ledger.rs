@@ -193,6 +193,8 @@ pub trait LedgerDb: Send + Sync {
     async fn put_bundle(&self, bundle: &NewBundle) -> Result<PutOutcome, DbError>;
     /// A bundle by id.
     async fn bundle(&self, id: BundleId) -> Result<Option<StoredBundle>, DbError>;
+    /// The bundles received for a visit, oldest first.
+    async fn visit_bundles(&self, visit: VisitId) -> Result<Vec<StoredBundle>, DbError>;
     /// Keeps a flag on a bundle.
     async fn add_flag(&self, bundle: BundleId, flag: &NewFlag, now_ms: i64) -> Result<(), DbError>;
     /// The flags on a bundle, oldest first.
@@ -275,6 +277,14 @@ type BundleRow = (
     Option<String>,
     Option<String>,
 );
+
+/// The columns of a [`BundleRow`], in order.
+macro_rules! bundle_select {
+    () => {
+        "SELECT id, bank_id, lead_device_id, partner_device_id, manifest_digest, manifest, \
+         signatures, status, log_index, report, answer FROM bundles"
+    };
+}
 
 fn bundle_from(row: BundleRow) -> Result<StoredBundle, DbError> {
     let (id, bank, lead, partner, digest_hex, manifest, signatures, status, index, report, answer) =
@@ -392,14 +402,22 @@ macro_rules! impl_ledger_db {
 
             async fn bundle(&self, id: BundleId) -> Result<Option<StoredBundle>, DbError> {
                 let row: Option<BundleRow> = sqlx::query_as(
-                    "SELECT id, bank_id, lead_device_id, partner_device_id, manifest_digest, \
-                     manifest, signatures, status, log_index, report, answer \
-                     FROM bundles WHERE id = $1",
+                    concat!(bundle_select!(), " WHERE id = $1"),
                 )
                 .bind(id.to_string())
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(bundle_from).transpose()
+            }
+
+            async fn visit_bundles(&self, visit: VisitId) -> Result<Vec<StoredBundle>, DbError> {
+                let rows: Vec<BundleRow> = sqlx::query_as(
+                    concat!(bundle_select!(), " WHERE visit_id = $1 ORDER BY received_ms, id"),
+                )
+                .bind(visit.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(bundle_from).collect()
             }
 
             async fn add_flag(

@@ -1,0 +1,138 @@
+//! The whole journey, on SQLite and PostgreSQL: a manager approves a visit request, both
+//! agents' phones sync, the team checks in with the two-phone handshake, records audio,
+//! photos and a note, co-signs a cash receipt, checks out and seals; the lead's phone
+//! uploads; the server's receipt is verified on the phone, which then purges the media;
+//! legal staff export the bundle and `tandem verify` accepts it.
+
+use std::process::Command;
+
+use tandem_core::model::VisitState;
+use tandem_e2e::field::TeamSpec;
+use tandem_e2e::{Console, Server, Team, backends};
+use tandem_server::db::Role;
+
+/// The `tandem` binary built next to this test (cargo builds every binary of the
+/// workspace before running its tests).
+fn tandem_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("tandem"))
+        .expect("target folder");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p tandem-server --bin tandem`",
+        bin.display()
+    );
+    bin
+}
+
+#[test]
+fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
+    for backend in backends() {
+        let server = Server::start(backend);
+        let label = server.label;
+        let manager = Console::sign_in(&server, Role::Manager);
+        let legal = Console::sign_in(&server, Role::Legal);
+        let root = tempfile::tempdir().unwrap();
+        let team = Team::assemble(&server, &manager, root.path(), &TeamSpec::default());
+        assert_eq!(team.state(), VisitState::Assigned, "{label}");
+        assert_eq!(
+            team.partner.phone.visit(team.visit).unwrap().visit.state,
+            VisitState::Assigned,
+            "{label}: the partner's phone holds the visit too"
+        );
+
+        let seal = team.record_visit(
+            75,
+            &[
+                "gps-DSCN0010.jpg",
+                "mobile-jolla.jpg",
+                "orientation-portrait_6.jpg",
+            ],
+            Some(120_000),
+        );
+        let before = team.lead.phone.sync_status().unwrap();
+        assert_eq!(
+            before.outbox.pending, 1,
+            "{label}: the sealed visit waits in the outbox"
+        );
+        assert!(before.outbox.bytes_left > 1_000_000, "{label}: {before:?}");
+        let held: Vec<_> = team
+            .lead
+            .phone
+            .sealed_bundle(team.visit)
+            .unwrap()
+            .manifest
+            .blobs
+            .iter()
+            .map(|b| b.sha256)
+            .collect();
+        assert!(
+            held.iter()
+                .all(|d| team.lead.phone.blobs().contains(d).unwrap())
+        );
+
+        let report = team.lead.sync().expect("sync");
+        assert_eq!(report.pushed.acknowledged, 1, "{label}: {report:?}");
+        assert_eq!(report.pushed.quarantined, 0, "{label}: {report:?}");
+        assert_eq!(
+            report.purged_visits, 1,
+            "{label}: media purged after the receipt"
+        );
+        assert_eq!(report.status.outbox.pending, 0, "{label}");
+        assert_eq!(report.status.outbox.done, 1, "{label}");
+        assert_eq!(team.state(), VisitState::Purged, "{label}");
+        assert!(
+            held.iter()
+                .all(|d| !team.lead.phone.blobs().contains(d).unwrap()),
+            "{label}: no media of the acknowledged visit is left on the phone"
+        );
+        // The partner's phone syncs too: nothing to send, nothing lost.
+        let partner = team.partner.sync().expect("partner sync");
+        assert_eq!(partner.pushed.acknowledged, 0, "{label}");
+
+        let bundles = legal.visit_bundles(&team.visit_text);
+        assert_eq!(
+            bundles,
+            vec![(seal.bundle_id.to_string(), "accepted".to_owned())],
+            "{label}: the server holds the visit exactly once, accepted"
+        );
+        let zip = legal.export(&bundles[0].0);
+        let path = root.path().join("evidence.zip");
+        std::fs::write(&path, &zip).unwrap();
+        let verify = Command::new(tandem_binary())
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .expect("run tandem verify");
+        let out = String::from_utf8_lossy(&verify.stdout);
+        assert!(
+            verify.status.success(),
+            "{label}: tandem verify refused the export:\n{out}\n{}",
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        // The export is checked against a key the lawyer holds, not one the export names:
+        // a tampered copy fails.
+        let tampered = root.path().join("tampered.zip");
+        let mut bytes = zip.clone();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x20;
+        std::fs::write(&tampered, &bytes).unwrap();
+        let refused = Command::new(tandem_binary())
+            .arg("verify")
+            .arg(&tampered)
+            .output()
+            .expect("run tandem verify");
+        assert!(
+            !refused.status.success(),
+            "{label}: a flipped byte must be caught"
+        );
+        println!(
+            "{label}: bundle {} of {} bytes verified",
+            seal.bundle_id,
+            zip.len()
+        );
+    }
+}
