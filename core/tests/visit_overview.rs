@@ -29,8 +29,15 @@ fn the_visit_list_says_why_a_check_in_would_be_refused_before_the_handshake() {
     // Actor: a lone agent faking presence — without a fix, the list already says V05.
     let list = lead.visit_overviews().unwrap();
     assert_eq!(list.len(), 1);
-    assert_eq!((list[0].visit_id, list[0].state), (visit, VisitState::Assigned));
-    let rules: Vec<_> = list[0].check_in_now.iter().map(|v| (v.rule, v.outcome)).collect();
+    assert_eq!(
+        (list[0].visit_id, list[0].state),
+        (visit, VisitState::Assigned)
+    );
+    let rules: Vec<_> = list[0]
+        .check_in_now
+        .iter()
+        .map(|v| (v.rule, v.outcome))
+        .collect();
     assert_eq!(rules, [(RuleId::V05, Outcome::Block)]);
     let case = list[0].case.as_ref().unwrap();
     assert_eq!(case.card.as_str(), "**** **** **** 7890");

@@ -54,17 +54,16 @@ fn real_now_ms() -> i64 {
 }
 
 impl Server {
-    /// Starts the server with its clock at 02:00 UTC (10:00 Asia/Shanghai) today, inside
-    /// visiting hours whenever the test runs, and reads its logins, codes and address.
-    fn start(b: &common::TestBackend) -> Server {
+    /// Starts the server with its clock at `utc_minute` (minutes after 00:00 UTC) today —
+    /// whenever the test runs — and reads its logins and codes.
+    fn start(b: &common::TestBackend, utc_minute: i64) -> Server {
         let now = real_now_ms();
-        let offset_ms = now.div_euclid(DAY_MS) * DAY_MS + 2 * 3_600_000 - now;
+        let offset_ms = now.div_euclid(DAY_MS) * DAY_MS + utc_minute * 60_000 - now;
         let mut cmd = Command::new(TANDEM);
         cmd.args(["serve", "--demo", "--listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(b.dir.path().join("data"))
-            .arg("--clock-offset-ms")
-            .arg(offset_ms.to_string())
+            .arg(format!("--clock-offset-ms={offset_ms}"))
             .env_remove("DATABASE_URL")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -77,7 +76,10 @@ impl Server {
         let (mut passwords, mut codes, mut section) = (Vec::new(), Vec::new(), "");
         let deadline = Instant::now() + Duration::from_secs(60);
         let base = loop {
-            assert!(Instant::now() < deadline, "the server did not start in 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start in 60 s"
+            );
             let mut line = String::new();
             assert!(
                 stdout.read_line(&mut line).unwrap() > 0,
@@ -117,12 +119,7 @@ impl Server {
     }
 
     async fn login(&self, login: &str) -> String {
-        let password = &self
-            .passwords
-            .iter()
-            .find(|(l, _)| l == login)
-            .unwrap()
-            .1;
+        let password = &self.passwords.iter().find(|(l, _)| l == login).unwrap().1;
         let answer: Value = self
             .http
             .post(format!("{}/v1/login", self.base))
@@ -189,7 +186,10 @@ impl Server {
         let approved = self
             .post(
                 manager,
-                &format!("/v1/visit-requests/{}/approve", request["id"].as_str().unwrap()),
+                &format!(
+                    "/v1/visit-requests/{}/approve",
+                    request["id"].as_str().unwrap()
+                ),
                 json!({"team": team, "valid_from_ms": now - 60_000,
                        "valid_until_ms": now + 7 * DAY_MS,
                        "letter_number": "WT-2026-118", "letter_valid_until_ms": now + 30 * DAY_MS,
@@ -243,9 +243,50 @@ impl PhoneDir {
     fn refused(&self, args: &[&str], code: i32) -> String {
         let out = self.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(code), "tandem field {args:?}: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "tandem field {args:?}: {stderr}"
+        );
         stderr
     }
+}
+
+/// 10:00 in Shanghai (02:00 UTC): inside visiting hours.
+const MORNING: i64 = 2 * 60;
+/// 22:30 in Shanghai (14:30 UTC): after visiting hours.
+const LATE_EVENING: i64 = 14 * 60 + 30;
+
+/// Enrols both phones, has the manager approve a visit for them and syncs both.
+async fn assigned_visit(server: &Server, lead: &PhoneDir, partner: &PhoneDir) -> String {
+    let a = lead.ok(&["enroll", &server.codes[0], "--server", &server.base]);
+    let p = partner.ok(&["enroll", &server.codes[1], "--server", &server.base]);
+    let manager = server.login("manager").await;
+    let visit = server
+        .approve(
+            &manager,
+            &[
+                a["agent_id"].as_str().unwrap(),
+                p["agent_id"].as_str().unwrap(),
+            ],
+        )
+        .await;
+    server
+        .post(
+            &manager,
+            &format!(
+                "/v1/devices/{}/serial-ranges",
+                a["device_id"].as_str().unwrap()
+            ),
+            json!({"count": 10}),
+        )
+        .await;
+    // The URL was stored at enrolment: no --server from here on.
+    for phone in [lead, partner] {
+        let synced = phone.ok(&["sync"]);
+        assert_eq!(synced["pulled"]["assignments"], json!([visit]));
+    }
+    visit
 }
 
 /// Waits (bounded) for the lead to write its challenge.
@@ -265,12 +306,36 @@ fn wait_for_file(path: &Path, lead: &mut Child) {
 /// The lead shows a challenge for `args`, the partner answers it from its file, the lead
 /// completes: what two agents do with two screens. Returns the lead's JSON result.
 fn co_sign(lead: &PhoneDir, partner: &PhoneDir, work: &Path, name: &str, args: &[&str]) -> Value {
+    let out = try_co_sign(lead, partner, work, name, args);
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The same, returning what the lead's process ended with.
+fn try_co_sign(
+    lead: &PhoneDir,
+    partner: &PhoneDir,
+    work: &Path,
+    name: &str,
+    args: &[&str],
+) -> Output {
     let challenge = work.join(format!("{name}-challenge.txt"));
     let reply = work.join(format!("{name}-reply.txt"));
     let mut all = args.to_vec();
     let (c, r) = (challenge.to_str().unwrap(), reply.to_str().unwrap());
     all.extend([
-        "--position", AT_THE_DOOR, "--challenge-out", c, "--reply-in", r, "--timeout", "60",
+        "--position",
+        AT_THE_DOOR,
+        "--challenge-out",
+        c,
+        "--reply-in",
+        r,
+        "--timeout",
+        "60",
         "--json",
     ]);
     let mut child = lead
@@ -280,7 +345,15 @@ fn co_sign(lead: &PhoneDir, partner: &PhoneDir, work: &Path, name: &str, args: &
         .spawn()
         .unwrap();
     wait_for_file(&challenge, &mut child);
-    let answered = partner.run(&["answer", "--in", c, "--out", r, "--position", BESIDE_THE_LEAD]);
+    let answered = partner.run(&[
+        "answer",
+        "--in",
+        c,
+        "--out",
+        r,
+        "--position",
+        BESIDE_THE_LEAD,
+    ]);
     assert!(
         answered.status.success(),
         "{name}: the partner did not answer: {}",
@@ -288,13 +361,7 @@ fn co_sign(lead: &PhoneDir, partner: &PhoneDir, work: &Path, name: &str, args: &
     );
     let summary = String::from_utf8_lossy(&answered.stdout);
     assert!(summary.contains("co-signing"), "{name}: {summary}");
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    child.wait_with_output().unwrap()
 }
 
 /// Three seconds of a 440 Hz tone, mono 16-bit at 16 kHz, as a phone's recorder writes it.
@@ -308,8 +375,12 @@ fn tone_wav(path: &Path) {
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for i in 0..48_000u32 {
         let t = f64::from(i) / 16_000.0;
-        w.write_sample((t * 440.0 * std::f64::consts::TAU).sin().mul_add(8_000.0, 0.0) as i16)
-            .unwrap();
+        w.write_sample(
+            (t * 440.0 * std::f64::consts::TAU)
+                .sin()
+                .mul_add(8_000.0, 0.0) as i16,
+        )
+        .unwrap();
     }
     w.finalize().unwrap();
 }
@@ -326,7 +397,7 @@ fn signature_png(path: &Path) {
 async fn two_terminal_phones_run_a_visit_whose_export_verifies() {
     for b in common::backends().await {
         let started = Instant::now();
-        let server = Server::start(&b);
+        let server = Server::start(&b, MORNING);
         let work = b.dir.path().join("work");
         std::fs::create_dir_all(&work).unwrap();
         let lead = PhoneDir {
@@ -336,27 +407,7 @@ async fn two_terminal_phones_run_a_visit_whose_export_verifies() {
             dir: b.dir.path().join("partner-phone"),
         };
 
-        let a = lead.ok(&["enroll", &server.codes[0], "--server", &server.base]);
-        let p = partner.ok(&["enroll", &server.codes[1], "--server", &server.base]);
-        let manager = server.login("manager").await;
-        let visit = server
-            .approve(
-                &manager,
-                &[a["agent_id"].as_str().unwrap(), p["agent_id"].as_str().unwrap()],
-            )
-            .await;
-        server
-            .post(
-                &manager,
-                &format!("/v1/devices/{}/serial-ranges", a["device_id"].as_str().unwrap()),
-                json!({"count": 10}),
-            )
-            .await;
-        // The URL was stored at enrolment: no --server from here on.
-        for phone in [&lead, &partner] {
-            let synced = phone.ok(&["sync"]);
-            assert_eq!(synced["pulled"]["assignments"], json!([visit]), "{}", b.label);
-        }
+        let visit = assigned_visit(&server, &lead, &partner).await;
         let list = lead.ok(&["visits", "--position", AT_THE_DOOR]);
         assert_eq!(list[0]["visit_id"], visit.as_str());
         assert_eq!(list[0]["state"], "assigned");
@@ -367,16 +418,31 @@ async fn two_terminal_phones_run_a_visit_whose_export_verifies() {
         let c0 = work.join("c0.txt");
         let r0 = work.join("r0.txt");
         let err = lead.refused(
-            &["checkin", &visit, "--challenge-out", c0.to_str().unwrap(), "--reply-in",
-              r0.to_str().unwrap()],
+            &[
+                "checkin",
+                &visit,
+                "--challenge-out",
+                c0.to_str().unwrap(),
+                "--reply-in",
+                r0.to_str().unwrap(),
+            ],
             1,
         );
         assert!(err.contains("refused (V05)"), "{err}");
         assert!(err.contains("--position"), "the hint names the flag: {err}");
         // ...and a mock-location app: V05 too.
         let err = lead.refused(
-            &["checkin", &visit, "--position", AT_THE_DOOR, "--mock-location",
-              "--challenge-out", c0.to_str().unwrap(), "--reply-in", r0.to_str().unwrap()],
+            &[
+                "checkin",
+                &visit,
+                "--position",
+                AT_THE_DOOR,
+                "--mock-location",
+                "--challenge-out",
+                c0.to_str().unwrap(),
+                "--reply-in",
+                r0.to_str().unwrap(),
+            ],
             1,
         );
         assert!(err.contains("refused (V05)"), "{err}");
@@ -387,12 +453,33 @@ async fn two_terminal_phones_run_a_visit_whose_export_verifies() {
         let r1 = work.join("r1.txt");
         let (c1s, r1s) = (c1.to_str().unwrap(), r1.to_str().unwrap());
         let err = lead.refused(
-            &["checkin", &visit, "--position", AT_THE_DOOR, "--challenge-out", c1s,
-              "--reply-in", r1s, "--timeout", "1"],
+            &[
+                "checkin",
+                &visit,
+                "--position",
+                AT_THE_DOOR,
+                "--challenge-out",
+                c1s,
+                "--reply-in",
+                r1s,
+                "--timeout",
+                "1",
+            ],
             5,
         );
         assert!(err.contains("no reply within 1 s"), "{err}");
-        let err = lead.refused(&["answer", "--in", c1s, "--out", r1s, "--position", AT_THE_DOOR], 1);
+        let err = lead.refused(
+            &[
+                "answer",
+                "--in",
+                c1s,
+                "--out",
+                r1s,
+                "--position",
+                AT_THE_DOOR,
+            ],
+            1,
+        );
         assert!(err.contains("refused (V03)"), "{err}");
         assert!(!r1.exists(), "a refused answer writes no reply");
 
@@ -416,8 +503,16 @@ async fn two_terminal_phones_run_a_visit_whose_export_verifies() {
             &partner,
             &work,
             "receipt",
-            &["receipt", &visit, "--amount-fen", "50000", "--payer-name", "林晓虹",
-              "--payer-signature", png.to_str().unwrap()],
+            &[
+                "receipt",
+                &visit,
+                "--amount-fen",
+                "50000",
+                "--payer-name",
+                "林晓虹",
+                "--payer-signature",
+                png.to_str().unwrap(),
+            ],
         );
         assert_eq!(receipt["type"], "receipt_issued", "{receipt}");
         assert_eq!(receipt["amount_fen"], 50_000);
@@ -439,7 +534,11 @@ async fn two_terminal_phones_run_a_visit_whose_export_verifies() {
         assert_eq!(export.status(), 200, "{}: export", b.label);
         let zip = work.join("export.zip");
         std::fs::write(&zip, export.bytes().await.unwrap()).unwrap();
-        let verified = Command::new(TANDEM).arg("verify").arg(&zip).output().unwrap();
+        let verified = Command::new(TANDEM)
+            .arg("verify")
+            .arg(&zip)
+            .output()
+            .unwrap();
         assert_eq!(
             verified.status.code(),
             Some(0),
@@ -449,4 +548,42 @@ async fn two_terminal_phones_run_a_visit_whose_export_verifies() {
         );
         eprintln!("{}: the whole visit took {:?}", b.label, started.elapsed());
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_phone_clock_set_back_into_visiting_hours_does_not_fool_check_in() {
+    // Actor: an agent who cheats the clock: at 22:30 in Shanghai, both phones' wall clocks
+    // set to 10:00. The server-anchored time the phones took at sync still says 22:30: V04.
+    let b = common::sqlite();
+    let server = Server::start(&b, LATE_EVENING);
+    let work = b.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let lead = PhoneDir {
+        dir: b.dir.path().join("lead-phone"),
+    };
+    let partner = PhoneDir {
+        dir: b.dir.path().join("partner-phone"),
+    };
+    let visit = assigned_visit(&server, &lead, &partner).await;
+    let morning = "2026-11-30T10:00:00+08:00";
+    let list = lead.ok(&["visits", "--position", AT_THE_DOOR, "--wall-clock", morning]);
+    let rules: Vec<&str> = list[0]["check_in_now"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["V04"], "{list}");
+    let out = try_co_sign(
+        &lead,
+        &partner,
+        &work,
+        "late",
+        &["checkin", &visit, "--wall-clock", morning],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused (V04)"), "{stderr}");
+    let list = lead.ok(&["visits"]);
+    assert_eq!(list[0]["state"], "assigned", "a refusal records nothing");
 }

@@ -30,7 +30,12 @@ pub struct Global {
     pub server: Option<String>,
     /// Where the phone is: GCJ-02 degrees as a map shows them, accuracy in metres (default
     /// 10). Without it the phone has no fix, and check-in is refused (V05).
-    #[arg(long, global = true, value_name = "LAT,LON[,ACCURACY_M]", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "LAT,LON[,ACCURACY_M]",
+        allow_hyphen_values = true
+    )]
     pub position: Option<String>,
     /// Marks the position as coming from a mock-location app (V05 refuses it).
     #[arg(long, global = true, requires = "position")]

@@ -36,7 +36,13 @@ fn read_file(path: &Path, limit: u64) -> FieldResult<Vec<u8>> {
 }
 
 /// Keeps a photo file; returns its digest (hex) for a dispute.
-fn take_photo(phone: &Phone, out: Out, visit: VisitId, path: &Path, interior: bool) -> FieldResult<(String, serde_json::Value)> {
+fn take_photo(
+    phone: &Phone,
+    out: Out,
+    visit: VisitId,
+    path: &Path,
+    interior: bool,
+) -> FieldResult<(String, serde_json::Value)> {
     let bytes = read_file(path, MAX_PHOTO_BYTES)?;
     let captured = phone.capture_photo(visit, &bytes, interior)?;
     out.violations(&captured.recorded.violations);
@@ -47,13 +53,25 @@ fn take_photo(phone: &Phone, out: Out, visit: VisitId, path: &Path, interior: bo
 }
 
 /// `photo VISIT FILE`.
-pub fn photo(device: &Device, out: Out, visit: VisitId, path: &Path, interior: bool) -> FieldResult<()> {
+pub fn photo(
+    device: &Device,
+    out: Out,
+    visit: VisitId,
+    path: &Path,
+    interior: bool,
+) -> FieldResult<()> {
     let (digest, value) = take_photo(&device.phone, out, visit, path, interior)?;
     out.result(&format!("photo kept: sha256 {digest}"), &value)
 }
 
 /// `audio VISIT FILE [--rate HZ]`.
-pub fn audio(device: &Device, out: Out, visit: VisitId, path: &Path, rate: Option<u32>) -> FieldResult<()> {
+pub fn audio(
+    device: &Device,
+    out: Out,
+    visit: VisitId,
+    path: &Path,
+    rate: Option<u32>,
+) -> FieldResult<()> {
     let (samples, sample_rate) = match rate {
         Some(rate) => (raw_pcm(path)?, rate),
         None => wav(path)?,
@@ -120,7 +138,10 @@ fn wav(path: &Path) -> FieldResult<(Vec<i16>, u32)> {
     }
     let reader = hound::WavReader::open(path).map_err(|e| bad(&e))?;
     let spec = reader.spec();
-    if spec.channels != 1 || spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
+    if spec.channels != 1
+        || spec.bits_per_sample != 16
+        || spec.sample_format != hound::SampleFormat::Int
+    {
         return Err(bad(&format!(
             "the phone records mono 16-bit PCM; this WAV has {} channel(s) of {}-bit {:?}",
             spec.channels, spec.bits_per_sample, spec.sample_format
@@ -153,7 +174,13 @@ pub fn note(device: &Device, out: Out, visit: VisitId, text: &str) -> FieldResul
 }
 
 /// Records one action and prints what it left.
-pub fn record(device: &Device, out: Out, visit: VisitId, action: &Action, done: &str) -> FieldResult<()> {
+pub fn record(
+    device: &Device,
+    out: Out,
+    visit: VisitId,
+    action: &Action,
+    done: &str,
+) -> FieldResult<()> {
     let recorded = device.phone.record(visit, action)?;
     out.violations(&recorded.violations);
     out.result(

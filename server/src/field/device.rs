@@ -111,7 +111,8 @@ impl Device {
     /// The hint for an error: a V05 refusal without `--position` says why there is no fix.
     pub fn hint(&self, error: &FieldError) -> Option<&'static str> {
         let no_fix = error.rule() == Some(tandem_core::rules::RuleId::V05) && !self.has_position;
-        no_fix.then_some("this terminal phone has no position fix unless --position LAT,LON is given")
+        no_fix
+            .then_some("this terminal phone has no position fix unless --position LAT,LON is given")
     }
 }
 
@@ -237,10 +238,21 @@ mod tests {
         assert_eq!(fix.coordinate.lat_e7(), 312_380_500);
         assert_eq!(fix.coordinate.lon_e7(), 1_214_817_400);
         assert_eq!(fix.coordinate.datum(), Datum::Gcj02);
-        assert_eq!((fix.accuracy_m, fix.provider, fix.mock), (10, Provider::Manual, false));
+        assert_eq!(
+            (fix.accuracy_m, fix.provider, fix.mock),
+            (10, Provider::Manual, false)
+        );
         let fix = parse_position("-33.9,151.2,35", true, 7).unwrap();
         assert_eq!((fix.accuracy_m, fix.mock), (35, true));
-        for bad in ["", "31.2", "31.2,x", "31.2,121.4,-1", "91,0", "1,2,3,4", "NaN,1"] {
+        for bad in [
+            "",
+            "31.2",
+            "31.2,x",
+            "31.2,121.4,-1",
+            "91,0",
+            "1,2,3,4",
+            "NaN,1",
+        ] {
             assert!(parse_position(bad, false, 0).is_err(), "{bad}");
         }
     }

@@ -183,6 +183,9 @@ mod tests {
         let err = wait_for(path.to_str().unwrap(), Duration::from_millis(250)).unwrap_err();
         assert!(matches!(err, FieldError::Timeout { .. }), "{err}");
         std::fs::write(&path, "\n\n").unwrap();
-        assert!(matches!(scan(path.to_str().unwrap()), Err(FieldError::Usage(_))));
+        assert!(matches!(
+            scan(path.to_str().unwrap()),
+            Err(FieldError::Usage(_))
+        ));
     }
 }

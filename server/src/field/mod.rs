@@ -40,9 +40,11 @@ pub fn run(args: FieldArgs) -> ExitCode {
 }
 
 fn visit_id(text: &str) -> FieldResult<VisitId> {
-    text.trim()
-        .parse()
-        .map_err(|_| FieldError::usage(format!("{text:?} is not a visit id (see `tandem field visits`)")))
+    text.trim().parse().map_err(|_| {
+        FieldError::usage(format!(
+            "{text:?} is not a visit id (see `tandem field visits`)"
+        ))
+    })
 }
 
 fn dispatch(device: &Device, out: Out, command: FieldCommand) -> FieldResult<()> {
@@ -56,10 +58,20 @@ fn dispatch(device: &Device, out: Out, command: FieldCommand) -> FieldResult<()>
             visit,
             reason,
             exchange,
-        } => handshake::lead(device, out, visit_id(&visit)?, LeadAction::CheckIn(reason), &exchange),
-        FieldCommand::Checkout { visit, exchange } => {
-            handshake::lead(device, out, visit_id(&visit)?, LeadAction::CheckOut, &exchange)
-        }
+        } => handshake::lead(
+            device,
+            out,
+            visit_id(&visit)?,
+            LeadAction::CheckIn(reason),
+            &exchange,
+        ),
+        FieldCommand::Checkout { visit, exchange } => handshake::lead(
+            device,
+            out,
+            visit_id(&visit)?,
+            LeadAction::CheckOut,
+            &exchange,
+        ),
         FieldCommand::Receipt {
             visit,
             receipt,

@@ -72,7 +72,10 @@ pub fn sync(device: &Device, out: Out) -> FieldResult<()> {
     }
     text.push('\n');
     text.push_str(&push_text(&report.pushed));
-    text.push_str(&format!("\npurged: media of {} visit(s)", report.purged_visits));
+    text.push_str(&format!(
+        "\npurged: media of {} visit(s)",
+        report.purged_visits
+    ));
     text.push('\n');
     text.push_str(&status_text(&report.status));
     out.result(
@@ -117,10 +120,10 @@ pub fn push(device: &Device, out: Out) -> FieldResult<()> {
         &text,
         &json!({"pushed": push_json(&summary), "status": status_json(&status)}),
     )?;
-    if summary.deferred > 0 || summary.quarantined > 0 {
-        if let Some(error) = &status.outbox.last_error {
-            out.note(&format!("last error: {error}"));
-        }
+    if (summary.deferred > 0 || summary.quarantined > 0)
+        && let Some(error) = &status.outbox.last_error
+    {
+        out.note(&format!("last error: {error}"));
     }
     Ok(())
 }
@@ -218,7 +221,11 @@ fn visit_text(v: &VisitOverview) -> String {
             "  approved {} to {}; cash: {}\n",
             time(case.valid_from_ms),
             time(case.valid_until_ms),
-            case.cash_limit.map_or("not authorised".to_owned(), |l| format!("up to {}", yuan(l)))
+            case.cash_limit
+                .map_or("not authorised".to_owned(), |l| format!(
+                    "up to {}",
+                    yuan(l)
+                ))
         ));
         for a in &case.addresses {
             text.push_str(&format!(
@@ -244,7 +251,10 @@ fn visit_text(v: &VisitOverview) -> String {
     }
     if !v.recorded_flags.is_empty() {
         let rules: Vec<String> = v.recorded_flags.iter().map(ToString::to_string).collect();
-        text.push_str(&format!("  recorded warnings and flags: {}\n", rules.join(", ")));
+        text.push_str(&format!(
+            "  recorded warnings and flags: {}\n",
+            rules.join(", ")
+        ));
     }
     text
 }
