@@ -124,7 +124,7 @@ pub enum FieldCommand {
         interior: bool,
     },
     /// Record audio: a mono 16-bit WAV, or raw PCM s16le with --rate; pushed in 20 ms
-    /// chunks as the recorder does.
+    /// chunks at the pace a microphone delivers them (a 60 s file takes 60 s).
     Audio {
         /// The visit.
         visit: String,

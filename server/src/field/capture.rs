@@ -3,6 +3,7 @@
 
 use std::io::Read as _;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tandem_core::model::VisitId;
@@ -80,9 +81,15 @@ pub fn audio(
         return Err(FieldError::usage("a sample rate of 0 Hz is no rate"));
     }
     let phone = &device.phone;
+    let seconds = samples.len() as f64 / f64::from(sample_rate);
+    out.note(&format!(
+        "recording {seconds:.1} s of audio at the pace a microphone delivers it"
+    ));
     phone.start_audio(visit, sample_rate)?;
     let chunk = usize::try_from((sample_rate / CHUNKS_PER_SECOND).max(1)).unwrap_or(320);
     let mut segments = Vec::new();
+    let started = Instant::now();
+    let mut pushed: u64 = 0;
     for part in samples.chunks(chunk) {
         match phone.push_audio(visit, part) {
             Ok(closed) => segments.extend(closed),
@@ -92,9 +99,16 @@ pub fn audio(
                 return Err(e.into());
             }
         }
+        // Core times each segment from its sample count since the start: samples pushed
+        // faster than they were spoken would date the audio after the seal, and the server
+        // would quarantine the bundle (time window). So the file plays at its own pace.
+        pushed += part.len() as u64;
+        let due = Duration::from_secs_f64(pushed as f64 / f64::from(sample_rate));
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
     }
     segments.extend(phone.stop_audio(visit)?);
-    let seconds = samples.len() as f64 / f64::from(sample_rate);
     let digests: Vec<String> = segments.iter().map(|d| d.to_hex()).collect();
     out.result(
         &format!(

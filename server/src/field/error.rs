@@ -25,7 +25,7 @@ pub const EXIT_CODES: &str = "Exit codes:
   1  refused by a business rule (stderr names it: refused (V03): …)
   2  bad usage or input (flags, files, payloads)
   3  the phone cannot do it (not enrolled, no such visit, wrong state, handshake refused)
-  4  the server could not be reached or refused
+  4  the server could not be reached, refused, or quarantined a pushed visit
   5  no reply arrived before --timeout";
 
 /// Why a command stopped.
@@ -51,6 +51,12 @@ pub enum FieldError {
     /// The phone folder is held by another command.
     #[error("{0}")]
     Busy(String),
+    /// The server received sealed visits but quarantined them (E02): kept on the phone.
+    #[error("the server quarantined {count} bundle(s) (E02): they stay on this phone for review")]
+    Quarantined {
+        /// How many in this push.
+        count: u32,
+    },
     /// The partner's reply did not arrive in time.
     #[error("no reply within {seconds} s: the challenge is abandoned (show it again)")]
     Timeout {
@@ -69,7 +75,7 @@ impl FieldError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Core(e) if e.blocking_rule().is_some() => REFUSED,
-            Self::Core(tandem_core::Error::Sync(_)) => SERVER,
+            Self::Core(tandem_core::Error::Sync(_)) | Self::Quarantined { .. } => SERVER,
             Self::Core(_) | Self::Busy(_) => PHONE,
             Self::Usage(_) | Self::File { .. } => USAGE,
             Self::Timeout { .. } => TIMEOUT,

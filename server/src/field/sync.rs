@@ -10,7 +10,7 @@ use tandem_core::rules::Outcome;
 use tandem_core::sync::{Backoff, PushSummary, SyncStatus};
 
 use super::device::Device;
-use super::error::FieldResult;
+use super::error::{FieldError, FieldResult};
 use super::output::{Out, bytes, time, violation_line, violations_json, yuan};
 
 /// `enroll CODE`: enrols, then keeps the server URL for later commands.
@@ -92,7 +92,8 @@ pub fn sync(device: &Device, out: Out) -> FieldResult<()> {
             "purged_visits": report.purged_visits,
             "status": status_json(&report.status),
         }),
-    )
+    )?;
+    quarantined(&report.pushed)
 }
 
 /// `push`: sealed visits only, with progress.
@@ -120,12 +121,20 @@ pub fn push(device: &Device, out: Out) -> FieldResult<()> {
         &text,
         &json!({"pushed": push_json(&summary), "status": status_json(&status)}),
     )?;
-    if (summary.deferred > 0 || summary.quarantined > 0)
+    if summary.deferred > 0
         && let Some(error) = &status.outbox.last_error
     {
         out.note(&format!("last error: {error}"));
     }
-    Ok(())
+    quarantined(&summary)
+}
+
+/// A push the server quarantined is not a success, whatever else went through.
+fn quarantined(summary: &PushSummary) -> FieldResult<()> {
+    match summary.quarantined {
+        0 => Ok(()),
+        count => Err(FieldError::Quarantined { count }),
+    }
 }
 
 fn push_text(p: &PushSummary) -> String {
