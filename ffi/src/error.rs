@@ -169,3 +169,55 @@ pub(crate) fn invalid(what: &str, value: &str, error: impl std::fmt::Display) ->
         reason: format!("{what} {shown:?}: {error}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_core::rules::{RuleId, Violation};
+
+    #[test]
+    fn a_blocking_rule_arrives_as_refused_with_its_id_and_message() {
+        let blocked = tandem_core::Error::Blocked {
+            violations: vec![
+                Violation::warn(RuleId::V04, "visiting hours end in 15 minutes"),
+                Violation::block(RuleId::V03, "a second phone of the team must co-sign"),
+            ],
+        };
+        match TandemError::from(blocked) {
+            TandemError::Refused { rule, reason } => {
+                assert_eq!(rule, "V03");
+                assert!(
+                    reason.contains("a second phone of the team must co-sign"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected Refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sync_errors_keep_their_kind() {
+        let server = SyncError::Server {
+            during: "committing",
+            status: 409,
+            kind: "bundle-equivocation".into(),
+            detail: "another digest for this id".into(),
+        };
+        assert!(matches!(
+            TandemError::from(tandem_core::Error::Sync(server)),
+            TandemError::Server { status: 409, ref kind, .. } if kind == "bundle-equivocation"
+        ));
+        assert!(matches!(
+            TandemError::from(tandem_core::Error::Sync(SyncError::Cancelled)),
+            TandemError::Cancelled
+        ));
+        assert!(matches!(
+            TandemError::from(tandem_core::Error::NotEnrolled("no device token".into())),
+            TandemError::NotEnrolled { .. }
+        ));
+        assert!(matches!(
+            TandemError::from(SyncError::Network("connection refused".into())),
+            TandemError::Network { .. }
+        ));
+    }
+}

@@ -78,7 +78,7 @@ fn digest_opt(text: Option<String>) -> Result<Option<Digest>> {
 
 /// 16-bit little-endian PCM, as Android's `AudioRecord` and AVAudioEngine give it.
 fn pcm_samples(bytes: &[u8]) -> Result<Vec<i16>> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(TandemError::Invalid {
             reason: format!(
                 "PCM chunk of {} bytes: 16-bit samples come in pairs of bytes",
