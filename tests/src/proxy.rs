@@ -45,14 +45,16 @@ pub enum Fault {
         /// Client bytes forwarded before the reset.
         after: u64,
     },
-    /// Forward `after` bytes of the `nth` answer on this connection (from 1), then reset.
+    /// Forward `after` bytes of the `nth` answer on this connection (from 1), then reset;
+    /// an answer that arrives shorter loses at least its last byte.
     ResetResponse {
         /// Which answer.
         nth: u32,
         /// Its bytes forwarded before the reset.
         after: u64,
     },
-    /// Forward `after` bytes of the `nth` answer, then close cleanly: a truncated answer.
+    /// Forward `after` bytes of the `nth` answer (or fewer, as for
+    /// [`Fault::ResetResponse`]), then close cleanly: a truncated answer.
     Truncate {
         /// Which answer.
         nth: u32,
@@ -227,20 +229,21 @@ impl PlanState {
 fn draw(rng: &mut StdRng, r: &RandomFaults) -> Fault {
     let span = r.request_span.max(1);
     let answers = r.answers.max(1);
-    // Answers are cut within their first bytes: most of a phone's answers are small.
-    match rng.random_range(0..5u8) {
-        0 => Fault::ResetRequest {
+    // Answers are cut within their first bytes: most of a phone's answers are small. Stalls
+    // are rarer than the rest: each costs the phone a whole read timeout.
+    match rng.random_range(0..20u8) {
+        0..5 => Fault::ResetRequest {
             after: rng.random_range(0..span),
         },
-        1 => Fault::ResetResponse {
+        5..9 => Fault::ResetResponse {
             nth: rng.random_range(1..=answers),
             after: rng.random_range(0..400),
         },
-        2 => Fault::Truncate {
+        9..12 => Fault::Truncate {
             nth: rng.random_range(1..=answers),
             after: rng.random_range(1..400),
         },
-        3 => Fault::Stall {
+        12..14 => Fault::Stall {
             after: rng.random_range(0..span),
             hold: r.stall,
         },
@@ -352,6 +355,15 @@ impl Drop for FaultProxy {
     }
 }
 
+/// With `TANDEM_PROXY_TRACE` set, each connection's fault and each fault that fires are
+/// written to stderr.
+fn trace(what: std::fmt::Arguments<'_>) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("TANDEM_PROXY_TRACE").is_some()) {
+        eprintln!("fault proxy: {what}");
+    }
+}
+
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     while !shared.stop.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -416,6 +428,7 @@ impl Connection {
         if delay.is_some() {
             add(&shared.counters.delays, 1);
         }
+        trace(format_args!("connection {fault:?}, delay {delay:?}"));
         let conn = Arc::new(Connection {
             fault,
             delay,
@@ -465,6 +478,14 @@ impl Connection {
         if self.done.swap(true, Ordering::SeqCst) {
             return;
         }
+        let (up, answers) = {
+            let p = self.progress();
+            (p.forwarded, p.answers)
+        };
+        trace(format_args!(
+            "reset ({:?}) after {up} bytes up, {answers} answers",
+            self.fault
+        ));
         add(&shared.counters.resets, 1);
         let _ = socket2::SockRef::from(&self.client).set_linger(Some(Duration::ZERO));
         let _ = self.server.shutdown(Shutdown::Both);
@@ -579,6 +600,7 @@ impl Connection {
                     p.awaiting_answer = false;
                     p.answers += 1;
                     p.answer_bytes = 0;
+                    trace(format_args!("answer {} ({n} bytes) {:?}", p.answers, self.fault));
                 }
                 (p.answers, p.answer_bytes)
             };
@@ -598,8 +620,10 @@ impl Connection {
                 Fault::ResetResponse { nth, after } | Fault::Truncate { nth, after }
                     if nth == answer =>
                 {
+                    // Cut after `after` bytes, or sooner: at least the last byte of this
+                    // piece is held back, so an answer shorter than `after` is cut too.
                     let room = after.saturating_sub(bytes_before);
-                    send = n.min(usize::try_from(room).unwrap_or(n));
+                    send = n.min(usize::try_from(room).unwrap_or(n)).min(n - 1);
                 }
                 _ => {}
             }

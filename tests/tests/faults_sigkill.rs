@@ -16,7 +16,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use faults_support::{Sealed, assert_exactly_once, distinct_blob_bytes, record_visits, seed};
+use faults_support::{
+    Sealed, approve_visits, assert_exactly_once, distinct_blob_bytes, pull_all, record_visits,
+    seed,
+};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use tandem_core::clock::Clock as _;
@@ -161,22 +164,12 @@ fn sigkilled_mid_sync_over_a_hundred_times_no_visit_is_lost_or_doubled() {
         )
     };
     let cases = manager.cases();
-    let (a, _b, sealed_a) = record_visits(
-        &server,
-        &manager,
-        (enrol(0), enrol(1)),
-        &cases,
-        VISITS_PER_PHONE,
-        AUDIO_S,
-    );
-    let (c, _d, sealed_c) = record_visits(
-        &server,
-        &manager,
-        (enrol(2), enrol(3)),
-        &cases,
-        VISITS_PER_PHONE,
-        AUDIO_S,
-    );
+    let (a, b, c, d) = (enrol(0), enrol(1), enrol(2), enrol(3));
+    let for_a = approve_visits(&server, &manager, (&a, &b), &cases, VISITS_PER_PHONE);
+    let for_c = approve_visits(&server, &manager, (&c, &d), &cases, VISITS_PER_PHONE);
+    pull_all(&[&a, &b, &c, &d]);
+    let (a, _b, sealed_a) = record_visits((a, b), for_a, AUDIO_S);
+    let (c, _d, sealed_c) = record_visits((c, d), for_c, AUDIO_S);
     // The app is closed: the phones are handed over as folders.
     let mut folders = [Folder::of(&a), Folder::of(&c)];
     drop((a, c));

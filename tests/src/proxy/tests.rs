@@ -141,8 +141,15 @@ fn a_mid_answer_reset_and_a_truncation_cut_the_nth_answer() {
         (1_000, false),
         "a clean end after 1000 bytes"
     );
+    // An answer shorter than `after` is cut all the same.
+    proxy.set_plan(Plan::Script(vec![Fault::Truncate {
+        nth: 1,
+        after: 1_000_000,
+    }]));
+    let (bytes, failed) = exchange(&mut connect(&proxy));
+    assert!(bytes < ANSWER && !failed, "{bytes} bytes");
     let s = proxy.stats();
-    assert_eq!((s.resets, s.truncations), (1, 1));
+    assert_eq!((s.resets, s.truncations), (1, 2));
 }
 
 #[test]
@@ -268,4 +275,70 @@ fn the_same_seed_draws_the_same_faults() {
 #[test]
 fn a_bad_upstream_is_refused() {
     assert!(FaultProxy::start("http://localhost:80", Plan::Clean).is_err());
+}
+
+/// A keep-alive HTTP/1.1 upstream: answers every request `200 OK` with a 5-byte body.
+fn http_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                loop {
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        match std::io::BufRead::read_line(&mut reader, &mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+                    if writer.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_real_http_client_on_one_kept_alive_connection_meets_the_nth_answer_fault() {
+    let up = http_upstream();
+    let proxy = FaultProxy::start(
+        &up,
+        Plan::Script(vec![Fault::ResetResponse { nth: 3, after: 10 }]),
+    )
+    .unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_per_read(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    let outcomes: Vec<bool> = (0..5)
+        .map(|_| {
+            agent
+                .post(format!("{}/x", proxy.url()))
+                .send(&b"0123456789"[..])
+                .and_then(|mut a| a.body_mut().read_to_string())
+                .is_ok()
+        })
+        .collect();
+    assert_eq!(outcomes, [true, true, false, true, true]);
+    let s = proxy.stats();
+    assert_eq!((s.connections, s.resets), (2, 1), "{s:?}");
 }

@@ -60,42 +60,63 @@ pub fn unique_photo(name: &str, salt: &str) -> Vec<u8> {
     bytes
 }
 
-/// Approves `count` visits to `cases` (in turn) for the pair, syncs both phones once, and
-/// records and seals each visit on `lead`: `audio_s` seconds of audio and one photo.
-pub fn record_visits(
+/// A visit approved for a pair of phones, not yet recorded.
+pub struct Approved {
+    /// The visit id as the console knows it.
+    pub visit: String,
+    /// Its case (the address the team stands at).
+    pub case: CaseRef,
+}
+
+/// Approves `count` visits to `cases` (in turn) for the team of `lead` and `partner`.
+/// Approve every pair's visits, then [`pull_all`], then record: a phone's sync pushes
+/// whatever it has sealed, so a pull after recording would upload around the test's network.
+pub fn approve_visits(
     server: &Server,
     manager: &Console,
-    (lead, partner): (SimPhone, SimPhone),
+    (lead, partner): (&SimPhone, &SimPhone),
     cases: &[CaseRef],
     count: usize,
-    audio_s: u32,
-) -> (SimPhone, SimPhone, Vec<Sealed>) {
+) -> Vec<Approved> {
     let team = [lead.ids().1, partner.ids().1];
-    let visits: Vec<(String, CaseRef)> = (0..count)
+    (0..count)
         .map(|i| {
             let case = cases[i % cases.len()].clone();
-            let id = manager
+            let visit = manager
                 .approve_visit(server, &case.id, &team, None)
                 .unwrap_or_else(|(s, b)| panic!("approval refused {s}: {b}"));
-            (id, case)
+            Approved { visit, case }
         })
-        .collect();
-    lead.sync().expect("lead pulls the approvals");
-    partner.sync().expect("partner pulls the approvals");
+        .collect()
+}
+
+/// Every phone pulls its approvals (straight from the server).
+pub fn pull_all(phones: &[&SimPhone]) {
+    for phone in phones {
+        phone.sync().expect("pull the approvals");
+    }
+}
+
+/// Records and seals each approved visit on `lead` with `partner`: `audio_s` seconds of
+/// audio and one photo; returns the phones and what the server must end up holding.
+pub fn record_visits(
+    (lead, partner): (SimPhone, SimPhone),
+    visits: Vec<Approved>,
+    audio_s: u32,
+) -> (SimPhone, SimPhone, Vec<Sealed>) {
     let (mut lead, mut partner) = (lead, partner);
-    let mut sealed = Vec::with_capacity(count);
-    for (visit_text, case) in visits {
+    let mut sealed = Vec::with_capacity(visits.len());
+    for Approved { visit, case } in visits {
         lead.stand_near(&case.address, 15, 8);
         partner.stand_near(&case.address, 25, 8);
         let team = Team {
-            visit: visit_text.parse().expect("visit id"),
-            visit_text,
+            visit: visit.parse().expect("visit id"),
+            visit_text: visit,
             address: case.address,
             lead,
             partner,
         };
-        let salt = team.visit.to_string();
-        let photo = unique_photo("orientation-portrait_6.jpg", &salt);
+        let photo = unique_photo("orientation-portrait_6.jpg", &team.visit_text);
         let seal = record_with_photo(&team, audio_s, &photo);
         sealed.push(sealed_of(&team.lead, team.visit, &seal));
         // Time moves on between visits.
