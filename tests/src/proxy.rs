@@ -600,7 +600,10 @@ impl Connection {
                     p.awaiting_answer = false;
                     p.answers += 1;
                     p.answer_bytes = 0;
-                    trace(format_args!("answer {} ({n} bytes) {:?}", p.answers, self.fault));
+                    trace(format_args!(
+                        "answer {} ({n} bytes) {:?}",
+                        p.answers, self.fault
+                    ));
                 }
                 (p.answers, p.answer_bytes)
             };

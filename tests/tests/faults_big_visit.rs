@@ -91,7 +91,7 @@ fn a_200_mb_visit_costs_at_most_a_tenth_more_with_a_reset_every_5_mb() {
         stats.client_bytes.saturating_sub(sealed.bytes),
     );
     assert!(
-        stats.resets as u64 >= sealed.bytes / RESET_EVERY,
+        stats.resets >= sealed.bytes / RESET_EVERY,
         "{label}: a reset every 5 MB: {stats:?}"
     );
     assert!(

@@ -17,8 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use faults_support::{
-    Sealed, approve_visits, assert_exactly_once, distinct_blob_bytes, pull_all, record_visits,
-    seed,
+    Sealed, approve_visits, assert_exactly_once, distinct_blob_bytes, pull_all, record_visits, seed,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
@@ -30,11 +29,11 @@ use tandem_server::db::Role;
 /// Runs that end in a SIGKILL.
 const KILLS: usize = 110;
 /// Visits per phone, and their audio.
-const VISITS_PER_PHONE: usize = 12;
-const AUDIO_S: u32 = 20;
+const VISITS_PER_PHONE: usize = 16;
+const AUDIO_S: u32 = 30;
 /// Each piece through the proxy is held this long: a phone network, slow enough that a
 /// kill lands during the push rather than after it.
-const LINK_DELAY: Duration = Duration::from_millis(4);
+const LINK_DELAY: Duration = Duration::from_millis(8);
 /// SIGKILL's number on Linux.
 const SIGKILL: i32 = 9;
 /// The longest a run may take when it is let finish.
@@ -104,7 +103,7 @@ fn phase_of(out: &str) -> &'static str {
     let has = |marker: &str| out.lines().any(|l| l == marker);
     if has("done") {
         "finished"
-    } else if has("pushing") {
+    } else if has("pulled") {
         "pushing"
     } else if has("opened") {
         "pulling"
@@ -183,12 +182,18 @@ fn sigkilled_mid_sync_over_a_hundred_times_no_visit_is_lost_or_doubled() {
     let t0 = Instant::now();
     let mut kills = 0;
     let mut runs = 0;
-    // Bounded: every run ends within its delay; a phone whose outbox emptied is skipped.
-    while kills < KILLS && runs < 2 * KILLS {
-        let folder = &mut folders[runs % 2];
+    let mut done = [false, false];
+    // Bounded: every run ends within its delay; a phone whose outbox emptied is left alone.
+    while kills < KILLS && runs < 3 * KILLS && done.contains(&false) {
+        let which = if done[runs % 2] {
+            1 - runs % 2
+        } else {
+            runs % 2
+        };
+        let folder = &mut folders[which];
         runs += 1;
         let mut child = folder.spawn(&url);
-        let delay = Duration::from_millis(rng.random_range(40..400));
+        let delay = Duration::from_millis(rng.random_range(20..200));
         std::thread::sleep(delay);
         child.kill().expect("SIGKILL");
         let status = child.wait().expect("wait");
@@ -202,7 +207,10 @@ fn sigkilled_mid_sync_over_a_hundred_times_no_visit_is_lost_or_doubled() {
             unanchored += 1;
         }
         match phase_of(&out) {
-            "finished" => phases.finished += 1,
+            "finished" => {
+                phases.finished += 1;
+                done[which] = true;
+            }
             "pushing" => phases.pushing += 1,
             "pulling" => phases.pulling += 1,
             _ => phases.before_open += 1,
@@ -235,13 +243,13 @@ fn sigkilled_mid_sync_over_a_hundred_times_no_visit_is_lost_or_doubled() {
 
     let stats = proxy.stats();
     let all: Vec<&Sealed> = sealed_a.iter().chain(&sealed_c).collect();
-    let evidence: u64 = all.iter().map(|s| s.bytes).sum();
     let blobs = distinct_blob_bytes(all.iter().copied());
+    let evidence = blobs + all.iter().map(|s| s.manifest_bytes).sum::<u64>();
     println!(
         "{label}: {runs} runs, {kills} SIGKILLed in {:.1} s (before opening {}, pulling {}, \
          pushing {}; {} finished first), then each phone let finish; {visits} visits of {} \
-         bytes ({blobs} in blobs): bytes sent {} (re-sent and requests {}); duplicates 0, \
-         lost 0",
+         bytes ({blobs} in distinct blobs, the rest manifests): bytes sent {} (re-sent, \
+         headers and pulls {}); duplicates 0, lost 0",
         killing_took.as_secs_f64(),
         phases.before_open,
         phases.pulling,

@@ -9,7 +9,8 @@
 //! (`clock WALL MONO`) so the next run can start from there.
 //!
 //! Lines on stdout mark how far a run got: `opened`, `anchored SINCE` or `unanchored`,
-//! `clock WALL MONO`, `pushing`, `round N acknowledged A deferred D pending P`, `done`.
+//! `pulled`, `pushing` (the first blob bytes), `round N acknowledged A deferred D pending
+//! P`, `clock WALL MONO`, `done`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,14 @@ fn run(args: &Args) -> Result<(), tandem_core::Error> {
             write: std::time::Duration::from_secs(10),
         },
     );
+    // One pull first, so the output tells a kill in the pull from one in the push.
+    match phone
+        .device_token()
+        .and_then(|token| tandem_core::sync::pull(&phone, &transport, &token))
+    {
+        Ok(_) => println!("pulled"),
+        Err(e) => println!("pull failed: {e}"),
+    }
     for round in 1..=MAX_ROUNDS {
         let mut announced = false;
         let report = tandem_core::sync::sync_now(&phone, &transport, &mut |_, _| {

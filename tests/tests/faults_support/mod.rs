@@ -39,6 +39,8 @@ pub struct Sealed {
     pub bundle: String,
     /// Its blobs: digest and size.
     pub blobs: Vec<(Digest, u64)>,
+    /// Bytes of its manifest.
+    pub manifest_bytes: u64,
     /// Bytes of its blobs and manifest.
     pub bytes: u64,
 }
@@ -138,6 +140,7 @@ pub fn sealed_of(lead: &SimPhone, visit: VisitId, seal: &SealRecord) -> Sealed {
     Sealed {
         visit,
         bundle: seal.bundle_id.to_string(),
+        manifest_bytes: bundle.manifest_bytes.len() as u64,
         bytes: blobs.iter().map(|b| b.1).sum::<u64>() + bundle.manifest_bytes.len() as u64,
         blobs,
     }
