@@ -3,8 +3,9 @@
 //! real sync client), which is killed after a random delay (seeded, printed) and started
 //! again; then it is let finish. Afterwards every visit is on the server exactly once,
 //! none is lost, each phone's outbox is empty and its visits acknowledged, and the
-//! server's log holds one entry per visit. Every run found its time anchor still valid:
-//! the boot id and the monotonic count go on across runs of the app.
+//! server's log holds one entry per visit, on SQLite and PostgreSQL. Every run found its
+//! time anchor still valid: the boot id and the monotonic count go on across runs of the
+//! app (the child's clock starts where the last run's left off, plus the real time since).
 //!
 //! Threat (THREATS.md): the phone's OS killing the app (or the battery dying) in the
 //! middle of an upload — evidence must neither be lost nor stored twice.
@@ -25,6 +26,7 @@ use tandem_core::clock::Clock as _;
 use tandem_e2e::proxy::{FaultProxy, Plan};
 use tandem_e2e::{Console, Server, SimPhone, backends};
 use tandem_server::db::Role;
+use tandem_server::testing::TestBackend;
 
 /// Runs that end in a SIGKILL.
 const KILLS: usize = 110;
@@ -147,7 +149,13 @@ fn finish(folder: &mut Folder, server: &str) {
 
 #[test]
 fn sigkilled_mid_sync_over_a_hundred_times_no_visit_is_lost_or_doubled() {
-    let backend = backends().into_iter().next().expect("SQLite");
+    for backend in backends() {
+        kill_and_restart(backend);
+    }
+}
+
+/// The whole scenario on one backend.
+fn kill_and_restart(backend: TestBackend) {
     let server = Server::start(backend);
     let label = server.label;
     let manager = Console::sign_in(&server, Role::Manager);
@@ -173,7 +181,7 @@ fn sigkilled_mid_sync_over_a_hundred_times_no_visit_is_lost_or_doubled() {
     let mut folders = [Folder::of(&a), Folder::of(&c)];
     drop((a, c));
 
-    let seed = seed("sigkill");
+    let seed = seed(&format!("sigkill ({label})"));
     let mut rng = StdRng::seed_from_u64(seed);
     let proxy = FaultProxy::start(&server.base, Plan::Slow(LINK_DELAY)).unwrap();
     let url = proxy.url();
@@ -230,8 +238,11 @@ fn sigkilled_mid_sync_over_a_hundred_times_no_visit_is_lost_or_doubled() {
         &legal,
         &[(&phone_a, &sealed_a[..]), (&phone_c, &sealed_c[..])],
     );
-    assert_eq!(visits, 2 * VISITS_PER_PHONE as u64);
-    assert_eq!(unanchored, 0, "every run kept the time anchor of the last");
+    assert_eq!(visits, 2 * VISITS_PER_PHONE as u64, "{label}");
+    assert_eq!(
+        unanchored, 0,
+        "{label}: every run kept the time anchor of the last"
+    );
     assert!(
         kills >= 100,
         "{label}: only {kills} runs were killed ({phases:?})"
