@@ -1,11 +1,12 @@
 //! `tandem`: the command-line entry of Tandem's server. `tandem serve` runs the server;
 //! `tandem verify` checks an evidence bundle with the same routine the phone and the server
-//! use.
+//! use; `tandem field` drives one phone from the terminal.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod field;
 mod verify_cmd;
 
 /// Tandem: field-visit evidence for collection agencies.
@@ -23,6 +24,9 @@ enum Command {
     Verify(verify_cmd::VerifyArgs),
     /// Run the server (SQLite in ./tandem-data by default, or PostgreSQL via DATABASE_URL).
     Serve(tandem_server::serve::ServeArgs),
+    /// One phone in the terminal: enrol, sync, check in with a partner's phone, capture,
+    /// co-sign receipts, seal and push (run twice, with two --dir folders, for a visit).
+    Field(field::FieldArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Verify(args) => verify_cmd::run(&args),
         Command::Serve(args) => serve(args),
+        Command::Field(args) => field::run(args),
     }
 }
 

@@ -77,6 +77,11 @@ impl SimPhone {
         self.phone.identity().expect("enrolled")
     }
 
+    /// What the phone's wall clock shows.
+    pub fn clock_wall(&self) -> i64 {
+        self.clock.wall_ms()
+    }
+
     /// One sync round (pull, push, purge).
     pub fn sync(&self) -> Result<SyncReport, Error> {
         tandem_core::sync::sync_now(&self.phone, &self.transport, &mut |_, _| {})
@@ -260,6 +265,28 @@ impl Team {
         lead.stop_audio(self.visit).expect("stop audio");
         self.check_out().expect("check-out");
         self.seal().expect("seal")
+    }
+
+    /// The digests of every blob the sealed visit's manifest lists.
+    pub fn sealed_blobs(&self) -> Vec<tandem_core::crypto::Digest> {
+        self.lead
+            .phone
+            .sealed_bundle(self.visit)
+            .expect("sealed bundle")
+            .manifest
+            .blobs
+            .iter()
+            .map(|b| b.sha256)
+            .collect()
+    }
+
+    /// Whether the lead's phone still holds every one of `digests`, or none of them.
+    pub fn lead_holds(&self, digests: &[tandem_core::crypto::Digest]) -> (bool, bool) {
+        let held: Vec<bool> = digests
+            .iter()
+            .map(|d| self.lead.phone.blobs().contains(d).expect("blob store"))
+            .collect();
+        (held.iter().all(|h| *h), held.iter().all(|h| !*h))
     }
 
     /// The visit's state on the lead's phone.

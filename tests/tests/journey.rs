@@ -28,6 +28,15 @@ fn tandem_binary() -> std::path::PathBuf {
     bin
 }
 
+/// `tandem verify FILE`, as legal staff run it.
+fn tandem_verify(file: &std::path::Path) -> std::process::Output {
+    Command::new(tandem_binary())
+        .arg("verify")
+        .arg(file)
+        .output()
+        .expect("run tandem verify")
+}
+
 #[test]
 fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
     for backend in backends() {
@@ -59,19 +68,10 @@ fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
             "{label}: the sealed visit waits in the outbox"
         );
         assert!(before.outbox.bytes_left > 1_000_000, "{label}: {before:?}");
-        let held: Vec<_> = team
-            .lead
-            .phone
-            .sealed_bundle(team.visit)
-            .unwrap()
-            .manifest
-            .blobs
-            .iter()
-            .map(|b| b.sha256)
-            .collect();
+        let held = team.sealed_blobs();
         assert!(
-            held.iter()
-                .all(|d| team.lead.phone.blobs().contains(d).unwrap())
+            team.lead_holds(&held).0,
+            "{label}: the phone holds its evidence"
         );
 
         let report = team.lead.sync().expect("sync");
@@ -85,8 +85,7 @@ fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
         assert_eq!(report.status.outbox.done, 1, "{label}");
         assert_eq!(team.state(), VisitState::Purged, "{label}");
         assert!(
-            held.iter()
-                .all(|d| !team.lead.phone.blobs().contains(d).unwrap()),
+            team.lead_holds(&held).1,
             "{label}: no media of the acknowledged visit is left on the phone"
         );
         // The partner's phone syncs too: nothing to send, nothing lost.
@@ -102,11 +101,7 @@ fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
         let zip = legal.export(&bundles[0].0);
         let path = root.path().join("evidence.zip");
         std::fs::write(&path, &zip).unwrap();
-        let verify = Command::new(tandem_binary())
-            .arg("verify")
-            .arg(&path)
-            .output()
-            .expect("run tandem verify");
+        let verify = tandem_verify(&path);
         let out = String::from_utf8_lossy(&verify.stdout);
         assert!(
             verify.status.success(),
@@ -120,11 +115,7 @@ fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
         let at = bytes.len() / 2;
         bytes[at] ^= 0x20;
         std::fs::write(&tampered, &bytes).unwrap();
-        let refused = Command::new(tandem_binary())
-            .arg("verify")
-            .arg(&tampered)
-            .output()
-            .expect("run tandem verify");
+        let refused = tandem_verify(&tampered);
         assert!(
             !refused.status.success(),
             "{label}: a flipped byte must be caught"

@@ -262,7 +262,7 @@ pub(super) fn record(
     Ok(Recorded { event, violations })
 }
 
-fn unsent_sealed_at(tx: &ReadTx<'_>) -> Result<Vec<i64>> {
+pub(super) fn unsent_sealed_at(tx: &ReadTx<'_>) -> Result<Vec<i64>> {
     Ok(tx
         .visits(&[VisitState::Sealed, VisitState::Uploading])?
         .iter()

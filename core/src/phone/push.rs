@@ -30,6 +30,8 @@ pub struct ServerReceipt {
     pub proof: Vec<Digest>,
     /// The signed checkpoint.
     pub checkpoint: Signed<Checkpoint>,
+    /// The checks that failed, when the server quarantined the bundle (shown to the user).
+    pub failed_checks: Vec<String>,
 }
 
 impl Phone {
@@ -172,11 +174,17 @@ impl Phone {
                         )?;
                     }
                 }
-                Verdict::Quarantined => tx.quarantine_push(
-                    job.bundle_id,
-                    "the server quarantined the bundle: a check failed",
-                    now_ms,
-                )?,
+                Verdict::Quarantined => {
+                    let reason = if answer.failed_checks.is_empty() {
+                        "the server quarantined the bundle for review".to_owned()
+                    } else {
+                        format!(
+                            "the server quarantined the bundle for review: {}",
+                            answer.failed_checks.join("; ")
+                        )
+                    };
+                    tx.quarantine_push(job.bundle_id, &reason, now_ms)?;
+                }
             }
             Ok(verdict)
         })

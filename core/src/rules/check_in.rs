@@ -51,6 +51,37 @@ pub fn check_check_in(ctx: &VisitContext<'_>, input: &CheckInInput<'_>) -> Vec<V
     out
 }
 
+/// The check-in rules that need no partner yet, with this phone's own fix: what a visit
+/// list shows before the handshake starts (V01, V02, V03 team, V04, V05 own fix, V06, V11,
+/// E03, D01). Nothing blocking here means a check-in can go ahead once the partner answers.
+pub fn check_check_in_readiness(
+    ctx: &VisitContext<'_>,
+    fix: Option<Fix>,
+    unsent_sealed_at_ms: &[i64],
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    case_active(ctx, &mut out);
+    approval_holds(ctx, &mut out);
+    team_approved(ctx, &mut out);
+    hours::at_check_in(ctx, &mut out);
+    let input = CheckInInput {
+        fix,
+        partner: None,
+        outside_fence_reason: None,
+        unsent_sealed_at_ms,
+    };
+    place(ctx, &input, &mut out);
+    letter_valid(ctx, &mut out);
+    health_reviewed(ctx, &mut out);
+    out.extend(sync::check_upload_deadlines(
+        ctx.policy,
+        ctx.now_ms(),
+        unsent_sealed_at_ms,
+    ));
+    assigned(ctx, &mut out);
+    out
+}
+
 /// V01: the case is entrusted, not settled, not on hold.
 fn case_active(ctx: &VisitContext<'_>, out: &mut Vec<Violation>) {
     let case = ctx.case;
@@ -124,29 +155,7 @@ pub(crate) fn team_together(
     action: &str,
     out: &mut Vec<Violation>,
 ) {
-    let team = &ctx.approval.team;
-    let distinct = team
-        .iter()
-        .enumerate()
-        .filter(|(i, m)| !team.iter().take(*i).any(|o| o.agent_id == m.agent_id))
-        .count();
-    if distinct < 2 {
-        out.push(Violation::block(
-            RuleId::V03,
-            "The approved team has fewer than two agents: ask the manager to assign a team of two.",
-        ));
-    }
-    match ctx.approval.member(ctx.agent) {
-        None => out.push(Violation::block(
-            RuleId::V03,
-            "You are not on this visit's approved team.",
-        )),
-        Some(me) if me.device_id != ctx.device => out.push(Violation::block(
-            RuleId::V03,
-            "This phone is not the one enrolled for you on this team: use your own enrolled phone.",
-        )),
-        Some(_) => {}
-    }
+    team_approved(ctx, out);
     let Some(partner) = partner else {
         out.push(Violation::block(
             RuleId::V03,
@@ -172,6 +181,34 @@ pub(crate) fn team_together(
                 "The partner is not using their own enrolled phone: each agent uses their own.",
             ))
         }
+        Some(_) => {}
+    }
+}
+
+/// V03, the part known before any handshake: a team of two agents, this agent on it with
+/// this very phone.
+fn team_approved(ctx: &VisitContext<'_>, out: &mut Vec<Violation>) {
+    let team = &ctx.approval.team;
+    let distinct = team
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| !team.iter().take(*i).any(|o| o.agent_id == m.agent_id))
+        .count();
+    if distinct < 2 {
+        out.push(Violation::block(
+            RuleId::V03,
+            "The approved team has fewer than two agents: ask the manager to assign a team of two.",
+        ));
+    }
+    match ctx.approval.member(ctx.agent) {
+        None => out.push(Violation::block(
+            RuleId::V03,
+            "You are not on this visit's approved team.",
+        )),
+        Some(me) if me.device_id != ctx.device => out.push(Violation::block(
+            RuleId::V03,
+            "This phone is not the one enrolled for you on this team: use your own enrolled phone.",
+        )),
         Some(_) => {}
     }
 }

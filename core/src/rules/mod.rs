@@ -18,7 +18,7 @@ mod sync;
 mod violation;
 
 pub use audio::{AudioGapSpan, audio_gaps};
-pub use check_in::{CheckInInput, PartnerPresence, check_check_in};
+pub use check_in::{CheckInInput, PartnerPresence, check_check_in, check_check_in_readiness};
 pub use context::VisitContext;
 pub use during::{VisitAction, check_action};
 pub use receipt::check_receipt;

@@ -98,25 +98,28 @@ impl ReadTx<'_> {
 
     /// The banks this phone holds a policy of.
     pub fn policy_banks(&self) -> Result<Vec<BankId>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT bank_id FROM policies ORDER BY bank_id")?;
-        let ids = stmt
-            .query_map([], |row| row.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        ids.iter()
-            .map(|id| super::parse_column("policies.bank_id", id))
-            .collect()
+        self.id_column(
+            "SELECT bank_id FROM policies ORDER BY bank_id",
+            "policies.bank_id",
+        )
     }
 
     /// The cases this phone holds.
     pub fn case_ids(&self) -> Result<Vec<CaseId>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT id FROM cases ORDER BY id")?;
+        self.id_column("SELECT id FROM cases ORDER BY id", "cases.id")
+    }
+
+    fn id_column<T: std::str::FromStr<Err: std::fmt::Display>>(
+        &self,
+        sql: &str,
+        column: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare(sql)?;
         let ids = stmt
             .query_map([], |row| row.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         ids.iter()
-            .map(|id| super::parse_column("cases.id", id))
+            .map(|id| super::parse_column(column, id))
             .collect()
     }
 

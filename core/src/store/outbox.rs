@@ -107,6 +107,8 @@ pub struct OutboxStatus {
     pub bytes_left: u64,
     /// The most recent error of a pending job.
     pub last_error: Option<String>,
+    /// Why the server quarantined a bundle (the first quarantined one), to show the user.
+    pub quarantine_reason: Option<String>,
     /// The earliest moment a pending job will be tried, UTC ms.
     pub next_attempt_ms: Option<i64>,
     /// The oldest pending bundle's seal time, UTC ms (for the E03 deadline).
@@ -224,7 +226,12 @@ impl ReadTx<'_> {
         for job in self.push_jobs()? {
             match job.stage {
                 Stage::Done => status.done += 1,
-                Stage::Quarantined => status.quarantined += 1,
+                Stage::Quarantined => {
+                    status.quarantined += 1;
+                    if status.quarantine_reason.is_none() {
+                        status.quarantine_reason.clone_from(&job.last_error);
+                    }
+                }
                 _ => {
                     status.pending += 1;
                     status.bytes_left += job.bytes_total.saturating_sub(job.bytes_done);

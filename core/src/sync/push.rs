@@ -54,6 +54,8 @@ struct CommitAnswer {
     receipt: Signed<crate::tlog::IngestReceipt>,
     inclusion_proof: Vec<Digest>,
     checkpoint: Signed<crate::tlog::Checkpoint>,
+    #[serde(default)]
+    failed_checks: Vec<String>,
 }
 
 /// Pushes every due bundle. `now` gives the phone's wall clock (scheduling only).
@@ -194,6 +196,7 @@ fn push_one(
         receipt: commit.receipt,
         proof: commit.inclusion_proof,
         checkpoint: commit.checkpoint,
+        failed_checks: commit.failed_checks,
     };
     phone.accept_server_receipt(job, &material.manifest_digest, &receipt, now())
 }
