@@ -11,6 +11,7 @@
 
 pub mod console;
 pub mod field;
+pub mod proxy;
 pub mod server;
 
 pub use console::Console;

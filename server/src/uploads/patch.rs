@@ -5,8 +5,12 @@
 //! so memory stays flat and a blob written in order by one process is read once. At the
 //! end of the body (or when it stalls past the idle timeout, or the connection drops) the
 //! file is fsynced once and only then is the new offset committed, conditionally on the
-//! lease and the starting offset. A chunk that fails its checksum, or a cut chunk that
-//! carried one, is cut off the file again and the offset stays.
+//! lease and the starting offset. A chunk that fails its checksum is cut off the file
+//! again and the offset stays. A cut chunk keeps what arrived, checksum or not (tus core:
+//! store as much of the received data as possible): its checksum covers bytes that never
+//! came, so it cannot be checked, and dropping what did come would make a phone on a weak
+//! network send the same megabytes again after every cut. Those bytes are still checked:
+//! the whole blob must hash to its address before it is installed.
 
 use std::fs::{File, OpenOptions};
 
@@ -95,7 +99,7 @@ fn internal(e: impl std::fmt::Display) -> AppError {
             content_type = "application/problem+json"),
         (status = 401, description = "No valid device token"),
         (status = 404, description = "No such upload"),
-        (status = 408, description = "The body stalled; what arrived is kept unless a checksum was sent",
+        (status = 408, description = "The body stalled; what arrived is kept",
             body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Wrong offset, or another request is appending",
             body = Problem, content_type = "application/problem+json"),
@@ -304,7 +308,7 @@ impl Chunk {
         };
         let keep = match end {
             End::Complete => checksum_ok,
-            End::Idle | End::Broken => self.checksum.is_none(),
+            End::Idle | End::Broken => true,
             End::TooLong | End::LeaseLost | End::WriterFailed => false,
         };
         if !keep {
