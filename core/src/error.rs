@@ -31,7 +31,10 @@ pub enum Error {
         /// What.
         what: String,
     },
-    /// The phone is not set up yet (no enrolment, no policy, no time anchor).
+    /// The phone is not enrolled yet: it has no identity, server key or device token.
+    #[error("{0}")]
+    NotEnrolled(String),
+    /// The phone is not set up yet (no policy, no time anchor), or the input is incomplete.
     #[error("not ready: {0}")]
     NotReady(String),
     /// An I/O operation failed on a named path.

@@ -92,7 +92,7 @@ impl Phone {
         self.store.read(|tx| {
             let key = tx
                 .server_public_key()?
-                .ok_or_else(|| Error::NotReady("no server key: enrol first".into()))?;
+                .ok_or_else(|| Error::NotEnrolled("no server key: enrol first".into()))?;
             let record = tx.visit(visit)?.ok_or_else(|| Error::NotFound {
                 what: format!("visit {visit}"),
             })?;

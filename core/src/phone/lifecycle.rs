@@ -135,10 +135,10 @@ impl Loaded {
             .ok_or_else(|| not_found(format!("visit {visit}")))?;
         let key = tx
             .server_public_key()?
-            .ok_or_else(|| Error::NotReady("no server key: enrol first".into()))?;
+            .ok_or_else(|| Error::NotEnrolled("no server key: enrol first".into()))?;
         let device = tx
             .device_id()?
-            .ok_or_else(|| Error::NotReady("this phone is not enrolled".into()))?;
+            .ok_or_else(|| Error::NotEnrolled("this phone is not enrolled".into()))?;
         let v = &record.visit;
         let case = tx
             .case(v.case_id)?
@@ -506,6 +506,24 @@ impl Phone {
             .ok_or_else(|| Error::NotFound {
                 what: format!("visit {visit}"),
             })
+    }
+
+    /// The case of a visit, checked against the server's key (card and ID numbers masked).
+    pub fn case_of(&self, visit: VisitId) -> Result<Case> {
+        self.store.read(|tx| {
+            let key = tx
+                .server_public_key()?
+                .ok_or_else(|| Error::NotEnrolled("no server key: enrol first".into()))?;
+            let record = tx.visit(visit)?.ok_or_else(|| Error::NotFound {
+                what: format!("visit {visit}"),
+            })?;
+            let case = tx
+                .case(record.visit.case_id)?
+                .ok_or_else(|| Error::NotFound {
+                    what: format!("case of visit {visit}"),
+                })?;
+            Ok(case.verify(&key)?)
+        })
     }
 
     /// E03 at this moment: warnings for sealed visits nearing their upload deadline.

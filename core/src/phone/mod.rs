@@ -158,7 +158,7 @@ impl Phone {
         self.store
             .read(|tx| match (tx.device_id()?, tx.agent_id()?) {
                 (Some(device), Some(agent)) => Ok((device, agent)),
-                _ => Err(Error::NotReady("this phone is not enrolled".into())),
+                _ => Err(Error::NotEnrolled("this phone is not enrolled".into())),
             })
     }
 

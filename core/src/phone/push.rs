@@ -132,7 +132,7 @@ impl Phone {
         self.store.write(|tx| {
             let key = tx
                 .server_public_key()?
-                .ok_or_else(|| Error::NotReady("no server key: enrol first".into()))?;
+                .ok_or_else(|| Error::NotEnrolled("no server key: enrol first".into()))?;
             let verified = verify_receipt(
                 &answer.receipt,
                 &answer.proof,

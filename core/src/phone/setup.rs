@@ -107,9 +107,9 @@ impl Receiver {
     pub(super) fn of(tx: &ReadTx<'_>, own_key: PublicKey) -> Result<Self> {
         let server_key = tx
             .server_public_key()?
-            .ok_or_else(|| Error::NotReady("no server key: enrol first".into()))?;
+            .ok_or_else(|| Error::NotEnrolled("no server key: enrol first".into()))?;
         let (Some(device), Some(agent)) = (tx.device_id()?, tx.agent_id()?) else {
-            return Err(Error::NotReady("this phone is not enrolled".into()));
+            return Err(Error::NotEnrolled("this phone is not enrolled".into()));
         };
         Ok(Self {
             server_key,

@@ -85,11 +85,11 @@ fn document<T: serde::de::DeserializeOwned>(change: &SyncChange) -> Result<T> {
 }
 
 impl Phone {
-    /// The device token kept at enrolment; `NotReady` before enrolment.
+    /// The device token kept at enrolment; `NotEnrolled` before enrolment.
     pub fn device_token(&self) -> Result<zeroize::Zeroizing<String>> {
         self.store
             .read(|tx| Ok::<_, Error>(tx.device_token()?))?
-            .ok_or_else(|| Error::NotReady("this phone is not enrolled: no device token".into()))
+            .ok_or_else(|| Error::NotEnrolled("this phone is not enrolled: no device token".into()))
     }
 
     /// Keeps the device token (sealed under the store's field key).

@@ -12,7 +12,9 @@ pub mod tus;
 pub use backoff::Backoff;
 pub use pull::pull;
 pub use push::{PushSummary, push};
-pub use session::{SyncReport, SyncStatus, enroll, enrollment_code_hash, sync_now};
+pub use session::{
+    SyncReport, SyncStatus, enroll, enrollment_code_hash, purge_acknowledged, sync_now,
+};
 pub use transport::{HttpTransport, Request, Response, Timeouts, Transport};
 pub use tus::{TusClient, UploadStats};
 
@@ -40,6 +42,10 @@ pub enum SyncError {
     /// Reading local data failed.
     #[error("local data: {0}")]
     Local(String),
+    /// The app cancelled the exchange (its transport refused to send): nothing is recorded
+    /// as a failure, so the next round starts at once where this one stopped.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl SyncError {
@@ -53,7 +59,7 @@ impl SyncError {
         match self {
             Self::Network(_) => true,
             Self::Server { status, .. } => matches!(status, 408 | 425 | 429 | 500..=599),
-            Self::Protocol(_) | Self::Local(_) => false,
+            Self::Protocol(_) | Self::Local(_) | Self::Cancelled => false,
         }
     }
 }

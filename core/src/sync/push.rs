@@ -58,7 +58,8 @@ struct CommitAnswer {
     failed_checks: Vec<String>,
 }
 
-/// Pushes every due bundle. `now` gives the phone's wall clock (scheduling only).
+/// Pushes every due bundle. `now` gives the phone's wall clock (scheduling only). A
+/// transport answering [`SyncError::Cancelled`] stops the run at once, with no retry delay.
 pub fn push(
     phone: &Phone,
     transport: &dyn Transport,
@@ -72,6 +73,8 @@ pub fn push(
         match push_one(phone, transport, token, &job, now, progress, &mut summary) {
             Ok(Verdict::Accepted) => summary.acknowledged += 1,
             Ok(Verdict::Quarantined) => summary.quarantined += 1,
+            // Every confirmed step is already recorded: stop here without a failed attempt.
+            Err(Error::Sync(SyncError::Cancelled)) => return Err(SyncError::Cancelled.into()),
             Err(Error::Sync(e)) if !e.is_transient() && refuses_for_good(&e) => {
                 phone.push_refused(job.bundle_id, &e.to_string(), now())?;
                 summary.quarantined += 1;

@@ -126,10 +126,10 @@ pub fn sync_now(
     })
 }
 
-/// Deletes the media of acknowledged visits whose server receipt verified. Case data stays:
-/// the server does not (yet) say when an assignment ends, so every held case counts as
-/// assigned.
-fn purge_acknowledged(phone: &Phone) -> Result<u32> {
+/// Deletes the media of acknowledged visits whose server receipt verified; returns how many
+/// visits were purged. Case data stays: the server does not (yet) say when an assignment
+/// ends, so every held case counts as assigned.
+pub fn purge_acknowledged(phone: &Phone) -> Result<u32> {
     let held = phone.held_cases()?;
     let plan = phone.purge(&held)?;
     Ok(u32::try_from(plan.media.len()).unwrap_or(u32::MAX))
