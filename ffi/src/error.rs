@@ -2,7 +2,8 @@
 //!
 //! Kotlin and Swift see a sealed class / enum of typed cases (`TandemException.Refused`,
 //! `TandemError.refused`): a blocking rule arrives with its id (`V03`) and the message core
-//! wrote for the agent. Messages carry no personal data (core's never do).
+//! wrote for the agent, as `reason` (Kotlin's `Throwable.message` is taken). Reasons carry
+//! no personal data (core's never do).
 
 use tandem_core::crypto::CryptoError;
 use tandem_core::sync::SyncError;
@@ -11,88 +12,88 @@ use tandem_core::sync::SyncError;
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum TandemError {
     /// A rule of DOMAIN.md blocked the action (nothing was written).
-    #[error("{rule}: {message}")]
+    #[error("{rule}: {reason}")]
     Refused {
         /// The rule id, `V03`, `C01`, `E03`…
         rule: String,
         /// What is wrong and what to do.
-        message: String,
+        reason: String,
     },
     /// The phone is not enrolled yet: enrol it with a one-time code first.
-    #[error("not enrolled: {message}")]
+    #[error("not enrolled: {reason}")]
     NotEnrolled {
         /// What was missing.
-        message: String,
+        reason: String,
     },
     /// The phone is not set up for this yet (no policy or time anchor: sync first), or the
     /// input is incomplete (an empty note).
-    #[error("not ready: {message}")]
+    #[error("not ready: {reason}")]
     NotReady {
         /// What is missing.
-        message: String,
+        reason: String,
     },
     /// The visit is not in a state that allows the action (a note after the seal).
-    #[error("{message}")]
+    #[error("{reason}")]
     InvalidState {
         /// The visit, its state and the action.
-        message: String,
+        reason: String,
     },
     /// Something the action needs is not on this phone (an unknown visit or receipt).
-    #[error("{message}")]
+    #[error("{reason}")]
     NotFound {
         /// What.
-        message: String,
+        reason: String,
     },
     /// The input was refused: not a photo, malformed audio, a bad position or id, a QR
     /// frame that does not parse.
-    #[error("invalid input: {message}")]
+    #[error("invalid input: {reason}")]
     Invalid {
         /// What was wrong with it.
-        message: String,
+        reason: String,
     },
     /// A signature, digest, event chain or log proof does not verify: data was altered or
     /// forged.
-    #[error("integrity: {message}")]
+    #[error("integrity: {reason}")]
     Integrity {
         /// Which check failed.
-        message: String,
+        reason: String,
     },
     /// No answer from the server (no network, timeout): try again later.
-    #[error("network: {message}")]
+    #[error("network: {reason}")]
     Network {
         /// What failed.
-        message: String,
+        reason: String,
     },
     /// The server answered with an error.
-    #[error("server answered {status} {kind}: {message}")]
+    #[error("server answered {status} {kind}: {reason}")]
     Server {
         /// HTTP status.
         status: u16,
         /// The problem's stable type suffix (`bundle-equivocation`), or empty.
         kind: String,
         /// What the phone was doing, and the server's detail.
-        message: String,
+        reason: String,
     },
     /// The server answered something this version does not understand.
-    #[error("unexpected answer: {message}")]
+    #[error("unexpected answer: {reason}")]
     Protocol {
         /// What could not be read.
-        message: String,
+        reason: String,
     },
     /// The phone's own storage failed (disk full, file damaged).
-    #[error("storage: {message}")]
+    #[error("storage: {reason}")]
     Storage {
         /// What failed, and where.
-        message: String,
+        reason: String,
     },
     /// The app cancelled the call through its [`crate::CancelToken`].
     #[error("cancelled")]
     Cancelled,
     /// A platform service (key store, signer, clock) failed or threw.
-    #[error("platform: {message}")]
+    #[error("platform: {reason}")]
     Platform {
         /// What the platform reported.
-        message: String,
+        reason: String,
     },
 }
 
@@ -102,22 +103,22 @@ impl From<tandem_core::Error> for TandemError {
         if let Some(rule) = e.blocking_rule() {
             return TandemError::Refused {
                 rule: rule.to_string(),
-                message: e.to_string(),
+                reason: e.to_string(),
             };
         }
-        let message = e.to_string();
+        let reason = e.to_string();
         match e {
-            E::NotEnrolled(_) => TandemError::NotEnrolled { message },
-            E::NotReady(_) => TandemError::NotReady { message },
-            E::InvalidState { .. } => TandemError::InvalidState { message },
-            E::NotFound { .. } => TandemError::NotFound { message },
-            E::Io { .. } | E::Blob(_) | E::Store(_) => TandemError::Storage { message },
-            E::Crypto(CryptoError::KeyStore(_)) => TandemError::Platform { message },
+            E::NotEnrolled(_) => TandemError::NotEnrolled { reason },
+            E::NotReady(_) => TandemError::NotReady { reason },
+            E::InvalidState { .. } => TandemError::InvalidState { reason },
+            E::NotFound { .. } => TandemError::NotFound { reason },
+            E::Io { .. } | E::Blob(_) | E::Store(_) => TandemError::Storage { reason },
+            E::Crypto(CryptoError::KeyStore(_)) => TandemError::Platform { reason },
             E::Crypto(_) | E::Chain(_) | E::Log(_) | E::Bundle(_) => {
-                TandemError::Integrity { message }
+                TandemError::Integrity { reason }
             }
             E::Model(tandem_core::model::ModelError::Signature { .. }) => {
-                TandemError::Integrity { message }
+                TandemError::Integrity { reason }
             }
             E::Photo(_)
             | E::Audio(_)
@@ -126,7 +127,7 @@ impl From<tandem_core::Error> for TandemError {
             | E::Model(_)
             | E::Handshake(_)
             | E::Receipt(_)
-            | E::Blocked { .. } => TandemError::Invalid { message },
+            | E::Blocked { .. } => TandemError::Invalid { reason },
             E::Sync(sync) => sync.into(),
         }
     }
@@ -135,7 +136,7 @@ impl From<tandem_core::Error> for TandemError {
 impl From<SyncError> for TandemError {
     fn from(e: SyncError) -> Self {
         match e {
-            SyncError::Network(message) => TandemError::Network { message },
+            SyncError::Network(reason) => TandemError::Network { reason },
             SyncError::Server {
                 during,
                 status,
@@ -144,10 +145,10 @@ impl From<SyncError> for TandemError {
             } => TandemError::Server {
                 status,
                 kind,
-                message: format!("{during}: {detail}"),
+                reason: format!("{during}: {detail}"),
             },
-            SyncError::Protocol(message) => TandemError::Protocol { message },
-            SyncError::Local(message) => TandemError::Storage { message },
+            SyncError::Protocol(reason) => TandemError::Protocol { reason },
+            SyncError::Local(reason) => TandemError::Storage { reason },
             SyncError::Cancelled => TandemError::Cancelled,
         }
     }
@@ -156,7 +157,7 @@ impl From<SyncError> for TandemError {
 /// A foreign implementation threw something its trait does not declare.
 impl From<uniffi::UnexpectedUniFFICallbackError> for TandemError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        TandemError::Platform { message: e.reason }
+        TandemError::Platform { reason: e.reason }
     }
 }
 
@@ -165,6 +166,6 @@ pub(crate) fn invalid(what: &str, value: &str, error: impl std::fmt::Display) ->
     // Ids and digests are not personal data; still, cap what is echoed back.
     let shown: String = value.chars().take(80).collect();
     TandemError::Invalid {
-        message: format!("{what} {shown:?}: {error}"),
+        reason: format!("{what} {shown:?}: {error}"),
     }
 }

@@ -80,7 +80,7 @@ fn digest_opt(text: Option<String>) -> Result<Option<Digest>> {
 fn pcm_samples(bytes: &[u8]) -> Result<Vec<i16>> {
     if bytes.len() % 2 != 0 {
         return Err(TandemError::Invalid {
-            message: format!(
+            reason: format!(
                 "PCM chunk of {} bytes: 16-bit samples come in pairs of bytes",
                 bytes.len()
             ),

@@ -130,7 +130,7 @@ pub fn software_key_store(path: String) -> Result<Arc<dyn KeyStore>, TandemError
     let inner =
         tandem_core::crypto::SoftwareKeyStore::open_or_create(Path::new(&path)).map_err(|e| {
             TandemError::Platform {
-                message: e.to_string(),
+                reason: e.to_string(),
             }
         })?;
     Ok(Arc::new(SoftwareKeyStore(inner)))
@@ -176,7 +176,7 @@ impl Clock for SystemClock {
 
 fn platform(e: CryptoError) -> TandemError {
     TandemError::Platform {
-        message: e.to_string(),
+        reason: e.to_string(),
     }
 }
 
@@ -250,7 +250,7 @@ impl SignerAdapter {
     pub(crate) fn new(foreign: Arc<dyn Signer>) -> Result<Self, TandemError> {
         let DevicePublicKey { alg, key } = foreign.public_key();
         let public = PublicKey::new(alg, key).map_err(|e| TandemError::Platform {
-            message: format!("the platform signer's public key: {e}"),
+            reason: format!("the platform signer's public key: {e}"),
         })?;
         Ok(Self { foreign, public })
     }

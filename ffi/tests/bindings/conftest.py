@@ -52,11 +52,11 @@ class DemoServer:
                 "127.0.0.1:0",
                 "--data-dir",
                 str(data_dir),
-                "--clock-offset-ms",
-                str(self.offset_ms),
+                # One argument: a negative offset must not read as a flag.
+                f"--clock-offset-ms={self.offset_ms}",
             ],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=open(data_dir / "stderr.log", "w"),
             text=True,
             env={
                 **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
@@ -72,9 +72,12 @@ class DemoServer:
         deadline = time.monotonic() + 60
         while self.url is None:
             left = deadline - time.monotonic()
-            assert left > 0, "tandem serve printed no address within 60 s"
+            failed = self.proc.poll() is not None or left <= 0
+            assert not failed, "tandem serve did not start: " + (
+                data_dir / "stderr.log"
+            ).read_text()[-2000:]
             try:
-                line = lines.get(timeout=left)
+                line = lines.get(timeout=min(left, 1))
             except queue.Empty:
                 continue
             if line.startswith("Console users"):

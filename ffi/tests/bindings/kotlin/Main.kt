@@ -45,6 +45,16 @@ inline fun <reified E : Throwable> refusedWith(block: () -> Unit): E {
     throw AssertionError("expected ${E::class.simpleName}, nothing was thrown")
 }
 
+/** The payer's signature from the signature pad: a small greyscale PNG. */
+fun signaturePng(): ByteArray {
+    val image = java.awt.image.BufferedImage(120, 40, java.awt.image.BufferedImage.TYPE_BYTE_GRAY)
+    for (x in 0 until 120) for (y in 0 until 40) {
+        image.raster.setSample(x, y, 0, if ((x + y) % 7 == 0) 0 else 255)
+    }
+    return java.io.ByteArrayOutputStream().also { javax.imageio.ImageIO.write(image, "png", it) }
+        .toByteArray()
+}
+
 fun coSign(lead: Agent, partner: Agent, frames: List<String>): Pair<tandem.ChallengeView, Completion> {
     val review = partner.phone.reviewChallenge(frames)
     val reply = partner.phone.answerChallenge(review)
@@ -101,7 +111,7 @@ fun aFullVisitReachesTheServerAndIsAcknowledged(w: World) {
     lead.phone.record(visit, VisitAction.IdentityConfirmed(PersonMet.DEBTOR))
     check(lead.phone.addNote(visit, "债务人在家，同意下周还款。").kind == "note") { "note" }
 
-    val receipt = ReceiptInput(PersonMet.DEBTOR, "张三", 50_000L, PaymentMethod.CASH, ByteArray(0))
+    val receipt = ReceiptInput(PersonMet.DEBTOR, "张三", 50_000L, PaymentMethod.CASH, signaturePng())
     val (receiptSummary, issued) = coSign(lead, partner, lead.phone.beginReceipt(visit, receipt))
     check(receiptSummary.receipt?.amountFen == 50_000L) { "$receiptSummary" }
     check(issued is Completion.ReceiptIssued) { "$issued" }

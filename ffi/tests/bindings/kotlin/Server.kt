@@ -34,7 +34,7 @@ class DemoServer(dataDir: File) {
     init {
         val builder = ProcessBuilder(System.getenv("TANDEM_BIN"), "serve", "--demo",
             "--listen", "127.0.0.1:0", "--data-dir", dataDir.path,
-            "--clock-offset-ms", offsetMs.toString())
+            "--clock-offset-ms=$offsetMs") // one argument: a negative offset is no flag
             .redirectError(ProcessBuilder.Redirect.DISCARD)
         builder.environment().remove("DATABASE_URL")
         builder.environment()["RUST_LOG"] = "warn"
@@ -48,8 +48,8 @@ class DemoServer(dataDir: File) {
         val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60)
         while (found == null) {
             val left = deadline - System.nanoTime()
-            check(left > 0) { "tandem serve printed no address within 60 s" }
-            val line = lines.poll(left, TimeUnit.NANOSECONDS) ?: continue
+            check(left > 0 && process.isAlive) { "tandem serve did not start within 60 s" }
+            val line = lines.poll(minOf(left, 1_000_000_000L), TimeUnit.NANOSECONDS) ?: continue
             val listening = Regex("tandem: listening on (http://\\S+)").find(line)
             when {
                 line.startsWith("Console users") -> section = "users"
