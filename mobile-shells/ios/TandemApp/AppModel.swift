@@ -1,6 +1,6 @@
 // The app's state: which screen is on, and one method per action, each one call into core
 // on a background queue. No rule is decided here; a refusal arrives as
-// `TandemError.Refused(rule:message:)` and is shown with its rule id.
+// `TandemError.Refused(rule:reason:)` and is shown with its rule id.
 import Foundation
 import Tandem
 import UIKit

@@ -26,7 +26,7 @@ final class VisitRecorder {
         let from = input.outputFormat(forBus: 0)
         let to = AVAudioFormat(commonFormat: .pcmFormatInt16, sampleRate: Self.sampleRate, channels: 1, interleaved: true)!
         guard let converter = AVAudioConverter(from: from, to: to) else {
-            throw TandemError.Platform(message: "no converter from \(from) to 16 kHz PCM")
+            throw TandemError.Platform(reason: "no converter from \(from) to 16 kHz PCM")
         }
         input.installTap(onBus: 0, bufferSize: 4096, format: from) { [weak self] buffer, _ in
             guard let self else { return }

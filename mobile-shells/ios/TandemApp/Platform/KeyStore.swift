@@ -20,7 +20,7 @@ struct Keychain {
         let status = SecItemCopyMatching(query as CFDictionary, &item)
         if status == errSecItemNotFound { return nil }
         guard status == errSecSuccess, let data = item as? Data else {
-            throw TandemError.Platform(message: "Keychain read failed (\(status))")
+            throw TandemError.Platform(reason: "Keychain read failed (\(status))")
         }
         return data
     }
@@ -35,7 +35,7 @@ struct Keychain {
         ]
         let status = SecItemAdd(item as CFDictionary, nil)
         guard status == errSecSuccess else {
-            throw TandemError.Platform(message: "Keychain write failed (\(status))")
+            throw TandemError.Platform(reason: "Keychain write failed (\(status))")
         }
     }
 }
@@ -60,7 +60,7 @@ final class KeychainKeyStore: Tandem.KeyStore {
             guard let combined = box.combined else { throw CryptoKitError.incorrectParameterSize }
             return combined
         } catch {
-            throw TandemError.Platform(message: "cannot seal \(label)")
+            throw TandemError.Platform(reason: "cannot seal \(label)")
         }
     }
 
@@ -68,7 +68,7 @@ final class KeychainKeyStore: Tandem.KeyStore {
         do {
             return try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: key, authenticating: Data(label.utf8))
         } catch {
-            throw TandemError.Platform(message: "cannot unseal \(label): wrong key or altered")
+            throw TandemError.Platform(reason: "cannot unseal \(label): wrong key or altered")
         }
     }
 }

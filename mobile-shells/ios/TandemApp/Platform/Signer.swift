@@ -27,7 +27,7 @@ final class SecureEnclaveSigner: Tandem.Signer {
         do {
             return try key.signature(for: message).rawRepresentation
         } catch {
-            throw TandemError.Platform(message: "Secure Enclave signing failed: \(error.localizedDescription)")
+            throw TandemError.Platform(reason: "Secure Enclave signing failed: \(error.localizedDescription)")
         }
     }
 }
@@ -53,7 +53,7 @@ final class SimulatorSigner: Tandem.Signer {
         do {
             return try key.signature(for: message).rawRepresentation
         } catch {
-            throw TandemError.Platform(message: "signing failed: \(error.localizedDescription)")
+            throw TandemError.Platform(reason: "signing failed: \(error.localizedDescription)")
         }
     }
 }
