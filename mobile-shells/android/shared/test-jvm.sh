@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The Android shell's plain-Kotlin module on the JVM: builds libtandem_ffi.so and the
+# `tandem` server (debug, the shared target dir), generates the Kotlin bindings, compiles
+# the module with its tests against them with -Werror, and runs the tests (a demo server
+# on 127.0.0.1, two phones). The module must stay free of Android: checked first.
+# Needs: kotlinc (npm kotlin-compiler), JNA (/usr/share/java/jna.jar, Debian libjna-java).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+cd "$root"
+target=${CARGO_TARGET_DIR:-$root/target}
+out=$target/mobile-shells/shared
+lib=$target/debug/libtandem_ffi.so
+
+echo "== shared: no Android imports"
+if grep -rnE '^import (android|androidx)\.' "$here/src"; then
+  echo "the shared module must not use Android APIs (they belong in app/)"
+  exit 1
+fi
+
+echo "== build: libtandem_ffi.so, tandem, uniffi-bindgen"
+cargo build --locked -p tandem-ffi -p tandem-server --lib --bins
+
+echo "== generate Kotlin bindings into $out/bindings"
+rm -rf "$out"
+"$target/debug/uniffi-bindgen" generate --library "$lib" --language kotlin --out-dir "$out/bindings"
+
+echo "== compile (kotlinc -Werror)"
+kotlin_home=${KOTLIN_HOME:-$(npm root -g)/kotlin-compiler}
+jna=${JNA_JAR:-/usr/share/java/jna.jar}
+"$kotlin_home/bin/kotlinc" -Werror -d "$out/classes" -cp "$jna" \
+  "$out/bindings/tandem/tandem.kt" \
+  $(find "$here/src/main/kotlin" "$here/src/test/kotlin" -name '*.kt' | sort)
+
+echo "== run"
+TANDEM_BIN=$target/debug/tandem \
+TANDEM_FIXTURES=$root/core/tests/fixtures/photos \
+  java -Djava.awt.headless=true -Djna.library.path="$target/debug" \
+  -cp "$out/classes:$jna:$kotlin_home/lib/kotlin-stdlib.jar" tandem.shell.MainKt
