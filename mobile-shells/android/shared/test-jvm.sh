@@ -18,22 +18,31 @@ if grep -rnE '^import (android|androidx)\.' "$here/src"; then
   exit 1
 fi
 
-echo "== build: libtandem_ffi.so, tandem, uniffi-bindgen"
-cargo build --locked -p tandem-ffi -p tandem-server --lib --bins
-
-echo "== generate Kotlin bindings into $out/bindings"
-rm -rf "$out"
-"$target/debug/uniffi-bindgen" generate --library "$lib" --language kotlin --out-dir "$out/bindings"
-
-echo "== compile (kotlinc -Werror)"
 kotlin_home=${KOTLIN_HOME:-$(npm root -g)/kotlin-compiler}
 jna=${JNA_JAR:-/usr/share/java/jna.jar}
-"$kotlin_home/bin/kotlinc" -Werror -d "$out/classes" -cp "$jna" \
-  "$out/bindings/tandem/tandem.kt" \
-  $(find "$here/src/main/kotlin" "$here/src/test/kotlin" -name '*.kt' | sort)
+rm -rf "$out"
+sources=$(find "$here/src/main/kotlin" "$here/src/test/kotlin" -name '*.kt' | sort)
+if [ -n "${TANDEM_KOTLIN_BINDINGS_CLASSES:-}" ]; then
+  # scripts/test-bindings compiled the generated bindings already (the slow part): reuse them.
+  echo "== compile against $TANDEM_KOTLIN_BINDINGS_CLASSES (kotlinc -Werror)"
+  bindings_cp=$TANDEM_KOTLIN_BINDINGS_CLASSES
+  # shellcheck disable=SC2086
+  "$kotlin_home/bin/kotlinc" -Werror -d "$out/classes" -cp "$jna:$bindings_cp" $sources
+else
+  echo "== build: libtandem_ffi.so, tandem, uniffi-bindgen"
+  cargo build --locked -p tandem-ffi -p tandem-server --lib --bins
+  echo "== generate Kotlin bindings into $out/bindings"
+  "$target/debug/uniffi-bindgen" generate --library "$lib" --language kotlin --out-dir "$out/bindings"
+  echo "== compile (kotlinc -Werror)"
+  bindings_cp=
+  # shellcheck disable=SC2086
+  "$kotlin_home/bin/kotlinc" -Werror -d "$out/classes" -cp "$jna" \
+    "$out/bindings/tandem/tandem.kt" $sources
+fi
 
 echo "== run"
 TANDEM_BIN=$target/debug/tandem \
 TANDEM_FIXTURES=$root/core/tests/fixtures/photos \
   java -Djava.awt.headless=true -Djna.library.path="$target/debug" \
-  -cp "$out/classes:$jna:$kotlin_home/lib/kotlin-stdlib.jar" tandem.shell.MainKt
+  -cp "$out/classes${bindings_cp:+:$bindings_cp}:$jna:$kotlin_home/lib/kotlin-stdlib.jar" \
+  tandem.shell.MainKt
