@@ -23,7 +23,7 @@ use crate::platform::{
 };
 use crate::records::{
     CaseView, ChallengeView, Completion, EventSummary, Identity, PhoneTime, PhotoCaptured,
-    ReceiptEntry, ReceiptInput, RecordedEvent, SealSummary, VisitAction, VisitSummary,
+    ReceiptEntry, ReceiptInput, RecordedEvent, SealSummary, VisitAction, VisitRules, VisitSummary,
 };
 use crate::sync::{CancelToken, PushReport, Server, SyncRound, SyncState};
 
@@ -276,6 +276,20 @@ impl TandemPhone {
     /// One visit.
     pub fn visit(&self, visit: String) -> Result<VisitSummary> {
         Ok(VisitSummary::from(&self.phone.visit(visit_id(&visit)?)?))
+    }
+
+    /// What the rules say about a visit now: the check-in rules with this phone's current
+    /// fix (for an assigned visit) and the rules flagged on it so far.
+    pub fn rules(&self, visit: String) -> Result<VisitRules> {
+        let id = visit_id(&visit)?;
+        self.phone
+            .visit_overviews()?
+            .iter()
+            .find(|o| o.visit_id == id)
+            .map(VisitRules::from)
+            .ok_or_else(|| TandemError::NotFound {
+                reason: format!("visit {visit}"),
+            })
     }
 
     /// The case of a visit (card and ID numbers masked).

@@ -254,6 +254,25 @@ impl From<&VisitRecord> for VisitSummary {
     }
 }
 
+/// What the rules say about a visit now (the visit screen's rule state).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VisitRules {
+    /// For an assigned visit: the check-in rules with this phone's fix, before the partner
+    /// answers (empty: nothing stands in the way).
+    pub check_in_now: Vec<RuleViolation>,
+    /// Rules recorded on the visit so far as warnings or flags (`V07`…), in order.
+    pub recorded_flags: Vec<String>,
+}
+
+impl From<&tandem_core::phone::VisitOverview> for VisitRules {
+    fn from(o: &tandem_core::phone::VisitOverview) -> Self {
+        Self {
+            check_in_now: violations(&o.check_in_now),
+            recorded_flags: o.recorded_flags.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
 /// An approved address of a case.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct AddressView {

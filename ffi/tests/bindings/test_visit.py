@@ -159,6 +159,10 @@ def test_refusals_arrive_as_typed_exceptions_naming_the_rule(team, manager, serv
 
     # An agent faking presence: no fix at all, then a mocked one.
     lead.location.fix = None
+    # The visit screen shows it before anyone tries: the rule state names V05 as a block.
+    blocks = [v.rule for v in lead.phone.rules(visit).check_in_now
+              if v.outcome == tandem.Outcome.BLOCK]
+    assert blocks == ["V05"], blocks
     with pytest.raises(tandem.TandemError.Refused) as refused:
         lead.phone.begin_check_in(visit, None)
     assert refused.value.rule == "V05"
@@ -170,6 +174,7 @@ def test_refusals_arrive_as_typed_exceptions_naming_the_rule(team, manager, serv
 
     # Anyone sending bad input: not a photo, an odd PCM chunk, a made-up visit id.
     lead.location.stand_at(address.lat_e7, address.lon_e7, north_m=10)
+    assert lead.phone.rules(visit).check_in_now == []
     co_sign(lead, partner, lead.phone.begin_check_in(visit, None))
     with pytest.raises(tandem.TandemError.Invalid):
         lead.phone.capture_photo(visit, b"not a photo at all", False)
