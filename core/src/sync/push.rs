@@ -92,11 +92,14 @@ pub fn push(
 
 /// Answers after which sending the same bundle again cannot help: equivocation, a
 /// manifest the server cannot read, a bundle for another team. (A 404 is not one: the
-/// push starts again from the manifest.)
+/// push starts again from the manifest. Nor is a finished upload whose bytes did not hash
+/// to their address: bytes damaged on the way, which the server discarded; the next try
+/// sends the blob again from the phone's intact copy.)
 fn refuses_for_good(e: &SyncError) -> bool {
     match e {
         SyncError::Server { status, kind, .. } => {
-            kind == "bundle-equivocation" || matches!(status, 400 | 403 | 413 | 422)
+            kind == "bundle-equivocation"
+                || (matches!(status, 400 | 403 | 413 | 422) && kind != "upload-digest-mismatch")
         }
         _ => false,
     }
@@ -202,4 +205,34 @@ fn push_one(
         failed_checks: commit.failed_checks,
     };
     phone.accept_server_receipt(job, &material.manifest_digest, &receipt, now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, kind: &str) -> SyncError {
+        SyncError::Server {
+            during: "test",
+            status,
+            kind: kind.into(),
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_blob_damaged_in_transit_is_sent_again_not_quarantined() {
+        assert!(!refuses_for_good(&answer(422, "upload-digest-mismatch")));
+        assert!(!refuses_for_good(&answer(460, "upload-checksum-mismatch")));
+        assert!(!refuses_for_good(&answer(404, "not-found")));
+        assert!(!refuses_for_good(&SyncError::Network("reset".into())));
+    }
+
+    #[test]
+    fn refusals_no_retry_can_change_are_final() {
+        assert!(refuses_for_good(&answer(409, "bundle-equivocation")));
+        assert!(refuses_for_good(&answer(422, "manifest-invalid")));
+        assert!(refuses_for_good(&answer(403, "forbidden")));
+        assert!(refuses_for_good(&answer(413, "payload-too-large")));
+    }
 }
