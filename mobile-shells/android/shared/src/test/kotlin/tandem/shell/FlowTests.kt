@@ -10,6 +10,9 @@ import tandem.PhoneConfig
 import tandem.Server
 import tandem.TandemPhone
 import tandem.VisitState
+import tandem.tests.DemoServer
+import tandem.tests.Manager
+import tandem.tests.SHANGHAI
 
 /** One agent's phone and the app on it. */
 class AgentPhone(dir: File, server: Server, val clock: TestClock) {

@@ -4,6 +4,7 @@ package tandem.shell
 import java.io.File
 import java.nio.file.Files
 import kotlin.system.exitProcess
+import tandem.tests.DemoServer
 
 fun main() {
     val root = Files.createTempDirectory("tandem-shell").toFile()

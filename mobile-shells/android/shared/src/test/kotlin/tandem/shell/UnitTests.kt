@@ -7,6 +7,7 @@ import java.security.spec.ECGenParameterSpec
 import tandem.Outcome
 import tandem.RuleViolation
 import tandem.TandemException
+import tandem.tests.SHANGHAI
 
 fun moneyIsWrittenInYuanFromFen() {
     expectEqual("¥0.00", Format.yuan(0))
