@@ -21,6 +21,7 @@ pub mod store;
 pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod text;
 pub mod tlog;
 
 pub use error::{Error, Result};

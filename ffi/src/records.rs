@@ -9,6 +9,7 @@ use tandem_core::model::{
 use tandem_core::phone::Recorded;
 use tandem_core::rules::{Outcome, Violation};
 use tandem_core::store::{SerialEntry, SerialState, VisitRecord};
+use tandem_core::text::visible;
 
 /// Where a visit stands (DESIGN.md §4).
 #[uniffi::remote(Enum)]
@@ -286,7 +287,8 @@ pub struct AddressView {
     pub lon_e7: i32,
 }
 
-/// A case as the visit screen shows it: numbers masked.
+/// A case as the visit screen shows it: numbers masked, direction controls in the bank's
+/// text shown as their codes (`tandem_core::text::visible`).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct CaseView {
     /// Case id.
@@ -313,9 +315,9 @@ impl From<Case> for CaseView {
     fn from(c: Case) -> Self {
         Self {
             id: c.id.to_string(),
-            case_ref: c.case_ref,
+            case_ref: visible(&c.case_ref).into_owned(),
             card_masked: c.card.as_str().to_owned(),
-            debtor_name: c.debtor.name,
+            debtor_name: visible(&c.debtor.name).into_owned(),
             debtor_id_masked: c.debtor.id_number.as_str().to_owned(),
             addresses: c
                 .addresses
@@ -324,7 +326,7 @@ impl From<Case> for CaseView {
                     let wgs = a.position.to_wgs84();
                     AddressView {
                         id: a.id.to_string(),
-                        text: a.text,
+                        text: visible(&a.text).into_owned(),
                         lat_e7: wgs.lat_e7(),
                         lon_e7: wgs.lon_e7(),
                     }

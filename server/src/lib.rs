@@ -16,7 +16,9 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod evidence;
+pub mod headers;
 pub mod ingest;
+pub mod input;
 pub mod key;
 pub mod metrics;
 pub mod routes;
@@ -133,6 +135,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            headers::panic_answer,
+        ))
+        .layer(axum::middleware::from_fn(headers::harden))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

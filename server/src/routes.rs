@@ -64,7 +64,85 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
     doc.merge(crate::evidence::EvidenceDoc::openapi());
     doc.merge(crate::ingest::IngestDoc::openapi());
     doc.merge(crate::tlog::LogDoc::openapi());
+    complete_responses(&mut doc);
     doc
+}
+
+/// Routes that read neither the database nor the caller: they cannot answer 503.
+const STATIC_ROUTES: &[&str] = &["/metrics", "/openapi.json", "/v1/server-key"];
+
+/// Adds to every operation the answers the shared layers give it, so the document lists
+/// every status a route can answer: 400 for a path, query or body it cannot read, 401 where
+/// it needs a caller, 404 for an id it does not know (or of another bank), 413 for a body
+/// over the limit, 503 when the database is down; and makes every error's body the problem
+/// document it is.
+fn complete_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Content, RefOr, Response};
+    let problem_content = || {
+        Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+            "Problem",
+        ))))
+    };
+    for (path, item) in &mut doc.paths.paths {
+        let has_path_params = path.contains('{');
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let has_body = op.request_body.is_some();
+            let answers = &mut op.responses.responses;
+            let mut add = |status: u16, description: &str| {
+                answers
+                    .entry(status.to_string())
+                    .or_insert_with(|| RefOr::T(Response::new(description)));
+            };
+            if has_path_params || has_params || has_body {
+                add(400, "Malformed path, query, header or body");
+            }
+            if secured {
+                add(401, "No valid credentials");
+            }
+            if has_path_params {
+                add(
+                    404,
+                    "No such resource for this caller (another bank's ids included)",
+                );
+            }
+            if has_body {
+                add(413, "Body larger than the server accepts");
+            }
+            if !STATIC_ROUTES.contains(&path.as_str()) {
+                add(503, "Database unavailable");
+            }
+            for (status, answer) in answers.iter_mut() {
+                let is_error = status.starts_with('4') || status.starts_with('5');
+                if let (true, RefOr::T(answer)) = (is_error, answer) {
+                    let typed = answer
+                        .content
+                        .keys()
+                        .any(|k| k == "application/problem+json");
+                    if !typed {
+                        let schema = answer
+                            .content
+                            .shift_remove("application/json")
+                            .unwrap_or_else(problem_content);
+                        answer.content.clear();
+                        answer
+                            .content
+                            .insert("application/problem+json".to_owned(), schema);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `GET /healthz` answer.

@@ -256,8 +256,8 @@ async fn bad_json_rows_are_named_by_index_and_a_known_reference_is_refused() {
         let bank = demo.bank_id().to_string();
         let token = server.login("manager", demo.password("manager")).await;
         let good = json!({"case_ref": "J-1", "card_number": CARD, "debtor_name": "张三",
-            "id_number": ID_NO, "outstanding_fen": 5, "entrustment_start_ms": 1,
-            "entrustment_end_ms": 2, "addresses": [{"text": "x", "lat_e7": 1, "lon_e7": 2,
+            "id_number": ID_NO, "outstanding_fen": 5, "entrustment_start_ms": 1_796_000_000_000_i64,
+            "entrustment_end_ms": 1_803_000_000_000_i64, "addresses": [{"text": "x", "lat_e7": 1, "lon_e7": 2,
             "datum": "gcj02"}]});
         let mut bad_type = good.clone();
         bad_type["case_ref"] = json!("J-2");
@@ -431,6 +431,127 @@ async fn a_file_of_exactly_the_row_limit_is_stored_whole() {
             )
             .unwrap()
                 + 10_000
+        );
+        server.state.db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_file_without_its_header_row_is_refused_without_quoting_a_cell() {
+    for b in common::backends().await {
+        let server = TestServer::start(b.state().await).await;
+        let demo = seed_demo(server.state.db.as_ref(), "pujiang-cc").await;
+        let bank = demo.bank_id().to_string();
+        let token = server.login("manager", demo.password("manager")).await;
+        // Threat: anyone sending bad input — a bank's file exported without its header
+        // row puts a debtor's card, ID and phone numbers where the column names should be;
+        // the answer must not carry them back.
+        let card = "6222021000123456789";
+        let phone = "13800138000";
+        let first = format!(
+            "NOHDR-1,{card},Zhang San,{ID_NO},{phone},123456,1796000000000,1803000000000,\
+             上海市黄浦区人民大道200号,312317000,1214727000,gcj02"
+        );
+        let csv = format!("{first}\n{}\n", csv_row("NOHDR-2", CARD, ID_NO));
+        let before = case_count(&server).await;
+        let (kind, body, text) =
+            problem(import(&server, &token, &bank, "text/csv", csv).await, 422).await;
+        assert_eq!(kind, "import-rows-invalid", "{}", b.label);
+        assert_eq!(body["errors"][0]["line"], 1);
+        assert_eq!(body["errors"][0]["field"], "header");
+        for secret in [card, phone, ID_NO, "Zhang San", "NOHDR-1", "人民大道"] {
+            assert!(!text.contains(secret), "{secret} came back: {text}");
+        }
+
+        // A header with one stray column holding a number names the column by its place.
+        let csv = format!(
+            "{CSV_HEADER},{card}\n{},\n",
+            csv_row("NOHDR-3", CARD, ID_NO)
+        );
+        let (_, body, text) =
+            problem(import(&server, &token, &bank, "text/csv", csv).await, 422).await;
+        assert_eq!(body["errors"][0]["field"], "column 17", "{text}");
+        assert!(!text.contains(card));
+        assert_eq!(case_count(&server).await, before, "nothing stored");
+        server.state.db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn formulas_and_direction_overrides_are_kept_as_given_and_shown_escaped() {
+    for b in common::backends().await {
+        let server = TestServer::start(b.state().await).await;
+        let demo = seed_demo(server.state.db.as_ref(), "pujiang-cc").await;
+        let bank = demo.bank_id().to_string();
+        let token = server.login("manager", demo.password("manager")).await;
+        // Threat: anyone sending bad input — a debtor name crafted in a bank's spreadsheet
+        // to run a formula when a report is opened, or to read backwards on a screen.
+        let names = [
+            "=cmd|' /C calc'!A0",
+            "+SUM(1+1)",
+            "@SUM(1+1)",
+            "-2+3",
+            "=HYPERLINK(\"http://127.0.0.1/x\",\"点击\")",
+            "张三\u{202E}0987",
+            "\u{2066}李四\u{2069}",
+        ];
+        let rows: Vec<Value> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                json!({"case_ref": format!("FX-{i}"), "card_number": CARD, "debtor_name": name,
+                    "id_number": ID_NO, "outstanding_fen": 5,
+                    "entrustment_start_ms": 1_796_000_000_000_i64,
+                    "entrustment_end_ms": 1_803_000_000_000_i64,
+                    "addresses": [{"text": format!("上海\u{202E}{i}号"), "lat_e7": 312_317_000,
+                        "lon_e7": 1_214_727_000, "datum": "gcj02"}]})
+            })
+            .collect();
+        let resp = import(
+            &server,
+            &token,
+            &bank,
+            "application/json",
+            Value::Array(rows).to_string(),
+        )
+        .await;
+        assert_eq!(resp.status(), 201, "{}", b.label);
+        let body: Value = resp.json().await.unwrap();
+        for (i, name) in names.iter().enumerate() {
+            let id = body["cases"][i]["id"].as_str().unwrap();
+            // The record keeps the bank's text exactly as given: it may be evidence.
+            let stored = server
+                .state
+                .db
+                .case(id.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored.debtor_name, *name);
+            // What a screen shows: no direction control survives, each is shown as its code.
+            let shown: Value = server
+                .http
+                .get(server.url(&format!("/v1/cases/{id}")))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let shown_name = shown["debtor_name"].as_str().unwrap();
+            assert!(!tandem_core::text::has_bidi_controls(shown_name));
+            assert_eq!(shown_name, tandem_core::text::visible(name));
+            let address = shown["addresses"][0]["text"].as_str().unwrap();
+            assert_eq!(address, format!("上海<U+202E>{i}号"));
+            // What a spreadsheet gets: never a formula.
+            let cell = tandem_core::text::spreadsheet_cell(&stored.debtor_name);
+            assert!(!tandem_core::text::looks_like_formula(&cell), "{cell}");
+        }
+        assert_eq!(
+            tandem_core::text::visible(names[5]),
+            "张三<U+202E>0987",
+            "the override is visible"
         );
         server.state.db.close().await;
     }

@@ -99,7 +99,8 @@ impl Phone {
                     })
                     .collect();
                 let case = CaseOverview {
-                    case_ref: loaded.case.case_ref.clone(),
+                    // Shown on a screen: direction controls from the bank's file made visible.
+                    case_ref: crate::text::visible(&loaded.case.case_ref).into_owned(),
                     card: loaded.case.card.clone(),
                     id_number: loaded.case.debtor.id_number.clone(),
                     outstanding: loaded.case.outstanding,
@@ -107,7 +108,7 @@ impl Phone {
                         .approved_addresses()
                         .map(|a| AddressOverview {
                             id: a.id,
-                            text: a.text.clone(),
+                            text: crate::text::visible(&a.text).into_owned(),
                             position: a.position,
                         })
                         .collect(),

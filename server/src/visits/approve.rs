@@ -21,7 +21,7 @@ use crate::auth::UserAuth;
 use crate::db::visits::ApprovalWrite;
 use crate::error::{AppError, Problem};
 use crate::sync::Assignment;
-use crate::{AppState, now_ms};
+use crate::{AppState, input, now_ms};
 
 /// Largest team on one visit.
 pub const MAX_TEAM: usize = 6;
@@ -190,6 +190,7 @@ fn cash_authorisation(c: &CashTerms) -> Result<CashAuthorisation, AppError> {
     if c.limit_fen <= 0 {
         return Err(bad("The cash limit must be more than zero fen."));
     }
+    input::amount_fen("cash.limit_fen", c.limit_fen).map_err(|e| e.with_rule("C01"))?;
     if c.currency.len() != 3 || !c.currency.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(bad(
             "The currency is a three-letter ISO 4217 code, like CNY.",
@@ -265,7 +266,21 @@ pub async fn approve(
             format!("A team has at most {MAX_TEAM} agents."),
         ));
     }
-    let validity = req.valid_until_ms - req.valid_from_ms;
+    let validity = input::span_ms(
+        "valid_from_ms",
+        req.valid_from_ms,
+        "valid_until_ms",
+        req.valid_until_ms,
+    )?;
+    input::time_ms("letter_valid_until_ms", req.letter_valid_until_ms)?;
+    if let Some(a) = req.appointment {
+        input::span_ms(
+            "appointment.from_ms",
+            a.from_ms,
+            "appointment.until_ms",
+            a.until_ms,
+        )?;
+    }
     if validity <= 0 || validity > MAX_VALIDITY_MS || req.valid_until_ms <= now {
         return Err(AppError::invalid(
             "approval-window-invalid",

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tandem_core::model::{BankId, CaseId};
+use tandem_core::text::visible;
 use utoipa::{IntoParams, ToSchema};
 
 use super::import::{self, ImportError, MAX_LISTED_ERRORS, RowError};
@@ -51,7 +52,9 @@ pub struct AddressView {
     pub datum: String,
 }
 
-/// A case as the console shows it: card and ID numbers masked.
+/// A case as the console shows it: card and ID numbers masked, and direction controls in
+/// the bank's text shown as their codes ([`tandem_core::text::visible`]); the record keeps
+/// the text as given.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CaseView {
     /// Case id.
@@ -85,11 +88,11 @@ impl From<&CaseRecord> for CaseView {
         Self {
             id: c.id.to_string(),
             bank_id: c.bank_id.to_string(),
-            case_ref: c.case_ref.clone(),
+            case_ref: visible(&c.case_ref).into_owned(),
             card_masked: c.card.as_str().to_owned(),
-            debtor_name: c.debtor_name.clone(),
+            debtor_name: visible(&c.debtor_name).into_owned(),
             id_number_masked: c.id_number.as_str().to_owned(),
-            debtor_phone: c.debtor_phone.clone(),
+            debtor_phone: c.debtor_phone.as_deref().map(|p| visible(p).into_owned()),
             outstanding_fen: c.outstanding_fen,
             status: if c.status == "open" {
                 "active".into()
@@ -103,7 +106,7 @@ impl From<&CaseRecord> for CaseView {
                 .iter()
                 .map(|a| AddressView {
                     id: a.id.to_string(),
-                    text: a.text.clone(),
+                    text: visible(&a.text).into_owned(),
                     lat_e7: a.position.lat_e7(),
                     lon_e7: a.position.lon_e7(),
                     datum: datum_name(&a.position).to_owned(),

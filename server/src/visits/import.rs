@@ -160,15 +160,7 @@ pub fn parse_json(bank: BankId, body: &[u8]) -> Result<Vec<ParsedCase>, ImportEr
             continue;
         };
         for key in obj.keys().filter(|k| !known.contains(k.as_str())) {
-            // Field names are the file's own and may be anything: shown only when short
-            // and plain.
-            let shown =
-                if key.len() <= 40 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    key.clone()
-                } else {
-                    "row".into()
-                };
-            errors.push(pos.error(shown, "unknown field"));
+            errors.push(pos.error(shown_name(key).unwrap_or("row"), "unknown field"));
         }
         let row = JsonFields {
             obj,
@@ -232,14 +224,8 @@ pub fn parse_csv(bank: BankId, body: &[u8]) -> Result<Vec<ParsedCase>, ImportErr
         let name = name.trim();
         let known = CSV_COLUMNS.contains(&name) || optional.iter().any(|o| o == name);
         if !known {
-            header_errors.push(RowPos::Line(1).error(
-                if name.len() <= 40 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    name.to_owned()
-                } else {
-                    "header".into()
-                },
-                "unknown column",
-            ));
+            let field = shown_name(name).map_or_else(|| format!("column {}", i + 1), str::to_owned);
+            header_errors.push(RowPos::Line(1).error(field, "unknown column name"));
         } else if columns.insert(name.to_owned(), i).is_some() {
             header_errors.push(RowPos::Line(1).error(name, "column given twice"));
         }
@@ -248,6 +234,13 @@ pub fn parse_csv(bank: BankId, body: &[u8]) -> Result<Vec<ParsedCase>, ImportErr
         if !columns.contains_key(*required) {
             header_errors.push(RowPos::Line(1).error(*required, "required column missing"));
         }
+    }
+    if columns.is_empty() {
+        // Not one documented name: the first line is data, not the header.
+        return Err(ImportError::Rows(vec![RowPos::Line(1).error(
+            "header",
+            "the first line must be the header naming the documented columns",
+        )]));
     }
     if !header_errors.is_empty() {
         return Err(ImportError::Rows(header_errors));
@@ -313,6 +306,18 @@ pub fn parse_csv(bank: BankId, body: &[u8]) -> Result<Vec<ParsedCase>, ImportErr
         }
     }
     finish(out, errors)
+}
+
+/// A name from the file's header or keys, if it may be quoted back: only names written
+/// the way field names are (`card_no`), lowercase ASCII letters and underscores. A file
+/// without its header row has a debtor's card, ID or phone number, name or address where
+/// the names should be, and none of those is written that way (they hold digits, capitals,
+/// spaces or Chinese), so a cell's value never comes back in an error.
+fn shown_name(name: &str) -> Option<&str> {
+    let plain = !name.is_empty()
+        && name.len() <= 40
+        && name.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    plain.then_some(name)
 }
 
 /// Adds duplicate references within the file to the errors; the cases when there are none.

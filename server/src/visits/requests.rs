@@ -17,7 +17,7 @@ use crate::auth::{DEVICE_TOKEN_PREFIX, DeviceAuth, UserAuth};
 use crate::db::Role;
 use crate::db::visits::{NewVisitRequest, VisitRequestRecord};
 use crate::error::{AppError, Problem};
-use crate::{AppState, now_ms};
+use crate::{AppState, input, now_ms};
 
 /// Longest wanted window a request may ask for.
 pub const MAX_WINDOW_MS: i64 = 30 * 86_400_000;
@@ -154,7 +154,12 @@ pub async fn create_request(
     }
     let now = now_ms();
     check_case_active(&case_document(&case)?, now)?;
-    let window = req.wanted_until_ms - req.wanted_from_ms;
+    let window = input::span_ms(
+        "wanted_from_ms",
+        req.wanted_from_ms,
+        "wanted_until_ms",
+        req.wanted_until_ms,
+    )?;
     if window <= 0 || window > MAX_WINDOW_MS || req.wanted_until_ms <= now {
         return Err(AppError::invalid(
             "visit-window-invalid",

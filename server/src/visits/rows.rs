@@ -174,9 +174,25 @@ pub(super) fn check_row(
     let outstanding = int("outstanding_fen", row, &mut err);
     if outstanding.is_some_and(|v| v < 0) {
         err("outstanding_fen", row, "must not be negative");
+    } else if outstanding.is_some_and(|v| v > crate::input::MAX_FEN) {
+        err("outstanding_fen", row, "is larger than any card's arrears");
     }
-    let start = int("entrustment_start_ms", row, &mut err);
-    let end = int("entrustment_end_ms", row, &mut err);
+    let time = |key: &str, err: &mut dyn FnMut(&str, &dyn Fields, &str)| {
+        let value = int(key, row, err);
+        if value
+            .is_some_and(|v| !(crate::input::EARLIEST_MS..=crate::input::LATEST_MS).contains(&v))
+        {
+            err(
+                key,
+                row,
+                "must be a time between the years 2000 and 2200, in UTC milliseconds",
+            );
+            return None;
+        }
+        value
+    };
+    let start = time("entrustment_start_ms", &mut err);
+    let end = time("entrustment_end_ms", &mut err);
     if let (Some(s), Some(e)) = (start, end)
         && s >= e
     {
