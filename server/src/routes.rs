@@ -73,7 +73,7 @@ const STATIC_ROUTES: &[&str] = &["/metrics", "/openapi.json", "/v1/server-key"];
 
 /// Adds to every operation the answers the shared layers give it, so the document lists
 /// every status a route can answer: 400 for a path, query or body it cannot read, 401 where
-/// it needs a caller, 404 for an id it does not know (or of another bank), 413 for a body
+/// it needs a caller, 403 where a console role is checked, 404 for an id it does not know (or of another bank), 413 for a body
 /// over the limit, 503 when the database is down; and makes every error's body the problem
 /// document it is.
 fn complete_responses(doc: &mut utoipa::openapi::OpenApi) {
@@ -96,6 +96,11 @@ fn complete_responses(doc: &mut utoipa::openapi::OpenApi) {
         ];
         for op in operations.into_iter().flatten() {
             let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            // Console routes check the role after the session: a signed-in user of the
+            // wrong role gets 403 (another bank's ids stay 404).
+            let console = op.security.as_ref().is_some_and(|list| {
+                serde_json::to_value(list).is_ok_and(|v| v.to_string().contains("\"session\""))
+            });
             let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
             let has_body = op.request_body.is_some();
             let answers = &mut op.responses.responses;
@@ -109,6 +114,9 @@ fn complete_responses(doc: &mut utoipa::openapi::OpenApi) {
             }
             if secured {
                 add(401, "No valid credentials");
+            }
+            if console {
+                add(403, "Signed in, but this role may not do this");
             }
             if has_path_params {
                 add(

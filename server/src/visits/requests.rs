@@ -306,6 +306,8 @@ pub struct RejectRequest {
             content_type = "application/problem+json"),
         (status = 409, description = "Decided already", body = Problem,
             content_type = "application/problem+json"),
+        (status = 422, description = "No reason, or one over 500 characters", body = Problem,
+            content_type = "application/problem+json"),
     ))]
 pub async fn reject(
     State(state): State<AppState>,
