@@ -269,3 +269,108 @@ fn a_file_that_is_not_a_zip_is_an_error_not_a_report() {
     let err = open_source(&path).err().unwrap();
     assert!(err.to_string().contains("not a usable bundle ZIP"), "{err}");
 }
+
+/// Every entry of a ZIP export, in order.
+fn zip_entries(path: &Path) -> Vec<(String, Vec<u8>, bool)> {
+    use std::io::Read as _;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            (entry.name().unwrap().into_owned(), bytes, true)
+        })
+        .collect()
+}
+
+/// Actor: a reader of an export received from someone else — every entry beyond the
+/// bundle's own must be exactly what the exporter derives, or the export is not valid.
+#[test]
+fn an_export_with_any_entry_changed_added_or_escaping_fails_export_files() {
+    let sample = SampleBundle::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("export.zip");
+    sample.export(ExportTarget::Zip(&zip)).unwrap();
+    let entries = zip_entries(&zip);
+    let untouched = verify_bundle(open_source(&zip).unwrap().as_ref(), &sample.trust);
+    assert!(untouched.is_valid(), "{untouched:#?}");
+    assert_eq!(
+        untouched.result(CheckName::ExportFiles),
+        &tandem_core::bundle::CheckResult::Pass
+    );
+    assert!(entries.iter().any(|(n, _, _)| n == "VERIFY.txt"));
+    assert!(
+        entries
+            .iter()
+            .any(|(n, _, _)| n == "documents/approval.json")
+    );
+
+    let (other, _) =
+        tandem_core::crypto::SoftwareSigner::generate(SignatureAlgorithm::Ed25519).unwrap();
+    let other_key = tandem_core::crypto::Signer::public_key(&other);
+    let replace = |name: &str, edit: &dyn Fn(&[u8]) -> Vec<u8>| {
+        let mut out = entries.clone();
+        let entry = out.iter_mut().find(|(n, _, _)| n == name).unwrap();
+        entry.1 = edit(&entry.1);
+        out
+    };
+    let add = |name: &str, bytes: &[u8]| {
+        let mut out = entries.clone();
+        out.push((name.to_owned(), bytes.to_vec(), true));
+        out
+    };
+    let cases: Vec<(&str, Vec<(String, Vec<u8>, bool)>, &str)> = vec![
+        (
+            "VERIFY.txt replaced by a script",
+            replace("VERIFY.txt", &|_| {
+                b"#!/bin/sh\necho 'All blob digests and signatures verified.'\n".to_vec()
+            }),
+            "VERIFY.txt differs",
+        ),
+        (
+            "approval copy with another validity",
+            replace("documents/approval.json", &|b| {
+                let text = String::from_utf8_lossy(b);
+                let edited = text.replacen("\"valid_until_ms\":1", "\"valid_until_ms\":9", 1);
+                assert_ne!(edited, text, "the copy names its validity");
+                edited.into_bytes()
+            }),
+            "documents/approval.json differs",
+        ),
+        (
+            "a key added to keys/",
+            add(
+                &format!("keys/{}.pem", other_key.kid()),
+                b"-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n",
+            ),
+            "is not part of the bundle",
+        ),
+        ("an entry climbing out", add("../x", b"x"), "climbs out"),
+        ("an absolute entry", add("/abs/x", b"x"), "absolute path"),
+        ("a backslash entry", add("a\\b", b"x"), "backslash"),
+        (
+            "a control character",
+            add("x\u{7}", b"x"),
+            "control character",
+        ),
+        (
+            "an extra note",
+            add("NOTE.txt", b"trust me"),
+            "NOTE.txt is not part",
+        ),
+    ];
+    for (i, (what, entries, expected)) in cases.into_iter().enumerate() {
+        let path = dir.path().join(format!("tampered-{i}.zip"));
+        write_zip(&path, &entries);
+        let report = verify_bundle(open_source(&path).unwrap().as_ref(), &sample.trust);
+        assert!(!report.is_valid(), "{what}: reported valid");
+        let result = report.result(CheckName::ExportFiles);
+        assert!(result.is_fail(), "{what}: {result:?}");
+        assert!(
+            result.detail().contains(expected),
+            "{what}: {}",
+            result.detail()
+        );
+    }
+}

@@ -86,6 +86,7 @@ fn the_untouched_sample_bundle_is_valid_with_every_check_named() {
         (CheckName::InclusionProof, CheckResult::NotPresent),
         (CheckName::Checkpoint, CheckResult::NotPresent),
         (CheckName::TimeWindow, CheckResult::Pass),
+        (CheckName::ExportFiles, CheckResult::Pass),
     ];
     let got: Vec<_> = report
         .checks

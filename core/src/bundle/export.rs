@@ -167,11 +167,67 @@ pub(super) struct OpensslCheck {
     pub alg: SignatureAlgorithm,
 }
 
+/// Where the export's entries go: the folder or ZIP being written, or (for the verifier)
+/// a collection of the derived files.
+trait ExportSink {
+    /// A whole file.
+    fn file(&mut self, name: &str, bytes: &[u8]) -> Result<(), BundleError>;
+    /// A blob, checked against its entry while it is copied.
+    fn blob(
+        &mut self,
+        name: &str,
+        reader: &mut dyn Read,
+        entry: &BlobEntry,
+    ) -> Result<(), BundleError>;
+}
+
+/// The files an export derives from its bundle, by name: `documents/`, `keys/`,
+/// `signatures/`, `SHA256SUMS` and `VERIFY.txt`, exactly as [`write_export`] writes them
+/// with `server_key`. The verifier compares an export's entries with these, so a changed
+/// convenience copy, a swapped `VERIFY.txt` or an added key is caught.
+pub fn derived_files(
+    bundle: &SealedBundle,
+    server_key: Option<&PublicKey>,
+) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
+    /// Records files; blobs are the bundle's own, checked by digest elsewhere.
+    struct Derived(BTreeMap<String, Vec<u8>>);
+    impl ExportSink for Derived {
+        fn file(&mut self, name: &str, bytes: &[u8]) -> Result<(), BundleError> {
+            self.0.insert(name.to_owned(), bytes.to_vec());
+            Ok(())
+        }
+        fn blob(&mut self, _: &str, _: &mut dyn Read, _: &BlobEntry) -> Result<(), BundleError> {
+            Ok(())
+        }
+    }
+    /// Supplies no bytes: the collector never reads a blob.
+    struct NoBlobs;
+    impl BlobSupply for NoBlobs {
+        fn open_blob(&self, _: &Digest) -> Result<Box<dyn Read + '_>, BundleError> {
+            Ok(Box::new(std::io::empty()))
+        }
+    }
+    let mut derived = Derived(BTreeMap::new());
+    write_contents(bundle, &NoBlobs, server_key, &mut derived)?;
+    let mut files = derived.0;
+    // The bundle's own documents are checked by the verifier itself, not re-derived.
+    files.remove("manifest.json");
+    files.remove("signatures.json");
+    for name in [
+        super::RECEIPT_FILE,
+        super::INCLUSION_PROOF_FILE,
+        super::CHECKPOINT_FILE,
+    ] {
+        files.remove(name);
+    }
+    Ok(files)
+}
+
 fn write_contents(
     bundle: &SealedBundle,
     blobs: &dyn BlobSupply,
     server_key: Option<&PublicKey>,
-    out: &mut Writer,
+    out: &mut dyn ExportSink,
 ) -> Result<(), BundleError> {
     let manifest = &bundle.manifest;
     out.file("manifest.json", &bundle.manifest_bytes)?;
@@ -288,7 +344,7 @@ fn write_contents(
 }
 
 fn write_signature_files(
-    out: &mut Writer,
+    out: &mut dyn ExportSink,
     name: &str,
     purpose: &str,
     document: &[u8],
@@ -379,6 +435,21 @@ impl Writer {
         }
     }
 
+    fn finish(self) -> Result<(), BundleError> {
+        match self {
+            Self::Folder(_) => Ok(()),
+            Self::Zip { path, zip } => {
+                let w = zip.finish().map_err(|e| Self::zip_error(&path, e))?;
+                let file = w
+                    .into_inner()
+                    .map_err(|e| BundleError::io(&path, e.into_error()))?;
+                file.sync_all().map_err(|e| BundleError::io(&path, e))
+            }
+        }
+    }
+}
+
+impl ExportSink for Writer {
     fn file(&mut self, name: &str, bytes: &[u8]) -> Result<(), BundleError> {
         let at = name.to_owned();
         self.write_with(name, false, false, &mut |w| {
@@ -427,18 +498,5 @@ impl Writer {
             }
             Ok(())
         })
-    }
-
-    fn finish(self) -> Result<(), BundleError> {
-        match self {
-            Self::Folder(_) => Ok(()),
-            Self::Zip { path, zip } => {
-                let w = zip.finish().map_err(|e| Self::zip_error(&path, e))?;
-                let file = w
-                    .into_inner()
-                    .map_err(|e| BundleError::io(&path, e.into_error()))?;
-                file.sync_all().map_err(|e| BundleError::io(&path, e))
-            }
-        }
     }
 }

@@ -21,7 +21,9 @@ mod trust;
 mod verify;
 
 pub use error::BundleError;
-pub use export::{BlobSupply, ExportTarget, SealedBundle, media_extension, write_export};
+pub use export::{
+    BlobSupply, ExportTarget, SealedBundle, derived_files, media_extension, write_export,
+};
 pub use manifest::{
     BlobEntry, BlobRole, DeviceHeader, FORMAT_V1, MANIFEST_PURPOSE, Manifest, VisitHeader,
 };

@@ -33,6 +33,24 @@ pub(crate) fn public_key_pem(key: &PublicKey) -> String {
     pem
 }
 
+/// The key of a SubjectPublicKeyInfo PEM as [`public_key_pem`] writes it; `None` for
+/// anything else (another key type, extra text, a malformed body).
+pub(crate) fn public_key_from_pem(pem: &str) -> Option<PublicKey> {
+    let body = pem
+        .strip_prefix("-----BEGIN PUBLIC KEY-----\n")?
+        .strip_suffix("-----END PUBLIC KEY-----\n")?;
+    let der = B64.decode(body.replace('\n', "")).ok()?;
+    let (alg, raw) = if let Some(raw) = der.strip_prefix(ED25519_SPKI_PREFIX.as_slice()) {
+        (SignatureAlgorithm::Ed25519, raw)
+    } else {
+        (
+            SignatureAlgorithm::EcdsaP256Sha256,
+            der.strip_prefix(P256_SPKI_PREFIX.as_slice())?,
+        )
+    };
+    PublicKey::new(alg, raw.to_vec()).ok()
+}
+
 /// A fixed-width P-256 signature r‖s as the DER `SEQUENCE { INTEGER r, INTEGER s }`
 /// openssl expects; `None` when it is not 64 bytes.
 pub(crate) fn ecdsa_fixed_to_der(sig: &[u8]) -> Option<Vec<u8>> {
@@ -60,6 +78,21 @@ pub(crate) fn ecdsa_fixed_to_der(sig: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pem_reads_back_as_the_key_it_was_written_from() {
+        for alg in [
+            SignatureAlgorithm::Ed25519,
+            SignatureAlgorithm::EcdsaP256Sha256,
+        ] {
+            let (signer, _) = crate::crypto::SoftwareSigner::generate(alg).unwrap();
+            let key = crate::crypto::Signer::public_key(&signer);
+            let pem = public_key_pem(&key);
+            assert_eq!(public_key_from_pem(&pem), Some(key));
+            assert_eq!(public_key_from_pem(&pem.replace("BEGIN", "BEGIN ")), None);
+            assert_eq!(public_key_from_pem(&format!("{pem}x")), None);
+        }
+    }
 
     #[test]
     fn der_integers_are_minimal_and_positive() {

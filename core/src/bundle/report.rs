@@ -32,11 +32,15 @@ pub enum CheckName {
     Checkpoint,
     /// Events lie between the ticket's issue time and the sealed time.
     TimeWindow,
+    /// Every entry is accounted for: the bundle's own files, and derived files
+    /// (`documents/`, `keys/`, `signatures/`, `SHA256SUMS`, `VERIFY.txt`) byte-identical to
+    /// what the exporter derives; no other entry, no name that escapes its folder.
+    ExportFiles,
 }
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 12] = [
+    pub const ALL: [CheckName; 13] = [
         Self::CanonicalBytes,
         Self::BlobDigests,
         Self::EventChain,
@@ -49,6 +53,7 @@ impl CheckName {
         Self::InclusionProof,
         Self::Checkpoint,
         Self::TimeWindow,
+        Self::ExportFiles,
     ];
 
     /// The name shown and used in JSON.
@@ -66,6 +71,7 @@ impl CheckName {
             Self::InclusionProof => "inclusion_proof",
             Self::Checkpoint => "checkpoint",
             Self::TimeWindow => "time_window",
+            Self::ExportFiles => "export_files",
         }
     }
 }

@@ -26,6 +26,13 @@ pub trait BundleSource: Send + Sync {
     /// files, folders, links), so that extra entries can be reported.
     fn blob_names(&self) -> Result<Vec<String>, BundleError>;
 
+    /// Every entry's name (files, folders, links; in a ZIP, every name of its directory),
+    /// so that an entry the verifier does not account for can be reported. `None` for a
+    /// source that holds nothing but what the verifier asks for (the server's store).
+    fn entry_names(&self) -> Result<Option<Vec<String>>, BundleError> {
+        Ok(None)
+    }
+
     /// Streams an entry to `sink` in chunks of at most 1 MiB, stopping after `limit` bytes
     /// (so a bomb cannot run on); returns the number of bytes passed to `sink`.
     fn stream(
@@ -145,6 +152,34 @@ impl BundleSource for FolderSource {
         }
         names.sort();
         Ok(names)
+    }
+
+    fn entry_names(&self) -> Result<Option<Vec<String>>, BundleError> {
+        // Depth-first over the folder, links reported and never followed; bounded like a
+        // ZIP's directory.
+        let mut names = Vec::new();
+        let mut pending = vec![(self.root.clone(), String::new())];
+        while let Some((dir, prefix)) = pending.pop() {
+            let entries = std::fs::read_dir(&dir).map_err(|e| BundleError::io(&dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| BundleError::io(&dir, e))?;
+                let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+                let kind = entry.file_type().map_err(|e| BundleError::io(&dir, e))?;
+                if kind.is_dir() {
+                    pending.push((entry.path(), format!("{name}/")));
+                } else {
+                    names.push(name);
+                }
+                if names.len() + pending.len() > MAX_ZIP_ENTRIES {
+                    return Err(BundleError::io(
+                        &self.root,
+                        io::Error::new(io::ErrorKind::InvalidData, "too many entries"),
+                    ));
+                }
+            }
+        }
+        names.sort();
+        Ok(Some(names))
     }
 
     fn stream(
@@ -279,6 +314,19 @@ impl BundleSource for ZipSource {
         }
         names.sort();
         Ok(names)
+    }
+
+    fn entry_names(&self) -> Result<Option<Vec<String>>, BundleError> {
+        let mut names = Vec::with_capacity(self.archive.len());
+        for name in self.archive.file_names() {
+            let name = name.map_err(|e| BundleError::Zip {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+            names.push(name.into_owned());
+        }
+        names.sort();
+        Ok(Some(names))
     }
 
     fn stream(

@@ -18,6 +18,7 @@ pub(crate) const NO_TRUST: &str = "not checked (no trust given)";
 const MAX_LISTED: usize = 3;
 
 mod blobs;
+mod entries;
 mod receipt;
 
 pub(crate) use blobs::blob_file_name;
@@ -85,6 +86,10 @@ pub fn verify_bundle(source: &dyn BundleSource, trust: &Trust) -> VerificationRe
     checks.push(Check {
         name: CheckName::TimeWindow,
         result: check_time_window(&manifest, &docs, server.checkpoint_ms),
+    });
+    checks.push(Check {
+        name: CheckName::ExportFiles,
+        result: entries::check_entries(source, &bytes, &manifest),
     });
     VerificationReport::new(
         Some(manifest.bundle_id),

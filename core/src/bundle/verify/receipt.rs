@@ -82,7 +82,7 @@ impl ReceiptChecks {
 }
 
 /// Reads one `receipt/` entry strictly: canonical JSON of exactly the expected type.
-fn read_entry<T: serde::de::DeserializeOwned + Serialize>(
+pub(super) fn read_entry<T: serde::de::DeserializeOwned + Serialize>(
     source: &dyn BundleSource,
     name: &str,
 ) -> Option<Result<T, String>> {
