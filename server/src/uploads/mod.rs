@@ -310,8 +310,7 @@ async fn store_empty(state: &AppState, sha256: Digest) -> Result<(), UploadFailu
                 ("Cache-Control" = String, description = "no-store"),
             )),
         (status = 401, description = "No valid device token"),
-        (status = 404, description = "No such upload of this device", body = Problem,
-            content_type = "application/problem+json"),
+        (status = 404, description = "No such upload of this device"),
         (status = 412, description = "Not tus 1.0.0"),
     ))]
 pub async fn status(
