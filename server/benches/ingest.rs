@@ -227,6 +227,8 @@ async fn run_tandem(
     {
         let db = tandem_server::db::open(&url).await.expect("open database");
         org.seed_into(db.as_ref()).await;
+        org.approve_visits(db.as_ref(), per_client.iter().flatten())
+            .await;
         db.close().await;
     }
     let server = Server::start(&data, Some(&url));

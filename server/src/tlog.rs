@@ -17,7 +17,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tandem_core::crypto::{Digest, PublicKey};
-use tandem_core::model::{BundleId, Signed};
+use tandem_core::model::{BankId, BundleId, Signed};
 use tandem_core::tlog::{Checkpoint, LogError, MerkleLog, NodeStore};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -174,9 +174,13 @@ pub fn routes() -> Router<AppState> {
 pub struct LogDoc;
 
 /// Anyone the server knows may read the log: an enrolled device or a signed-in user. It
-/// holds digests only (no personal data); phones need it to check their receipts.
-#[derive(Debug, Clone, Copy)]
-pub struct LogReader;
+/// holds digests only (no personal data); phones need it to check their receipts. The
+/// reader's banks scope the one question that names a bundle (inclusion by bundle id).
+#[derive(Debug, Clone)]
+pub struct LogReader {
+    /// The banks the device's agent or the user serves.
+    pub bank_ids: Vec<BankId>,
+}
 
 impl FromRequestParts<AppState> for LogReader {
     type Rejection = AppError;
@@ -187,12 +191,18 @@ impl FromRequestParts<AppState> for LogReader {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains(crate::auth::DEVICE_TOKEN_PREFIX));
-        if is_device {
-            DeviceAuth::from_request_parts(parts, state).await?;
+        let bank_ids = if is_device {
+            DeviceAuth::from_request_parts(parts, state)
+                .await?
+                .0
+                .bank_ids
         } else {
-            UserAuth::from_request_parts(parts, state).await?;
-        }
-        Ok(Self)
+            UserAuth::from_request_parts(parts, state)
+                .await?
+                .user
+                .bank_ids
+        };
+        Ok(Self { bank_ids })
     }
 }
 
@@ -316,19 +326,22 @@ async fn read_log<R>(
     Ok(out)
 }
 
-/// The inclusion proof of an entry (by index or by bundle) in a tree of a given size.
+/// The inclusion proof of an entry (by index or by bundle) in a tree of a given size. By
+/// index it is open to every reader (an index reveals no bundle); by bundle id it answers
+/// only for a bundle of the reader's banks, and another bank's bundle is the same 404 as
+/// an id never used, so nobody learns that another bank's bundle exists.
 #[utoipa::path(get, path = "/v1/log/inclusion", tag = "log",
     security(("device_token" = []), ("session" = [])),
     params(InclusionQuery),
     responses(
         (status = 200, description = "The audit path", body = InclusionAnswer),
-        (status = 404, description = "No such bundle in the log", body = Problem,
+        (status = 404, description = "No such bundle in the log for the caller's banks", body = Problem,
             content_type = "application/problem+json"),
         (status = 422, description = "Index or size not in the log", body = Problem,
             content_type = "application/problem+json"),
     ))]
 pub async fn inclusion(
-    _: LogReader,
+    reader: LogReader,
     State(state): State<AppState>,
     Query(q): Query<InclusionQuery>,
 ) -> Result<Json<InclusionAnswer>, AppError> {
@@ -338,6 +351,7 @@ pub async fn inclusion(
             .db
             .bundle(id)
             .await?
+            .filter(|b| reader.bank_ids.contains(&b.bank_id))
             .and_then(|b| b.log_index)
             .ok_or(AppError::NotFound)?,
         _ => {

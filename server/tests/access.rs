@@ -3,6 +3,10 @@
 //!
 //! Threat: a user of another bank, or a role without need (THREATS.md). Another bank's
 //! ids answer 404, exactly as ids that do not exist, never 403.
+//!
+//! A second table, [`LEDGER_ROWS`], covers the log and ingest with the sample visit's own
+//! bank (its team's phones and a legal user) beside the demo banks' devices and users: the
+//! own bank gets its success status, every other bank the 404 of an unknown id.
 
 mod common;
 mod ledger_support;
@@ -26,13 +30,25 @@ const CALLERS: [&str; 9] = [
     "admin_b",
 ];
 
+/// The callers of [`LEDGER_ROWS`]: the sample visit's bank (lead and partner phones, a
+/// legal user) and the demo banks' device and users, which serve other banks.
+const LEDGER_CALLERS: [&str; 7] = [
+    "anonymous",
+    "sample_lead",
+    "sample_partner",
+    "sample_legal",
+    "device_b",
+    "manager_b",
+    "legal_b",
+];
+
 /// One endpoint: method, path (with `{placeholders}` filled from the fixture), JSON body,
-/// and the expected status for each caller of [`CALLERS`].
-struct Row {
+/// and the expected status for each caller of [`CALLERS`] (or [`LEDGER_CALLERS`]).
+struct Row<const N: usize = 9> {
     method: Method,
     path: &'static str,
     body: Option<fn(&Fixture) -> Value>,
-    expect: [u16; 9],
+    expect: [u16; N],
 }
 
 /// Ids of bank A's and bank B's objects, by placeholder name.
@@ -196,13 +212,14 @@ const ROWS: &[Row] = &[
         body: None,
         expect: [401, 200, 200, 401, 401, 401, 401, 401, 401],
     },
-    // Bundles: only the team's own phones (tested in ingest.rs) may send or commit; no
-    // caller of this table is on the sample visit's team.
+    // Bundles: only the team's own phones (see LEDGER_ROWS) may send or commit; no caller
+    // of this table is on the sample visit's team, and its bank is another: 404, as if
+    // the id did not exist.
     Row {
         method: Method::PUT,
         path: "/v1/bundles/{bundle}",
         body: Some(|fx| fx.put_body.clone()),
-        expect: [401, 403, 403, 401, 401, 401, 401, 401, 401],
+        expect: [401, 404, 404, 401, 401, 401, 401, 401, 401],
     },
     Row {
         method: Method::POST,
@@ -245,6 +262,13 @@ const ROWS: &[Row] = &[
         body: None,
         expect: [401, 200, 200, 200, 200, 200, 200, 200, 200],
     },
+    // By bundle id only for the bundle's bank: the sample's bank is none of these.
+    Row {
+        method: Method::GET,
+        path: "/v1/log/inclusion?bundle_id={bundle}",
+        body: None,
+        expect: [401, 404, 404, 404, 404, 404, 404, 404, 404],
+    },
     Row {
         method: Method::GET,
         path: "/v1/log/consistency?from=1&to=1",
@@ -256,6 +280,43 @@ const ROWS: &[Row] = &[
         path: "/v1/devices/{spare_device_a}/revoke",
         body: Some(|_| json!({"reason": "access table"})),
         expect: [401, 401, 401, 403, 403, 200, 403, 403, 404],
+    },
+];
+
+/// The log and ingest, seen from the sample visit's bank and from the demo banks.
+const LEDGER_ROWS: &[Row<7>] = &[
+    // The team's phones send and commit their bundle (again: the same answer); anyone
+    // else's phone gets the 404 of an unknown id, and nothing is written.
+    Row {
+        method: Method::PUT,
+        path: "/v1/bundles/{bundle}",
+        body: Some(|fx| fx.put_body.clone()),
+        expect: [401, 200, 200, 401, 404, 401, 401],
+    },
+    Row {
+        method: Method::POST,
+        path: "/v1/bundles/{bundle}/commit",
+        body: Some(|fx| fx.commit_body.clone()),
+        expect: [401, 200, 200, 401, 404, 401, 401],
+    },
+    // Inclusion by bundle id: the bundle's bank only; by index: every known caller.
+    Row {
+        method: Method::GET,
+        path: "/v1/log/inclusion?bundle_id={bundle}",
+        body: None,
+        expect: [401, 200, 200, 200, 404, 404, 404],
+    },
+    Row {
+        method: Method::GET,
+        path: "/v1/log/inclusion?index=0&tree_size=1",
+        body: None,
+        expect: [401, 200, 200, 200, 200, 200, 200],
+    },
+    Row {
+        method: Method::GET,
+        path: "/v1/log/checkpoints/{tree_size}",
+        body: None,
+        expect: [401, 200, 200, 200, 200, 200, 200],
     },
 ];
 
@@ -281,8 +342,9 @@ const TUS_ROWS: &[TusRow] = &[
         body: b"",
         expect: [204; 9],
     },
-    // Uploads are the phones' (blobs are content-addressed: any enrolled phone may send
-    // or resume one; only its creator may cancel it).
+    // Uploads are the phones', each its creator's: another phone (of another bank here)
+    // gets the 404 of an unknown upload for HEAD, PATCH and DELETE. Any enrolled phone
+    // may create one (of its own).
     TusRow {
         method: Method::POST,
         path: "/v1/uploads",
@@ -295,25 +357,25 @@ const TUS_ROWS: &[TusRow] = &[
         path: "/v1/uploads/{upload_a}",
         headers: &[],
         body: b"",
-        expect: [401, 200, 200, 401, 401, 401, 401, 401, 401],
+        expect: [401, 200, 404, 401, 401, 401, 401, 401, 401],
     },
     TusRow {
         method: Method::PATCH,
         path: "/v1/uploads/{upload_a}",
         headers: &[
             ("Content-Type", "application/offset+octet-stream"),
-            // Not where the upload stands (3): every phone gets the conflict, nobody writes.
+            // Not where the upload stands (3): its owner gets the conflict, nobody writes.
             ("Upload-Offset", "1"),
         ],
         body: b"ello",
-        expect: [401, 409, 409, 401, 401, 401, 401, 401, 401],
+        expect: [401, 409, 404, 401, 401, 401, 401, 401, 401],
     },
     TusRow {
         method: Method::DELETE,
         path: "/v1/uploads/{upload_b}",
         headers: &[],
         body: b"",
-        expect: [401, 403, 204, 401, 401, 401, 401, 401, 401],
+        expect: [401, 404, 204, 401, 401, 401, 401, 401, 401],
     },
 ];
 
@@ -441,6 +503,9 @@ async fn fixture(
             .unwrap();
         assert!(resp.status().is_success(), "{path}: {}", resp.status());
     }
+    tokens.insert("sample_lead", Some(seeded.lead_token.clone()));
+    tokens.insert("sample_partner", Some(seeded.partner_token.clone()));
+    tokens.insert("sample_legal", Some(seeded.legal_token.clone()));
     ids.insert("bundle", upload.id.to_string());
     ids.insert("visit", sample.manifest.visit.visit_id.to_string());
     ids.insert("tree_size", "1".to_owned());
@@ -453,6 +518,36 @@ async fn fixture(
     (fixture, tokens)
 }
 
+/// Sends every row as every caller; notes each status that is not the expected one.
+async fn check_rows<const N: usize>(
+    server: &TestServer,
+    fx: &Fixture,
+    tokens: &BTreeMap<&'static str, Option<String>>,
+    callers: &[&'static str; N],
+    rows: &[Row<N>],
+    wrong: &mut Vec<String>,
+) {
+    for row in rows {
+        let path = fx.fill(row.path);
+        for (i, caller) in callers.iter().enumerate() {
+            let mut req = server.http.request(row.method.clone(), server.url(&path));
+            if let Some(token) = &tokens[caller] {
+                req = req.bearer_auth(token);
+            }
+            if let Some(body) = row.body {
+                req = req.json(&body(fx));
+            }
+            let status = req.send().await.unwrap().status().as_u16();
+            if status != row.expect[i] {
+                wrong.push(format!(
+                    "{} {} as {caller}: {status}, expected {}",
+                    row.method, row.path, row.expect[i]
+                ));
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_endpoint_answers_every_caller_as_the_table_says() {
     for backend in common::backends().await {
@@ -463,25 +558,16 @@ async fn every_endpoint_answers_every_caller_as_the_table_says() {
         let server = TestServer::start(backend.state_with(key).await).await;
         let (fx, tokens) = fixture(&server, sample_key).await;
         let mut wrong = Vec::new();
-        for row in ROWS {
-            let path = fx.fill(row.path);
-            for (i, caller) in CALLERS.iter().enumerate() {
-                let mut req = server.http.request(row.method.clone(), server.url(&path));
-                if let Some(token) = &tokens[caller] {
-                    req = req.bearer_auth(token);
-                }
-                if let Some(body) = row.body {
-                    req = req.json(&body(&fx));
-                }
-                let status = req.send().await.unwrap().status().as_u16();
-                if status != row.expect[i] {
-                    wrong.push(format!(
-                        "{} {} as {caller}: {status}, expected {}",
-                        row.method, row.path, row.expect[i]
-                    ));
-                }
-            }
-        }
+        check_rows(&server, &fx, &tokens, &CALLERS, ROWS, &mut wrong).await;
+        check_rows(
+            &server,
+            &fx,
+            &tokens,
+            &LEDGER_CALLERS,
+            LEDGER_ROWS,
+            &mut wrong,
+        )
+        .await;
         for row in TUS_ROWS {
             let path = fx.fill(row.path);
             for (i, caller) in CALLERS.iter().enumerate() {

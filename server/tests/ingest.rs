@@ -550,9 +550,11 @@ async fn only_the_leads_or_partners_phone_may_send_the_bundle() {
             http: &s.server.http,
             token: &stranger.lead_token,
         };
+        // A phone of another bank and team: the 404 of an unknown id, and nothing stored.
         let (status, body) = phone.put(&upload).await;
-        assert_eq!(status, 403, "{label}: {body}");
-        assert_eq!(problem_type(&body), "bundle-device-not-on-team");
+        assert_eq!(status, 404, "{label}: {body}");
+        assert_eq!(problem_type(&body), "not-found");
+        assert!(s.db().bundle(upload.id).await.unwrap().is_none(), "{label}");
         let (status, _) = s.lead().put(&upload).await;
         assert_eq!(status, 201);
         let (status, _, body) = phone.commit(&upload).await;

@@ -1,6 +1,7 @@
 //! Core's blocking tus client (what phones run) against the real server over 127.0.0.1:
 //! a blob in chunks, a resume that sends nothing already acknowledged, a blob the server
-//! holds already, and a damaged source refused by the server's digest check.
+//! holds already, and a damaged source refused by the server's digest check. And a stock
+//! client, tuspy, with its own per-chunk checksums (SHA-1) switched on.
 
 mod common;
 
@@ -132,6 +133,60 @@ async fn bytes_that_are_not_the_blob_are_never_stored_under_its_address() {
             .unwrap_err();
         assert!(err.kind_is("upload-digest-mismatch"), "{}: {err}", b.label);
         assert_eq!(server.state.blobs.size(&sha256(&data)), None);
+        server.state.db.close().await;
+    }
+}
+
+/// tuspy's own upload: a client built from the server's URL and a bearer header, the
+/// blob's digest as `sha256` metadata, and `upload_checksum=True` (SHA-1 per chunk).
+const TUSPY_UPLOAD: &str = r#"
+import sys
+from tusclient import client
+base, token, path, digest, chunk = sys.argv[1:6]
+tus = client.TusClient(base + "/v1/uploads", headers={"Authorization": "Bearer " + token})
+with open(path, "rb") as f:
+    uploader = tus.uploader(file_stream=f, chunk_size=int(chunk),
+                            metadata={"sha256": digest}, upload_checksum=True)
+    uploader.upload()
+    print(uploader.url)
+"#;
+
+#[tokio::test]
+async fn a_stock_tus_client_uploads_with_its_sha1_chunk_checksums() {
+    for b in common::backends().await {
+        let server = TestServer::start(b.state().await).await;
+        let demo = seed_demo(server.state.db.as_ref(), "pujiang-cc").await;
+        let (_, phone) = server.enroll(demo.code(0)).await;
+        let data = blob(1 << 20, 5);
+        let digest = sha256(&data);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &data).unwrap();
+        let args = [
+            server.base.clone(),
+            phone.token.clone(),
+            file.path().to_string_lossy().into_owned(),
+            digest.to_hex(),
+            // Four PATCHes, each with its own `Upload-Checksum: sha1 …`.
+            (256 << 10).to_string(),
+        ];
+        let out = tokio::process::Command::new("python3")
+            .arg("-c")
+            .arg(TUSPY_UPLOAD)
+            .args(&args)
+            .output()
+            .await
+            .expect("python3 with tuspy (pip install tuspy; .ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "{}: tuspy failed: {}",
+            b.label,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8_lossy(&out.stdout);
+        assert!(url.contains("/v1/uploads/"), "{}: {url}", b.label);
+        // The blob is installed under its SHA-256 address, whole.
+        let stored = std::fs::read(server.state.blobs.path(&digest)).unwrap();
+        assert_eq!(sha256(&stored), digest, "{}", b.label);
         server.state.db.close().await;
     }
 }

@@ -203,7 +203,7 @@ async fn options_advertise_tus_1_0_0_without_authentication() {
         assert_eq!(h["tus-resumable"], "1.0.0");
         assert_eq!(h["tus-version"], "1.0.0");
         assert_eq!(h["tus-extension"], "creation,checksum,termination");
-        assert_eq!(h["tus-checksum-algorithm"], "sha256");
+        assert_eq!(h["tus-checksum-algorithm"], "sha256,sha1");
         assert_eq!(h["tus-max-size"], (64u64 << 20).to_string().as_str());
     }
 }
@@ -438,6 +438,67 @@ async fn a_chunk_failing_its_checksum_is_460_and_the_offset_stays() {
     }
 }
 
+/// `Upload-Checksum: sha1 <base64>` of a chunk, as stock tus clients send it.
+fn sha1_checksum(chunk: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, chunk);
+    format!("sha1 {}", B64.encode(d.as_ref()))
+}
+
+#[tokio::test]
+async fn sha1_chunk_checksums_are_checked_like_sha256_ones() {
+    for b in common::backends().await {
+        let (server, demo) = start(&b).await;
+        let phone = Tus::enrol(&server, demo.code(0)).await;
+        let data = blob(14, 300_000);
+        let (location, _) = phone.create_ok(&data).await;
+        // The first chunk starts the blob: SHA-1 still gets a hash of its own.
+        let first = &data[..100_000];
+        let resp = phone
+            .patch(&location, 0, first, Some(sha1_checksum(first)))
+            .await;
+        assert_eq!(resp.status(), 204, "{}", b.label);
+
+        // Threat: a network attacker altering a chunk in flight, under a SHA-1 checksum.
+        let mut altered = data[100_000..200_000].to_vec();
+        altered[3] ^= 1;
+        let resp = phone
+            .patch(
+                &location,
+                100_000,
+                &altered,
+                Some(sha1_checksum(&data[100_000..200_000])),
+            )
+            .await;
+        assert_eq!(
+            problem_type(resp, 460).await,
+            "upload-checksum-mismatch",
+            "{}",
+            b.label
+        );
+        assert_eq!(phone.offset(&location).await, 100_000);
+        // Threat: anyone sending bad input — a SHA-256-sized digest under the sha1 name.
+        let resp = phone
+            .patch(
+                &location,
+                100_000,
+                &data[100_000..200_000],
+                Some(format!("sha1 {}", B64.encode([0u8; 32]))),
+            )
+            .await;
+        assert_eq!(problem_type(resp, 400).await, "upload-checksum-invalid");
+
+        for (from, to) in [(100_000, 200_000), (200_000, 300_000)] {
+            let piece = &data[from..to];
+            let resp = phone
+                .patch(&location, from as u64, piece, Some(sha1_checksum(piece)))
+                .await;
+            assert_eq!(resp.status(), 204, "{}", b.label);
+        }
+        // The blob's address is still its SHA-256: it landed there, whole.
+        assert_eq!(stored(&server, &data).as_deref(), Some(&data[..]));
+    }
+}
+
 #[tokio::test]
 async fn a_blob_that_does_not_hash_to_its_address_is_discarded() {
     for b in common::backends().await {
@@ -493,7 +554,11 @@ async fn two_devices_sending_the_same_blob_at_once_store_it_once() {
         let data = blob(7, 2 << 20);
         let (l1, _) = lead.create_ok(&data).await;
         let (l2, _) = partner.create_ok(&data).await;
-        assert_eq!(l1, l2, "both join one upload");
+        // Each device has an upload of its own (docs/decisions.md): neither can write into
+        // the other's; whichever finishes first installs the blob.
+        assert_ne!(l1, l2, "never another device's upload");
+        let (again, _) = lead.create_ok(&data).await;
+        assert_eq!(again, l1, "a device resumes its own upload");
 
         let (c1, c2) = tokio::join!(
             lead.upload(&l1, &data, 64 << 10),
@@ -565,14 +630,12 @@ async fn termination_removes_the_upload_and_its_partial_file() {
         );
         assert_eq!(partial_files(&server), 1);
 
-        // Threat: a user without need — another agent's phone cancelling this transfer.
+        // Threat: a user without need — another agent's phone cancelling this transfer:
+        // the same 404 as an upload that does not exist, and the upload stays.
         let resp = other.req(Method::DELETE, &location).send().await.unwrap();
-        assert_eq!(
-            problem_type(resp, 403).await,
-            "upload-not-yours",
-            "{}",
-            b.label
-        );
+        assert_eq!(problem_type(resp, 404).await, "not-found", "{}", b.label);
+        assert_eq!(phone.offset(&location).await, 40_000);
+        assert_eq!(partial_files(&server), 1);
 
         let resp = phone.req(Method::DELETE, &location).send().await.unwrap();
         assert_eq!(resp.status(), 204, "{}", b.label);

@@ -20,6 +20,7 @@ use tandem_core::model::{
 };
 use tandem_core::place::{Coordinate, Datum, Fix, Provider};
 use tandem_server::db::auth::{EnrollOutcome, NewDevice};
+use tandem_server::db::visits::{ApprovalWrite, NewVisitRequest};
 use tandem_server::db::{
     Db, NewAddress, NewAgent, NewBank, NewCase, NewEnrollmentCode, NewUser, OrgSeed, Role,
 };
@@ -110,6 +111,8 @@ pub struct Org {
     pub address: AddressId,
     /// Pairs of phones: client `i` uses `pairs[i]`.
     pub pairs: Vec<(BenchPhone, BenchPhone)>,
+    /// The manager who approves every visit.
+    pub manager: Uuid,
 }
 
 impl Org {
@@ -123,6 +126,53 @@ impl Org {
             case: CaseId::new(),
             address: AddressId::new(),
             pairs,
+            manager: Uuid::now_v7(),
+        }
+    }
+
+    /// Records every visit as the server approved it (request, approval, team): ingest
+    /// accepts a bundle only from a phone the server's own approval puts on the team.
+    pub async fn approve_visits(&self, db: &dyn Db, visits: impl Iterator<Item = &BenchVisit>) {
+        for v in visits {
+            let manifest = Manifest::parse(&v.manifest).unwrap();
+            let approval: Approval = tandem_core::canonical::from_canonical_slice(
+                manifest.visit.approval.body.as_bytes(),
+            )
+            .unwrap();
+            let request = Uuid::now_v7();
+            db.create_visit_request(&NewVisitRequest {
+                id: request,
+                bank_id: self.bank,
+                case_id: self.case,
+                address_ids: approval.address_ids.clone(),
+                wanted_from_ms: approval.valid_from_ms,
+                wanted_until_ms: approval.valid_until_ms,
+                purpose: "benchmark visit".into(),
+                requested_device: None,
+                requested_user: Some(self.manager),
+                created_ms: approval.approved_at_ms,
+            })
+            .await
+            .unwrap();
+            let approved = db
+                .approve_visit(&ApprovalWrite {
+                    id: approval.id,
+                    request_id: request,
+                    bank_id: self.bank,
+                    case_id: self.case,
+                    visit_id: manifest.visit.visit_id,
+                    approved_by: self.manager,
+                    approved_ms: approval.approved_at_ms,
+                    team: approval
+                        .team
+                        .iter()
+                        .map(|m| (m.agent_id, m.device_id))
+                        .collect(),
+                    payload: "{}".into(),
+                })
+                .await
+                .unwrap();
+            assert!(approved, "bench visit approved");
         }
     }
 
@@ -159,7 +209,15 @@ impl Org {
                 name: "Benchmark bank".into(),
             },
             policy_json: serde_json::to_string(&Policy::defaults(self.bank)).unwrap(),
-            users: Vec::new(),
+            // The approving manager signs in nowhere: a hash no password matches will do.
+            users: vec![NewUser {
+                id: self.manager,
+                login: "bench-manager".into(),
+                display_name: "Manager".into(),
+                role: Role::Manager,
+                password_hash: Some("$argon2id$unusable".into()),
+                bank_ids: vec![self.bank],
+            }],
             agents,
             cases: vec![NewCase {
                 id: self.case,

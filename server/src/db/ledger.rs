@@ -207,6 +207,13 @@ pub trait LedgerDb: Send + Sync {
         &self,
         case: CaseId,
     ) -> Result<Option<(BankId, Vec<CaseAddress>)>, DbError>;
+    /// The bank of `visit` as the server approved it, when `device` is on its approved
+    /// team; `None` for a visit the server never approved or a device not on its team.
+    async fn approved_visit_bank(
+        &self,
+        visit: VisitId,
+        device: DeviceId,
+    ) -> Result<Option<BankId>, DbError>;
     /// How many entries the log holds.
     async fn log_size(&self) -> Result<u64, DbError>;
     /// The stored nodes among `keys` (absent ones are left out).
@@ -586,6 +593,23 @@ macro_rules! impl_ledger_db {
                 Ok(Some((parse(&bank, "cases.bank_id")?, addresses)))
             }
 
+            async fn approved_visit_bank(
+                &self,
+                visit: VisitId,
+                device: DeviceId,
+            ) -> Result<Option<BankId>, DbError> {
+                let bank: Option<String> = sqlx::query_scalar(
+                    "SELECT a.bank_id FROM approvals a \
+                     JOIN approval_team t ON t.approval_id = a.id \
+                     WHERE a.visit_id = $1 AND t.device_id = $2",
+                )
+                .bind(visit.to_string())
+                .bind(device.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+                bank.map(|b| parse(&b, "approvals.bank_id")).transpose()
+            }
+
             async fn log_size(&self) -> Result<u64, DbError> {
                 let size: i64 = sqlx::query_scalar("SELECT size FROM tlog_head WHERE id = 1")
                     .fetch_one(&self.pool)
@@ -603,6 +627,9 @@ macro_rules! impl_ledger_db {
 
             async fn checkpoint(&self, tree_size: Option<u64>) -> Result<Option<String>, DbError> {
                 Ok(match tree_size {
+                    // A size the database cannot even hold was never checkpointed: that is
+                    // "no such checkpoint", not a database failure.
+                    Some(n) if i64::try_from(n).is_err() => None,
                     Some(n) => sqlx::query_scalar(
                         "SELECT signed FROM tlog_checkpoints WHERE tree_size = $1",
                     )
@@ -618,6 +645,9 @@ macro_rules! impl_ledger_db {
             }
 
             async fn logged_digest(&self, index: u64) -> Result<Option<String>, DbError> {
+                if i64::try_from(index).is_err() {
+                    return Ok(None);
+                }
                 Ok(sqlx::query_scalar(
                     "SELECT manifest_digest FROM bundles WHERE log_index = $1",
                 )

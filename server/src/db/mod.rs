@@ -318,6 +318,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "ledger",
         include_str!("../../migrations/sqlite/0005_ledger.sql"),
     ),
+    (
+        6,
+        "upload owners",
+        include_str!("../../migrations/sqlite/0006_upload_owners.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embedded] = &[
@@ -345,6 +350,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         5,
         "ledger",
         include_str!("../../migrations/postgres/0005_ledger.sql"),
+    ),
+    (
+        6,
+        "upload owners",
+        include_str!("../../migrations/postgres/0006_upload_owners.sql"),
     ),
 ];
 

@@ -1,5 +1,5 @@
-//! Resumable uploads: one row per (digest, length), its committed offset and the lease of
-//! the one PATCH allowed to append at a time.
+//! Resumable uploads: one row per (digest, length, device that created it), its committed
+//! offset and the lease of the one PATCH allowed to append at a time.
 //!
 //! The committed offset is the truth after a crash (bytes are fsynced before the offset
 //! covering them is committed). Every change of the offset is a conditional `UPDATE`: it
@@ -57,7 +57,8 @@ impl UploadRow {
 /// Storage for resumable uploads.
 #[async_trait]
 pub trait UploadsDb: Send + Sync {
-    /// Creates the upload for (digest, length), or returns the one that exists already.
+    /// Creates this device's upload for (digest, length), or returns the one it has already.
+    /// Another device's upload of the same blob is never returned.
     async fn create_or_get_upload(&self, new: &NewUpload) -> Result<UploadRow, DbError>;
 
     /// An upload by id.
@@ -137,12 +138,12 @@ macro_rules! impl_uploads_db {
         impl UploadsDb for $db {
             async fn create_or_get_upload(&self, new: &NewUpload) -> Result<UploadRow, DbError> {
                 let mut tx = self.pool.begin().await?;
-                // Written first (SQLite takes its write lock before reading); two devices
-                // racing for one digest both end up with the one row.
+                // Written first (SQLite takes its write lock before reading); two requests
+                // of one device racing for one digest both end up with the one row.
                 sqlx::query(
                     "INSERT INTO uploads (id, sha256, length_bytes, created_by, created_ms, \
                      updated_ms) VALUES ($1, $2, $3, $4, $5, $5) \
-                     ON CONFLICT (sha256, length_bytes) DO NOTHING",
+                     ON CONFLICT (sha256, length_bytes, created_by) DO NOTHING",
                 )
                 .bind(new.id.to_string())
                 .bind(new.sha256.to_hex())
@@ -151,10 +152,12 @@ macro_rules! impl_uploads_db {
                 .bind(new.now_ms)
                 .execute(&mut *tx)
                 .await?;
-                let sql = format!("{SELECT} WHERE sha256 = $1 AND length_bytes = $2");
+                let sql =
+                    format!("{SELECT} WHERE sha256 = $1 AND length_bytes = $2 AND created_by = $3");
                 let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(new.sha256.to_hex())
                     .bind(to_i64(new.length)?)
+                    .bind(new.created_by.to_string())
                     .fetch_one(&mut *tx)
                     .await?;
                 tx.commit().await?;

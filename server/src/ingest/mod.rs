@@ -5,6 +5,14 @@
 //!
 //! Evidence is never dropped (DOMAIN.md E02): a bundle that fails a check is kept, logged
 //! and flagged as quarantined, and the answer names the failing checks.
+//!
+//! Scope (issue 11, THREATS.md "a user of another bank"): a device may put and commit only
+//! bundles of its own bank's visits on whose approved team it is. Who may touch an id is
+//! decided before anything is written or told about it: against the stored bundle's bank
+//! and team when one exists under that id, else against the server's own approval record
+//! of the manifest's visit (never the approval the manifest embeds, which is not checked
+//! until the commit). Anything else is the same 404 as an id never used, and writes
+//! nothing: no row, no equivocation flag on another bank's bundle.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -237,7 +245,9 @@ fn missing_blobs(state: &AppState, manifest: &Manifest) -> Vec<String> {
     responses(
         (status = 201, description = "Stored, pending", body = PutBundleResponse),
         (status = 200, description = "The same bytes were stored already", body = PutBundleResponse),
-        (status = 403, description = "Not the lead's or partner's phone, or another bank", body = Problem,
+        (status = 403, description = "A phone of the visit's team that the manifest does not name as lead or partner", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "Not a bundle this device may send: another bank's or another team's id, or a visit the server did not approve with this device on its team", body = Problem,
             content_type = "application/problem+json"),
         (status = 409, description = "`bundle-equivocation`: another manifest under this id (flagged); `bundle-conflict`: other signature bytes", body = Problem,
             content_type = "application/problem+json"),
@@ -268,6 +278,13 @@ pub async fn put_bundle(
             "The manifest's bundle_id is not the id in the path.",
         ));
     }
+    let may_put = match state.db.bundle(id).await? {
+        Some(stored) => may_send(&device, &stored),
+        None => approved_on_team(&state, &device, &manifest).await?,
+    };
+    if !may_put {
+        return Err(AppError::NotFound);
+    }
     let (lead, partner) = team_devices(&manifest)?;
     authorize_upload(&device, &manifest, &[lead, partner])?;
     let digest = sha256(&manifest_bytes);
@@ -289,6 +306,12 @@ pub async fn put_bundle(
         PutOutcome::Stored => StatusCode::CREATED,
         PutOutcome::Same => StatusCode::OK,
         PutOutcome::OtherManifest(stored) => {
+            // Another request may have stored this id since the check above: the flag is
+            // written only on a bundle this device may send.
+            let ours = state.db.bundle(id).await?;
+            if !ours.is_some_and(|b| may_send(&device, &b)) {
+                return Err(AppError::NotFound);
+            }
             tracing::warn!(bundle = %id, "equivocation: a second manifest under one bundle id");
             let flag = NewFlag {
                 kind: "equivocation",
@@ -347,6 +370,32 @@ fn team_devices(manifest: &Manifest) -> Result<(TeamPhone, TeamPhone), AppError>
     ))
 }
 
+/// Whether `device` may send or commit the bundle stored under an id: a phone of the
+/// stored bundle's bank, named in it as the lead's or the partner's.
+fn may_send(device: &DeviceRecord, stored: &StoredBundle) -> bool {
+    device.bank_ids.contains(&stored.bank_id)
+        && (device.device_id == stored.lead_device_id
+            || device.device_id == stored.partner_device_id)
+}
+
+/// Whether the server approved the manifest's visit, for the manifest's bank, with
+/// `device` on its team, and the device serves that bank.
+async fn approved_on_team(
+    state: &AppState,
+    device: &DeviceRecord,
+    manifest: &Manifest,
+) -> Result<bool, AppError> {
+    let bank = manifest.visit.bank_id;
+    if !device.bank_ids.contains(&bank) {
+        return Ok(false);
+    }
+    let approved = state
+        .db
+        .approved_visit_bank(manifest.visit.visit_id, device.device_id)
+        .await?;
+    Ok(approved == Some(bank))
+}
+
 fn authorize_upload(
     device: &DeviceRecord,
     manifest: &Manifest,
@@ -369,7 +418,7 @@ fn authorize_upload(
     request_body = CommitRequest,
     responses(
         (status = 200, description = "Accepted (again, for a retry: the same receipt)", body = CommitResponse),
-        (status = 404, description = "No such bundle for this device", body = Problem,
+        (status = 404, description = "No such bundle for this device (another bank's or team's is the same)", body = Problem,
             content_type = "application/problem+json"),
         (status = 409, description = "`bundle-blobs-missing` (nothing changed) or `bundle-equivocation` (another manifest digest; flagged)", body = MissingBlobsProblem,
             content_type = "application/problem+json"),
@@ -386,10 +435,12 @@ pub async fn commit_bundle(
     let claimed: Digest = req.manifest_digest.parse().map_err(|_| {
         AppError::Malformed("manifest_digest is not a lowercase hex SHA-256.".into())
     })?;
-    let stored = state.db.bundle(id).await?.ok_or(AppError::NotFound)?;
-    if device.device_id != stored.lead_device_id && device.device_id != stored.partner_device_id {
-        return Err(AppError::NotFound);
-    }
+    let stored = state
+        .db
+        .bundle(id)
+        .await?
+        .filter(|b| may_send(&device, b))
+        .ok_or(AppError::NotFound)?;
     if claimed != stored.manifest_digest {
         tracing::warn!(bundle = %id, "equivocation: commit names another manifest");
         let flag = NewFlag {

@@ -1,8 +1,11 @@
 //! Resumable, content-addressed blob uploads speaking tus 1.0 (core, creation, checksum,
 //! termination), so stock tus clients and platform background uploaders can carry them.
 //!
-//! An upload is named by the blob's SHA-256 and length: every device sending the same blob
-//! joins the same upload, and a blob stored already is reported complete at once. The
+//! An upload is named by the blob's SHA-256 and length and belongs to the device that
+//! created it: another device, of the same bank or another, gets the same 404 for it as
+//! for an id never used (HEAD, PATCH, DELETE), so it can neither learn its progress nor
+//! write into it. Content addressing still saves work across devices: a blob stored
+//! already is reported complete at once to anyone who creates an upload of it. The
 //! committed offset lives in the database (servers are stateless); the bytes live in
 //! `blobs/tmp/upload-<id>` and are fsynced before the offset covering them is committed, so
 //! after a crash the database offset is the truth and a longer partial file is cut back to
@@ -20,6 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::options;
 use tandem_core::crypto::{Digest, Sha256Stream};
+use tandem_core::model::DeviceId;
 use utoipa::OpenApi;
 use uuid::Uuid;
 
@@ -119,10 +123,16 @@ async fn remove_partial(state: &AppState, id: Uuid) {
     let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
 }
 
-/// The upload in `{id}`; anything that is not one of ours is 404.
-async fn find(state: &AppState, id: &str) -> Result<UploadRow, UploadFailure> {
+/// The upload in `{id}` if `device` created it; anything else (a malformed id, no such
+/// upload, another device's) is the same 404. Checked before [`reconcile`], which may write.
+async fn find(state: &AppState, id: &str, device: DeviceId) -> Result<UploadRow, UploadFailure> {
     let id: Uuid = id.parse().map_err(|_| AppError::NotFound)?;
-    let row = state.db.upload(id).await?.ok_or(AppError::NotFound)?;
+    let row = state
+        .db
+        .upload(id)
+        .await?
+        .filter(|row| row.created_by == device)
+        .ok_or(AppError::NotFound)?;
     reconcile(state, row).await
 }
 
@@ -162,7 +172,7 @@ fn offsets(row: &UploadRow) -> HeaderMap {
             ("Tus-Resumable" = String, description = "1.0.0"),
             ("Tus-Version" = String, description = "1.0.0"),
             ("Tus-Extension" = String, description = "creation,checksum,termination"),
-            ("Tus-Checksum-Algorithm" = String, description = "sha256"),
+            ("Tus-Checksum-Algorithm" = String, description = "sha256,sha1"),
             ("Tus-Max-Size" = u64, description = "Largest blob accepted, bytes"),
         ))))]
 pub async fn tus_options(State(state): State<AppState>) -> Response {
@@ -186,9 +196,10 @@ pub async fn tus_options(State(state): State<AppState>) -> Response {
     (StatusCode::NO_CONTENT, h).into_response()
 }
 
-/// Creates the upload of a blob, or answers with the one that exists for the same digest
-/// and length; a blob stored already is reported complete at once (`Upload-Offset` equal
-/// to its length).
+/// Creates this device's upload of a blob, or answers with the one it has for the same
+/// digest and length; a blob stored already is reported complete at once (`Upload-Offset`
+/// equal to its length). Another device's unfinished upload of the same blob is never
+/// handed out: this device gets an upload of its own (docs/decisions.md).
 #[utoipa::path(post, path = "/v1/uploads", tag = "uploads",
     security(("device_token" = [])),
     params(
@@ -299,17 +310,17 @@ async fn store_empty(state: &AppState, sha256: Digest) -> Result<(), UploadFailu
                 ("Cache-Control" = String, description = "no-store"),
             )),
         (status = 401, description = "No valid device token"),
-        (status = 404, description = "No such upload"),
+        (status = 404, description = "No such upload of this device"),
         (status = 412, description = "Not tus 1.0.0"),
     ))]
 pub async fn status(
     State(state): State<AppState>,
-    DeviceAuth(_device): DeviceAuth,
+    DeviceAuth(device): DeviceAuth,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, UploadFailure> {
     require_tus(&headers)?;
-    let row = find(&state, &id).await?;
+    let row = find(&state, &id, device.device_id).await?;
     if row.completed_ms.is_none() {
         patch::trim_uncommitted(&state, &row).await?;
     }
@@ -319,8 +330,8 @@ pub async fn status(
 }
 
 /// Termination: the upload and its partial file are removed. A completed upload's blob
-/// stays (blobs are evidence; only the upload record goes). Only the device that created
-/// the upload may end it, so a device that joined cannot cancel another's transfer.
+/// stays (blobs are evidence; only the upload record goes). Another device's upload is
+/// 404, as for every upload route.
 #[utoipa::path(delete, path = "/v1/uploads/{id}", tag = "uploads",
     security(("device_token" = [])),
     params(("id" = String, Path, description = "Upload id"),
@@ -328,9 +339,8 @@ pub async fn status(
     responses(
         (status = 204, description = "Upload removed"),
         (status = 401, description = "No valid device token"),
-        (status = 403, description = "Created by another device", body = Problem,
+        (status = 404, description = "No such upload of this device", body = Problem,
             content_type = "application/problem+json"),
-        (status = 404, description = "No such upload"),
         (status = 412, description = "Not tus 1.0.0"),
     ))]
 pub async fn terminate(
@@ -340,16 +350,7 @@ pub async fn terminate(
     headers: HeaderMap,
 ) -> Result<Response, UploadFailure> {
     require_tus(&headers)?;
-    let row = find(&state, &id).await?;
-    if row.created_by != device.device_id {
-        return Err(AppError::problem(
-            StatusCode::FORBIDDEN,
-            "upload-not-yours",
-            "Not your upload",
-            "Only the device that created an upload may terminate it.",
-        )
-        .into());
-    }
+    let row = find(&state, &id, device.device_id).await?;
     if !state.db.delete_upload(row.id, None).await? {
         return Err(AppError::NotFound.into());
     }

@@ -25,10 +25,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt as _;
-use tandem_core::crypto::{Digest, Sha256Stream};
+use tandem_core::crypto::Sha256Stream;
 use uuid::Uuid;
 
-use super::tus::{self, CHECKSUM_MISMATCH, UPLOAD_OFFSET, UploadFailure, require_tus};
+use super::tus::{
+    self, CHECKSUM_MISMATCH, ChunkChecksum, UPLOAD_OFFSET, UploadFailure, require_tus,
+};
 use super::writer::{prepare, write_all};
 use super::{find, partial_path};
 use crate::auth::DeviceAuth;
@@ -89,7 +91,7 @@ fn internal(e: impl std::fmt::Display) -> AppError {
         ("Tus-Resumable" = String, Header, description = "1.0.0"),
         ("Upload-Offset" = u64, Header, description = "The committed offset (from HEAD)"),
         ("Upload-Checksum" = Option<String>, Header,
-            description = "`sha256 <base64 of the raw 32-byte digest of this chunk>`"),
+            description = "`sha256 <base64 of the raw 32-byte digest of this chunk>` or `sha1 <base64 of the raw 20-byte digest>`"),
     ),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
     responses(
@@ -98,7 +100,8 @@ fn internal(e: impl std::fmt::Display) -> AppError {
         (status = 400, description = "Malformed headers", body = Problem,
             content_type = "application/problem+json"),
         (status = 401, description = "No valid device token"),
-        (status = 404, description = "No such upload"),
+        (status = 404, description = "No such upload of this device", body = Problem,
+            content_type = "application/problem+json"),
         (status = 408, description = "The body stalled; what arrived is kept",
             body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Wrong offset, or another request is appending",
@@ -115,7 +118,7 @@ fn internal(e: impl std::fmt::Display) -> AppError {
     ))]
 pub async fn append(
     State(state): State<AppState>,
-    DeviceAuth(_device): DeviceAuth,
+    DeviceAuth(device): DeviceAuth,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -125,9 +128,10 @@ pub async fn append(
     let offset = tus::number(&headers, &UPLOAD_OFFSET)?
         .ok_or_else(|| tus::bad_request("upload-offset-required", "Upload-Offset is required."))?;
     let checksum = tus::chunk_checksum(&headers)?;
-    let row = find(&state, &id).await?;
+    let row = find(&state, &id, device.device_id).await?;
     if row.completed_ms.is_some() {
-        // Another device finished it: a client sending the last offset is simply done.
+        // Finished (by this device, or complete since another device stored the same
+        // blob): a client sending the last offset is simply done.
         return if offset == row.length {
             Ok(stored(row.length))
         } else {
@@ -154,7 +158,7 @@ pub async fn append(
         .acquire_upload_lease(row.id, offset, &token, now, now + lease_ms(&state))
         .await?
     {
-        let row = find(&state, &id).await?;
+        let row = find(&state, &id, device.device_id).await?;
         return Err(if row.offset == offset && row.completed_ms.is_none() {
             busy(row.offset)
         } else {
@@ -259,7 +263,7 @@ struct Chunk {
     state: AppState,
     row: UploadRow,
     lease: Lease,
-    checksum: Option<Digest>,
+    checksum: Option<ChunkChecksum>,
     limit: u64,
 }
 
@@ -280,14 +284,14 @@ impl Chunk {
         };
 
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
-        // A chunk from offset 0 is the blob so far: its checksum is the blob's running
-        // hash, so every byte is hashed once (tus clients send a whole blob in one PATCH by
-        // default).
+        // A chunk from offset 0 is the blob so far: its SHA-256 checksum is the blob's
+        // running hash, so every byte is hashed once (tus clients send a whole blob in one
+        // PATCH by default). A SHA-1 checksum always needs a hash of its own.
         let chunk_is_prefix = offset == 0;
         let chunk_hash = self
             .checksum
-            .filter(|_| !chunk_is_prefix)
-            .map(|_| Sha256Stream::default());
+            .filter(|c| !(chunk_is_prefix && matches!(c, ChunkChecksum::Sha256(_))))
+            .map(|c| c.hasher());
         let writer =
             tokio::task::spawn_blocking(move || write_all(rx, file, blob_hash, chunk_hash));
         let end = self.pump(body, tx).await;
@@ -302,8 +306,13 @@ impl Chunk {
             (_, Ok(w)) => w,
         };
         let checksum_ok = match (&self.checksum, written.chunk_hash) {
-            (Some(expected), Some(h)) => h.finish() == *expected,
-            (Some(expected), None) => written.blob_hash.clone().finish() == *expected,
+            (Some(expected), Some(h)) => h.matches(expected),
+            (Some(ChunkChecksum::Sha256(expected)), None) => {
+                written.blob_hash.clone().finish() == *expected
+            }
+            // Never built (a SHA-1 checksum always gets its own hasher); refusing the chunk
+            // is the safe answer if it ever were.
+            (Some(ChunkChecksum::Sha1(_)), None) => false,
             (None, _) => true,
         };
         let keep = match end {

@@ -13,8 +13,11 @@ use crate::error::AppError;
 pub const TUS_VERSION: &str = "1.0.0";
 /// The extensions implemented.
 pub const TUS_EXTENSIONS: &str = "creation,checksum,termination";
-/// The one checksum algorithm.
-pub const CHECKSUM_ALGORITHM: &str = "sha256";
+/// The checksum algorithms accepted per chunk (`Tus-Checksum-Algorithm`): SHA-256, and
+/// SHA-1 because stock tus clients send it (tuspy's `upload_checksum=True`). A chunk
+/// checksum only guards one chunk in transit; the blob's address stays the SHA-256 of
+/// the whole blob, checked before it is installed.
+pub const CHECKSUM_ALGORITHM: &str = "sha256,sha1";
 /// The media type of PATCH bodies.
 pub const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 
@@ -165,30 +168,76 @@ pub fn metadata_sha256(headers: &HeaderMap) -> Result<Digest, AppError> {
         .map_err(|_| invalid("The sha256 metadata value is not a digest."))
 }
 
-/// The chunk digest of `Upload-Checksum: sha256 <base64 of the 32 raw bytes>`, if sent.
-pub fn chunk_checksum(headers: &HeaderMap) -> Result<Option<Digest>, AppError> {
+/// A chunk's `Upload-Checksum`: the algorithm and the raw digest the client computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkChecksum {
+    /// SHA-256 of the chunk.
+    Sha256(Digest),
+    /// SHA-1 of the chunk (ring's legacy SHA-1: fine for catching a chunk damaged in
+    /// transit, never used for an address or a signature).
+    Sha1([u8; 20]),
+}
+
+impl ChunkChecksum {
+    /// A hasher of the same algorithm, to compute the chunk's digest as it arrives.
+    pub fn hasher(&self) -> ChunkHasher {
+        ChunkHasher(ring::digest::Context::new(match self {
+            Self::Sha256(_) => &ring::digest::SHA256,
+            Self::Sha1(_) => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        }))
+    }
+
+    fn expected(&self) -> &[u8] {
+        match self {
+            Self::Sha256(d) => d.as_bytes(),
+            Self::Sha1(d) => d,
+        }
+    }
+}
+
+/// The running digest of one chunk, in the algorithm of its `Upload-Checksum`.
+#[derive(Clone)]
+pub struct ChunkHasher(ring::digest::Context);
+
+impl ChunkHasher {
+    /// Feeds more of the chunk.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// Whether the chunk hashes to the checksum the client sent.
+    pub fn matches(self, expected: &ChunkChecksum) -> bool {
+        self.0.finish().as_ref() == expected.expected()
+    }
+}
+
+/// The checksum of `Upload-Checksum: <sha256|sha1> <base64 of the raw digest>`, if sent.
+pub fn chunk_checksum(headers: &HeaderMap) -> Result<Option<ChunkChecksum>, AppError> {
     let Some(value) = headers.get(&UPLOAD_CHECKSUM) else {
         return Ok(None);
     };
     let text = value.to_str().unwrap_or_default().trim();
     let (alg, b64) = text.split_once(' ').unwrap_or((text, ""));
-    if alg != CHECKSUM_ALGORITHM {
-        return Err(bad_request(
+    let raw = B64.decode(b64.trim()).ok();
+    let invalid = |detail: &'static str| bad_request("upload-checksum-invalid", detail);
+    match alg {
+        "sha256" => raw
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .map(|d| Some(ChunkChecksum::Sha256(Digest(d))))
+            .ok_or_else(|| {
+                invalid("Upload-Checksum sha256 must carry the base64 of a 32-byte digest.")
+            }),
+        "sha1" => raw
+            .and_then(|b| <[u8; 20]>::try_from(b).ok())
+            .map(|d| Some(ChunkChecksum::Sha1(d)))
+            .ok_or_else(|| {
+                invalid("Upload-Checksum sha1 must carry the base64 of a 20-byte digest.")
+            }),
+        _ => Err(bad_request(
             "upload-checksum-unsupported",
-            format!("Only the {CHECKSUM_ALGORITHM} checksum algorithm is supported."),
-        ));
+            format!("The checksum algorithms supported are {CHECKSUM_ALGORITHM}."),
+        )),
     }
-    let raw: [u8; 32] = B64
-        .decode(b64.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
-            bad_request(
-                "upload-checksum-invalid",
-                "Upload-Checksum must carry the base64 of a 32-byte SHA-256 digest.",
-            )
-        })?;
-    Ok(Some(Digest(raw)))
 }
 
 /// Checks a PATCH body is `application/offset+octet-stream` (415 otherwise).
@@ -250,16 +299,39 @@ mod tests {
     }
 
     #[test]
-    fn checksums_are_sha256_of_32_bytes() {
+    fn checksums_are_sha256_of_32_bytes_or_sha1_of_20() {
         let d = tandem_core::crypto::sha256(b"chunk");
         let ok = format!("sha256 {}", B64.encode(d.as_bytes()));
         assert_eq!(
             chunk_checksum(&with(&UPLOAD_CHECKSUM, &ok)).unwrap(),
-            Some(d)
+            Some(ChunkChecksum::Sha256(d))
         );
         let md5 = format!("md5 {}", B64.encode([0u8; 16]));
         assert!(chunk_checksum(&with(&UPLOAD_CHECKSUM, &md5)).is_err());
         let short = format!("sha256 {}", B64.encode([0u8; 16]));
         assert!(chunk_checksum(&with(&UPLOAD_CHECKSUM, &short)).is_err());
+        // A SHA-1 digest is 20 bytes; 32 bytes under its name is refused.
+        let sha1_long = format!("sha1 {}", B64.encode([0u8; 32]));
+        assert!(chunk_checksum(&with(&UPLOAD_CHECKSUM, &sha1_long)).is_err());
+    }
+
+    #[test]
+    fn a_sha1_checksum_matches_the_chunk_it_was_computed_over() {
+        // SHA-1("abc"), FIPS 180-1 appendix A.
+        let abc = [
+            0xa9, 0x99, 0x3e, 0x36, 0x47, 0x06, 0x81, 0x6a, 0xba, 0x3e, 0x25, 0x71, 0x78, 0x50,
+            0xc2, 0x6c, 0x9c, 0xd0, 0xd8, 0x9d,
+        ];
+        let header = format!("sha1 {}", B64.encode(abc));
+        let checksum = chunk_checksum(&with(&UPLOAD_CHECKSUM, &header))
+            .unwrap()
+            .unwrap();
+        let mut h = checksum.hasher();
+        h.update(b"ab");
+        h.update(b"c");
+        assert!(h.matches(&checksum));
+        let mut other = checksum.hasher();
+        other.update(b"abd");
+        assert!(!other.matches(&checksum));
     }
 }

@@ -9,12 +9,13 @@ use bytes::Bytes;
 use tandem_core::crypto::Sha256Stream;
 
 use super::patch::WRITE_QUEUE;
+use super::tus::ChunkHasher;
 
 /// What the writer did.
 pub(super) struct Written {
     pub(super) file: File,
     pub(super) blob_hash: Sha256Stream,
-    pub(super) chunk_hash: Option<Sha256Stream>,
+    pub(super) chunk_hash: Option<ChunkHasher>,
     pub(super) bytes: u64,
 }
 
@@ -71,7 +72,7 @@ pub(super) fn write_all(
     rx: tokio::sync::mpsc::Receiver<Bytes>,
     mut file: File,
     blob_hash: Sha256Stream,
-    chunk_hash: Option<Sha256Stream>,
+    chunk_hash: Option<ChunkHasher>,
 ) -> io::Result<Written> {
     let start = file.stream_position()?;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file);

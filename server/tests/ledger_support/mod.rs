@@ -14,6 +14,7 @@ use tandem_core::model::{
 };
 use tandem_core::place::{Coordinate, Datum};
 use tandem_server::db::auth::{EnrollOutcome, NewDevice};
+use tandem_server::db::visits::{ApprovalWrite, NewVisitRequest};
 use tandem_server::db::{
     Db, NewAddress, NewAgent, NewBank, NewCase, NewEnrollmentCode, NewUser, OrgSeed, Role,
 };
@@ -31,6 +32,8 @@ pub struct Seeded {
     pub lead_token: String,
     /// The partner phone's token.
     pub partner_token: String,
+    /// A session of a legal user of the sample's bank.
+    pub legal_token: String,
 }
 
 /// The sample's phones' position, where the case's address is when the check-in is inside
@@ -84,6 +87,18 @@ pub async fn seed_sample(db: &dyn Db, sample: &SampleBundle, address: Coordinate
     let approval = approval(sample);
     let (lead, lead_code) = agent(sample.lead_agent, bank, "lead");
     let (partner, partner_code) = agent(sample.partner_agent, bank, "partner");
+    let lead_user = lead.user.id;
+    let legal = NewUser {
+        id: Uuid::now_v7(),
+        login: format!("legal-{}", Uuid::now_v7().simple()),
+        display_name: "Legal".into(),
+        role: Role::Legal,
+        // Console users must have a password; this one signs in by a session made below,
+        // so a hash no password matches will do.
+        password_hash: Some("$argon2id$unusable".into()),
+        bank_ids: vec![bank],
+    };
+    let legal_user = legal.id;
     let seed = OrgSeed {
         bank: NewBank {
             id: bank,
@@ -91,7 +106,7 @@ pub async fn seed_sample(db: &dyn Db, sample: &SampleBundle, address: Coordinate
             name: "Sample bank".into(),
         },
         policy_json: serde_json::to_string(&Policy::defaults(bank)).unwrap(),
-        users: Vec::new(),
+        users: vec![legal],
         agents: vec![lead, partner],
         cases: vec![NewCase {
             id: visit.case_id,
@@ -123,10 +138,61 @@ pub async fn seed_sample(db: &dyn Db, sample: &SampleBundle, address: Coordinate
         sample.partner.public_key(),
     )
     .await;
+    approve_sample_visit(db, sample, &approval, lead_user).await;
+    let legal_token = secrets::new_token(tandem_server::auth::SESSION_TOKEN_PREFIX).unwrap();
+    db.create_session(
+        &secrets::token_hash(&legal_token),
+        legal_user,
+        tandem_server::now_ms(),
+        i64::MAX / 2,
+    )
+    .await
+    .unwrap();
     Seeded {
         lead_token,
         partner_token,
+        legal_token,
     }
+}
+
+/// Records the sample's visit as the server approved it (request, approval, team), as a
+/// manager's approval would: the server scopes ingest by its own approval records.
+async fn approve_sample_visit(db: &dyn Db, sample: &SampleBundle, approval: &Approval, by: Uuid) {
+    let visit = &sample.manifest.visit;
+    let request = Uuid::now_v7();
+    db.create_visit_request(&NewVisitRequest {
+        id: request,
+        bank_id: visit.bank_id,
+        case_id: visit.case_id,
+        address_ids: approval.address_ids.clone(),
+        wanted_from_ms: approval.valid_from_ms,
+        wanted_until_ms: approval.valid_until_ms,
+        purpose: "sample visit".into(),
+        requested_device: None,
+        requested_user: Some(by),
+        created_ms: ENROLLED_MS,
+    })
+    .await
+    .unwrap();
+    let approved = db
+        .approve_visit(&ApprovalWrite {
+            id: approval.id,
+            request_id: request,
+            bank_id: visit.bank_id,
+            case_id: visit.case_id,
+            visit_id: visit.visit_id,
+            approved_by: by,
+            approved_ms: approval.approved_at_ms,
+            team: approval
+                .team
+                .iter()
+                .map(|m| (m.agent_id, m.device_id))
+                .collect(),
+            payload: "{}".into(),
+        })
+        .await
+        .unwrap();
+    assert!(approved, "sample visit approved");
 }
 
 use tandem_core::crypto::Signer as _;
