@@ -30,9 +30,14 @@ fn hooks_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis")
 }
 
+/// Runs Schemathesis's command line through the interpreter pip installed it for, so the
+/// test does not depend on where pip put its script.
+const LAUNCH: &str = "import sys; from schemathesis.cli import schemathesis; \
+sys.argv[0] = 'schemathesis'; sys.exit(schemathesis())";
+
 fn schemathesis_available() -> bool {
-    Command::new("schemathesis")
-        .arg("--version")
+    Command::new("python3")
+        .args(["-c", LAUNCH, "--version"])
         .output()
         .is_ok_and(|o| o.status.success())
 }
@@ -238,8 +243,9 @@ async fn the_openapi_document_holds_for_every_caller() {
         let schema = server.url("/openapi.json");
         let mut failed = Vec::new();
         for (caller, token) in callers {
-            let mut cmd = tokio::process::Command::new("schemathesis");
-            cmd.current_dir(dir.path())
+            let mut cmd = tokio::process::Command::new("python3");
+            cmd.args(["-c", LAUNCH])
+                .current_dir(dir.path())
                 .env("PYTHONPATH", hooks_dir())
                 .env("SCHEMATHESIS_HOOKS", "tandem_hooks")
                 .arg("--config-file")
