@@ -13,12 +13,13 @@ use tandem_core::bundle::{
 };
 use tandem_core::crypto::SignatureAlgorithm;
 
-fn run_verify_txt(folder: &Path) -> std::process::Output {
-    Command::new("bash")
-        .arg("VERIFY.txt")
-        .current_dir(folder)
-        .output()
-        .expect("bash runs")
+/// Runs `VERIFY.txt`'s steps as a reader types them (the file itself is never executed),
+/// with the server key's fingerprint obtained from the sample, not from the export.
+fn run_verify_txt(folder: &Path, sample: &SampleBundle) -> tandem_core::bundle::testing::StepsRun {
+    let fingerprint = tandem_core::crypto::Signer::public_key(&sample.server)
+        .kid()
+        .to_string();
+    tandem_core::bundle::testing::run_verify_steps(folder, &fingerprint)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -58,22 +59,31 @@ fn verify_txt_checks_the_export_with_standard_tools(partner_alg: SignatureAlgori
     let folder = dir.path().join("export");
     sample.export(ExportTarget::Folder(&folder)).unwrap();
 
-    let ok = run_verify_txt(&folder);
-    let stdout = String::from_utf8_lossy(&ok.stdout);
+    let run = run_verify_txt(&folder, &sample);
     assert!(
-        ok.status.success(),
-        "VERIFY.txt failed on an untouched export:\n{stdout}\n{}",
-        String::from_utf8_lossy(&ok.stderr)
+        run.all_ok,
+        "VERIFY.txt's steps failed on an untouched export:\n{run:#?}"
     );
-    assert!(stdout.contains("All blob digests and signatures verified."));
-    // Both signatures and the three server documents were checked by openssl.
-    let verified = stdout.matches("Signature Verified Successfully").count()
-        + stdout.matches("Verified OK").count();
-    assert_eq!(verified, 5, "{stdout}");
+    // The server key, three server documents and both agents' signatures were checked by
+    // openssl, and each agent key against the approval.
+    let commands: Vec<&str> = run.commands.iter().map(|(c, _, _)| c.as_str()).collect();
+    let verifies = commands
+        .iter()
+        .filter(|c| c.contains("pkeyutl -verify") || c.contains("dgst -sha256 -verify"))
+        .count();
+    assert_eq!(verifies, 5, "{commands:#?}");
+    assert_eq!(
+        commands.iter().filter(|c| c.contains("documents/approval.json && echo OK") && c.contains("public_key")).count(),
+        2,
+        "both agents' keys are checked against the approval"
+    );
     if partner_alg == SignatureAlgorithm::EcdsaP256Sha256 {
         assert!(folder.join("signatures/partner.der").exists());
-        assert!(stdout.contains("Verified OK"));
     }
+    // A fingerprint obtained elsewhere that is not this server's stops the reader at once.
+    let wrong = tandem_core::bundle::testing::run_verify_steps(&folder, &"0".repeat(64));
+    assert!(!wrong.all_ok);
+    assert_eq!(wrong.commands.len(), 1, "the server key is the first step");
     assert!(verify_bundle(&FolderSource::new(&folder), &sample.trust).is_valid());
 
     // Each tampered copy fails: a blob byte, a manifest byte, a signature byte.
@@ -100,11 +110,10 @@ fn verify_txt_checks_the_export_with_standard_tools(partner_alg: SignatureAlgori
         let copy = dir.path().join(format!("tampered-{i}"));
         copy_dir(&folder, &copy);
         tamper(&copy);
-        let out = run_verify_txt(&copy);
+        let run = run_verify_txt(&copy, &sample);
         assert!(
-            !out.status.success(),
-            "VERIFY.txt accepted a tampered {what}:\n{}",
-            String::from_utf8_lossy(&out.stdout)
+            !run.all_ok,
+            "VERIFY.txt's steps accepted a tampered {what}:\n{run:#?}"
         );
     }
 }

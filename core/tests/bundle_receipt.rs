@@ -4,12 +4,10 @@
 //! for another version, a colluding pair forging a receipt with their own key, anyone
 //! sending bad input.
 
-use std::process::Command;
-
 use tandem_core::bundle::testing::{MemorySource, SampleBundle};
 use tandem_core::bundle::{
     CHECKPOINT_FILE, CheckName, CheckResult, ExportTarget, FolderSource, INCLUSION_PROOF_FILE,
-    RECEIPT_FILE, SealedBundle, ServerReceipt, VerificationReport, verify_bundle,
+    RECEIPT_FILE, SealedBundle, ServerReceipt, VerificationReport, verify_bundle, write_export,
 };
 use tandem_core::crypto::{Digest, SignatureAlgorithm, Signer, SoftwareSigner, sha256};
 use tandem_core::model::Signed;
@@ -263,7 +261,7 @@ fn the_export_carries_the_receipt_and_verify_txt_checks_its_signatures() {
     let sealed = sealed.with_receipt(r);
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("export");
-    tandem_core::bundle::write_export(
+    write_export(
         &sealed,
         &sample.blobs,
         Some(&sample.server.public_key()),
@@ -275,31 +273,59 @@ fn the_export_carries_the_receipt_and_verify_txt_checks_its_signatures() {
     }
     let report = verify_bundle(&FolderSource::new(&folder), &sample.trust);
     assert!(report.is_fully_checked(), "{report:#?}");
-    let out = Command::new("bash")
-        .arg("VERIFY.txt")
-        .current_dir(&folder)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let verified = stdout.matches("Signature Verified Successfully").count();
+    let fingerprint = sample.server.public_key().kid().to_string();
+    let run = tandem_core::bundle::testing::run_verify_steps(&folder, &fingerprint);
+    assert!(run.all_ok, "{run:#?}");
+    let verified = run
+        .commands
+        .iter()
+        .filter(|(c, _, _)| c.contains("pkeyutl -verify"))
+        .count();
     assert_eq!(
         verified, 7,
-        "manifest ×2, approval, ticket, policy, receipt, checkpoint: {stdout}"
+        "manifest ×2, approval, ticket, policy, receipt, checkpoint"
     );
 
-    // A receipt body edited in the export: openssl refuses its signature.
-    let body = folder.join("documents/receipt.json");
-    let text = std::fs::read_to_string(&body).unwrap();
-    std::fs::write(&body, text.replace("\"log_index\":5", "\"log_index\":4")).unwrap();
-    let out = Command::new("bash")
-        .arg("VERIFY.txt")
-        .current_dir(&folder)
-        .output()
+    // Actor: a malicious insider — each edit of a signed receipt file in a copy of the
+    // export stops the reader's steps: the convenience copy's signature, and the exact
+    // files under receipt/ (their signed bodies and signatures).
+    let edits: [(&str, &str); 3] = [
+        ("documents/receipt.json", "log_index"),
+        // The signed body inside receipt/receipt.json: received an hour (or more) later.
+        (RECEIPT_FILE, "received_at_ms"),
+        (CHECKPOINT_FILE, "root"),
+    ];
+    for (i, (file, field)) in edits.into_iter().enumerate() {
+        let copy = dir.path().join(format!("edited-{i}"));
+        write_export(
+            &sealed,
+            &sample.blobs,
+            Some(&sample.server.public_key()),
+            ExportTarget::Folder(&copy),
+        )
         .unwrap();
-    assert!(!out.status.success());
+        let path = copy.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, change_first_digit_after(&text, field)).unwrap();
+        let run = tandem_core::bundle::testing::run_verify_steps(&copy, &fingerprint);
+        assert!(!run.all_ok, "the steps passed an edited {file}");
+    }
+}
+
+/// `text` with the first decimal digit after `field` changed (another time, index or root).
+fn change_first_digit_after(text: &str, field: &str) -> String {
+    let start = text
+        .find(field)
+        .unwrap_or_else(|| panic!("{field} in {text}"));
+    let at = start
+        + text[start..]
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or_else(|| panic!("a digit after {field}"));
+    let mut bytes = text.as_bytes().to_vec();
+    bytes[at] = if bytes[at] == b'9' {
+        b'1'
+    } else {
+        bytes[at] + 1
+    };
+    String::from_utf8(bytes).unwrap()
 }

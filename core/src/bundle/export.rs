@@ -18,6 +18,8 @@ use crate::model::Approval;
 
 mod verify_txt;
 
+pub use verify_txt::{COMMAND_PREFIX as VERIFY_COMMAND_PREFIX, FINGERPRINT_PLACEHOLDER};
+
 /// A manifest with its exact bytes and the agents' signatures over them.
 #[derive(Debug, Clone)]
 pub struct SealedBundle {

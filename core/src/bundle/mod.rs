@@ -22,7 +22,8 @@ mod verify;
 
 pub use error::BundleError;
 pub use export::{
-    BlobSupply, ExportTarget, SealedBundle, derived_files, media_extension, write_export,
+    BlobSupply, ExportTarget, FINGERPRINT_PLACEHOLDER, SealedBundle, VERIFY_COMMAND_PREFIX,
+    derived_files, media_extension, write_export,
 };
 pub use manifest::{
     BlobEntry, BlobRole, DeviceHeader, FORMAT_V1, MANIFEST_PURPOSE, Manifest, VisitHeader,

@@ -474,3 +474,56 @@ impl super::BundleSource for MemorySource {
         Ok(n as u64)
     }
 }
+
+/// What running `VERIFY.txt`'s steps gave: each command and its output, and whether every
+/// command printed `OK` and exited 0.
+#[derive(Debug)]
+pub struct StepsRun {
+    /// (command, exit code, stdout and stderr) per command, in order, up to the first that
+    /// failed.
+    pub commands: Vec<(String, Option<i32>, String)>,
+    /// Every command ran, exited 0 and ended its output with `OK`.
+    pub all_ok: bool,
+}
+
+/// Runs the steps of the `VERIFY.txt` in `folder` the way a reader types them: reads the
+/// file, takes each command line (after [`super::VERIFY_COMMAND_PREFIX`]), puts `fingerprint`
+/// in place of [`super::FINGERPRINT_PLACEHOLDER`], and runs it with `bash -c` in the
+/// folder, stopping at the first that does not print `OK`. The file itself is never run.
+pub fn run_verify_steps(folder: &std::path::Path, fingerprint: &str) -> StepsRun {
+    let text = std::fs::read_to_string(folder.join("VERIFY.txt")).unwrap_or_default();
+    let mut commands = Vec::new();
+    let mut all_ok = false;
+    for line in text.lines() {
+        let Some(command) = line.strip_prefix(super::VERIFY_COMMAND_PREFIX) else {
+            continue;
+        };
+        let command = command.replace(super::FINGERPRINT_PLACEHOLDER, fingerprint);
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(folder)
+            .output();
+        let (code, output) = match out {
+            Ok(o) => (
+                o.status.code(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+            ),
+            Err(e) => (None, e.to_string()),
+        };
+        let ok = code == Some(0) && output.trim_end().ends_with("OK");
+        commands.push((command, code, output));
+        if !ok {
+            return StepsRun {
+                commands,
+                all_ok: false,
+            };
+        }
+        all_ok = true;
+    }
+    StepsRun { commands, all_ok }
+}
