@@ -3,9 +3,7 @@
 //! Actor: a debtor or their lawyer disputing the record (THREATS.md) — they need no Tandem
 //! software to check it.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::Command;
 
 use tandem_core::bundle::testing::SampleBundle;
 use tandem_core::bundle::{
@@ -163,24 +161,8 @@ fn a_blob_whose_bytes_differ_from_the_manifest_is_not_exported() {
     assert!(!target.exists());
 }
 
-/// Writes a ZIP with the given entries (name, bytes, deflated?).
 fn write_zip(path: &Path, entries: &[(String, Vec<u8>, bool)]) {
-    use zip::write::SimpleFileOptions;
-    let mut w = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    for (name, bytes, deflate) in entries {
-        let method = if *deflate {
-            zip::CompressionMethod::Deflated
-        } else {
-            zip::CompressionMethod::Stored
-        };
-        w.start_file(
-            name.as_str(),
-            SimpleFileOptions::default().compression_method(method),
-        )
-        .unwrap();
-        w.write_all(bytes).unwrap();
-    }
-    w.finish().unwrap();
+    tandem_core::bundle::testing::write_zip(path, entries).unwrap();
 }
 
 fn sample_entries(sample: &SampleBundle) -> Vec<(String, Vec<u8>, bool)> {
@@ -279,20 +261,6 @@ fn a_file_that_is_not_a_zip_is_an_error_not_a_report() {
     assert!(err.to_string().contains("not a usable bundle ZIP"), "{err}");
 }
 
-/// Every entry of a ZIP export, in order.
-fn zip_entries(path: &Path) -> Vec<(String, Vec<u8>, bool)> {
-    use std::io::Read as _;
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..archive.len())
-        .map(|i| {
-            let mut entry = archive.by_index(i).unwrap();
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).unwrap();
-            (entry.name().unwrap().into_owned(), bytes, true)
-        })
-        .collect()
-}
-
 /// Actor: a reader of an export received from someone else — every entry beyond the
 /// bundle's own must be exactly what the exporter derives, or the export is not valid.
 #[test]
@@ -301,7 +269,7 @@ fn an_export_with_any_entry_changed_added_or_escaping_fails_export_files() {
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("export.zip");
     sample.export(ExportTarget::Zip(&zip)).unwrap();
-    let entries = zip_entries(&zip);
+    let entries = tandem_core::bundle::testing::zip_entries(&zip).unwrap();
     let untouched = verify_bundle(open_source(&zip).unwrap().as_ref(), &sample.trust);
     assert!(untouched.is_valid(), "{untouched:#?}");
     assert_eq!(

@@ -4,7 +4,9 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tandem_core::bundle::{CheckResult, Trust, VerificationReport, open_source, verify_bundle};
+use tandem_core::bundle::{
+    BundleError, CheckResult, Trust, VerificationReport, open_source, verify_bundle,
+};
 
 /// Exit code of a bundle with no failed check.
 const VALID: u8 = 0;
@@ -38,6 +40,11 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
     };
     let source = match open_source(&args.bundle) {
         Ok(source) => source,
+        // A directory no honest export has: the bundle is invalid, not unreadable.
+        Err(e @ BundleError::Tampered { .. }) => {
+            println!("INVALID: {}", e.to_string().replace('\n', " "));
+            return ExitCode::from(INVALID);
+        }
         Err(e) => return error(&format!("cannot open bundle: {e}")),
     };
     let report = verify_bundle(source.as_ref(), &trust);

@@ -62,6 +62,7 @@ fn a_valid_folder_with_trust_exits_0_and_shows_every_check() {
         "inclusion_proof",
         "checkpoint",
         "time_window",
+        "export_files",
     ] {
         assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
     }
@@ -117,7 +118,8 @@ fn json_output_is_the_report() {
     assert_eq!(report["valid"], true);
     assert_eq!(report["checks"][0]["name"], "canonical_bytes");
     assert_eq!(report["checks"][0]["result"], "pass");
-    assert_eq!(report["checks"].as_array().unwrap().len(), 12);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 13);
+    assert_eq!(report["checks"][12]["name"], "export_files");
 }
 
 #[test]
@@ -145,4 +147,84 @@ fn a_usage_error_exits_2() {
     assert_eq!(tandem(&["verify", "x", "--bogus"]).status.code(), Some(2));
     assert_eq!(tandem(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(tandem(&["--help"]).status.code(), Some(0));
+}
+
+/// Actor: a reader of an export received from someone else — `tandem verify` accounts for
+/// every entry: a doctored `VERIFY.txt`, an altered convenience copy, an added key or an
+/// entry whose name escapes the folder makes the export invalid, naming `export_files`.
+#[test]
+fn an_export_with_an_entry_changed_or_added_exits_1_naming_export_files() {
+    use tandem_core::bundle::testing::{write_zip, zip_entries};
+    let e = exported();
+    let entries = zip_entries(Path::new(&e.zip)).unwrap();
+    let out = tandem(&["verify", &e.zip, "--trust", &e.trust]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let changed = |name: &str, bytes: &[u8]| {
+        let mut v = entries.clone();
+        let entry = v.iter_mut().find(|(n, _, _)| n == name).unwrap();
+        entry.1 = bytes.to_vec();
+        v
+    };
+    let added = |name: &str| {
+        let mut v = entries.clone();
+        v.push((name.to_owned(), b"x".to_vec(), true));
+        v
+    };
+    let mut approval = entries
+        .iter()
+        .find(|(n, _, _)| n == "documents/approval.json")
+        .unwrap()
+        .1
+        .clone();
+    approval.push(b' ');
+    let key = entries
+        .iter()
+        .find(|(n, _, _)| n.starts_with("keys/"))
+        .unwrap()
+        .1
+        .clone();
+    let mut extra_key = entries.clone();
+    extra_key.push((format!("keys/{}.pem", "0".repeat(64)), key, true));
+    let cases = [
+        (
+            "VERIFY.txt replaced",
+            changed("VERIFY.txt", b"#!/bin/sh\necho 'All verified.'\n"),
+        ),
+        (
+            "documents/approval.json altered",
+            changed("documents/approval.json", &approval),
+        ),
+        ("keys/ gaining a key", extra_key),
+        ("../x", added("../x")),
+        ("/abs/x", added("/abs/x")),
+        ("a\\b", added("a\\b")),
+        ("x\\u0007", added("x\u{7}")),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (what, entries)) in cases.into_iter().enumerate() {
+        let path = dir.path().join(format!("t{i}.zip"));
+        write_zip(&path, &entries).unwrap();
+        let out = tandem(&["verify", path.to_str().unwrap(), "--trust", &e.trust]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stdout}");
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with("export_files"))
+            .unwrap_or_else(|| panic!("{what}: no export_files row in {stdout}"));
+        assert!(row.contains("FAIL"), "{what}: {row}");
+    }
+
+    // Two entries of one name: refused as tampered (exit 1), not as unreadable (exit 2).
+    let mut twice = entries.clone();
+    let manifest = twice
+        .iter()
+        .find(|(n, _, _)| n == "manifest.json")
+        .unwrap()
+        .clone();
+    twice.push(manifest);
+    let path = dir.path().join("twice.zip");
+    write_zip(&path, &twice).unwrap();
+    let out = tandem(&["verify", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("same name"));
 }

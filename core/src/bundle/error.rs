@@ -24,6 +24,16 @@ pub enum BundleError {
         /// What is wrong.
         reason: String,
     },
+    /// The ZIP opens, but its directory is one no honest export has (two entries of one
+    /// name, more entries than any visit): the bundle is refused as tampered, not as
+    /// unreadable.
+    #[error("{path}: refused: {reason}")]
+    Tampered {
+        /// The ZIP file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A file of the bundle is larger than any honest one could be (bomb or garbage).
     #[error("{name}: larger than the limit of {limit} bytes")]
     TooLarge {

@@ -253,14 +253,18 @@ impl ZipSource {
             reason,
         };
         let archive = zip::ZipArchive::new(shared).map_err(|e| zip_error(e.to_string()))?;
+        let tampered = |reason: String| BundleError::Tampered {
+            path: path.to_owned(),
+            reason,
+        };
         if archive.len() > MAX_ZIP_ENTRIES {
-            return Err(zip_error(format!(
+            return Err(tampered(format!(
                 "{} entries, over the limit of {MAX_ZIP_ENTRIES}",
                 archive.len()
             )));
         }
         if archive.has_duplicate_names() {
-            return Err(zip_error("two entries have the same name".into()));
+            return Err(tampered("two entries have the same name".into()));
         }
         Ok(Self {
             path: path.to_owned(),

@@ -527,3 +527,83 @@ pub fn run_verify_steps(folder: &std::path::Path, fingerprint: &str) -> StepsRun
     }
     StepsRun { commands, all_ok }
 }
+
+/// Every entry of a ZIP file, in order: (name, bytes, deflated?).
+pub fn zip_entries(path: &std::path::Path) -> Result<Vec<(String, Vec<u8>, bool)>, BundleError> {
+    use std::io::Read as _;
+    let zip_error = |e: zip::result::ZipError| BundleError::Zip {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|e| BundleError::io(path, e))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(zip_error)?;
+    let mut out = Vec::with_capacity(archive.len());
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(zip_error)?;
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| BundleError::io(path, e))?;
+        let name = entry.name().map_err(zip_error)?.into_owned();
+        let deflated = entry.compression() == zip::CompressionMethod::Deflated;
+        out.push((name, bytes, deflated));
+    }
+    Ok(out)
+}
+
+/// Writes a ZIP with exactly these entries (name, bytes, deflated?), in order: duplicate
+/// and unsafe names included, as a tampered export would have them.
+pub fn write_zip(
+    path: &std::path::Path,
+    entries: &[(String, Vec<u8>, bool)],
+) -> Result<(), BundleError> {
+    use std::io::Write as _;
+    use zip::write::SimpleFileOptions;
+    let zip_error = |e: zip::result::ZipError| BundleError::Zip {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    // The writer refuses a name twice: a repeated name is written under a stand-in of the
+    // same length, then renamed in place (local header and central directory alike).
+    let mut seen = std::collections::BTreeSet::new();
+    let mut renames = Vec::new();
+    let mut named = Vec::with_capacity(entries.len());
+    for (i, (name, bytes, deflate)) in entries.iter().enumerate() {
+        let mut written = name.clone();
+        if !seen.insert(name.clone()) {
+            let tag = format!("{:0width$}", i, width = name.len().min(8));
+            written = format!("{}{tag}", &name[..name.len().saturating_sub(tag.len())]);
+            renames.push((written.clone(), name.clone()));
+        }
+        named.push((written, bytes, *deflate));
+    }
+    let file = std::fs::File::create(path).map_err(|e| BundleError::io(path, e))?;
+    let mut w = zip::ZipWriter::new(file);
+    for (name, bytes, deflate) in named {
+        let method = if deflate {
+            zip::CompressionMethod::Deflated
+        } else {
+            zip::CompressionMethod::Stored
+        };
+        w.start_file(
+            name.as_str(),
+            SimpleFileOptions::default().compression_method(method),
+        )
+        .map_err(zip_error)?;
+        w.write_all(bytes).map_err(|e| BundleError::io(path, e))?;
+    }
+    w.finish().map_err(zip_error)?;
+    if !renames.is_empty() {
+        let mut bytes = std::fs::read(path).map_err(|e| BundleError::io(path, e))?;
+        for (stand_in, name) in &renames {
+            let (from, to) = (stand_in.as_bytes(), name.as_bytes());
+            let mut at = 0;
+            while let Some(i) = bytes[at..].windows(from.len()).position(|w| w == from) {
+                bytes[at + i..at + i + from.len()].copy_from_slice(to);
+                at += i + from.len();
+            }
+        }
+        std::fs::write(path, bytes).map_err(|e| BundleError::io(path, e))?;
+    }
+    Ok(())
+}
