@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use tandem_core::bundle::testing::SampleBundle;
+use tandem_core::bundle::testing::{SampleBundle, ZipEntry};
 use tandem_core::bundle::{
     CheckName, ExportTarget, FolderSource, Trust, ZipSource, open_source, verify_bundle,
 };
@@ -161,11 +161,11 @@ fn a_blob_whose_bytes_differ_from_the_manifest_is_not_exported() {
     assert!(!target.exists());
 }
 
-fn write_zip(path: &Path, entries: &[(String, Vec<u8>, bool)]) {
+fn write_zip(path: &Path, entries: &[ZipEntry]) {
     tandem_core::bundle::testing::write_zip(path, entries).unwrap();
 }
 
-fn sample_entries(sample: &SampleBundle) -> Vec<(String, Vec<u8>, bool)> {
+fn sample_entries(sample: &SampleBundle) -> Vec<ZipEntry> {
     let sealed = sample.seal().unwrap();
     let source =
         tandem_core::bundle::testing::MemorySource::from_sealed(&sealed, &sample.blobs).unwrap();
@@ -297,7 +297,7 @@ fn an_export_with_any_entry_changed_added_or_escaping_fails_export_files() {
         out.push((name.to_owned(), bytes.to_vec(), true));
         out
     };
-    let cases: Vec<(&str, Vec<(String, Vec<u8>, bool)>, &str)> = vec![
+    let cases: Vec<(&str, Vec<ZipEntry>, &str)> = vec![
         (
             "VERIFY.txt replaced by a script",
             replace("VERIFY.txt", &|_| {

@@ -528,8 +528,11 @@ pub fn run_verify_steps(folder: &std::path::Path, fingerprint: &str) -> StepsRun
     StepsRun { commands, all_ok }
 }
 
-/// Every entry of a ZIP file, in order: (name, bytes, deflated?).
-pub fn zip_entries(path: &std::path::Path) -> Result<Vec<(String, Vec<u8>, bool)>, BundleError> {
+/// One entry of a ZIP written or read by the test helpers: (name, bytes, deflated?).
+pub type ZipEntry = (String, Vec<u8>, bool);
+
+/// Every entry of a ZIP file, in order.
+pub fn zip_entries(path: &std::path::Path) -> Result<Vec<ZipEntry>, BundleError> {
     use std::io::Read as _;
     let zip_error = |e: zip::result::ZipError| BundleError::Zip {
         path: path.to_owned(),
@@ -553,10 +556,7 @@ pub fn zip_entries(path: &std::path::Path) -> Result<Vec<(String, Vec<u8>, bool)
 
 /// Writes a ZIP with exactly these entries (name, bytes, deflated?), in order: duplicate
 /// and unsafe names included, as a tampered export would have them.
-pub fn write_zip(
-    path: &std::path::Path,
-    entries: &[(String, Vec<u8>, bool)],
-) -> Result<(), BundleError> {
+pub fn write_zip(path: &std::path::Path, entries: &[ZipEntry]) -> Result<(), BundleError> {
     use std::io::Write as _;
     use zip::write::SimpleFileOptions;
     let zip_error = |e: zip::result::ZipError| BundleError::Zip {
