@@ -81,6 +81,7 @@ pub struct SyncResponse {
 
 /// The query of a sync.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SyncParams {
     /// The `next_cursor` of the last page; left out on the first sync.
     pub cursor: Option<String>,

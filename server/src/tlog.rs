@@ -281,6 +281,7 @@ pub async fn checkpoint_at(
 
 /// Which entry to prove, in which tree.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
     /// The entry's index (or give `bundle_id`).
     pub index: Option<u64>,
@@ -380,6 +381,7 @@ pub async fn inclusion(
 
 /// Which two trees to tie together.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     /// The older tree size.
     pub from: u64,

@@ -211,6 +211,39 @@ async fn openapi_lists_every_route() {
 }
 
 #[tokio::test]
+async fn every_parameter_is_declared_where_it_is_sent() {
+    let b = common::sqlite();
+    let state = b.state().await;
+    let doc = json(send(&state, get("/openapi.json")).await).await;
+    let mut seen = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let place = p["in"].as_str().unwrap();
+                // A path parameter is one the template names; every other is a query or a
+                // header: a client that trusts the document sends it where it belongs.
+                let templated = path.contains(&format!("{{{name}}}"));
+                assert_eq!(
+                    place == "path",
+                    templated,
+                    "{method} {path}: {name} declared in {place}"
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 20, "parameters were read ({seen})");
+    let inclusion: Vec<&str> = doc["paths"]["/v1/log/inclusion"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["in"].as_str().unwrap())
+        .collect();
+    assert_eq!(inclusion, ["query"; 3]);
+}
+
+#[tokio::test]
 async fn the_server_key_is_the_state_signer() {
     use base64::Engine as _;
     use tandem_core::crypto::Signer as _;

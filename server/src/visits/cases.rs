@@ -261,6 +261,7 @@ pub async fn import_cases(
 
 /// Paging of the case list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// At most this many (default 100, at most 1000).
     pub limit: Option<i64>,

@@ -212,6 +212,7 @@ pub async fn create_request(
 
 /// Which requests to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `pending`, `approved` or `rejected`; all when left out.
     pub status: Option<String>,
