@@ -108,28 +108,74 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e3)
 }
 
-/// `/healthz` every 20 ms on its own connection, and the server's memory every 250 ms,
-/// until `stop`.
-async fn sample(base: String, pid: u32, stop: Arc<AtomicBool>) -> (Vec<Duration>, u64, u64, u64) {
-    let http = reqwest::Client::new();
+/// One `GET /healthz` on a kept-alive blocking connection; the answer is read whole.
+fn healthz_once(stream: &mut std::net::TcpStream) -> std::io::Result<()> {
+    use std::io::{Read as _, Write as _};
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")?;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap();
+            if body.len() >= len {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// `/healthz` every 20 ms and the server's memory every 250 ms, until `stop`. On its own
+/// OS thread with a blocking socket, so the load generator's tasks never delay the probe:
+/// what is measured is the server's answer time.
+fn sample(addr: SocketAddr, pid: u32, stop: Arc<AtomicBool>) -> (Vec<Duration>, u64, u64, u64) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_nodelay(true).unwrap();
     let mut latencies = Vec::new();
     let (mut max_rss, mut max_threads) = (0, 0);
     let mut tick = 0u32;
     while !stop.load(Ordering::Relaxed) {
         let start = Instant::now();
-        let resp = http.get(format!("{base}/healthz")).send().await.unwrap();
-        assert_eq!(resp.status(), 200);
-        let _ = resp.bytes().await.unwrap();
+        if healthz_once(&mut stream).is_err() {
+            // Closed (an idle timeout between runs): reconnect, and time the retry.
+            stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.set_nodelay(true).unwrap();
+            healthz_once(&mut stream).unwrap();
+        }
         latencies.push(start.elapsed());
         if tick.is_multiple_of(12) {
             max_rss = max_rss.max(proc_field(pid, "VmRSS:"));
             max_threads = max_threads.max(proc_field(pid, "Threads:"));
         }
         tick += 1;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        std::thread::sleep(Duration::from_millis(20));
     }
     latencies.sort();
     (latencies, max_rss, proc_field(pid, "VmHWM:"), max_threads)
+}
+
+fn start_sampler(
+    server: &Tandem,
+) -> (
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<(Vec<Duration>, u64, u64, u64)>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (addr, pid, flag) = (server.addr, server.pid(), Arc::clone(&stop));
+    (stop, std::thread::spawn(move || sample(addr, pid, flag)))
 }
 
 struct FloodResult {
@@ -150,8 +196,7 @@ async fn login_flood(
     secs: u64,
     own_address: bool,
 ) -> FloodResult {
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = tokio::spawn(sample(server.url(""), server.pid(), Arc::clone(&stop)));
+    let (stop, sampler) = start_sampler(server);
     let deadline = Instant::now() + Duration::from_secs(secs);
     let workers: Vec<_> = (0..200u8)
         .map(|w| {
@@ -195,7 +240,7 @@ async fn login_flood(
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let (healthz, max_rss_kib, hwm_kib, max_threads) = sampler.await.unwrap();
+    let (healthz, max_rss_kib, hwm_kib, max_threads) = sampler.join().unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     FloodResult {
         label,
@@ -287,11 +332,10 @@ async fn random_requests(server: &Tandem) -> (usize, usize) {
 }
 
 async fn baseline_healthz(server: &Tandem, secs: u64) -> Vec<Duration> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = tokio::spawn(sample(server.url(""), server.pid(), Arc::clone(&stop)));
+    let (stop, sampler) = start_sampler(server);
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.store(true, Ordering::Relaxed);
-    sampler.await.unwrap().0
+    sampler.join().unwrap().0
 }
 
 fn main() {

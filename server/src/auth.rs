@@ -541,14 +541,14 @@ async fn sign_in(
     let Json(req) = body?;
     let throttle = &state.login_throttle;
     if let Err(refusal) = throttle.check(&req.login, client) {
-        return Ok(refused(refusal));
+        return Ok(refused(refusal).await);
     }
     let user = state.db.user_credentials(&req.login).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let valid = match stored.or_else(|| dummy_hash().map(str::to_owned)) {
         Some(phc) => match throttle.verify(req.password, phc).await {
             Ok(valid) => valid,
-            Err(VerifyError::Refused(refusal)) => return Ok(refused(refusal)),
+            Err(VerifyError::Refused(refusal)) => return Ok(refused(refusal).await),
             Err(VerifyError::Failed(e)) => return Err(AppError::Internal(e)),
         },
         None => false,
@@ -580,8 +580,15 @@ async fn sign_in(
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-/// 429 or 503 problem+json with `Retry-After`.
-fn refused(refusal: Refusal) -> Response {
+/// How long a refused sign-in is held before its answer. A flood that ignores
+/// `Retry-After` and asks again at once would otherwise turn each connection into
+/// thousands of cheap-but-not-free requests per second; held, each connection gets at most
+/// one refusal a second, and the number of connections is capped per address.
+const REFUSAL_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// 429 or 503 problem+json with `Retry-After`, answered after [`REFUSAL_HOLD`].
+async fn refused(refusal: Refusal) -> Response {
+    tokio::time::sleep(REFUSAL_HOLD).await;
     let (error, retry_after_secs) = match refusal {
         Refusal::RateLimited { retry_after_secs } => (
             AppError::problem(

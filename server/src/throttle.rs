@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use tokio::sync::Semaphore;
 
 /// When failed sign-ins of one key (an account or an address) start to wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,13 +222,71 @@ impl<K: Hash + Eq + Copy> FailureTable<K> {
     }
 }
 
+/// A password check waiting for a hash thread.
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads that compute password hashes, behind a bounded queue. Dedicated
+/// threads rather than tokio's blocking pool: the blocking pool grows to hundreds of
+/// threads under a burst, and each thread's allocator arena keeps argon2's 19 MiB, so memory
+/// followed the number of threads ever used; here it is `workers` × 19 MiB at most.
+#[derive(Debug)]
+struct HashPool {
+    queue: std::sync::mpsc::SyncSender<HashJob>,
+}
+
+impl HashPool {
+    fn new(workers: usize, queue: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<HashJob>(queue);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..workers.max(1) {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("tandem-hash-{i}"))
+                .spawn(move || {
+                    yield_cpu_to_requests();
+                    // Ends when the pool (its sender) is dropped.
+                    loop {
+                        let job = lock(&rx).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                // Fewer workers only means slower sign-ins; with none, every sign-in is
+                // answered "busy", and the server still serves everything else.
+                tracing::error!(error = %e, "password hash thread not started");
+            }
+        }
+        Self { queue: tx }
+    }
+
+    /// Queues `job`, or gives it back when every worker is busy and the queue is full.
+    fn submit(&self, job: HashJob) -> Result<(), Refusal> {
+        self.queue.try_send(job).map_err(|_| Refusal::Busy)
+    }
+}
+
+/// Lowers the calling thread's CPU priority (Linux: nice 10 for this thread only), so that
+/// under a login flood the argon2 threads give way to the threads answering requests:
+/// sign-ins get slower and the rest of the server does not.
+fn yield_cpu_to_requests() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take and return plain integers; a failure (not
+    // allowed, say) leaves the priority as it was, which is harmless.
+    unsafe {
+        let tid = libc::gettid();
+        if let Ok(tid) = libc::id_t::try_from(tid) {
+            libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        }
+    }
+}
+
 /// The sign-in throttle of one process: the hash pool and the two failure tables.
 #[derive(Debug)]
 pub struct LoginThrottle {
-    /// Sign-ins hashing or waiting to (workers + queue permits).
-    admission: Arc<Semaphore>,
-    /// Sign-ins hashing (workers permits).
-    workers: Arc<Semaphore>,
+    pool: HashPool,
     /// Keyed by a per-process hash of the sign-in name: fixed-size keys whatever the client
     /// sends, and no sign-in names kept in memory.
     accounts: Mutex<FailureTable<u64>>,
@@ -238,12 +295,10 @@ pub struct LoginThrottle {
 }
 
 impl LoginThrottle {
-    /// A throttle with `limits`.
+    /// A throttle with `limits` (starts the hash threads).
     pub fn new(limits: &LoginLimits) -> Self {
-        let workers = limits.hash_workers.max(1);
         Self {
-            admission: Arc::new(Semaphore::new(workers.saturating_add(limits.hash_queue))),
-            workers: Arc::new(Semaphore::new(workers)),
+            pool: HashPool::new(limits.hash_workers, limits.hash_queue),
             accounts: Mutex::new(FailureTable::new(limits.per_account, limits.max_tracked)),
             addresses: Mutex::new(FailureTable::new(limits.per_address, limits.max_tracked)),
             account_hasher: std::hash::RandomState::new(),
@@ -284,25 +339,20 @@ impl LoginThrottle {
         lock(&self.accounts).forget(&self.account_key(login));
     }
 
-    /// Checks `password` against `phc` on the hash pool: waits for a worker if the queue has
-    /// room, refuses with [`Refusal::Busy`] otherwise.
+    /// Checks `password` against the PHC string `phc` on the hash pool: queued if the queue
+    /// has room, refused with [`Refusal::Busy`] otherwise.
     pub async fn verify(&self, password: String, phc: String) -> Result<bool, VerifyError> {
-        let admitted = Arc::clone(&self.admission)
-            .try_acquire_owned()
-            .map_err(|_| Refusal::Busy)?;
-        let worker = Arc::clone(&self.workers)
-            .acquire_owned()
-            .await
-            .map_err(|e| VerifyError::Failed(e.to_string()))?;
-        // The permits move into the task: a client that hangs up mid-hash does not free a
-        // worker slot before the hash is actually done.
-        tokio::task::spawn_blocking(move || {
-            let _permits = (admitted, worker);
-            crate::secrets::verify_password(&password, &phc)
-        })
-        .await
-        .map_err(|e| VerifyError::Failed(e.to_string()))?
-        .map_err(|e| VerifyError::Failed(e.to_string()))
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pool.submit(Box::new(move || {
+            // A client that hung up while queued costs no hash.
+            if tx.is_closed() {
+                return;
+            }
+            let _ = tx.send(crate::secrets::verify_password(&password, &phc));
+        }))?;
+        rx.await
+            .map_err(|_| VerifyError::Failed("password hash thread stopped".to_owned()))?
+            .map_err(|e| VerifyError::Failed(e.to_string()))
     }
 }
 
@@ -380,15 +430,35 @@ mod tests {
     async fn a_full_queue_answers_busy_at_once() {
         let limits = LoginLimits {
             hash_workers: 1,
-            hash_queue: 0,
+            hash_queue: 1,
             ..LoginLimits::default()
         };
         let throttle = LoginThrottle::new(&limits);
-        let held = Arc::clone(&throttle.admission).try_acquire_owned().unwrap();
+        // The one worker is held by a job that waits, and the one queue place is taken.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        throttle
+            .pool
+            .submit(Box::new(move || {
+                let _ = started_tx.send(());
+                let _ = held.recv();
+            }))
+            .unwrap();
+        started.recv().unwrap();
+        throttle.pool.submit(Box::new(|| {})).unwrap();
         let phc = crate::secrets::hash_password("pw").unwrap();
         let refused = throttle.verify("pw".into(), phc.clone()).await;
         assert!(matches!(refused, Err(VerifyError::Refused(Refusal::Busy))));
-        drop(held);
-        assert!(throttle.verify("pw".into(), phc).await.unwrap());
+        release.send(()).unwrap();
+        // Once the worker has taken the queued job, there is room again.
+        let mut answer = Err(VerifyError::Refused(Refusal::Busy));
+        for _ in 0..100 {
+            answer = throttle.verify("pw".into(), phc.clone()).await;
+            if !matches!(answer, Err(VerifyError::Refused(Refusal::Busy))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(answer.unwrap());
     }
 }
