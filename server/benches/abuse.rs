@@ -138,10 +138,13 @@ fn healthz_once(stream: &mut std::net::TcpStream) -> std::io::Result<()> {
     }
 }
 
+/// `/healthz` latencies (sorted), and the server's largest RSS, VmHWM (KiB) and threads.
+type Samples = (Vec<Duration>, u64, u64, u64);
+
 /// `/healthz` every 20 ms and the server's memory every 250 ms, until `stop`. On its own
 /// OS thread with a blocking socket, so the load generator's tasks never delay the probe:
 /// what is measured is the server's answer time.
-fn sample(addr: SocketAddr, pid: u32, stop: Arc<AtomicBool>) -> (Vec<Duration>, u64, u64, u64) {
+fn sample(addr: SocketAddr, pid: u32, stop: Arc<AtomicBool>) -> Samples {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream.set_nodelay(true).unwrap();
     let mut latencies = Vec::new();
@@ -167,12 +170,7 @@ fn sample(addr: SocketAddr, pid: u32, stop: Arc<AtomicBool>) -> (Vec<Duration>, 
     (latencies, max_rss, proc_field(pid, "VmHWM:"), max_threads)
 }
 
-fn start_sampler(
-    server: &Tandem,
-) -> (
-    Arc<AtomicBool>,
-    std::thread::JoinHandle<(Vec<Duration>, u64, u64, u64)>,
-) {
+fn start_sampler(server: &Tandem) -> (Arc<AtomicBool>, std::thread::JoinHandle<Samples>) {
     let stop = Arc::new(AtomicBool::new(false));
     let (addr, pid, flag) = (server.addr, server.pid(), Arc::clone(&stop));
     (stop, std::thread::spawn(move || sample(addr, pid, flag)))
