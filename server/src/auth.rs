@@ -9,7 +9,7 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::db::auth::{DeviceRecord, EnrollOutcome, NewDevice, SessionUser};
 use crate::db::{NewEnrollmentCode, Role};
 use crate::error::{AppError, Problem};
+use crate::throttle::{ClientAddr, Refusal, VerifyError};
 use crate::{AppState, now_ms, secrets};
 
 /// Prefix of device bearer tokens.
@@ -494,6 +495,10 @@ fn dummy_hash() -> Option<&'static str> {
 }
 
 /// Signs a console user in: a session in the database, its token as bearer and cookie.
+///
+/// Every answer is `Cache-Control: no-store` (it may carry a token). The password check runs
+/// on the bounded hash pool ([`crate::throttle`]); an unknown sign-in name is checked against
+/// a dummy hash, so it costs the same time and gets the same answer as a wrong password.
 #[utoipa::path(post, path = "/v1/login", tag = "console", request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = LoginResponse),
@@ -501,33 +506,61 @@ fn dummy_hash() -> Option<&'static str> {
             content_type = "application/problem+json"),
         (status = 401, description = "Unknown login or wrong password", body = Problem,
             content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed sign-ins for this account or address; \
+            `Retry-After` says when to try again", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 503, description = "Too many sign-ins being checked at once; \
+            `Retry-After` says when to try again", body = Problem,
+            content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Response {
+    let secure = secure_cookie(&state.config, &headers, &uri);
+    let mut response = match sign_in(&state, client, secure, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+async fn sign_in(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    secure: bool,
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let Json(req) = body?;
+    let throttle = &state.login_throttle;
+    if let Err(refusal) = throttle.check(&req.login, client) {
+        return Ok(refused(refusal).await);
+    }
     let user = state.db.user_credentials(&req.login).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password = req.password;
-    // argon2 takes a few hundred milliseconds: off the async workers.
-    let valid = tokio::task::spawn_blocking(move || {
-        let hash: Option<&str> = match &stored {
-            Some(h) => Some(h),
-            None => dummy_hash(),
-        };
-        match hash {
-            Some(hash) => secrets::verify_password(&password, hash),
-            None => Ok(false),
-        }
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
-    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let valid = match stored.or_else(|| dummy_hash().map(str::to_owned)) {
+        Some(phc) => match throttle.verify(req.password, phc).await {
+            Ok(valid) => valid,
+            Err(VerifyError::Refused(refusal)) => return Ok(refused(refusal).await),
+            Err(VerifyError::Failed(e)) => return Err(AppError::Internal(e)),
+        },
+        None => false,
+    };
     let user = match user {
         Some(u) if valid && u.password_hash.is_some() => u,
-        _ => return Err(AppError::Unauthorized),
+        _ => {
+            throttle.failed(&req.login, client);
+            return Err(AppError::Unauthorized);
+        }
     };
+    throttle.succeeded(&req.login);
     let token =
         secrets::new_token(SESSION_TOKEN_PREFIX).map_err(|e| AppError::Internal(e.to_string()))?;
     let now = now_ms();
@@ -536,10 +569,7 @@ pub async fn login(
         .db
         .create_session(&secrets::token_hash(&token), user.id, now, expires_ms)
         .await?;
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        SESSION_TTL_MS / 1000
-    );
+    let cookie = session_cookie_header(&token, SESSION_TTL_MS / 1000, secure);
     let body = LoginResponse {
         user_id: user.id.to_string(),
         role: user.role,
@@ -550,6 +580,67 @@ pub async fn login(
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
+/// How long a refused sign-in is held before its answer. A flood that ignores
+/// `Retry-After` and asks again at once would otherwise turn each connection into
+/// thousands of cheap-but-not-free requests per second; held, each connection gets at most
+/// one refusal a second, and the number of connections is capped per address.
+const REFUSAL_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// 429 or 503 problem+json with `Retry-After`, answered after [`REFUSAL_HOLD`].
+async fn refused(refusal: Refusal) -> Response {
+    tokio::time::sleep(REFUSAL_HOLD).await;
+    let (error, retry_after_secs) = match refusal {
+        Refusal::RateLimited { retry_after_secs } => (
+            AppError::problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login-rate-limited",
+                "Too many failed sign-ins",
+                "Too many failed sign-ins for this account or from this address; \
+                 try again after the time in Retry-After.",
+            ),
+            retry_after_secs,
+        ),
+        Refusal::Busy => (
+            AppError::problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "login-busy",
+                "Sign-in busy",
+                "Too many sign-ins are being checked right now; \
+                 try again after the time in Retry-After.",
+            ),
+            1,
+        ),
+    };
+    let mut response = error.into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(retry_after_secs.max(1)),
+    );
+    response
+}
+
+/// Whether the session cookie must carry `Secure`: always with `--secure-cookies`, else
+/// when the request came over TLS (an absolute `https` request target, or
+/// `X-Forwarded-Proto: https` from a proxy the server was told to trust).
+fn secure_cookie(config: &crate::Config, headers: &HeaderMap, uri: &Uri) -> bool {
+    config.secure_cookies
+        || uri.scheme_str() == Some("https")
+        || (config.trust_forwarded_proto
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https")))
+}
+
+/// The `Set-Cookie` value of the session cookie (`max_age_secs` 0 clears it).
+fn session_cookie_header(token: &str, max_age_secs: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
+    )
+}
+
 /// Ends the calling session.
 #[utoipa::path(post, path = "/v1/logout", tag = "console",
     security(("session" = [])),
@@ -558,9 +649,14 @@ pub async fn login(
         (status = 401, description = "Not signed in", body = Problem,
             content_type = "application/problem+json"),
     ))]
-pub async fn logout(State(state): State<AppState>, user: UserAuth) -> Result<Response, AppError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: UserAuth,
+) -> Result<Response, AppError> {
     state.db.end_session(&user.token_hash, now_ms()).await?;
-    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let clear = session_cookie_header("", 0, secure_cookie(&state.config, &headers, &uri));
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }
 

@@ -27,6 +27,7 @@ pub mod serve;
 pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod throttle;
 pub mod tlog;
 pub mod uploads;
 pub mod visits;
@@ -67,6 +68,14 @@ pub struct Config {
     /// How long an upload's lease outlives its last renewal (a crashed writer's upload is
     /// free again after this).
     pub upload_lease: Duration,
+    /// Session cookies always carry `Secure` (`tandem serve --secure-cookies`: TLS ends at a
+    /// proxy in front).
+    pub secure_cookies: bool,
+    /// Believe `X-Forwarded-Proto: https` from the proxy in front (never set when clients
+    /// reach the server directly: they could send the header themselves).
+    pub trust_forwarded_proto: bool,
+    /// Sign-in throttling: the hash pool and the failure backoff.
+    pub login: throttle::LoginLimits,
 }
 
 impl Default for Config {
@@ -78,6 +87,9 @@ impl Default for Config {
             upload_patch_max_bytes: uploads::DEFAULT_MAX_BYTES,
             upload_idle_timeout: uploads::DEFAULT_IDLE_TIMEOUT,
             upload_lease: uploads::DEFAULT_LEASE,
+            secure_cookies: false,
+            trust_forwarded_proto: false,
+            login: throttle::LoginLimits::default(),
         }
     }
 }
@@ -97,6 +109,8 @@ pub struct AppState {
     pub blobs: Arc<blobstore::BlobStore>,
     /// Hash states of uploads this process is writing in order (so blobs are hashed once).
     pub upload_hashes: Arc<uploads::HashCache>,
+    /// Sign-in throttling of this process (hash pool, failure counts).
+    pub login_throttle: Arc<throttle::LoginThrottle>,
 }
 
 impl AppState {
@@ -107,6 +121,7 @@ impl AppState {
         config: Config,
     ) -> Result<Self, blobstore::BlobStoreError> {
         let blobs = blobstore::BlobStore::open(config.data_dir.join("blobs"))?;
+        let login_throttle = Arc::new(throttle::LoginThrottle::new(&config.login));
         Ok(Self {
             db,
             signer: Arc::new(signer),
@@ -114,6 +129,7 @@ impl AppState {
             metrics: Arc::default(),
             blobs: Arc::new(blobs),
             upload_hashes: Arc::default(),
+            login_throttle,
         })
     }
 }

@@ -1,6 +1,8 @@
-//! Request counts and latencies by route, rendered in the Prometheus text format. Routes are
-//! the matched templates (`/v1/things/{id}`), never raw paths, so labels stay few and
-//! carry no identifiers.
+//! Request counts and latencies by route, rendered in the Prometheus text format. Every
+//! label comes from a closed set, so that anyone on the internet sending random methods and
+//! paths to `/metrics`' neighbours cannot grow the registry: methods are the standard ones
+//! or `other`, routes are the matched templates (`/v1/things/{id}`) or `unmatched` (never
+//! raw paths, which would also carry identifiers), statuses are three-digit codes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +12,18 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+
+/// Methods kept as labels; anything else is counted as `other`.
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The label of a request method: one of [`METHODS`] or `other`.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method.as_str())
+        .copied()
+        .unwrap_or("other")
+}
 
 /// Upper bounds of the latency buckets, seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -24,9 +38,9 @@ struct Latency {
 #[derive(Default)]
 struct Inner {
     /// (method, route, status) → count.
-    requests: BTreeMap<(String, String, u16), u64>,
+    requests: BTreeMap<(&'static str, String, u16), u64>,
     /// (method, route) → latency histogram.
-    latency: BTreeMap<(String, String), Latency>,
+    latency: BTreeMap<(&'static str, String), Latency>,
 }
 
 /// The server's metrics registry.
@@ -36,18 +50,16 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Records one finished request.
-    pub fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// Records one finished request (`method` from [`method_label`], `route` a matched
+    /// template or `unmatched`).
+    pub fn record(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
         // A poisoned lock only means another request panicked mid-update: counts stay usable.
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         *inner
             .requests
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method, route.to_owned(), status))
             .or_default() += 1;
-        let h = inner
-            .latency
-            .entry((method.to_owned(), route.to_owned()))
-            .or_default();
+        let h = inner.latency.entry((method, route.to_owned())).or_default();
         for (bound, slot) in BUCKETS.iter().zip(h.buckets.iter_mut()) {
             if seconds <= *bound {
                 *slot += 1;
@@ -114,7 +126,7 @@ fn escape(label: &str) -> String {
 /// Middleware: times each request and records it under its route template.
 pub async fn track(State(state): State<crate::AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -123,6 +135,20 @@ pub async fn track(State(state): State<crate::AppState>, req: Request, next: Nex
     let status = response.status().as_u16();
     let seconds = start.elapsed().as_secs_f64();
     tracing::info!(%method, %route, status, ms = seconds * 1e3, "request");
-    state.metrics.record(&method, &route, status, seconds);
+    state.metrics.record(method, &route, status, seconds);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_standard_methods_become_labels() {
+        use axum::http::Method;
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let odd = Method::from_bytes(&[b'X'; 4000]).unwrap();
+        assert_eq!(method_label(&odd), "other");
+        assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "other");
+    }
 }

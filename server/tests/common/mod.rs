@@ -21,13 +21,20 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Binds and serves.
+    /// Binds and serves through `tandem serve`'s own accept loop with its default limits.
     pub async fn start(state: AppState) -> Self {
+        Self::start_with(state, tandem_server::serve::ConnLimits::default()).await
+    }
+
+    /// Binds and serves through `tandem serve`'s own accept loop with `limits`.
+    pub async fn start_with(state: AppState, limits: tandem_server::serve::ConnLimits) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = tandem_server::app(state.clone());
         tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            tandem_server::serve::serve_listener(listener, app, &limits, std::future::pending())
+                .await
+                .unwrap();
         });
         Self {
             base: format!("http://{addr}"),
