@@ -368,6 +368,8 @@ pub struct RevokeResponse {
             content_type = "application/problem+json"),
         (status = 404, description = "No such device in the admin's banks", body = Problem,
             content_type = "application/problem+json"),
+        (status = 422, description = "No reason, or one over 200 characters", body = Problem,
+            content_type = "application/problem+json"),
     ))]
 pub async fn revoke(
     State(state): State<AppState>,

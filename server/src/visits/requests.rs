@@ -227,6 +227,8 @@ pub struct ListParams {
     security(("session" = [])),
     responses(
         (status = 200, description = "Requests", body = [RequestView]),
+        (status = 404, description = "`bank` names no bank of this user", body = Problem,
+            content_type = "application/problem+json"),
         (status = 422, description = "Unknown status", body = Problem,
             content_type = "application/problem+json"),
     ))]
