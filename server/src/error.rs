@@ -223,7 +223,29 @@ impl IntoResponse for AppError {
 
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
+        if refused_text(&e) {
+            // The client's text, not the database, is at fault: PostgreSQL stores no NUL
+            // character (SQLSTATE 22021) nor one outside the encoding (22P05).
+            return Self::invalid(
+                "text-invalid",
+                "A text field holds a character that cannot be stored (NUL).",
+            );
+        }
+        if let DbError::Corrupt(what) = e {
+            // A stored value the schema forbids is a bug or damage, not an outage.
+            return Self::Internal(format!("stored value out of range: {what}"));
+        }
         Self::Unavailable(e)
+    }
+}
+
+/// Whether the database refused a text value the client sent.
+fn refused_text(e: &DbError) -> bool {
+    match e {
+        DbError::Sqlx(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("22021" | "22P05"))
+        }
+        _ => false,
     }
 }
 

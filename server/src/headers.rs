@@ -87,3 +87,76 @@ fn is_plain(resp: &Response) -> bool {
 pub fn panic_answer(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     AppError::Internal("a request handler panicked".to_owned()).into_response()
 }
+
+/// Refuses a JSON body that carries a NUL character in a string (`\u0000`) with 422,
+/// before any handler reads it: PostgreSQL cannot store one (it answered 503 before), and
+/// SQLite would keep a name that ends early in every C-based tool. One answer on both.
+///
+/// Only bodies the route would read anyway are buffered: up to the server's body limit (the
+/// case import's own limit on its route); a larger one goes on unscanned to be refused by
+/// its route, so this adds no way to make the server hold more memory.
+///
+/// Threat: anyone sending bad input.
+pub async fn refuse_nul_text(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let limit = if req.uri().path().ends_with("/cases/import") {
+        crate::visits::import::IMPORT_BODY_LIMIT
+    } else {
+        state.config.body_limit_bytes
+    };
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if !json || !length.is_some_and(|l| l <= limit as u64) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return AppError::Malformed("The body could not be read.".into()).into_response();
+        }
+    };
+    if has_escaped_nul(&bytes) {
+        return AppError::invalid(
+            "text-invalid",
+            "A text field holds a NUL character (\\u0000), which cannot be stored.",
+        )
+        .into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// Whether JSON text holds the escape `\u0000` (a backslash that is not itself escaped).
+fn has_escaped_nul(json: &[u8]) -> bool {
+    json.windows(6).enumerate().any(|(i, w)| {
+        w == b"\\u0000" && {
+            let before = json[..i].iter().rev().take_while(|&&b| b == b'\\').count();
+            before % 2 == 0
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_escaped_nul;
+
+    #[test]
+    fn only_an_unescaped_nul_escape_counts() {
+        assert!(has_escaped_nul(br#"{"reason":"a\u0000b"}"#));
+        assert!(has_escaped_nul(br#"{"reason":"\\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"reason":"\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"reason":"u0000"}"#));
+    }
+}

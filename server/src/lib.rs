@@ -151,6 +151,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            headers::refuse_nul_text,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             headers::panic_answer,
         ))

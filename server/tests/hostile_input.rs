@@ -247,3 +247,55 @@ async fn every_answer_says_nosniff_and_answers_with_debtor_data_are_never_stored
         server.state.db.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_nul_character_in_any_text_is_refused_alike_on_both_databases() {
+    for b in common::backends().await {
+        let server = TestServer::start(b.state().await).await;
+        let demo = seed_demo(server.state.db.as_ref(), "pujiang-cc").await;
+        let admin = server.login("admin", demo.password("admin")).await;
+        let manager = server.login("manager", demo.password("manager")).await;
+        let (_, phone) = server.enroll(demo.code(0)).await;
+        let device = phone.enrollment.device_id.to_string();
+        // Found by Schemathesis: PostgreSQL cannot store NUL and answered 503.
+        let resp = server
+            .post_json(
+                &admin,
+                &format!("/v1/devices/{device}/revoke"),
+                json!({"reason": "lost\u{0}"}),
+            )
+            .await;
+        let (kind, _) = problem(resp, 422).await;
+        assert_eq!(kind, "text-invalid", "{}", b.label);
+        let now = tandem_server::now_ms();
+        let resp = server
+            .post_json(
+                &manager,
+                "/v1/visit-requests",
+                json!({"case_id": demo.seed.cases[0].id.to_string(), "wanted_from_ms": now,
+                       "wanted_until_ms": now + DAY_MS, "purpose": "外访\u{0}"}),
+            )
+            .await;
+        assert_eq!(problem(resp, 422).await.0, "text-invalid");
+        // Nothing was written: the phone still syncs (not revoked).
+        let resp = server
+            .http
+            .get(server.url("/v1/sync"))
+            .bearer_auth(&phone.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", b.label);
+        // An escaped backslash before u0000 is ordinary text.
+        let resp = server
+            .post_json(
+                &admin,
+                &format!("/v1/devices/{device}/revoke"),
+                json!({"reason": "path C:\\u0000"}),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "{}", b.label);
+        still_serving(&server).await;
+        server.state.db.close().await;
+    }
+}

@@ -139,6 +139,13 @@ async fn a_good_csv_file_is_imported_with_numbers_masked() {
             .await
             .unwrap();
         assert!(list.iter().any(|c| c["case_ref"] == "IMP-2"));
+        // The list shows each case's addresses, as the case page does.
+        let third = list.iter().find(|c| c["case_ref"] == "IMP-3").unwrap();
+        assert_eq!(third["addresses"].as_array().unwrap().len(), 2);
+        assert!(
+            list.iter()
+                .all(|c| !c["addresses"].as_array().unwrap().is_empty())
+        );
         assert!(
             list.iter()
                 .all(|c| c["card_masked"].as_str().unwrap().starts_with("****"))

@@ -151,7 +151,7 @@ pub trait VisitsDb: Send + Sync {
         cases: &[ImportedCase],
         now_ms: i64,
     ) -> Result<ImportOutcome, DbError>;
-    /// A bank's cases by reference, without addresses.
+    /// A bank's cases by reference, each with its addresses.
     async fn list_cases(
         &self,
         bank: BankId,
@@ -413,7 +413,34 @@ macro_rules! impl_visits_db {
                     .bind(offset)
                     .fetch_all(&self.pool)
                     .await?;
-                rows.into_iter().map(case_record).collect()
+                let mut cases: Vec<CaseRecord> =
+                    rows.into_iter().map(case_record).collect::<Result<_, _>>()?;
+                if cases.is_empty() {
+                    return Ok(cases);
+                }
+                // The page's addresses in one query: the same page, chosen the same way.
+                let addresses: Vec<(String, String, String, i32, i32, String)> = sqlx::query_as(
+                    "SELECT case_id, id, text, lat_e7, lon_e7, datum FROM case_addresses \
+                     WHERE case_id IN (SELECT id FROM cases WHERE bank_id = $1 \
+                     ORDER BY case_ref LIMIT $2 OFFSET $3) ORDER BY id",
+                )
+                .bind(bank.to_string())
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut by_case: std::collections::HashMap<String, Vec<NewAddress>> =
+                    std::collections::HashMap::new();
+                for (case_id, id, text, lat, lon, datum) in addresses {
+                    by_case
+                        .entry(case_id)
+                        .or_default()
+                        .push(address((id, text, lat, lon, datum))?);
+                }
+                for case in &mut cases {
+                    case.addresses = by_case.remove(&case.id.to_string()).unwrap_or_default();
+                }
+                Ok(cases)
             }
 
             async fn case(&self, id: CaseId) -> Result<Option<CaseRecord>, DbError> {

@@ -79,7 +79,7 @@ pub struct CaseView {
     pub entrustment_start_ms: i64,
     /// Entrustment end, UTC ms.
     pub entrustment_end_ms: i64,
-    /// Addresses (empty in listings).
+    /// Approved addresses.
     pub addresses: Vec<AddressView>,
 }
 
@@ -269,7 +269,7 @@ pub struct ListParams {
     pub offset: Option<i64>,
 }
 
-/// A bank's cases (manager, legal, admin of the bank), without addresses.
+/// A bank's cases (manager, legal, admin of the bank), with their addresses.
 #[utoipa::path(get, path = "/v1/banks/{bank}/cases", tag = "cases",
     params(("bank" = String, Path, description = "Bank id"), ListParams),
     security(("session" = [])),
