@@ -329,3 +329,27 @@ fn change_first_digit_after(text: &str, field: &str) -> String {
     };
     String::from_utf8(bytes).unwrap()
 }
+
+#[test]
+fn a_receipt_beside_an_unreadable_manifest_is_not_checked_rather_than_not_present() {
+    let sample = SampleBundle::new().unwrap();
+    let sealed = sample.seal().unwrap();
+    let r = received(&sample, &sealed, &sample.server);
+    let mut source = source_with(&sealed, &sample, &r);
+    source
+        .entries
+        .insert("manifest.json".into(), b"{\"format\":1}".to_vec());
+    let report = verify_bundle(&source, &sample.trust);
+    assert!(report.result(CheckName::CanonicalBytes).is_fail());
+    for check in [
+        CheckName::ServerReceipt,
+        CheckName::InclusionProof,
+        CheckName::Checkpoint,
+    ] {
+        assert!(
+            matches!(report.result(check), CheckResult::NotChecked { .. }),
+            "{check}: {:?}",
+            report.result(check)
+        );
+    }
+}

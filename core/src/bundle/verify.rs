@@ -33,12 +33,12 @@ pub use receipt::{CHECKPOINT_FILE, INCLUSION_PROOF_FILE, RECEIPT_FILE, ServerRec
 pub fn verify_bundle(source: &dyn BundleSource, trust: &Trust) -> VerificationReport {
     let bytes = match source.read_small("manifest.json", MAX_DOCUMENT_BYTES as u64) {
         Ok(Some(bytes)) => bytes,
-        Ok(None) => return unreadable("manifest.json is missing".into()),
-        Err(e) => return unreadable(e.to_string()),
+        Ok(None) => return unreadable(source, "manifest.json is missing".into()),
+        Err(e) => return unreadable(source, e.to_string()),
     };
     let manifest = match Manifest::parse(&bytes) {
         Ok(manifest) => manifest,
-        Err(e) => return unreadable(e.to_string()),
+        Err(e) => return unreadable(source, e.to_string()),
     };
     let docs = Documents::read(&manifest);
     let mut checks = vec![
@@ -98,15 +98,22 @@ pub fn verify_bundle(source: &dyn BundleSource, trust: &Trust) -> VerificationRe
     )
 }
 
-/// The report for a bundle whose manifest cannot be read.
-fn unreadable(reason: String) -> VerificationReport {
+/// The report for a bundle whose manifest cannot be read. The server's checks are "not
+/// present" only when `receipt/` is: a receipt that is there but cannot be checked without
+/// the manifest is "not checked".
+fn unreadable(source: &dyn BundleSource, reason: String) -> VerificationReport {
+    let has_receipt = [RECEIPT_FILE, INCLUSION_PROOF_FILE, CHECKPOINT_FILE]
+        .iter()
+        .any(|name| !matches!(source.read_small(name, 1 << 16), Ok(None)));
     let checks = CheckName::ALL
         .iter()
         .map(|&name| Check {
             name,
             result: match name {
                 CheckName::CanonicalBytes => CheckResult::fail(reason.clone()),
-                CheckName::ServerReceipt | CheckName::InclusionProof | CheckName::Checkpoint => {
+                CheckName::ServerReceipt | CheckName::InclusionProof | CheckName::Checkpoint
+                    if !has_receipt =>
+                {
                     CheckResult::NotPresent
                 }
                 _ => CheckResult::not_checked("manifest.json unreadable"),

@@ -73,9 +73,19 @@ impl FieldError {
 
     /// The exit code of this error.
     pub fn exit_code(&self) -> u8 {
+        use tandem_core::handshake::HandshakeError;
         match self {
             Self::Core(e) if e.blocking_rule().is_some() => REFUSED,
             Self::Core(tandem_core::Error::Sync(_)) | Self::Quarantined { .. } => SERVER,
+            // What the user handed the phone is at fault: a file that is no usable photo or
+            // recording, a challenge or reply that is not well-formed frames.
+            Self::Core(
+                tandem_core::Error::Photo(_)
+                | tandem_core::Error::Audio(_)
+                | tandem_core::Error::Handshake(
+                    HandshakeError::Frame(_) | HandshakeError::Payload(_),
+                ),
+            ) => USAGE,
             Self::Core(_) | Self::Busy(_) => PHONE,
             Self::Usage(_) | Self::File { .. } => USAGE,
             Self::Timeout { .. } => TIMEOUT,
@@ -106,7 +116,15 @@ impl FieldError {
                     format!("refused ({rule}): {first} (and {more} more)")
                 }
             }
-            (_, Some(rule)) => format!("refused ({rule}): {self}"),
+            // Some refusals name their rule in their own text already: say it once.
+            (_, Some(rule)) => {
+                let text = self.to_string();
+                let own = format!("{rule}: ");
+                format!(
+                    "refused ({rule}): {}",
+                    text.strip_prefix(&own).unwrap_or(&text)
+                )
+            }
             (_, None) => self.to_string(),
         };
         text.replace('\n', " ")
@@ -124,3 +142,34 @@ impl FieldError {
 
 /// Result of a field command.
 pub type FieldResult<T> = Result<T, FieldError>;
+
+#[cfg(test)]
+mod tests {
+    use tandem_core::handshake::{FrameError, HandshakeError};
+
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_its_rule_once() {
+        let e = FieldError::Core(HandshakeError::SameAgent.into());
+        let line = e.line();
+        assert!(line.starts_with("refused (V03): "), "{line}");
+        assert_eq!(line.matches("V03").count(), 1, "{line}");
+        assert_eq!(e.exit_code(), REFUSED);
+    }
+
+    #[test]
+    fn malformed_frames_and_unusable_photos_are_bad_input() {
+        let frames = FieldError::Core(HandshakeError::Frame(FrameError::NotAFrame).into());
+        assert_eq!(frames.exit_code(), USAGE);
+        let heif = FieldError::Core(
+            tandem_core::capture::photo::PhotoError::UnsupportedFormat {
+                detected: tandem_core::capture::photo::DetectedFormat::Heif,
+            }
+            .into(),
+        );
+        assert_eq!(heif.exit_code(), USAGE);
+        let state = FieldError::Core(tandem_core::Error::NotReady("x".into()));
+        assert_eq!(state.exit_code(), PHONE);
+    }
+}
