@@ -648,3 +648,22 @@ fn a_receipt_without_cash_authorisation_fails_rules() {
     let detail = report.result(CheckName::Rules).detail();
     assert!(detail.contains("C01"), "{detail}");
 }
+
+#[test]
+fn a_phone_clock_eight_hours_off_is_listed_among_the_flags() {
+    // Actor: an agent who cheats the clock (THREATS.md) — the sealed visit records wall and
+    // anchored time; a verifier flags the difference (V15) and keeps the bundle valid.
+    let (source, trust) = resealed(|sample| {
+        for event in &mut sample.manifest.events {
+            event.at.wall_ms += 8 * 3_600_000;
+        }
+        rechain(&mut sample.manifest);
+    });
+    let report = verify_bundle(&source, &trust);
+    assert!(report.is_valid(), "{report:#?}");
+    let rules = report.result(CheckName::Rules);
+    assert!(
+        matches!(rules, CheckResult::Flagged { flags } if flags.iter().any(|f| f.contains("V15"))),
+        "{rules:?}"
+    );
+}

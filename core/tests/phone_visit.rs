@@ -23,6 +23,7 @@ struct Team {
     partner_member: Member,
     partner_location: Arc<ManualLocation>,
     visit: VisitId,
+    approval: tandem_core::model::Approval,
     _dir: tempfile::TempDir,
 }
 
@@ -76,6 +77,7 @@ fn team_approved(approve: impl Fn(&World, &[&Member]) -> tandem_core::model::App
         partner_member,
         partner_location,
         visit,
+        approval,
         _dir: dir,
     }
 }
@@ -861,4 +863,39 @@ fn sealing_queues_the_bundle_in_the_outbox_and_its_job_only_moves_forward() {
     assert!(matches!(back, Err(StoreError::Sqlite(_))), "{back:?}");
     let status = store.read(|tx| tx.outbox_status()).unwrap();
     assert_eq!((status.pending, status.done, status.bytes_left), (0, 1, 0));
+}
+
+#[test]
+fn a_phone_clock_eight_hours_off_is_shown_to_the_agent_and_flagged_on_the_visit() {
+    // Actor: an agent who cheats the clock — or a phone whose clock is simply wrong: the
+    // anchored time counts (V04 stays judged by it), and the difference is V15.
+    let t = team();
+    t.clock.set_wall_ms(t.world.start_ms + 8 * 3_600_000);
+    let checked_in = t.check_in().unwrap();
+    let warning = checked_in
+        .violations
+        .iter()
+        .find(|v| v.rule == RuleId::V15)
+        .expect("V15 shown at check-in");
+    assert_eq!(warning.outcome, Outcome::Warn);
+    assert!(
+        warning.message.contains("480 min ahead"),
+        "{}",
+        warning.message
+    );
+    let events = t.lead.events(t.visit).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ClockDiscrepancy { .. }))
+    );
+    // Reviewed from the record alone (as the server and `tandem verify` do): flagged.
+    let review =
+        tandem_core::rules::review_sealed_visit(t.visit, &t.world.policy, &t.approval, &events);
+    assert!(
+        review
+            .iter()
+            .any(|v| v.rule == RuleId::V15 && v.outcome == Outcome::Flag),
+        "{review:?}"
+    );
 }

@@ -117,7 +117,7 @@ pub async fn refuse_nul_text(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if !json || !length.is_some_and(|l| l <= limit as u64) {
+    if !json || length.is_none_or(|l| l > limit as u64) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();

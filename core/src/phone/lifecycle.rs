@@ -11,7 +11,7 @@ use crate::model::{
 };
 use crate::place::{Fix, distance_m};
 use crate::rules::{
-    self, CheckInInput, CheckOutInput, HeldVisit, PartnerPresence, PurgePlan, Violation,
+    self, CheckInInput, CheckOutInput, HeldVisit, PartnerPresence, PurgePlan, RuleId, Violation,
     VisitAction, VisitContext,
 };
 use crate::store::{ReadTx, VisitRecord, WriteTx};
@@ -253,13 +253,28 @@ pub(super) fn record(
         };
         tx.append_event(visit, flag, at, fix.clone(), by)?;
     }
+    let mut violations = violations;
     if let Some(discrepancy) = discrepancy_event(&at, loaded.policy.clock_tolerance_ms) {
         tx.append_event(visit, discrepancy, at, fix, by)?;
+        // V15: shown to the agent now (the event above is the flag reviewers see).
+        if let Some(off) = crate::clock::clock_discrepancy(&at, loaded.policy.clock_tolerance_ms) {
+            violations.push(Violation::warn(RuleId::V15, clock_off_message(off)));
+        }
     }
     if loaded.state() == VisitState::CheckedIn {
         tx.set_visit_state(visit, VisitState::Active, at.best_ms())?;
     }
     Ok(Recorded { event, violations })
+}
+
+/// What V15 tells the agent: how far the phone's clock is off, and that it does not count.
+pub(crate) fn clock_off_message(off_ms: i64) -> String {
+    let minutes = off_ms.saturating_abs() / 60_000;
+    let way = if off_ms > 0 { "ahead of" } else { "behind" };
+    format!(
+        "This phone's clock is {minutes} min {way} the server-anchored time; the anchored time \
+         is the one recorded and judged. Set the phone's clock right."
+    )
 }
 
 pub(super) fn unsent_sealed_at(tx: &ReadTx<'_>) -> Result<Vec<i64>> {

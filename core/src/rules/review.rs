@@ -58,6 +58,7 @@ pub fn review_sealed_visit(
         )),
     }
     review_receipts(visit, approval, events, &mut out);
+    review_clocks(policy, events, &mut out);
     for event in events {
         if let EventKind::RuleFlag {
             rule,
@@ -343,4 +344,28 @@ fn local_minute(policy: &Policy, at_ms: i64) -> Option<u16> {
     let zone = policy.zone().ok()?;
     let local = chrono::DateTime::from_timestamp_millis(at_ms)?.with_timezone(&zone);
     u16::try_from(local.hour() * 60 + local.minute()).ok()
+}
+
+/// V15: a phone whose wall clock was off from the server-anchored time beyond the policy's
+/// tolerance is flagged, computed from the events' own times (not from what the phone chose
+/// to record), once per visit with the largest difference.
+fn review_clocks(policy: &Policy, events: &[Event], out: &mut Vec<Violation>) {
+    let worst = events
+        .iter()
+        .filter_map(|e| {
+            crate::clock::clock_discrepancy(&e.at, policy.clock_tolerance_ms).map(|d| (e, d))
+        })
+        .max_by_key(|(_, d)| d.saturating_abs());
+    if let Some((event, off)) = worst {
+        out.push(Violation::flag(
+            RuleId::V15,
+            format!(
+                "A phone's wall clock was {} min off the server-anchored time (event {}, \
+                 tolerance {} min); the anchored times count.",
+                off.saturating_abs() / 60_000,
+                event.seq,
+                policy.clock_tolerance_ms / 60_000
+            ),
+        ));
+    }
 }

@@ -20,6 +20,7 @@ pub enum RuleId {
     V12,
     V13,
     V14,
+    V15,
     C01,
     C02,
     C03,
