@@ -510,7 +510,8 @@ fn a_sealed_visit_not_uploaded_in_time_blocks_the_next_check_in() {
             t.world.start_ms + 25 * 3_600_000,
         )
         .unwrap();
-    let result = t.co_sign(t.lead.begin_check_in(next, None).unwrap());
+    // Refused before any challenge is shown: the partner is never asked to co-sign.
+    let result = t.lead.begin_check_in(next, None);
     match result {
         Err(Error::Blocked { violations }) => {
             assert!(
@@ -898,4 +899,37 @@ fn a_phone_clock_eight_hours_off_is_shown_to_the_agent_and_flagged_on_the_visit(
             .any(|v| v.rule == RuleId::V15 && v.outcome == Outcome::Flag),
         "{review:?}"
     );
+}
+
+#[test]
+fn a_check_in_the_lead_would_refuse_is_never_shown_to_the_partner() {
+    // Actor: a lone agent — or a pair — trying to get the partner's co-signature on a
+    // check-in from 5 km away without a reason, or after visiting hours.
+    let t = team();
+    t.lead_location
+        .set(Some(t.world.fix_near_address(5_000, 10)));
+    t.partner_location
+        .set(Some(t.world.fix_near_address(5_010, 10)));
+    assert_eq!(
+        blocked_by(t.lead.begin_check_in(t.visit, None)),
+        RuleId::V05
+    );
+    assert!(t.lead.events(t.visit).unwrap().is_empty());
+    assert!(t.partner.events(t.visit).unwrap().is_empty());
+    // With a reason the challenge is shown, and the partner's review says how far the lead
+    // is from the address and why.
+    let shown = t
+        .lead
+        .begin_check_in(t.visit, Some("debtor asked to meet at his shop".into()))
+        .unwrap();
+    assert!(!shown.is_empty());
+
+    let late = team();
+    late.clock.advance_ms(12 * 3_600_000 + 30 * 60_000);
+    assert_eq!(
+        blocked_by(late.lead.begin_check_in(late.visit, None)),
+        RuleId::V04
+    );
+    assert!(late.lead.events(late.visit).unwrap().is_empty());
+    assert!(late.partner.events(late.visit).unwrap().is_empty());
 }

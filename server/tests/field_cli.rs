@@ -574,16 +574,34 @@ async fn a_phone_clock_set_back_into_visiting_hours_does_not_fool_check_in() {
         .map(|v| v["rule"].as_str().unwrap())
         .collect();
     assert_eq!(rules, ["V04"], "{list}");
-    let out = try_co_sign(
-        &lead,
-        &partner,
-        &work,
-        "late",
-        &["checkin", &visit, "--wall-clock", morning],
+    // The lead refuses before it shows a challenge: the partner is never asked to co-sign
+    // what the lead would refuse, and nothing is written on either phone.
+    let challenge = work.join("late-challenge.txt");
+    let reply = work.join("late-reply.txt");
+    let stderr = lead.refused(
+        &[
+            "checkin",
+            &visit,
+            "--wall-clock",
+            morning,
+            "--position",
+            AT_THE_DOOR,
+            "--challenge-out",
+            challenge.to_str().unwrap(),
+            "--reply-in",
+            reply.to_str().unwrap(),
+        ],
+        1,
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("refused (V04)"), "{stderr}");
-    let list = lead.ok(&["visits"]);
-    assert_eq!(list[0]["state"], "assigned", "a refusal records nothing");
+    assert_eq!(
+        stderr.matches("V04").count(),
+        1,
+        "the rule is named once: {stderr}"
+    );
+    assert!(!challenge.exists(), "no challenge is shown");
+    for phone in [&lead, &partner] {
+        let list = phone.ok(&["visits"]);
+        assert_eq!(list[0]["state"], "assigned", "a refusal records nothing");
+    }
 }

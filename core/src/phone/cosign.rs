@@ -172,7 +172,16 @@ impl Phone {
         let address = self.store.read(|tx| {
             let loaded = Loaded::load(tx, visit)?;
             loaded.require_state(VisitState::Assigned, "check in")?;
+            let unsent = super::lifecycle::unsent_sealed_at(tx)?;
             let ctx = loaded.context(now);
+            // Every rule this phone can decide alone, before anyone co-signs anything: a
+            // check-in it would refuse is never shown to the partner (nothing is written).
+            super::lifecycle::refuse_if_blocked(crate::rules::check_check_in_readiness(
+                &ctx,
+                Some(fix.clone()),
+                outside_fence_reason.clone(),
+                &unsent,
+            ))?;
             ctx.nearest_approved_address(&fix)
                 .map(|(a, _)| a.id)
                 .ok_or_else(|| Error::NotFound {

@@ -86,7 +86,7 @@ impl Phone {
                 let loaded = Loaded::load(tx, visit_id)?;
                 let ctx = loaded.context(now);
                 let check_in_now = if state == VisitState::Assigned {
-                    rules::check_check_in_readiness(&ctx, fix.clone(), &unsent)
+                    rules::check_check_in_readiness(&ctx, fix.clone(), None, &unsent)
                 } else {
                     Vec::new()
                 };

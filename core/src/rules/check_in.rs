@@ -54,9 +54,13 @@ pub fn check_check_in(ctx: &VisitContext<'_>, input: &CheckInInput<'_>) -> Vec<V
 /// The check-in rules that need no partner yet, with this phone's own fix: what a visit
 /// list shows before the handshake starts (V01, V02, V03 team, V04, V05 own fix, V06, V11,
 /// E03, D01). Nothing blocking here means a check-in can go ahead once the partner answers.
+///
+/// The lead's phone runs them, with the reason the agent gave, before it shows a challenge:
+/// the partner is never asked to co-sign a check-in this phone would then refuse.
 pub fn check_check_in_readiness(
     ctx: &VisitContext<'_>,
     fix: Option<Fix>,
+    outside_fence_reason: Option<String>,
     unsent_sealed_at_ms: &[i64],
 ) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -67,7 +71,7 @@ pub fn check_check_in_readiness(
     let input = CheckInInput {
         fix,
         partner: None,
-        outside_fence_reason: None,
+        outside_fence_reason,
         unsent_sealed_at_ms,
     };
     place(ctx, &input, &mut out);
