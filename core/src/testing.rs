@@ -240,18 +240,50 @@ impl World {
         clock: Arc<dyn Clock>,
         location: Arc<ManualLocation>,
     ) -> Result<Phone> {
+        Self::reopen_phone_signing(dir, clock, location, SignatureAlgorithm::Ed25519)
+    }
+
+    /// The same phone, its device key of `alg`. With P-256 the key is kept outside the
+    /// phone's store and handed in as a signer, as Android Keystore and the Secure Enclave
+    /// do (they sign only with P-256); with Ed25519 the phone makes its own.
+    pub fn reopen_phone_signing(
+        dir: &Path,
+        clock: Arc<dyn Clock>,
+        location: Arc<ManualLocation>,
+        alg: SignatureAlgorithm,
+    ) -> Result<Phone> {
         std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io {
             action: "create",
             path: dir.to_owned(),
             source,
         })?;
         let keystore = SoftwareKeyStore::open_or_create(&dir.join("keystore.key"))?;
+        let signer: Option<Arc<dyn Signer>> = match alg {
+            SignatureAlgorithm::Ed25519 => None,
+            SignatureAlgorithm::EcdsaP256Sha256 => {
+                let path = dir.join("hardware-key.p8");
+                let io = |source| crate::Error::Io {
+                    action: "keep the P-256 key",
+                    path: path.clone(),
+                    source,
+                };
+                let pkcs8 = match std::fs::read(&path) {
+                    Ok(bytes) => bytes,
+                    Err(_) => {
+                        let (_, pkcs8) = SoftwareSigner::generate(alg)?;
+                        std::fs::write(&path, &pkcs8).map_err(io)?;
+                        pkcs8.to_vec()
+                    }
+                };
+                Some(Arc::new(SoftwareSigner::from_pkcs8(alg, &pkcs8)?))
+            }
+        };
         Phone::open(PhoneConfig {
             dir: dir.to_owned(),
             keystore: Arc::new(keystore),
             clock,
             location,
-            signer: None,
+            signer,
         })
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tandem_core::Error;
 use tandem_core::clock::{Clock as _, ManualClock};
+use tandem_core::crypto::SignatureAlgorithm;
 use tandem_core::model::{
     AgentId, DeviceId, Fen, Payer, PaymentMethod, PersonMet, VisitId, VisitState,
 };
@@ -48,9 +49,20 @@ pub struct SimPhone {
 impl SimPhone {
     /// Opens the phone folder `dir` talking to `server_url`; its clock shows `now_ms`.
     pub fn open(dir: &Path, server_url: &str, now_ms: i64) -> SimPhone {
+        SimPhone::open_signing(dir, server_url, now_ms, SignatureAlgorithm::Ed25519)
+    }
+
+    /// The same, with a device key of `alg` (P-256: as a hardware keystore signs).
+    pub fn open_signing(
+        dir: &Path,
+        server_url: &str,
+        now_ms: i64,
+        alg: SignatureAlgorithm,
+    ) -> SimPhone {
         let clock = Arc::new(ManualClock::new(now_ms, 10_000_000));
         let location = Arc::new(ManualLocation::default());
-        let phone = World::reopen_phone(dir, clock.clone(), location.clone()).expect("open phone");
+        let phone = World::reopen_phone_signing(dir, clock.clone(), location.clone(), alg)
+            .expect("open phone");
         SimPhone {
             phone,
             clock,
@@ -62,7 +74,18 @@ impl SimPhone {
 
     /// A new phone in `dir`, enrolled with the one-time `code`.
     pub fn enrolled(dir: &Path, server_url: &str, now_ms: i64, code: &str) -> SimPhone {
-        let phone = SimPhone::open(dir, server_url, now_ms);
+        SimPhone::enrolled_signing(dir, server_url, now_ms, code, SignatureAlgorithm::Ed25519)
+    }
+
+    /// A new phone with a device key of `alg`, enrolled with `code`.
+    pub fn enrolled_signing(
+        dir: &Path,
+        server_url: &str,
+        now_ms: i64,
+        code: &str,
+        alg: SignatureAlgorithm,
+    ) -> SimPhone {
+        let phone = SimPhone::open_signing(dir, server_url, now_ms, alg);
         tandem_core::sync::enroll(&phone.phone, &phone.transport, code).expect("enrol");
         phone
     }
@@ -133,6 +156,8 @@ pub struct TeamSpec {
     pub case: usize,
     /// Cash authorisation, fen.
     pub cash_limit_fen: Option<i64>,
+    /// The device keys of the lead's and the partner's phones.
+    pub keys: (SignatureAlgorithm, SignatureAlgorithm),
 }
 
 impl Default for TeamSpec {
@@ -141,6 +166,7 @@ impl Default for TeamSpec {
             agents: (0, 1),
             case: 0,
             cash_limit_fen: Some(500_000),
+            keys: (SignatureAlgorithm::Ed25519, SignatureAlgorithm::Ed25519),
         }
     }
 }
@@ -150,17 +176,19 @@ impl Team {
     /// at the address.
     pub fn assemble(server: &Server, manager: &Console, root: &Path, spec: &TeamSpec) -> Team {
         let now = server.now_ms();
-        let lead = SimPhone::enrolled(
+        let lead = SimPhone::enrolled_signing(
             &root.join("lead"),
             &server.base,
             now,
             server.code(spec.agents.0),
+            spec.keys.0,
         );
-        let partner = SimPhone::enrolled(
+        let partner = SimPhone::enrolled_signing(
             &root.join("partner"),
             &server.base,
             now,
             server.code(spec.agents.1),
+            spec.keys.1,
         );
         Team::assign(server, manager, lead, partner, spec)
     }

@@ -127,3 +127,73 @@ fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
         );
     }
 }
+
+/// Unpacks an export as a lawyer would, to type `VERIFY.txt`'s steps in it.
+fn unpack(zip: &std::path::Path, into: &std::path::Path) {
+    for (name, bytes, _) in tandem_core::bundle::testing::zip_entries(zip).unwrap() {
+        let path = into.join(&name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// Android Keystore and the Secure Enclave sign only with P-256: a team of two such phones,
+/// and a team of one such phone and one Ed25519 phone, seal evidence that goes through the
+/// real server, its export, `tandem verify` and `VERIFY.txt`'s steps typed with openssl.
+#[test]
+fn p256_and_mixed_teams_seal_evidence_that_verifies_end_to_end() {
+    use tandem_core::crypto::{
+        SignatureAlgorithm::EcdsaP256Sha256 as P256, SignatureAlgorithm::Ed25519, Signer as _,
+    };
+    for backend in backends() {
+        let server = Server::start(backend);
+        let label = server.label;
+        let manager = Console::sign_in(&server, Role::Manager);
+        let legal = Console::sign_in(&server, Role::Legal);
+        let fingerprint = server.state.signer.public_key().kid().to_string();
+        for (i, keys) in [(P256, P256), (Ed25519, P256)].into_iter().enumerate() {
+            let root = tempfile::tempdir().unwrap();
+            let spec = TeamSpec {
+                agents: (2 * i, 2 * i + 1),
+                case: i,
+                keys,
+                ..TeamSpec::default()
+            };
+            let team = Team::assemble(&server, &manager, root.path(), &spec);
+            let seal = team.record_visit(5, &["gps-DSCN0010.jpg"], Some(10_000));
+            let report = team.lead.sync().expect("sync");
+            assert_eq!(
+                report.pushed.acknowledged, 1,
+                "{label} {keys:?}: {report:?}"
+            );
+            let zip = legal.export(&seal.bundle_id.to_string());
+            let path = root.path().join("evidence.zip");
+            std::fs::write(&path, &zip).unwrap();
+            let verify = tandem_verify(&path);
+            let out = String::from_utf8_lossy(&verify.stdout);
+            assert!(verify.status.success(), "{label} {keys:?}:\n{out}");
+            let folder = root.path().join("unpacked");
+            unpack(&path, &folder);
+            for signer in ["lead", "partner"] {
+                let p256 = if signer == "lead" { keys.0 } else { keys.1 } == P256;
+                assert_eq!(
+                    folder.join(format!("signatures/{signer}.der")).exists(),
+                    p256,
+                    "{label} {keys:?}: {signer}'s DER signature for openssl"
+                );
+            }
+            let run = tandem_core::bundle::testing::run_verify_steps(&folder, &fingerprint);
+            assert!(run.all_ok, "{label} {keys:?}: {run:#?}");
+            let p256_checks = run
+                .commands
+                .iter()
+                .filter(|(c, _, _)| c.contains("openssl dgst -sha256 -verify"))
+                .count();
+            assert_eq!(
+                p256_checks,
+                usize::from(keys.0 == P256) + usize::from(keys.1 == P256),
+                "{label} {keys:?}"
+            );
+        }
+    }
+}
