@@ -94,6 +94,17 @@ impl AppError {
         }
     }
 
+    /// 400 `text-invalid`: text holding a NUL character, which no field accepts (PostgreSQL
+    /// cannot store one): as malformed as broken JSON, on every route and database alike.
+    pub fn nul_in_text() -> Self {
+        Self::problem(
+            StatusCode::BAD_REQUEST,
+            "text-invalid",
+            "Malformed request",
+            "A text field holds a NUL character (\\u0000), which no field accepts.",
+        )
+    }
+
     /// 409 Conflict with its own kind.
     pub fn conflict(kind: &'static str, detail: impl Into<String>) -> Self {
         Self::problem(StatusCode::CONFLICT, kind, "Conflict", detail)
@@ -226,10 +237,7 @@ impl From<DbError> for AppError {
         if refused_text(&e) {
             // The client's text, not the database, is at fault: PostgreSQL stores no NUL
             // character (SQLSTATE 22021) nor one outside the encoding (22P05).
-            return Self::invalid(
-                "text-invalid",
-                "A text field holds a character that cannot be stored (NUL).",
-            );
+            return Self::nul_in_text();
         }
         if let DbError::Corrupt(what) = e {
             // A stored value the schema forbids is a bug or damage, not an outage.

@@ -88,7 +88,8 @@ pub fn panic_answer(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response
     AppError::Internal("a request handler panicked".to_owned()).into_response()
 }
 
-/// Refuses a JSON body that carries a NUL character in a string (`\u0000`) with 422,
+/// Refuses a JSON body that carries a NUL character in a string (`\u0000`) with 400
+/// `text-invalid` (a body no route accepts, like malformed JSON),
 /// before any handler reads it: PostgreSQL cannot store one (it answered 503 before), and
 /// SQLite would keep a name that ends early in every C-based tool. One answer on both.
 ///
@@ -128,11 +129,7 @@ pub async fn refuse_nul_text(
         }
     };
     if has_escaped_nul(&bytes) {
-        return AppError::invalid(
-            "text-invalid",
-            "A text field holds a NUL character (\\u0000), which cannot be stored.",
-        )
-        .into_response();
+        return AppError::nul_in_text().into_response();
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await

@@ -265,7 +265,7 @@ async fn a_nul_character_in_any_text_is_refused_alike_on_both_databases() {
                 json!({"reason": "lost\u{0}"}),
             )
             .await;
-        let (kind, _) = problem(resp, 422).await;
+        let (kind, _) = problem(resp, 400).await;
         assert_eq!(kind, "text-invalid", "{}", b.label);
         let now = tandem_server::now_ms();
         let resp = server
@@ -276,7 +276,7 @@ async fn a_nul_character_in_any_text_is_refused_alike_on_both_databases() {
                        "wanted_until_ms": now + DAY_MS, "purpose": "外访\u{0}"}),
             )
             .await;
-        assert_eq!(problem(resp, 422).await.0, "text-invalid");
+        assert_eq!(problem(resp, 400).await.0, "text-invalid");
         // Nothing was written: the phone still syncs (not revoked).
         let resp = server
             .http
