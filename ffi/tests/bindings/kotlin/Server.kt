@@ -103,7 +103,8 @@ class Manager(private val server: DemoServer) {
     /** The bank's case ids, ordered by case reference. */
     fun caseIds(): List<String> {
         val body = call("GET", "/v1/banks/$bankId/cases", null, 200)
-        val ids = Regex("\"id\":\"([^\"]+)\"").findAll(body).map { it.groupValues[1] }.toList()
+        // A case's own id comes first and is followed by its bank; its addresses' ids are not.
+        val ids = Regex("\"id\":\"([^\"]+)\",\"bank_id\"").findAll(body).map { it.groupValues[1] }.toList()
         val refs = Regex("\"case_ref\":\"([^\"]+)\"").findAll(body).map { it.groupValues[1] }.toList()
         check(ids.size == refs.size) { "cases: $body" }
         return refs.zip(ids).sortedBy { it.first }.map { it.second }
