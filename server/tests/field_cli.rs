@@ -605,3 +605,45 @@ async fn a_phone_clock_set_back_into_visiting_hours_does_not_fool_check_in() {
         assert_eq!(list[0]["state"], "assigned", "a refusal records nothing");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_phone_clock_eight_hours_ahead_is_shown_to_the_agent_at_check_in() {
+    // Actor: an agent who cheats the clock (or a phone whose clock is simply wrong): at 10:00
+    // in Shanghai both phones' wall clocks say 18:00. The anchored time counts (the check-in
+    // goes ahead inside visiting hours), and V15 is shown to the agent and recorded.
+    let b = common::sqlite();
+    let server = Server::start(&b, MORNING);
+    let work = b.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let lead = PhoneDir {
+        dir: b.dir.path().join("lead-phone"),
+    };
+    let partner = PhoneDir {
+        dir: b.dir.path().join("partner-phone"),
+    };
+    let visit = assigned_visit(&server, &lead, &partner).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let today = now.div_euclid(DAY_MS) * DAY_MS;
+    let ahead = chrono::DateTime::from_timestamp_millis(today + (MORNING + 8 * 60) * 60_000)
+        .unwrap()
+        .to_rfc3339();
+    let out = try_co_sign(
+        &lead,
+        &partner,
+        &work,
+        "ahead",
+        &["checkin", &visit, "--wall-clock", &ahead],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning (V15)"), "{stderr}");
+    assert!(stderr.contains("480 min ahead"), "{stderr}");
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        result.to_string().contains("V15"),
+        "the JSON result carries the warning: {result}"
+    );
+}

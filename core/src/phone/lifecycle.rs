@@ -269,7 +269,8 @@ pub(super) fn record(
 
 /// What V15 tells the agent: how far the phone's clock is off, and that it does not count.
 pub(crate) fn clock_off_message(off_ms: i64) -> String {
-    let minutes = off_ms.saturating_abs() / 60_000;
+    // Rounded: the anchor's own uncertainty is seconds, and people read whole minutes.
+    let minutes = off_ms.saturating_abs().saturating_add(30_000) / 60_000;
     let way = if off_ms > 0 { "ahead of" } else { "behind" };
     format!(
         "This phone's clock is {minutes} min {way} the server-anchored time; the anchored time \

@@ -362,7 +362,7 @@ fn review_clocks(policy: &Policy, events: &[Event], out: &mut Vec<Violation>) {
             format!(
                 "A phone's wall clock was {} min off the server-anchored time (event {}, \
                  tolerance {} min); the anchored times count.",
-                off.saturating_abs() / 60_000,
+                off.saturating_abs().saturating_add(30_000) / 60_000,
                 event.seq,
                 policy.clock_tolerance_ms / 60_000
             ),
