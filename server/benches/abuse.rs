@@ -24,24 +24,11 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use tokio::io::AsyncReadExt as _;
 
+#[path = "support/process.rs"]
+mod process;
+use process::{env_number, proc_status};
+
 const MIB: u64 = 1024;
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A field of `/proc/<pid>/status`, in its unit (kB for memory).
-fn proc_field(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 /// A `tandem serve` process on its own data folder with the demo organisation.
 struct Tandem {
@@ -160,14 +147,14 @@ fn sample(addr: SocketAddr, pid: u32, stop: Arc<AtomicBool>) -> Samples {
         }
         latencies.push(start.elapsed());
         if tick.is_multiple_of(12) {
-            max_rss = max_rss.max(proc_field(pid, "VmRSS:"));
-            max_threads = max_threads.max(proc_field(pid, "Threads:"));
+            max_rss = max_rss.max(proc_status(pid, "VmRSS:"));
+            max_threads = max_threads.max(proc_status(pid, "Threads:"));
         }
         tick += 1;
         std::thread::sleep(Duration::from_millis(20));
     }
     latencies.sort();
-    (latencies, max_rss, proc_field(pid, "VmHWM:"), max_threads)
+    (latencies, max_rss, proc_status(pid, "VmHWM:"), max_threads)
 }
 
 fn start_sampler(server: &Tandem) -> (Arc<AtomicBool>, std::thread::JoinHandle<Samples>) {
@@ -247,7 +234,7 @@ async fn login_flood(
         max_rss_kib,
         hwm_kib,
         max_threads,
-        rss_after_kib: proc_field(server.pid(), "VmRSS:"),
+        rss_after_kib: proc_status(server.pid(), "VmRSS:"),
     }
 }
 
@@ -352,7 +339,7 @@ async fn run() {
         "--login-free-failures-per-address",
         "4000000000",
     ]);
-    let rss_idle = proc_field(lifted.pid(), "VmRSS:");
+    let rss_idle = proc_status(lifted.pid(), "VmRSS:");
     let base = baseline_healthz(&lifted, 10).await;
     rows.push(format!(
         "| /healthz, no load (peer) | p50 {} ms, p99 {} ms ({} samples) | RSS {} MiB | — |",

@@ -22,24 +22,11 @@ use bytes::Bytes;
 use rand::{Rng as _, SeedableRng as _};
 use tandem_core::crypto::{Digest, SignatureAlgorithm, SoftwareSigner, sha256};
 
+#[path = "support/process.rs"]
+mod process;
+use process::{env_number, proc_status};
+
 const MIB: usize = 1 << 20;
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A field of `/proc/<pid>/status`, KiB.
-fn proc_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -355,8 +342,8 @@ async fn run() {
     // Memory: a fresh server, a large upload, RSS sampled throughout.
     let tandem = Tandem::start(&dir.join("tandem-mem")).await;
     let pid = tandem.child.id();
-    let base_rss = proc_kib(pid, "VmRSS:");
-    let base_hwm = proc_kib(pid, "VmHWM:");
+    let base_rss = proc_status(pid, "VmRSS:");
+    let base_hwm = proc_status(pid, "VmHWM:");
     let big = blob(mem_mib * MIB, 2);
     let digest = sha256(&big);
     let ranges = chunks(&big, chunk_mib * MIB);
@@ -366,7 +353,7 @@ async fn run() {
     let sampler = std::thread::spawn(move || {
         let mut max = 0;
         while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-            max = max.max(proc_kib(pid, "VmRSS:"));
+            max = max.max(proc_status(pid, "VmRSS:"));
             std::thread::sleep(Duration::from_millis(20));
         }
         max
@@ -374,7 +361,7 @@ async fn run() {
     let secs = tandem.upload(&bytes, &digest, &ranges).await;
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let max_rss = sampler.join().unwrap();
-    let hwm = proc_kib(pid, "VmHWM:");
+    let hwm = proc_status(pid, "VmHWM:");
     tandem.stop();
     println!(
         "memory, {mem_mib} MiB upload in {secs:.3} s: VmRSS before {:.1} MiB, sampled max {:.1} MiB, \

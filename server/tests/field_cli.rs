@@ -258,6 +258,25 @@ const MORNING: i64 = 2 * 60;
 const LATE_EVENING: i64 = 14 * 60 + 30;
 
 /// Enrols both phones, has the manager approve a visit for them and syncs both.
+/// A server with its clock at `utc_minute` today, two phone folders and a work folder in
+/// `b`'s folder, and a visit approved for both phones: (server, work, lead, partner, visit).
+async fn two_phones(
+    b: &common::TestBackend,
+    utc_minute: i64,
+) -> (Server, PathBuf, PhoneDir, PhoneDir, String) {
+    let server = Server::start(b, utc_minute);
+    let work = b.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let lead = PhoneDir {
+        dir: b.dir.path().join("lead-phone"),
+    };
+    let partner = PhoneDir {
+        dir: b.dir.path().join("partner-phone"),
+    };
+    let visit = assigned_visit(&server, &lead, &partner).await;
+    (server, work, lead, partner, visit)
+}
+
 async fn assigned_visit(server: &Server, lead: &PhoneDir, partner: &PhoneDir) -> String {
     let a = lead.ok(&["enroll", &server.codes[0], "--server", &server.base]);
     let p = partner.ok(&["enroll", &server.codes[1], "--server", &server.base]);
@@ -397,17 +416,7 @@ fn signature_png(path: &Path) {
 async fn two_terminal_phones_run_a_visit_whose_export_verifies() {
     for b in common::backends().await {
         let started = Instant::now();
-        let server = Server::start(&b, MORNING);
-        let work = b.dir.path().join("work");
-        std::fs::create_dir_all(&work).unwrap();
-        let lead = PhoneDir {
-            dir: b.dir.path().join("lead-phone"),
-        };
-        let partner = PhoneDir {
-            dir: b.dir.path().join("partner-phone"),
-        };
-
-        let visit = assigned_visit(&server, &lead, &partner).await;
+        let (server, work, lead, partner, visit) = two_phones(&b, MORNING).await;
         let list = lead.ok(&["visits", "--position", AT_THE_DOOR]);
         assert_eq!(list[0]["visit_id"], visit.as_str());
         assert_eq!(list[0]["state"], "assigned");
@@ -555,16 +564,7 @@ async fn a_phone_clock_set_back_into_visiting_hours_does_not_fool_check_in() {
     // Actor: an agent who cheats the clock: at 22:30 in Shanghai, both phones' wall clocks
     // set to 10:00. The server-anchored time the phones took at sync still says 22:30: V04.
     let b = common::sqlite();
-    let server = Server::start(&b, LATE_EVENING);
-    let work = b.dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let lead = PhoneDir {
-        dir: b.dir.path().join("lead-phone"),
-    };
-    let partner = PhoneDir {
-        dir: b.dir.path().join("partner-phone"),
-    };
-    let visit = assigned_visit(&server, &lead, &partner).await;
+    let (_server, work, lead, partner, visit) = two_phones(&b, LATE_EVENING).await;
     let morning = "2026-11-30T10:00:00+08:00";
     let list = lead.ok(&["visits", "--position", AT_THE_DOOR, "--wall-clock", morning]);
     let rules: Vec<&str> = list[0]["check_in_now"]
@@ -612,16 +612,7 @@ async fn a_phone_clock_eight_hours_ahead_is_shown_to_the_agent_at_check_in() {
     // in Shanghai both phones' wall clocks say 18:00. The anchored time counts (the check-in
     // goes ahead inside visiting hours), and V15 is shown to the agent and recorded.
     let b = common::sqlite();
-    let server = Server::start(&b, MORNING);
-    let work = b.dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let lead = PhoneDir {
-        dir: b.dir.path().join("lead-phone"),
-    };
-    let partner = PhoneDir {
-        dir: b.dir.path().join("partner-phone"),
-    };
-    let visit = assigned_visit(&server, &lead, &partner).await;
+    let (_server, work, lead, partner, visit) = two_phones(&b, MORNING).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -254,12 +254,19 @@ pub(super) fn record(
         tx.append_event(visit, flag, at, fix.clone(), by)?;
     }
     let mut violations = violations;
-    if let Some(discrepancy) = discrepancy_event(&at, loaded.policy.clock_tolerance_ms) {
+    if let Some(
+        discrepancy @ EventKind::ClockDiscrepancy {
+            wall_ms,
+            anchored_ms,
+        },
+    ) = discrepancy_event(&at, loaded.policy.clock_tolerance_ms)
+    {
         tx.append_event(visit, discrepancy, at, fix, by)?;
         // V15: shown to the agent now (the event above is the flag reviewers see).
-        if let Some(off) = crate::clock::clock_discrepancy(&at, loaded.policy.clock_tolerance_ms) {
-            violations.push(Violation::warn(RuleId::V15, clock_off_message(off)));
-        }
+        violations.push(Violation::warn(
+            RuleId::V15,
+            clock_off_message(wall_ms - anchored_ms),
+        ));
     }
     if loaded.state() == VisitState::CheckedIn {
         tx.set_visit_state(visit, VisitState::Active, at.best_ms())?;
