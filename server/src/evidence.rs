@@ -1,6 +1,7 @@
 //! Evidence retrieval for legal staff: the bundles received for a visit, and a bundle's
 //! export — the ZIP `tandem verify` checks (manifest, signatures, blobs, keys, server
-//! documents, and `receipt/` with the receipt, inclusion proof and checkpoint), written by
+//! documents, `receipt/` with the receipt, inclusion proof and checkpoint, and
+//! `certificates/` with the server's word on each signing key), written by
 //! core's exporter from what the server holds, so it proves itself years later without
 //! this server.
 
@@ -18,15 +19,15 @@ use tandem_core::bundle::{
     write_export,
 };
 use tandem_core::crypto::{Digest, Signer as _};
-use tandem_core::model::{BundleId, VisitId};
+use tandem_core::model::{BundleId, DeviceCertificate, Signed, VisitId};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::AppState;
 use crate::auth::UserAuth;
 use crate::blobstore::BlobStore;
 use crate::db::Role;
 use crate::db::ledger::{BundleStatus, StoredBundle};
 use crate::error::{AppError, Problem};
+use crate::{AppState, now_ms};
 
 /// The routes of evidence retrieval.
 pub fn routes() -> Router<AppState> {
@@ -126,8 +127,9 @@ pub async fn export_bundle(
     tracing::info!(bundle = %id, user = %user.user.user_id, "evidence exported");
     let blobs = state.blobs.clone();
     let server_key = state.signer.public_key();
+    let certificates = certificates(&state, &stored).await?;
     let file = tokio::task::spawn_blocking(move || -> Result<std::fs::File, AppError> {
-        let bundle = sealed_bundle(&stored)?;
+        let bundle = sealed_bundle(&stored)?.with_certificates(certificates);
         let dir = tempfile::tempdir_in(blobs.tmp_dir()).map_err(internal)?;
         let path = dir.path().join("export.zip");
         write_export(
@@ -170,6 +172,35 @@ fn sealed_bundle(stored: &StoredBundle) -> Result<SealedBundle, AppError> {
         .ok_or_else(|| internal("committed bundle without its receipt"))?;
     let receipt: ServerReceipt = serde_json::from_str(answer).map_err(internal)?;
     Ok(bundle.with_receipt(receipt))
+}
+
+/// The server's certificate of each signing key, as its device registry stands now: a
+/// verifier holding only the server key's fingerprint checks enrolment and revocation with
+/// them. A key the registry does not know gets none (the verifier then finds it not
+/// enrolled).
+async fn certificates(
+    state: &AppState,
+    stored: &StoredBundle,
+) -> Result<Vec<Signed<DeviceCertificate>>, AppError> {
+    let signatures = parse_signatures(&stored.signatures).map_err(internal)?;
+    let issued_at_ms = now_ms();
+    let mut out = Vec::new();
+    for signature in &signatures {
+        let Some(device) = state.db.device_by_kid(&signature.kid).await? else {
+            continue;
+        };
+        let certificate = DeviceCertificate {
+            device_id: device.device_id,
+            agent_id: device.agent_id,
+            bank_ids: device.bank_ids,
+            public_key: device.public_key,
+            enrolled_at_ms: device.enrolled_ms,
+            revoked_at_ms: device.revoked_at_ms,
+            issued_at_ms,
+        };
+        out.push(Signed::sign(&certificate, state.signer.as_ref()).map_err(internal)?);
+    }
+    Ok(out)
 }
 
 /// The server's content-addressed blobs, as the exporter reads them.

@@ -1,11 +1,12 @@
-//! `tandem verify <bundle.zip | folder> [--trust keys.json] [--json]`.
+//! `tandem verify <bundle.zip | folder> [--server-key FINGERPRINT] [--trust keys.json] [--json]`.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tandem_core::bundle::{
-    BundleError, CheckResult, Trust, VerificationReport, open_source, verify_bundle,
+    BundleError, CheckResult, Trust, VerificationReport, open_source, parse_fingerprint,
+    verify_bundle,
 };
 
 /// Exit code of a bundle with no failed check.
@@ -20,8 +21,15 @@ const ERROR: u8 = 2;
 pub struct VerifyArgs {
     /// The bundle: a ZIP export, or a folder holding manifest.json.
     bundle: PathBuf,
-    /// Trusted keys: server public keys and the device-key registry (JSON). Without it,
-    /// checks that need a key are reported "not checked (no trust given)".
+    /// The server key's fingerprint (its kid: 64 hex digits, from the export note, the
+    /// bank's letter or /v1/server-key). The export's key with that fingerprint and its
+    /// certificates of the signing phones then check every server signature, enrolment and
+    /// revocation.
+    #[arg(long, value_name = "FINGERPRINT")]
+    server_key: Option<String>,
+    /// Trusted keys obtained separately: server public keys and the device-key registry
+    /// (JSON). Without it or --server-key, checks that need a key are reported "not checked
+    /// (no trust given)".
     #[arg(long, value_name = "keys.json")]
     trust: Option<PathBuf>,
     /// Print the report as JSON instead of a table.
@@ -31,22 +39,31 @@ pub struct VerifyArgs {
 
 /// Runs the verification and prints the report.
 pub fn run(args: &VerifyArgs) -> ExitCode {
-    let trust = match &args.trust {
+    let mut trust = match &args.trust {
         Some(path) => match Trust::load(path) {
             Ok(trust) => trust,
             Err(e) => return error(&format!("cannot read trust file: {e}")),
         },
         None => Trust::none(),
     };
+    let fingerprint = match args.server_key.as_deref().map(parse_fingerprint) {
+        None => None,
+        Some(Ok(kid)) => Some(kid),
+        Some(Err(e)) => return error(&format!("--server-key: {e}")),
+    };
     let source = match open_source(&args.bundle) {
         Ok(source) => source,
-        // A directory no honest export has: the bundle is invalid, not unreadable.
-        Err(e @ BundleError::Tampered { .. }) => {
-            println!("INVALID: {}", e.to_string().replace('\n', " "));
-            return ExitCode::from(INVALID);
-        }
-        Err(e) => return error(&format!("cannot open bundle: {e}")),
+        Err(e) => return refused(e, "cannot open bundle"),
     };
+    if let Some(fingerprint) = fingerprint {
+        match Trust::from_server_key(source.as_ref(), &fingerprint) {
+            Ok(given) => {
+                trust.server_keys.extend(given.server_keys);
+                trust.devices.extend(given.devices);
+            }
+            Err(e) => return refused(e, "cannot read the server's certificates"),
+        }
+    }
     let report = verify_bundle(source.as_ref(), &trust);
     let text = if args.json {
         match serde_json::to_string_pretty(&report) {
@@ -60,6 +77,18 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         return ExitCode::from(ERROR);
     }
     ExitCode::from(if report.is_valid() { VALID } else { INVALID })
+}
+
+/// A bundle that cannot be tied to what the reader trusts, or whose directory no honest
+/// export has, is invalid (exit 1); any other error leaves it unverified (exit 2).
+fn refused(e: BundleError, context: &str) -> ExitCode {
+    match e {
+        BundleError::Tampered { .. } | BundleError::ServerKeyAbsent { .. } => {
+            println!("INVALID: {}", e.to_string().replace('\n', " "));
+            ExitCode::from(INVALID)
+        }
+        e => error(&format!("{context}: {e}")),
+    }
 }
 
 fn error(message: &str) -> ExitCode {

@@ -23,10 +23,15 @@ struct Exported {
     folder: String,
     zip: String,
     trust: String,
+    /// The server key's fingerprint, as the reader obtains it elsewhere.
+    fingerprint: String,
 }
 
 fn exported() -> Exported {
-    let sample = SampleBundle::new().unwrap();
+    exported_from(SampleBundle::new().unwrap())
+}
+
+fn exported_from(sample: SampleBundle) -> Exported {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("export");
     let zip = dir.path().join("export.zip");
@@ -39,6 +44,9 @@ fn exported() -> Exported {
         folder: s(&folder),
         zip: s(&zip),
         trust: s(&trust),
+        fingerprint: tandem_core::crypto::Signer::public_key(&sample.server)
+            .kid()
+            .to_string(),
         _dir: dir,
     }
 }
@@ -75,6 +83,57 @@ fn a_valid_folder_with_trust_exits_0_and_shows_every_check() {
         "{stdout}"
     );
     assert!(stdout.contains("VALID"));
+}
+
+/// Actor: a court's expert witness holding the export and the server key's fingerprint
+/// (from the bank's letter), nothing else.
+#[test]
+fn the_server_key_fingerprint_alone_leaves_nothing_unchecked() {
+    let e = exported();
+    // As people copy it: upper case, in groups.
+    let grouped = e
+        .fingerprint
+        .to_uppercase()
+        .as_bytes()
+        .chunks(8)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for bundle in [&e.zip, &e.folder] {
+        let out = tandem(&["verify", bundle, "--server-key", &grouped]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+        assert!(stdout.contains("(0 not checked"), "{stdout}");
+        assert!(!stdout.contains("not checked ("), "{stdout}");
+    }
+    // Another server's fingerprint: nothing in the export ties it to that server.
+    let other = "ab".repeat(32);
+    let out = tandem(&["verify", &e.zip, "--server-key", &other]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(&format!("keys/{other}.pem")));
+    // Not a fingerprint at all: a usage error, one line.
+    let out = tandem(&["verify", &e.zip, "--server-key", "letter-42"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr).lines().count(), 1);
+}
+
+/// Actor: a field agent whose phone was reported stolen — evidence its key signed after the
+/// revocation is refused by a verifier holding only the fingerprint.
+#[test]
+fn a_device_revoked_before_the_visit_exits_1_naming_signatures() {
+    let mut sample = SampleBundle::new().unwrap();
+    let lead = tandem_core::crypto::Signer::public_key(&sample.lead).kid();
+    let revoked = sample.manifest.sealed_at_ms - 24 * 3_600_000;
+    sample.trust.devices.get_mut(&lead).unwrap().revoked_at_ms = Some(revoked);
+    let e = exported_from(sample);
+    let out = tandem(&["verify", &e.zip, "--server-key", &e.fingerprint]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("signatures"))
+        .unwrap();
+    assert!(row.contains("FAIL") && row.contains("revoked"), "{row}");
 }
 
 #[test]

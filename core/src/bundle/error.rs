@@ -65,6 +65,16 @@ pub enum BundleError {
         /// Why.
         reason: String,
     },
+    /// `--server-key`: the bundle carries no key with that fingerprint (`keys/<kid>.pem`),
+    /// so nothing in it can be tied to the server the reader trusts.
+    #[error(
+        "the bundle carries no server key with fingerprint {fingerprint} (keys/{fingerprint}.pem): \
+         it was not exported by that server, or the export is incomplete"
+    )]
+    ServerKeyAbsent {
+        /// The fingerprint asked for.
+        fingerprint: String,
+    },
     /// The trust file is unreadable.
     #[error("trust file: {0}")]
     Trust(String),

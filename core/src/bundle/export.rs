@@ -14,7 +14,7 @@ use super::{
 use crate::blobs::BlobStore;
 use crate::canonical;
 use crate::crypto::{Digest, PublicKey, Sha256Stream, SignatureAlgorithm, signing_input};
-use crate::model::Approval;
+use crate::model::{Approval, DeviceCertificate, Signed};
 
 mod verify_txt;
 
@@ -32,6 +32,8 @@ pub struct SealedBundle {
     /// The server's receipt, inclusion proof and checkpoint, once the server took it in
     /// (exported as `receipt/`).
     pub receipt: Option<ServerReceipt>,
+    /// The server's certificates of the signing keys (exported as `certificates/`).
+    pub certificates: Vec<Signed<DeviceCertificate>>,
 }
 
 impl SealedBundle {
@@ -45,6 +47,7 @@ impl SealedBundle {
             manifest_bytes,
             signatures,
             receipt: None,
+            certificates: Vec::new(),
         })
     }
 
@@ -52,6 +55,13 @@ impl SealedBundle {
     #[must_use]
     pub fn with_receipt(mut self, receipt: ServerReceipt) -> Self {
         self.receipt = Some(receipt);
+        self
+    }
+
+    /// The same bundle with the server's certificates of its signing keys.
+    #[must_use]
+    pub fn with_certificates(mut self, certificates: Vec<Signed<DeviceCertificate>>) -> Self {
+        self.certificates = certificates;
         self
     }
 }
@@ -110,7 +120,8 @@ pub fn media_extension(media_type: &str) -> &'static str {
 /// Writes the export of `bundle`: `manifest.json`, `signatures.json`,
 /// `blobs/<sha256>.<ext>`, `keys/<kid>.pem` (each signer and the server key when given),
 /// `documents/` (the server-signed bodies), `signatures/` (each signing input and raw
-/// signature, DER too for P-256), `SHA256SUMS` and `VERIFY.txt`. Every blob is checked
+/// signature, DER too for P-256), `receipt/` and `certificates/` when the bundle has them,
+/// `SHA256SUMS` and `VERIFY.txt`. Every blob is checked
 /// against its digest and size while it is copied; the export appears only when complete.
 pub fn write_export(
     bundle: &SealedBundle,
@@ -222,6 +233,8 @@ pub fn derived_files(
     ] {
         files.remove(name);
     }
+    // So are the server's certificates (checked by signature with the trusted key).
+    files.retain(|name, _| !name.starts_with(super::CERTIFICATES_DIR));
     Ok(files)
 }
 
@@ -334,6 +347,21 @@ fn write_contents(
                 listed_in,
             });
         }
+    }
+    for signed in &bundle.certificates {
+        let kid = canonical::from_canonical_slice::<DeviceCertificate>(signed.body.as_bytes())
+            .map_err(|source| BundleError::Canonical {
+                name: "certificate",
+                source,
+            })?
+            .public_key
+            .kid();
+        let bytes =
+            canonical::to_canonical_vec(signed).map_err(|source| BundleError::Canonical {
+                name: "certificate",
+                source,
+            })?;
+        out.file(&super::certificate_file(&kid), &bytes)?;
     }
     for key in checks.iter().filter_map(|c| c.key.as_ref()) {
         keys.insert(key.kid().to_string(), key.clone());

@@ -8,6 +8,7 @@
 //! receive, with `VERIFY.txt` showing how to check it with `sha256sum` and `openssl` alone.
 //! The byte-level format is in `docs/bundle-format.md`.
 
+mod certificates;
 mod error;
 mod export;
 mod manifest;
@@ -20,6 +21,7 @@ pub mod testing;
 mod trust;
 mod verify;
 
+pub use certificates::{CERTIFICATES_DIR, certificate_file, parse_fingerprint};
 pub use error::BundleError;
 pub use export::{
     BlobSupply, ExportTarget, FINGERPRINT_PLACEHOLDER, SealedBundle, VERIFY_COMMAND_PREFIX,

@@ -14,8 +14,8 @@ use crate::crypto::{Digest, SignatureAlgorithm, SignatureRecord, Signer, Softwar
 use crate::handshake::{CheckInStatement, CheckOutStatement};
 use crate::model::{
     AddressId, AgentId, Approval, ApprovalId, AuthorisationLetter, BankId, BundleId, CaseId,
-    CoSignature, DerivedBlob, DeviceId, Event, EventKind, EventTime, Policy, PromiseAuthorisation,
-    Signed, TeamMember, VisitId, VisitTicket,
+    CoSignature, DerivedBlob, DeviceCertificate, DeviceId, Event, EventKind, EventTime, Policy,
+    PromiseAuthorisation, Signed, TeamMember, VisitId, VisitTicket,
 };
 use crate::place::{Coordinate, Datum, Fix, Provider};
 
@@ -388,9 +388,30 @@ impl SampleBundle {
         Ok(())
     }
 
-    /// Seals and exports the sample (with the server key).
+    /// The server's certificates of both signing keys, as `trust` has them.
+    pub fn certificates(&self) -> Result<Vec<Signed<DeviceCertificate>>, BundleError> {
+        let keys = [&self.lead, &self.partner].map(|s| s.public_key());
+        keys.into_iter()
+            .filter_map(|key| {
+                let enrolment = self.trust.devices.get(&key.kid())?;
+                let certificate = DeviceCertificate {
+                    device_id: enrolment.device_id,
+                    agent_id: enrolment.agent_id,
+                    bank_ids: vec![self.manifest.visit.bank_id],
+                    public_key: key,
+                    enrolled_at_ms: enrolment.enrolled_at_ms,
+                    revoked_at_ms: enrolment.revoked_at_ms,
+                    issued_at_ms: self.manifest.sealed_at_ms + 60 * MINUTE,
+                };
+                Some(Signed::sign(&certificate, &self.server).map_err(BundleError::from))
+            })
+            .collect()
+    }
+
+    /// Seals and exports the sample (with the server key and the certificates of both
+    /// signing keys).
     pub fn export(&self, target: ExportTarget<'_>) -> Result<SealedBundle, BundleError> {
-        let sealed = self.seal()?;
+        let sealed = self.seal()?.with_certificates(self.certificates()?);
         write_export(
             &sealed,
             &self.blobs,

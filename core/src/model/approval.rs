@@ -184,6 +184,33 @@ pub struct DeviceRevocation {
     pub revoked_at_ms: i64,
 }
 
+/// The server's word on one enrolled phone key, carried by an export (`certificates/`) so
+/// that a verifier holding only the server key's fingerprint can check enrolment and
+/// revocation offline. `revoked_at_ms` is as of `issued_at_ms`: a later revocation is not in
+/// it, and needs no saying for evidence sealed before the certificate was issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceCertificate {
+    /// The phone.
+    pub device_id: DeviceId,
+    /// The agent the key is bound to.
+    pub agent_id: AgentId,
+    /// The banks the agent works for.
+    pub bank_ids: Vec<BankId>,
+    /// The phone's key.
+    pub public_key: PublicKey,
+    /// When the server enrolled it, UTC ms.
+    pub enrolled_at_ms: i64,
+    /// When it was revoked, UTC ms, if it was by `issued_at_ms`.
+    pub revoked_at_ms: Option<i64>,
+    /// When the server issued this certificate, UTC ms.
+    pub issued_at_ms: i64,
+}
+
+impl SignedPurpose for DeviceCertificate {
+    const PURPOSE: &'static str = "device-certificate";
+}
+
 impl SignedPurpose for DeviceRevocation {
     const PURPOSE: &'static str = "device-revocation";
 }

@@ -14,8 +14,9 @@ mod signed;
 mod visit;
 
 pub use approval::{
-    Appointment, Approval, AuthorisationLetter, CashAuthorisation, DeviceRevocation, PaymentMethod,
-    PromiseAuthorisation, TeamMember, TemplateKind, TemplateRef, TimeAnchor, VisitTicket,
+    Appointment, Approval, AuthorisationLetter, CashAuthorisation, DeviceCertificate,
+    DeviceRevocation, PaymentMethod, PromiseAuthorisation, TeamMember, TemplateKind, TemplateRef,
+    TimeAnchor, VisitTicket,
 };
 pub use case::{
     ApprovedAddress, Case, CaseStatus, Debtor, Entrustment, HealthFlag, HoldReason,

@@ -214,6 +214,12 @@ pub(super) fn render(bundle: &SealedBundle, checks: &[OpensslCheck]) -> String {
         s.line("checkpoint's root: `tandem verify` checks it, or by hand as transparency-log.md");
         s.line("section 5 shows.");
     }
+    if !bundle.certificates.is_empty() {
+        s.line("");
+        s.line("certificates/ holds the server's signed word on each signing phone's key: the");
+        s.line("agent, the banks, when it was enrolled and whether it was revoked. `tandem verify");
+        s.line("--server-key FINGERPRINT` checks them and the signatures' times against them.");
+    }
     s.line("");
     s.line("If every command printed OK, every blob, document and signature of this export is");
     s.line("as the team's phones and the server signed it.");

@@ -1,8 +1,9 @@
 //! The `export_files` check: every entry of a bundle or its export is accounted for. The
-//! bundle's own files are checked by the other checks; every derived file (`documents/`,
-//! `keys/`, `signatures/`, `SHA256SUMS`, `VERIFY.txt`) must be byte-identical to what the
-//! exporter derives from this very bundle; anything else, and any name that could escape
-//! the folder it is unpacked into, fails.
+//! bundle's own files are checked by the other checks; the server's certificates of the
+//! signing keys must be well formed (their signatures are checked with the trusted server
+//! key); every derived file (`documents/`, `keys/`, `signatures/`, `SHA256SUMS`,
+//! `VERIFY.txt`) must be byte-identical to what the exporter derives from this very bundle;
+//! anything else, and any name that could escape the folder it is unpacked into, fails.
 //!
 //! Threat: a reader of an export received from someone else — a doctored `VERIFY.txt` that
 //! runs a script and prints "verified", a convenience copy of the approval showing another
@@ -12,22 +13,26 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::failures;
 use super::receipt::read_entry;
-use crate::bundle::openssl::public_key_from_pem;
+use crate::bundle::certificates::{key_file, read_certificate, signer_kids};
 use crate::bundle::signatures::MAX_SIGNATURES_BYTES;
 use crate::bundle::{
-    BundleSource, CHECKPOINT_FILE, CheckResult, INCLUSION_PROOF_FILE, Manifest, RECEIPT_FILE,
-    SealedBundle, ServerReceipt, derived_files, parse_signatures,
+    BundleSource, CERTIFICATES_DIR, CHECKPOINT_FILE, CheckResult, INCLUSION_PROOF_FILE, Manifest,
+    RECEIPT_FILE, SealedBundle, ServerReceipt, certificate_file, derived_files, parse_signatures,
 };
-use crate::crypto::PublicKey;
 
 use super::blob_file_name;
 
 /// Largest derived file compared (`VERIFY.txt` of a visit with hundreds of blobs).
 const MAX_DERIVED_BYTES: u64 = 4 * 1024 * 1024;
-/// Largest key file read.
-const MAX_KEY_BYTES: u64 = 4096;
 /// The folders an export has; a ZIP may list them as entries of their own.
-const FOLDERS: [&str; 5] = ["blobs/", "receipt/", "documents/", "keys/", "signatures/"];
+const FOLDERS: [&str; 6] = [
+    "blobs/",
+    "receipt/",
+    "documents/",
+    "keys/",
+    "signatures/",
+    CERTIFICATES_DIR,
+];
 
 /// Why a name cannot be an entry of a bundle, if it cannot: it would land outside the
 /// folder it is unpacked into, or hide what it is.
@@ -74,9 +79,24 @@ pub(super) fn check_entries(
                 .map(|b| format!("blobs/{}", blob_file_name(b))),
         )
         .collect();
+    // The server's certificates of the signing keys: each well formed and for its key;
+    // their signatures are checked with the server key the reader trusts.
+    let mut certificates = BTreeSet::new();
+    for kid in signer_kids(source) {
+        match read_certificate(source, &kid) {
+            None => {}
+            Some(Ok(_)) => {
+                certificates.insert(certificate_file(&kid));
+            }
+            Some(Err(e)) => {
+                certificates.insert(certificate_file(&kid));
+                problems.push(e);
+            }
+        }
+    }
     let derived = derive(source, manifest_bytes, manifest);
     for name in names.iter().filter(|n| unsafe_name(n).is_none()) {
-        if own.contains(name) || FOLDERS.contains(&name.as_str()) {
+        if own.contains(name) || certificates.contains(name) || FOLDERS.contains(&name.as_str()) {
             continue;
         }
         if name.starts_with("blobs/") {
@@ -133,6 +153,12 @@ fn derive(
         manifest_bytes: manifest_bytes.to_vec(),
         signatures,
         receipt,
+        // `VERIFY.txt` says what certificates/ holds when the export has any.
+        certificates: signer_kids(source)
+            .iter()
+            .filter_map(|kid| read_certificate(source, kid)?.ok())
+            .map(|(signed, _)| signed)
+            .collect(),
     };
     let server_key = server_kids(&bundle)
         .into_iter()
@@ -154,16 +180,6 @@ fn server_kids(bundle: &SealedBundle) -> Vec<String> {
     }
     kids.dedup();
     kids
-}
-
-/// `keys/<kid>.pem` when it holds the key of that kid (a key id is the key's own digest,
-/// so a file can only name the key it holds).
-fn key_file(source: &dyn BundleSource, kid: &str) -> Option<PublicKey> {
-    let bytes = source
-        .read_small(&format!("keys/{kid}.pem"), MAX_KEY_BYTES)
-        .ok()??;
-    let key = public_key_from_pem(std::str::from_utf8(&bytes).ok()?)?;
-    (key.kid().to_string() == kid).then_some(key)
 }
 
 #[cfg(test)]
