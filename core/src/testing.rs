@@ -209,6 +209,7 @@ impl World {
             device_id: device,
             server_time_ms,
             nonce: crate::model::BundleId::new().0.simple().to_string(),
+            shifted_by_ms: None,
         })
     }
 

@@ -17,6 +17,7 @@ fn anchor_at(server_time_ms: i64) -> TimeAnchor {
         device_id: DeviceId::new(),
         server_time_ms,
         nonce: "5eed".into(),
+        shifted_by_ms: None,
     }
 }
 

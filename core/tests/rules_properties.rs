@@ -78,7 +78,7 @@ proptest! {
     ) {
         let clock = ManualClock::new(wall, mono_at);
         let anchor = StoredAnchor::receive(
-            &TimeAnchor { device_id: DeviceId::new(), server_time_ms: server, nonce: "00".into() },
+            &TimeAnchor { device_id: DeviceId::new(), server_time_ms: server, nonce: "00".into(), shifted_by_ms: None },
             &clock,
         );
         clock.set_monotonic_ms(mono_now);

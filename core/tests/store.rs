@@ -215,6 +215,7 @@ fn signed_documents_come_back_byte_for_byte() {
             device_id: DeviceId::new(),
             server_time_ms: 1_795_000_000_000,
             nonce: "a1b2".into(),
+            shifted_by_ms: None,
         },
         &f.server,
     )

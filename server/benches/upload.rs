@@ -66,7 +66,7 @@ impl Tandem {
         let db = tandem_server::db::open_sqlite_file(&data.join("tandem.db"))
             .await
             .unwrap();
-        let creds = tandem_server::demo::seed(db.as_ref())
+        let creds = tandem_server::demo::seed(db.as_ref(), tandem_server::clock::system_now_ms())
             .await
             .unwrap()
             .expect("a fresh folder");

@@ -24,7 +24,7 @@ use crate::db::auth::{DeviceRecord, EnrollOutcome, NewDevice, SessionUser};
 use crate::db::{NewEnrollmentCode, Role};
 use crate::error::{AppError, Problem};
 use crate::throttle::{ClientAddr, Refusal, VerifyError};
-use crate::{AppState, now_ms, secrets};
+use crate::{AppState, secrets};
 
 /// Prefix of device bearer tokens.
 pub const DEVICE_TOKEN_PREFIX: &str = "tdv_";
@@ -143,7 +143,7 @@ impl FromRequestParts<AppState> for UserAuth {
         let token_hash = secrets::token_hash(token);
         let user = state
             .db
-            .session_user(&token_hash, now_ms())
+            .session_user(&token_hash, state.now_ms())
             .await?
             .ok_or(AppError::Unauthorized)?;
         Ok(Self { user, token_hash })
@@ -266,7 +266,7 @@ pub async fn enroll(
     };
     match state
         .db
-        .enroll_device(&code_hash, &device, now_ms())
+        .enroll_device(&code_hash, &device, state.now_ms())
         .await?
     {
         EnrollOutcome::Enrolled { agent_id, bank_ids } => {
@@ -388,7 +388,7 @@ pub async fn revoke(
     }
     let device = state.db.device(id).await?.ok_or(AppError::NotFound)?;
     user.check_any_bank(&device.bank_ids)?;
-    let now = now_ms();
+    let now = state.now_ms();
     state.db.revoke_device(id, now, req.reason.trim()).await?;
     let revoked_at_ms = state
         .db
@@ -439,7 +439,7 @@ pub async fn new_code(
         .ok_or(AppError::NotFound)?;
     user.check_any_bank(&banks)?;
     let code = secrets::new_enrollment_code().map_err(|e| AppError::Internal(e.to_string()))?;
-    let now = now_ms();
+    let now = state.now_ms();
     let stored = NewEnrollmentCode {
         id: Uuid::now_v7(),
         code_hash: secrets::enrollment_code_hash(&code),
@@ -565,7 +565,7 @@ async fn sign_in(
     throttle.succeeded(&req.login);
     let token =
         secrets::new_token(SESSION_TOKEN_PREFIX).map_err(|e| AppError::Internal(e.to_string()))?;
-    let now = now_ms();
+    let now = state.now_ms();
     let expires_ms = now + SESSION_TTL_MS;
     state
         .db
@@ -657,7 +657,10 @@ pub async fn logout(
     uri: Uri,
     user: UserAuth,
 ) -> Result<Response, AppError> {
-    state.db.end_session(&user.token_hash, now_ms()).await?;
+    state
+        .db
+        .end_session(&user.token_hash, state.now_ms())
+        .await?;
     let clear = session_cookie_header("", 0, secure_cookie(&state.config, &headers, &uri));
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }

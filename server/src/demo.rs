@@ -57,8 +57,8 @@ impl fmt::Display for DemoCredentials {
             writeln!(f, "  {login:<10} {:<8} {password}", role.as_str())?;
         }
         writeln!(f)?;
-        // Rounded up: codes made a moment ago are valid "7 days", not 6.
-        let days = ((self.codes_expire_ms - now_ms()).max(0) + DAY_MS - 1) / DAY_MS;
+        // Printed as they are made: valid for the whole time to live.
+        let days = (ENROLLMENT_TTL_MS + DAY_MS - 1) / DAY_MS;
         writeln!(
             f,
             "Agent enrollment codes (one use each, valid {days} days):"
@@ -69,8 +69,6 @@ impl fmt::Display for DemoCredentials {
         Ok(())
     }
 }
-
-use crate::now_ms;
 
 /// A demo case: reference, masked card source, debtor, ID number source, arrears in fen,
 /// and addresses (text, GCJ-02 latitude and longitude in 1e-7 degrees).
@@ -221,11 +219,10 @@ pub fn build(now_ms: i64) -> Result<(OrgSeed, DemoCredentials), DemoError> {
     Ok((seed, creds))
 }
 
-/// Seeds the demo organisation unless it exists. Returns the secrets to print when it was
-/// created now, `None` when it was there already.
-pub async fn seed(db: &dyn Db) -> Result<Option<DemoCredentials>, DemoError> {
+/// Seeds the demo organisation unless it exists, at `now` by the server's clock. Returns
+/// the secrets to print when it was created now, `None` when it was there already.
+pub async fn seed(db: &dyn Db, now: i64) -> Result<Option<DemoCredentials>, DemoError> {
     // Hashing takes a few hundred milliseconds per password: off the async workers.
-    let now = now_ms();
     let (seed, creds) = tokio::task::spawn_blocking(move || build(now))
         .await
         .map_err(|e| DemoError::Data(e.to_string()))??;

@@ -22,12 +22,12 @@ use tandem_core::crypto::{Digest, Signer as _};
 use tandem_core::model::{BundleId, DeviceCertificate, Signed, VisitId};
 use utoipa::{OpenApi, ToSchema};
 
+use crate::AppState;
 use crate::auth::UserAuth;
 use crate::blobstore::BlobStore;
 use crate::db::Role;
 use crate::db::ledger::{BundleStatus, StoredBundle};
 use crate::error::{AppError, Problem};
-use crate::{AppState, now_ms};
 
 /// The routes of evidence retrieval.
 pub fn routes() -> Router<AppState> {
@@ -183,7 +183,7 @@ async fn certificates(
     stored: &StoredBundle,
 ) -> Result<Vec<Signed<DeviceCertificate>>, AppError> {
     let signatures = parse_signatures(&stored.signatures).map_err(internal)?;
-    let issued_at_ms = now_ms();
+    let issued_at_ms = state.now_ms();
     let mut out = Vec::new();
     for signature in &signatures {
         let Some(device) = state.db.device_by_kid(&signature.kid).await? else {

@@ -12,6 +12,7 @@ use tandem_core::crypto::SoftwareSigner;
 
 pub mod auth;
 pub mod blobstore;
+pub mod clock;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -31,26 +32,6 @@ pub mod throttle;
 pub mod tlog;
 pub mod uploads;
 pub mod visits;
-
-/// Milliseconds added to the system clock: zero in production. Demos and end-to-end tests
-/// shift the server's day (say, into visiting hours) without touching the machine's clock;
-/// everything the server signs and stamps uses the shifted time consistently.
-static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-
-/// Now, UTC milliseconds (the server's clock: what it signs in anchors and receipts).
-pub fn now_ms() -> i64 {
-    let system = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(system.as_millis())
-        .unwrap_or(i64::MAX)
-        .saturating_add(CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed))
-}
-
-/// Shifts the server's clock by `offset_ms` from the system clock (demos and tests only).
-pub fn set_clock_offset_ms(offset_ms: i64) {
-    CLOCK_OFFSET_MS.store(offset_ms, std::sync::atomic::Ordering::Relaxed);
-}
 
 /// Settings the handlers read.
 #[derive(Debug, Clone)]
@@ -111,6 +92,8 @@ pub struct AppState {
     pub upload_hashes: Arc<uploads::HashCache>,
     /// Sign-in throttling of this process (hash pool, failure counts).
     pub login_throttle: Arc<throttle::LoginThrottle>,
+    /// The server's clock (the system's, shifted only in demos and tests).
+    pub clock: Arc<dyn clock::ServerClock>,
 }
 
 impl AppState {
@@ -130,7 +113,20 @@ impl AppState {
             blobs: Arc::new(blobs),
             upload_hashes: Arc::default(),
             login_throttle,
+            clock: Arc::new(clock::SystemClock),
         })
+    }
+
+    /// The same state on another clock (demos and tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn clock::ServerClock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, UTC ms, by the server's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 }
 

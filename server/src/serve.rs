@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt as _;
 
+use crate::clock::{ServerClock, ShiftedClock, SystemClock};
 use crate::throttle::{LoginLimits, address_key};
 use crate::{AppState, Config, app, db, demo, key};
 
@@ -61,8 +62,8 @@ pub struct ServeArgs {
     /// Milliseconds an upload lease outlives its last renewal (frees a crashed writer's upload).
     #[arg(long, env = "TANDEM_UPLOAD_LEASE_MS", default_value_t = 10_000)]
     pub upload_lease_ms: u64,
-    /// Shifts the server's clock by this many milliseconds (demos and tests: a scripted day
-    /// inside visiting hours). Never set in production.
+    /// Shifts the server's clock by this many milliseconds (demos: a scripted day inside
+    /// visiting hours). Refused without --demo; every time anchor signed says so.
     #[arg(long, env = "TANDEM_CLOCK_OFFSET_MS", default_value_t = 0, hide = true)]
     pub clock_offset_ms: i64,
     /// Milliseconds a client has to send a request's headers (counted from the first byte
@@ -161,6 +162,12 @@ pub enum ServeError {
     /// The blob folder could not be created.
     #[error(transparent)]
     Blobs(#[from] crate::blobstore::BlobStoreError),
+    /// `--clock-offset-ms` (or `TANDEM_CLOCK_OFFSET_MS`) without `--demo`.
+    #[error(
+        "--clock-offset-ms (TANDEM_CLOCK_OFFSET_MS) shifts the server's clock and is allowed \
+         only with --demo"
+    )]
+    ShiftedClock,
     /// Binding or serving failed.
     #[error("listen on {addr}: {source}")]
     Listen {
@@ -173,6 +180,16 @@ pub enum ServeError {
 
 /// Runs the server until a shutdown signal.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+    // A shifted clock is for demos only: production cannot be started on one by an
+    // environment variable left behind.
+    let clock: Arc<dyn ServerClock> = match (args.clock_offset_ms, args.demo) {
+        (0, _) => Arc::new(SystemClock),
+        (offset_ms, true) => {
+            tracing::warn!(offset_ms, "server clock shifted (demo)");
+            Arc::new(ShiftedClock::new(offset_ms))
+        }
+        (_, false) => return Err(ServeError::ShiftedClock),
+    };
     // The folder holds the key and personal data: only the server's user may enter it.
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -182,13 +199,6 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             path: args.data_dir.clone(),
             source,
         })?;
-    if args.clock_offset_ms != 0 {
-        crate::set_clock_offset_ms(args.clock_offset_ms);
-        tracing::warn!(
-            offset_ms = args.clock_offset_ms,
-            "server clock shifted (demo or test)"
-        );
-    }
     let db = match &args.database_url {
         Some(url) => db::open(url).await?,
         None => db::open_sqlite_file(&args.data_dir.join("tandem.db")).await?,
@@ -200,7 +210,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         .unwrap_or_else(|| args.data_dir.join("server-key.p8"));
     let signer = key::load_or_create(&key_path)?;
     if args.demo {
-        match demo::seed(db.as_ref()).await? {
+        match demo::seed(db.as_ref(), clock.now_ms()).await? {
             Some(creds) => println!("{creds}"),
             None => tracing::info!("demo organisation present already; not seeded again"),
         }
@@ -216,7 +226,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         trust_forwarded_proto: args.trust_forwarded_proto,
         login: args.login_limits(),
     };
-    let state = AppState::new(db.clone(), signer, config)?;
+    let state = AppState::new(db.clone(), signer, config)?.with_clock(clock);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| ServeError::Listen {

@@ -21,10 +21,10 @@ pub use tandem_core::model::DeviceRevocation;
 use tandem_core::model::{Approval, Case, DeviceId, Policy, Signed, TimeAnchor, VisitTicket};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::AppState;
 use crate::auth::DeviceAuth;
 use crate::db::sync::FeedRow;
 use crate::error::{AppError, Problem};
-use crate::{AppState, now_ms};
 
 /// Default page size.
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -119,7 +119,7 @@ async fn announce(
     state: &AppState,
     device: &crate::db::auth::DeviceRecord,
 ) -> Result<(), AppError> {
-    let now = now_ms();
+    let now = state.now_ms();
     for bank in &device.bank_ids {
         let Some(stored) = state.db.latest_policy(*bank).await? else {
             continue;
@@ -211,8 +211,12 @@ pub async fn sync(
         .collect::<Result<Vec<_>, AppError>>()?;
     let anchor = TimeAnchor {
         device_id: device.device_id,
-        server_time_ms: now_ms(),
+        server_time_ms: state.now_ms(),
         nonce: crate::visits::nonce()?,
+        shifted_by_ms: match state.clock.shift_ms() {
+            0 => None,
+            shift => Some(shift),
+        },
     };
     let time_anchor = Signed::sign(&anchor, state.signer.as_ref()).map_err(signing)?;
     Ok(Json(SyncResponse {

@@ -74,13 +74,13 @@ fn one_case() -> Value {
 
 impl Fixture {
     fn request_body(&self) -> Value {
-        let now = tandem_server::now_ms();
+        let now = tandem_server::clock::system_now_ms();
         json!({"case_id": self.ids["case_a"], "wanted_from_ms": now,
                "wanted_until_ms": now + 86_400_000, "purpose": "外访"})
     }
 
     fn approval_body(&self) -> Value {
-        let now = tandem_server::now_ms();
+        let now = tandem_server::clock::system_now_ms();
         json!({"team": [{"agent_id": self.ids["agent_a"]}, {"agent_id": self.ids["agent_a3"]}],
                "valid_from_ms": now, "valid_until_ms": now + 86_400_000,
                "letter_number": "WT-ACL", "letter_valid_until_ms": now + 30 * 86_400_000_i64})
@@ -439,7 +439,7 @@ async fn fixture(
     // Two pending requests of bank A, one to approve and one to reject.
     let manager_a = tokens["manager_a"].clone().unwrap_or_default();
     for name in ["request_a", "request_a2"] {
-        let now = tandem_server::now_ms();
+        let now = tandem_server::clock::system_now_ms();
         let resp = server
             .http
             .post(server.url("/v1/visit-requests"))

@@ -167,9 +167,9 @@ async fn an_expired_code_is_refused() {
                 &tandem_server::db::NewEnrollmentCode {
                     id: uuid::Uuid::now_v7(),
                     code_hash: tandem_server::secrets::enrollment_code_hash(code),
-                    expires_ms: tandem_server::now_ms() - 1,
+                    expires_ms: tandem_server::clock::system_now_ms() - 1,
                 },
-                tandem_server::now_ms() - 10,
+                tandem_server::clock::system_now_ms() - 10,
             )
             .await
             .unwrap();

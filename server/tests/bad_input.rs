@@ -104,8 +104,8 @@ async fn every_json_route_refuses_bad_bodies_cleanly_and_stores_nothing() {
             .post(server.url("/v1/visit-requests"))
             .bearer_auth(&manager)
             .json(&json!({"case_id": demo.seed.cases[0].id.to_string(),
-                          "wanted_from_ms": tandem_server::now_ms(),
-                          "wanted_until_ms": tandem_server::now_ms() + 3_600_000,
+                          "wanted_from_ms": tandem_server::clock::system_now_ms(),
+                          "wanted_until_ms": tandem_server::clock::system_now_ms() + 3_600_000,
                           "purpose": "外访"}))
             .send()
             .await

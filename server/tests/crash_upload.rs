@@ -240,7 +240,7 @@ async fn uploads_survive_sigkill_at_random_moments() {
     let seed: u64 = std::env::var("TANDEM_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| tandem_server::now_ms().unsigned_abs());
+        .unwrap_or_else(|| tandem_server::clock::system_now_ms().unsigned_abs());
     writeln!(
         std::io::stderr(),
         "crash_upload: seed {seed} (TANDEM_CRASH_SEED={seed} replays it)"

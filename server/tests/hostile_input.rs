@@ -78,7 +78,7 @@ async fn times_and_amounts_out_of_range_in_an_approval_are_refused_and_nothing_i
         // Each team member has an enrolled phone (A02), so only the numbers can be wrong.
         server.enroll(demo.code(0)).await;
         server.enroll(demo.code(1)).await;
-        let now = tandem_server::now_ms();
+        let now = tandem_server::clock::system_now_ms();
         let resp = server
             .post_json(
                 &token,
@@ -267,7 +267,7 @@ async fn a_nul_character_in_any_text_is_refused_alike_on_both_databases() {
             .await;
         let (kind, _) = problem(resp, 400).await;
         assert_eq!(kind, "text-invalid", "{}", b.label);
-        let now = tandem_server::now_ms();
+        let now = tandem_server::clock::system_now_ms();
         let resp = server
             .post_json(
                 &manager,

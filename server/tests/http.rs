@@ -147,10 +147,11 @@ async fn a_body_over_the_limit_is_a_problem_413() {
 async fn demo_users_sign_in_with_their_printed_password_and_nothing_else() {
     for b in common::backends().await {
         let state = b.state().await;
-        let creds = tandem_server::demo::seed(state.db.as_ref())
-            .await
-            .unwrap()
-            .unwrap();
+        let creds =
+            tandem_server::demo::seed(state.db.as_ref(), tandem_server::clock::system_now_ms())
+                .await
+                .unwrap()
+                .unwrap();
         let (login, role, password) = creds.users[0].clone();
         let ok = send(
             &state,

@@ -96,7 +96,7 @@ async fn world(
         } else {
             server.login(&login, demo.password(&login)).await
         };
-        let now = tandem_server::now_ms();
+        let now = tandem_server::clock::system_now_ms();
         let resp = server
             .post_json(
                 &token,

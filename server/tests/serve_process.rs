@@ -147,3 +147,29 @@ fn the_server_key_file_is_private() {
         Err(tandem_server::key::KeyError::Invalid { .. })
     ));
 }
+
+/// Actor: an operator who leaves `TANDEM_CLOCK_OFFSET_MS` set from a demo — production
+/// never runs on a shifted clock; only `--demo` may shift it.
+#[test]
+fn a_shifted_clock_is_refused_without_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("TANDEM_DATA_DIR", dir.path().join("data"))
+            .env("TANDEM_CLOCK_OFFSET_MS", "3600000")
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("only with --demo"), "{stderr}");
+    // Nothing was created: refused before the database or the key.
+    assert!(!dir.path().join("data/tandem.db").exists());
+    assert!(!dir.path().join("data/server-key.p8").exists());
+}

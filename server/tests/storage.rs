@@ -33,7 +33,10 @@ async fn migrations_apply_and_a_second_start_changes_nothing() {
 async fn demo_seed_creates_exactly_the_demo_rows_once() {
     for b in common::backends().await {
         let db = b.open().await;
-        let creds = demo::seed(db.as_ref()).await.unwrap().expect("first seed");
+        let creds = demo::seed(db.as_ref(), tandem_server::clock::system_now_ms())
+            .await
+            .unwrap()
+            .expect("first seed");
         assert_eq!(creds.users.len(), 3, "{}", b.label);
         assert_eq!(creds.agents.len(), 4, "{}", b.label);
         assert_eq!(
@@ -44,14 +47,20 @@ async fn demo_seed_creates_exactly_the_demo_rows_once() {
         );
 
         assert!(
-            demo::seed(db.as_ref()).await.unwrap().is_none(),
+            demo::seed(db.as_ref(), tandem_server::clock::system_now_ms())
+                .await
+                .unwrap()
+                .is_none(),
             "{}",
             b.label
         );
         db.close().await;
         let reopened = b.open().await;
         assert!(
-            demo::seed(reopened.as_ref()).await.unwrap().is_none(),
+            demo::seed(reopened.as_ref(), tandem_server::clock::system_now_ms())
+                .await
+                .unwrap()
+                .is_none(),
             "{}",
             b.label
         );
@@ -69,7 +78,10 @@ async fn demo_seed_creates_exactly_the_demo_rows_once() {
 async fn demo_stores_only_masked_numbers_and_hashed_secrets() {
     for b in common::backends().await {
         let db = b.open().await;
-        let creds = demo::seed(db.as_ref()).await.unwrap().unwrap();
+        let creds = demo::seed(db.as_ref(), tandem_server::clock::system_now_ms())
+            .await
+            .unwrap()
+            .unwrap();
         let (login, _, password) = &creds.users[0];
         let user = db.user_credentials(login).await.unwrap().unwrap();
         let hash = user.password_hash.unwrap();

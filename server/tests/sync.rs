@@ -54,7 +54,7 @@ async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqw
 
 /// Approves a visit to the demo's first case for agents `team`; returns the visit id.
 async fn approved_visit(server: &TestServer, demo: &Demo, manager: &str, team: &[usize]) -> String {
-    let now = tandem_server::now_ms();
+    let now = tandem_server::clock::system_now_ms();
     let resp = post(
         server,
         manager,
@@ -470,5 +470,37 @@ async fn cores_own_sync_client_pulls_the_feed_in_pages_and_resumes_from_its_curs
             b.label
         );
         server.state.db.close().await;
+    }
+}
+
+/// Actor: an operator running a demo server's shifted clock for real work — every anchor it
+/// signs says by how much its clock was shifted, so nothing anchored on it passes for real
+/// time; a server on the system clock never says so.
+#[tokio::test]
+async fn a_shifted_clock_is_stamped_on_every_time_anchor() {
+    use tandem_server::clock::ShiftedClock;
+    let b = common::backends().await.swap_remove(0);
+    for shift in [0, 3 * 3_600_000] {
+        let mut state = b.state().await;
+        if shift != 0 {
+            state = state.with_clock(Arc::new(ShiftedClock::new(shift)));
+        }
+        let server = TestServer::start(state).await;
+        let code = format!("code-{shift}");
+        let demo = seed_demo(server.state.db.as_ref(), &code).await;
+        let (_, a) = server.enroll(demo.code(0)).await;
+        let page: SyncResponse = sync_page(&server, &a.token, None, 10)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let anchor: TimeAnchor = page
+            .time_anchor
+            .verify(&server.state.signer.public_key())
+            .unwrap();
+        let expected = (shift != 0).then_some(shift);
+        assert_eq!(anchor.shifted_by_ms, expected);
+        let off = anchor.server_time_ms - tandem_server::clock::system_now_ms();
+        assert!((shift - 60_000..=shift).contains(&off), "{off}");
     }
 }

@@ -84,7 +84,7 @@ async fn commit_entries(
                 verdict: Verdict::Accepted,
                 report: "{}".into(),
                 flags: Vec::new(),
-                now_ms: tandem_server::now_ms(),
+                now_ms: tandem_server::clock::system_now_ms(),
                 signer,
             })
             .await

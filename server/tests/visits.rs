@@ -19,7 +19,7 @@ async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqw
 
 /// A pending request for the demo's first case; returns its id.
 async fn request_visit(server: &TestServer, token: &str, demo: &Demo) -> String {
-    let now = tandem_server::now_ms();
+    let now = tandem_server::clock::system_now_ms();
     let resp = post(
         server,
         token,
@@ -35,7 +35,7 @@ async fn request_visit(server: &TestServer, token: &str, demo: &Demo) -> String 
 }
 
 fn approval_body(team: Value) -> Value {
-    let now = tandem_server::now_ms();
+    let now = tandem_server::clock::system_now_ms();
     json!({
         "team": team,
         "valid_from_ms": now - 60_000,
@@ -205,7 +205,7 @@ async fn teams_that_break_the_rules_are_refused_with_the_rule() {
         }
         // An expired letter (V06) and cash terms without an account (C01).
         let mut body = approval_body(team_of(&demo, &[0, 1]));
-        body["letter_valid_until_ms"] = json!(tandem_server::now_ms() - 1);
+        body["letter_valid_until_ms"] = json!(tandem_server::clock::system_now_ms() - 1);
         let (kind, p) = problem(post(&server, &manager, &path, body).await, 422).await;
         assert_eq!(
             (kind.as_str(), p["rule"].as_str()),
@@ -269,7 +269,7 @@ async fn a_rejected_request_stays_rejected_and_other_banks_see_nothing() {
         assert!(listed.is_empty());
         // Nor may their phone ask for a visit to this bank's case.
         let (_, phone) = server.enroll(other.code(2)).await;
-        let now = tandem_server::now_ms();
+        let now = tandem_server::clock::system_now_ms();
         let resp = post(
             &server,
             &phone.token,

@@ -17,6 +17,7 @@ use tandem_core::rules::RuleId;
 use tandem_core::store::SealRecord;
 use tandem_core::sync::{HttpTransport, SyncReport, Timeouts};
 use tandem_core::testing::World;
+use tandem_server::clock::ShiftedClock;
 
 use crate::Server;
 use crate::console::{CaseRef, Console};
@@ -146,6 +147,8 @@ pub struct Team {
     pub visit_text: String,
     /// The case's first approved address.
     pub address: Coordinate,
+    /// The server's clock, moved on with the phones'.
+    pub server_clock: Arc<ShiftedClock>,
 }
 
 /// How a team is put together.
@@ -218,6 +221,7 @@ impl Team {
             address: case.address,
             lead,
             partner,
+            server_clock: server.clock.clone(),
         }
     }
 
@@ -251,10 +255,11 @@ impl Team {
         }
     }
 
-    /// Moves both phones' clocks forward by `ms`.
+    /// Time passes: both phones' clocks and the server's move forward by `ms`.
     pub fn wait(&self, ms: i64) {
         self.lead.clock.advance_ms(ms);
         self.partner.clock.advance_ms(ms);
+        self.server_clock.advance_ms(ms);
     }
 
     /// A whole visit on the phones: check-in, `audio_s` seconds of audio, `photos` fixture

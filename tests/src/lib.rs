@@ -3,9 +3,10 @@
 //! staff, and simulated phones — real `tandem_core::phone::Phone` instances with their own
 //! folders, talking to the server through core's own sync client.
 //!
-//! Time: the server's clock is shifted (`tandem_server::set_clock_offset_ms`) so that its
-//! day starts at 10:00 Asia/Shanghai, inside visiting hours, whenever the tests run; the
-//! phones' clocks are [`ManualClock`]s set to the server's time, which tests move forward.
+//! Time: each server runs on its own shifted clock (`tandem_server::clock::ShiftedClock`)
+//! whose day starts at 10:00 Asia/Shanghai, inside visiting hours, whenever the tests run;
+//! the phones' clocks are [`ManualClock`]s set to the server's time, and a team's
+//! [`Team::wait`] moves its phones and its server on together.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

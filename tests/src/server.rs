@@ -1,8 +1,9 @@
 //! A real server in this process: its own tokio runtime, a listener on 127.0.0.1, the demo
 //! organisation seeded, and the server's clock set to 10:00 Shanghai time today.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use tandem_server::clock::{ServerClock as _, ShiftedClock};
 use tandem_server::demo::DemoCredentials;
 use tandem_server::testing::TestBackend;
 use tandem_server::{AppState, db::Role};
@@ -34,12 +35,6 @@ fn ten_in_shanghai_offset_ms() -> i64 {
     ten - now
 }
 
-/// Sets the server clock once per test binary (a process-wide setting).
-fn set_server_clock() {
-    static SET: OnceLock<()> = OnceLock::new();
-    SET.get_or_init(|| tandem_server::set_clock_offset_ms(ten_in_shanghai_offset_ms()));
-}
-
 /// A running server with the demo organisation.
 pub struct Server {
     /// `http://127.0.0.1:PORT`.
@@ -50,6 +45,8 @@ pub struct Server {
     pub demo: DemoCredentials,
     /// Which backend, for assertion messages.
     pub label: &'static str,
+    /// Its clock: 10:00 in Shanghai when it starts, moved on with its teams' phones.
+    pub clock: Arc<ShiftedClock>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _backend: TestBackend,
 }
@@ -57,11 +54,11 @@ pub struct Server {
 impl Server {
     /// Starts a server on `backend` and seeds the demo organisation.
     pub fn start(backend: TestBackend) -> Server {
-        set_server_clock();
         let label = backend.label;
+        let clock = Arc::new(ShiftedClock::new(ten_in_shanghai_offset_ms()));
         let (state, demo, listener) = runtime().block_on(async {
-            let state = backend.state().await;
-            let demo = tandem_server::demo::seed(state.db.as_ref())
+            let state = backend.state().await.with_clock(clock.clone());
+            let demo = tandem_server::demo::seed(state.db.as_ref(), clock.now_ms())
                 .await
                 .expect("seed demo")
                 .expect("fresh database");
@@ -81,6 +78,7 @@ impl Server {
             state,
             demo,
             label,
+            clock,
             shutdown: Some(tx),
             _backend: backend,
         }
@@ -88,7 +86,7 @@ impl Server {
 
     /// The server's clock, UTC ms (shifted into visiting hours).
     pub fn now_ms(&self) -> i64 {
-        tandem_server::now_ms()
+        self.clock.now_ms()
     }
 
     /// A console user's login and password for `role`.

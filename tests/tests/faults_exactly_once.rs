@@ -65,10 +65,10 @@ fn a_hundred_visits_arrive_exactly_once_through_a_faulty_network() {
         pull_all(&[&a, &b, &c, &d]);
         let mut per_pair = per_pair.into_iter();
         let mut next = || per_pair.next().unwrap();
-        let (a, b, sealed_a) = record_visits((a, b), next(), AUDIO_S);
-        let (b, a, sealed_b) = record_visits((b, a), next(), AUDIO_S);
-        let (c, d, sealed_c) = record_visits((c, d), next(), AUDIO_S);
-        let (d, c, sealed_d) = record_visits((d, c), next(), AUDIO_S);
+        let (a, b, sealed_a) = record_visits(&server, (a, b), next(), AUDIO_S);
+        let (b, a, sealed_b) = record_visits(&server, (b, a), next(), AUDIO_S);
+        let (c, d, sealed_c) = record_visits(&server, (c, d), next(), AUDIO_S);
+        let (d, c, sealed_d) = record_visits(&server, (d, c), next(), AUDIO_S);
         let recorded_in = t0.elapsed();
 
         let plan = RandomFaults {

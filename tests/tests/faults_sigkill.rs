@@ -175,8 +175,8 @@ fn kill_and_restart(backend: TestBackend) {
     let for_a = approve_visits(&server, &manager, (&a, &b), &cases, VISITS_PER_PHONE);
     let for_c = approve_visits(&server, &manager, (&c, &d), &cases, VISITS_PER_PHONE);
     pull_all(&[&a, &b, &c, &d]);
-    let (a, _b, sealed_a) = record_visits((a, b), for_a, AUDIO_S);
-    let (c, _d, sealed_c) = record_visits((c, d), for_c, AUDIO_S);
+    let (a, _b, sealed_a) = record_visits(&server, (a, b), for_a, AUDIO_S);
+    let (c, _d, sealed_c) = record_visits(&server, (c, d), for_c, AUDIO_S);
     // The app is closed: the phones are handed over as folders.
     let mut folders = [Folder::of(&a), Folder::of(&c)];
     drop((a, c));

@@ -37,6 +37,22 @@ fn tandem_verify(file: &std::path::Path) -> std::process::Output {
         .expect("run tandem verify")
 }
 
+/// `tandem verify FILE --server-key FINGERPRINT`, as a court's expert runs it with the
+/// fingerprint from the bank's letter: every check runs, none is "not checked".
+fn assert_verified_by_fingerprint(file: &std::path::Path, server: &Server, label: &str) {
+    use tandem_core::crypto::Signer as _;
+    let fingerprint = server.state.signer.public_key().kid().to_string();
+    let out = Command::new(tandem_binary())
+        .arg("verify")
+        .arg(file)
+        .args(["--server-key", &fingerprint])
+        .output()
+        .expect("run tandem verify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{label}:\n{stdout}");
+    assert!(stdout.contains("(0 not checked"), "{label}:\n{stdout}");
+}
+
 #[test]
 fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
     for backend in backends() {
@@ -108,6 +124,7 @@ fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
             "{label}: tandem verify refused the export:\n{out}\n{}",
             String::from_utf8_lossy(&verify.stderr)
         );
+        assert_verified_by_fingerprint(&path, &server, label);
         // The export is checked against a key the lawyer holds, not one the export names:
         // a tampered copy fails.
         let tampered = root.path().join("tampered.zip");
@@ -172,6 +189,7 @@ fn p256_and_mixed_teams_seal_evidence_that_verifies_end_to_end() {
             let verify = tandem_verify(&path);
             let out = String::from_utf8_lossy(&verify.stdout);
             assert!(verify.status.success(), "{label} {keys:?}:\n{out}");
+            assert_verified_by_fingerprint(&path, &server, &format!("{label} {keys:?}"));
             let folder = root.path().join("unpacked");
             unpack(&path, &folder);
             for signer in ["lead", "partner"] {

@@ -177,12 +177,11 @@ fn a_visit_left_unsynced_past_the_deadline_blocks_the_next_check_in() {
 #[test]
 fn evidence_the_server_quarantines_stays_on_the_phone_and_is_reported() {
     // Actor: a thief who stole the partner's phone, reported it, and got it revoked before
-    // the visit it co-signed was uploaded. The server keeps the evidence but quarantines it
+    // the visit it co-signed. The server keeps the evidence but quarantines it
     // for review; the lead's phone keeps every byte and shows the quarantine.
     on_every_backend(|server, manager, root| {
         let admin = Console::sign_in(server, Role::Admin);
         let team = Team::assemble(server, manager, root, &TeamSpec::default());
-        team.record_visit(3, &["mobile-jolla.jpg"], None);
         let (partner_device, _) = team.partner.ids();
         let (status, body) = admin.call(
             "POST",
@@ -190,6 +189,9 @@ fn evidence_the_server_quarantines_stays_on_the_phone_and_is_reported() {
             Some(serde_json::json!({"reason": "reported stolen"})),
         );
         assert!(matches!(status, 200 | 204), "{status} {body}");
+        // The phones are offline: they co-sign a visit after the revocation, not knowing.
+        team.wait(1_000);
+        team.record_visit(3, &["mobile-jolla.jpg"], None);
         let held = team.sealed_blobs();
         let report = team.lead.sync().expect("sync");
         let label = server.label;

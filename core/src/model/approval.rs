@@ -169,6 +169,10 @@ pub struct TimeAnchor {
     pub server_time_ms: i64,
     /// Random nonce (hex), so anchors are never reused.
     pub nonce: String,
+    /// How far the server's clock was shifted from its system clock, ms: present only on a
+    /// demo server, so that nothing anchored on it passes for real time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shifted_by_ms: Option<i64>,
 }
 
 /// The server's word that a phone was revoked: its signatures made from `revoked_at_ms` on

@@ -175,6 +175,7 @@ impl World {
                 device_id: my_device,
                 server_time_ms: shanghai(9, 0),
                 nonce: "a1".into(),
+                shifted_by_ms: None,
             },
             &clock,
         );
@@ -222,6 +223,7 @@ impl World {
             device_id: self.my_device,
             server_time_ms: shanghai(hour, minute),
             nonce: format!("{hour:02}{minute:02}"),
+            shifted_by_ms: None,
         };
         self.anchor = Some(StoredAnchor::receive(&anchor, &self.clock));
     }

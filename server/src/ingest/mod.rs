@@ -32,13 +32,13 @@ use tandem_core::model::{Approval, BundleId};
 use tandem_core::tlog::Verdict;
 use utoipa::{OpenApi, ToSchema};
 
+use crate::AppState;
 use crate::auth::DeviceAuth;
 use crate::db::auth::DeviceRecord;
 use crate::db::ledger::{
     BundleStatus, CommitInput, CommitOutcome, NewBundle, NewFlag, PutOutcome, StoredBundle,
 };
 use crate::error::{AppError, PROBLEM_BASE, Problem};
-use crate::{AppState, now_ms};
 
 pub mod checks;
 pub mod source;
@@ -300,7 +300,7 @@ pub async fn put_bundle(
         manifest_digest: digest,
         manifest: manifest_bytes,
         signatures: req.signatures.into_bytes(),
-        received_ms: now_ms(),
+        received_ms: state.now_ms(),
     };
     let status = match state.db.put_bundle(&new).await? {
         PutOutcome::Stored => StatusCode::CREATED,
@@ -321,7 +321,7 @@ pub async fn put_bundle(
                 ),
                 other: Some((digest, new.manifest)),
             };
-            state.db.add_flag(id, &flag, now_ms()).await?;
+            state.db.add_flag(id, &flag, state.now_ms()).await?;
             return Err(equivocation());
         }
         PutOutcome::OtherSignatures => {
@@ -451,7 +451,7 @@ pub async fn commit_bundle(
             ),
             other: None,
         };
-        state.db.add_flag(id, &flag, now_ms()).await?;
+        state.db.add_flag(id, &flag, state.now_ms()).await?;
         return Err(equivocation());
     }
     if stored.status != BundleStatus::Pending {
@@ -523,7 +523,7 @@ pub async fn commit_bundle(
         verdict,
         report: stored_report,
         flags: flag_rows,
-        now_ms: now_ms(),
+        now_ms: state.now_ms(),
         signer: state.signer.as_ref(),
     };
     // Whatever the outcome (committed now, or by a concurrent request), the answer is the

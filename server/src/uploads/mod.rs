@@ -27,10 +27,10 @@ use tandem_core::model::DeviceId;
 use utoipa::OpenApi;
 use uuid::Uuid;
 
+use crate::AppState;
 use crate::auth::DeviceAuth;
 use crate::db::uploads::{NewUpload, UploadRow};
 use crate::error::{AppError, Problem};
-use crate::{AppState, now_ms};
 
 mod patch;
 pub mod tus;
@@ -143,12 +143,12 @@ async fn reconcile(state: &AppState, row: UploadRow) -> Result<UploadRow, Upload
     let stored = state.blobs.size(&row.sha256) == Some(row.length);
     let changed = match (row.completed_ms.is_some(), stored) {
         (false, true) => {
-            state.db.complete_upload(row.id, now_ms()).await?;
+            state.db.complete_upload(row.id, state.now_ms()).await?;
             state.upload_hashes.forget(row.id);
             remove_partial(state, row.id).await;
             true
         }
-        (true, false) => state.db.reopen_upload(row.id, now_ms()).await?,
+        (true, false) => state.db.reopen_upload(row.id, state.now_ms()).await?,
         _ => false,
     };
     if !changed {
@@ -271,7 +271,7 @@ pub async fn create(
             sha256,
             length,
             created_by: device.device_id,
-            now_ms: now_ms(),
+            now_ms: state.now_ms(),
         })
         .await?;
     let row = reconcile(&state, row).await?;

@@ -33,10 +33,10 @@ use super::tus::{
 };
 use super::writer::{prepare, write_all};
 use super::{find, partial_path};
+use crate::AppState;
 use crate::auth::DeviceAuth;
 use crate::db::uploads::UploadRow;
 use crate::error::{AppError, Problem};
-use crate::{AppState, now_ms};
 
 /// Bytes handed to the writer at a time.
 const WRITE_BUF: usize = 1 << 20;
@@ -152,7 +152,7 @@ pub async fn append(
         }
     }
     let token = Uuid::now_v7().simple().to_string();
-    let now = now_ms();
+    let now = state.now_ms();
     if !state
         .db
         .acquire_upload_lease(row.id, offset, &token, now, now + lease_ms(&state))
@@ -203,8 +203,9 @@ struct Lease {
 impl Lease {
     fn start(state: &AppState, id: Uuid, token: String) -> Self {
         let lost = Arc::new(AtomicBool::new(false));
-        let (db, every, ms) = (
+        let (db, clock, every, ms) = (
             state.db.clone(),
+            state.clock.clone(),
             state.config.upload_lease / 4,
             lease_ms(state),
         );
@@ -215,7 +216,7 @@ impl Lease {
             loop {
                 tick.tick().await;
                 if !matches!(
-                    db.renew_upload_lease(id, &held, now_ms() + ms).await,
+                    db.renew_upload_lease(id, &held, clock.now_ms() + ms).await,
                     Ok(true)
                 ) {
                     flag.store(true, Ordering::SeqCst);
@@ -411,7 +412,7 @@ impl Chunk {
                 &self.lease.token,
                 self.row.offset,
                 to,
-                now_ms(),
+                self.state.now_ms(),
             )
             .await?)
     }
@@ -448,7 +449,7 @@ impl Chunk {
             return Err(digest_mismatch().into());
         }
         // Still ours right before the rename: no other writer may have the file open.
-        let now = now_ms();
+        let now = state.now_ms();
         if !state
             .db
             .renew_upload_lease(row.id, &self.lease.token, now + lease_ms(state))
@@ -463,7 +464,7 @@ impl Chunk {
                 .map_err(io::Error::other)
         })
         .await?;
-        state.db.complete_upload(row.id, now_ms()).await?;
+        state.db.complete_upload(row.id, state.now_ms()).await?;
         Ok(stored(row.length))
     }
 }
@@ -507,7 +508,7 @@ pub(super) async fn trim_uncommitted(
         .await
         .map(|m| m.len())
         .unwrap_or(0);
-    let now = now_ms();
+    let now = state.now_ms();
     if len <= row.offset || row.leased_at(now) {
         return Ok(());
     }
@@ -528,7 +529,7 @@ pub(super) async fn trim_uncommitted(
     .await;
     state
         .db
-        .commit_upload_offset(row.id, &token, offset, offset, now_ms())
+        .commit_upload_offset(row.id, &token, offset, offset, state.now_ms())
         .await?;
     cut
 }

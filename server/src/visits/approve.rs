@@ -21,7 +21,7 @@ use crate::auth::UserAuth;
 use crate::db::visits::ApprovalWrite;
 use crate::error::{AppError, Problem};
 use crate::sync::Assignment;
-use crate::{AppState, input, now_ms};
+use crate::{AppState, input};
 
 /// Largest team on one visit.
 pub const MAX_TEAM: usize = 6;
@@ -248,7 +248,7 @@ pub async fn approve(
     let request = decidable_request(&state, &user, &id).await?;
     let Json(req) = body?;
     let bank = request.request.bank_id;
-    let now = now_ms();
+    let now = state.now_ms();
 
     let mut agents: Vec<&str> = req.team.iter().map(|t| t.agent_id.as_str()).collect();
     agents.sort_unstable();

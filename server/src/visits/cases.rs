@@ -13,11 +13,11 @@ use tandem_core::text::visible;
 use utoipa::{IntoParams, ToSchema};
 
 use super::import::{self, ImportError, MAX_LISTED_ERRORS, RowError};
+use crate::AppState;
 use crate::auth::UserAuth;
 use crate::db::visits::{CaseRecord, ImportOutcome};
 use crate::db::{Role, datum_name};
 use crate::error::{AppError, PROBLEM_BASE, Problem};
-use crate::{AppState, now_ms};
 
 /// What an import stored.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -237,7 +237,7 @@ pub async fn import_cases(
         return Ok(rows_problem(&clashes));
     }
     let to_store: Vec<_> = cases.into_iter().map(|c| c.case).collect();
-    match state.db.import_cases(&to_store, now_ms()).await? {
+    match state.db.import_cases(&to_store, state.now_ms()).await? {
         ImportOutcome::Imported(n) => {
             tracing::info!(bank = %bank, cases = n, "cases imported");
             let body = ImportResponse {

@@ -9,11 +9,11 @@ use tandem_core::model::{Policy, Signed};
 use utoipa::ToSchema;
 
 use super::cases::bank_param;
+use crate::AppState;
 use crate::auth::UserAuth;
 use crate::db::Role;
 use crate::db::sync::FeedWriteError;
 use crate::error::{AppError, Problem};
-use crate::{AppState, now_ms};
 
 /// A bank's policy with its version.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -115,7 +115,7 @@ pub async fn put_policy(
     };
     let version = state
         .db
-        .put_policy(bank, now_ms(), &build)
+        .put_policy(bank, state.now_ms(), &build)
         .await
         .map_err(|e| match e {
             FeedWriteError::Db(e) => AppError::from(e),

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use tandem_core::model::{DeviceId, ReceiptSerial, SerialRange, Signed};
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::auth::UserAuth;
 use crate::db::Role;
 use crate::db::sync::FeedWriteError;
 use crate::error::{AppError, Problem};
-use crate::{AppState, now_ms};
 
 /// Most numbers issued at once.
 pub const MAX_RANGE: i64 = 10_000;
@@ -78,7 +78,7 @@ pub async fn allocate(
             "The device is revoked: it receives no receipt numbers.",
         ));
     }
-    let now = now_ms();
+    let now = state.now_ms();
     let signer = state.signer.clone();
     let build = move |(first, last): (i64, i64)| -> Result<String, String> {
         let (first, last) = (

@@ -17,7 +17,7 @@ use crate::auth::{DEVICE_TOKEN_PREFIX, DeviceAuth, UserAuth};
 use crate::db::Role;
 use crate::db::visits::{NewVisitRequest, VisitRequestRecord};
 use crate::error::{AppError, Problem};
-use crate::{AppState, input, now_ms};
+use crate::{AppState, input};
 
 /// Longest wanted window a request may ask for.
 pub const MAX_WINDOW_MS: i64 = 30 * 86_400_000;
@@ -152,7 +152,7 @@ pub async fn create_request(
     if !banks.contains(&case.bank_id) {
         return Err(AppError::NotFound);
     }
-    let now = now_ms();
+    let now = state.now_ms();
     check_case_active(&case_document(&case)?, now)?;
     let window = input::span_ms(
         "wanted_from_ms",
@@ -330,7 +330,7 @@ pub async fn reject(
     let id = request.request.id;
     if !state
         .db
-        .reject_visit(id, user.user.user_id, reason, now_ms())
+        .reject_visit(id, user.user.user_id, reason, state.now_ms())
         .await?
     {
         return Err(decided());

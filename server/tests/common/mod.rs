@@ -173,7 +173,8 @@ impl Demo {
 
 /// Seeds a demo organisation (with `code` as its bank code, so two can coexist).
 pub async fn seed_demo(db: &dyn Db, code: &str) -> Demo {
-    let (mut seed, creds) = tandem_server::demo::build(tandem_server::now_ms()).unwrap();
+    let (mut seed, creds) =
+        tandem_server::demo::build(tandem_server::clock::system_now_ms()).unwrap();
     seed.bank.code = code.to_owned();
     // Logins and employee numbers are unique server-wide: prefix them for a second org.
     if code != tandem_server::demo::DEMO_BANK_CODE {

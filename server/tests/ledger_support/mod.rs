@@ -143,7 +143,7 @@ pub async fn seed_sample(db: &dyn Db, sample: &SampleBundle, address: Coordinate
     db.create_session(
         &secrets::token_hash(&legal_token),
         legal_user,
-        tandem_server::now_ms(),
+        tandem_server::clock::system_now_ms(),
         i64::MAX / 2,
     )
     .await

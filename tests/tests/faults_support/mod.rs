@@ -102,6 +102,7 @@ pub fn pull_all(phones: &[&SimPhone]) {
 /// Records and seals each approved visit on `lead` with `partner`: `audio_s` seconds of
 /// audio and one photo; returns the phones and what the server must end up holding.
 pub fn record_visits(
+    server: &Server,
     (lead, partner): (SimPhone, SimPhone),
     visits: Vec<Approved>,
     audio_s: u32,
@@ -117,6 +118,7 @@ pub fn record_visits(
             address: case.address,
             lead,
             partner,
+            server_clock: server.clock.clone(),
         };
         let photo = unique_photo("orientation-portrait_6.jpg", &team.visit_text);
         let seal = record_with_photo(&team, audio_s, &photo);
