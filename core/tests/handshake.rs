@@ -162,6 +162,7 @@ impl Scene {
             visit_id: self.visit_id,
             address_id: self.address,
             at_ms: NOW,
+            outside_fence_reason: None,
         })
         .unwrap()
     }
@@ -349,6 +350,7 @@ fn two_agents_check_in_together_through_qr_frames() {
             visit_id: scene.visit_id,
             address_id: scene.address,
             at_ms: NOW,
+            outside_fence_reason: None,
         })
     );
     assert_eq!(co.purpose, Purpose::CheckIn);

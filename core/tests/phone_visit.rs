@@ -922,7 +922,33 @@ fn a_check_in_the_lead_would_refuse_is_never_shown_to_the_partner() {
         .lead
         .begin_check_in(t.visit, Some("debtor asked to meet at his shop".into()))
         .unwrap();
-    assert!(!shown.is_empty());
+    let review = t.partner.review_challenge(&shown).unwrap();
+    let check_in = review.check_in().expect("a check-in review");
+    assert!(
+        (4_900..=5_100).contains(&check_in.lead_distance_m),
+        "{check_in:?}"
+    );
+    assert_eq!(check_in.fence_m, t.world.policy.geofence_radius_m);
+    assert_eq!(
+        check_in.outside_fence_reason.as_deref(),
+        Some("debtor asked to meet at his shop")
+    );
+    assert!(
+        review
+            .warnings()
+            .iter()
+            .any(|v| v.rule == RuleId::V05 && v.outcome == Outcome::Flag),
+        "{:?}",
+        review.warnings()
+    );
+    // Signed with the reason: the record shows what the partner read.
+    let reply = t.partner.answer_challenge(&review).unwrap();
+    t.lead.complete(&reply).unwrap();
+    assert!(t.lead.events(t.visit).unwrap().iter().any(|e| matches!(
+        &e.kind,
+        EventKind::CheckedIn { cosignature: Some(c), .. }
+            if c.statement.contains("debtor asked to meet at his shop")
+    )));
 
     let late = team();
     late.clock.advance_ms(12 * 3_600_000 + 30 * 60_000);

@@ -58,9 +58,10 @@ pub struct ChallengeReview {
 
 #[uniffi::export]
 impl ChallengeReview {
-    /// What the partner's screen shows before signing.
+    /// What the partner's screen shows before signing: the statement and, for a check-in,
+    /// the lead's distance to the address, the fence, the reason and any warning.
     pub fn summary(&self) -> ChallengeView {
-        ChallengeView::from(self.review.summary())
+        ChallengeView::from(&self.review)
     }
 }
 

@@ -360,6 +360,14 @@ pub struct ChallengeView {
     pub receipt: Option<ReceiptView>,
     /// For a void: why.
     pub void_reason: Option<String>,
+    /// For a check-in: the lead's distance to the nearest approved address, metres.
+    pub lead_address_distance_m: Option<u32>,
+    /// For a check-in: the fence radius around the address, metres.
+    pub fence_m: Option<u32>,
+    /// For a check-in outside the fence: the lead's stated reason.
+    pub outside_fence_reason: Option<String>,
+    /// The warnings and flags this phone's own rules raise on the statement.
+    pub warnings: Vec<RuleViolation>,
 }
 
 impl From<&ChallengeSummary> for ChallengeView {
@@ -397,7 +405,24 @@ impl From<&ChallengeSummary> for ChallengeView {
             expires_at_ms: s.expires_at_ms,
             receipt,
             void_reason,
+            lead_address_distance_m: None,
+            fence_m: None,
+            outside_fence_reason: None,
+            warnings: Vec::new(),
         }
+    }
+}
+
+impl From<&tandem_core::phone::Review> for ChallengeView {
+    fn from(review: &tandem_core::phone::Review) -> Self {
+        let mut view = Self::from(review.summary());
+        if let Some(check_in) = review.check_in() {
+            view.lead_address_distance_m = Some(check_in.lead_distance_m);
+            view.fence_m = Some(check_in.fence_m);
+            view.outside_fence_reason = check_in.outside_fence_reason.clone();
+        }
+        view.warnings = review.warnings().iter().map(RuleViolation::from).collect();
+        view
     }
 }
 

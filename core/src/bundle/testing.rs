@@ -207,6 +207,7 @@ impl SampleBundle {
                 visit_id,
                 address_id,
                 at_ms: t(10),
+                outside_fence_reason: None,
             }))?,
         )?;
         let check_out = cosign(

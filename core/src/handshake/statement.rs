@@ -25,6 +25,10 @@ pub struct CheckInStatement {
     pub address_id: AddressId,
     /// The lead phone's anchored time of check-in, UTC ms.
     pub at_ms: i64,
+    /// Why the team checks in outside the fence, as the lead gave it: co-signed, so the
+    /// partner reads it before signing. Absent inside the fence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside_fence_reason: Option<String>,
 }
 
 /// What both agents sign at check-out.

@@ -12,6 +12,7 @@ use crate::canonical::to_canonical_vec;
 use crate::handshake::{
     self, ApprovedVisit, ChallengeSummary, CheckInStatement, CheckOutStatement, CheckedChallenge,
     CoSigned, HandshakeError, Limits, LocalAgent, Nonce, OutstandingChallenge, Purpose,
+    StatementView,
 };
 use crate::model::{AddressId, CoSignature, EventKind, ReceiptSerial, VisitId, VisitState};
 use crate::place::Fix;
@@ -48,6 +49,20 @@ pub(super) struct Pending {
 pub struct Review {
     visit: VisitId,
     checked: CheckedChallenge,
+    check_in: Option<CheckInReview>,
+    warnings: Vec<Violation>,
+}
+
+/// What the partner reads before co-signing a check-in: where the lead stands against the
+/// approved address, and why, if outside the fence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckInReview {
+    /// The lead's distance to the nearest approved address, metres (from the lead's fix).
+    pub lead_distance_m: u32,
+    /// The policy's fence radius around the address, metres.
+    pub fence_m: u32,
+    /// The lead's stated reason for checking in outside the fence.
+    pub outside_fence_reason: Option<String>,
 }
 
 impl std::fmt::Debug for Review {
@@ -68,6 +83,17 @@ impl Review {
     /// The visit concerned.
     pub fn visit(&self) -> VisitId {
         self.visit
+    }
+
+    /// For a check-in: the lead's distance to the address, the fence and the reason.
+    pub fn check_in(&self) -> Option<&CheckInReview> {
+        self.check_in.as_ref()
+    }
+
+    /// The warnings and flags this phone's own rules raise on what it is asked to sign
+    /// (a statement its rules would block is never shown: `review_challenge` refuses it).
+    pub fn warnings(&self) -> &[Violation] {
+        &self.warnings
     }
 }
 
@@ -192,6 +218,7 @@ impl Phone {
             visit_id: visit,
             address_id: address,
             at_ms: now.best_ms(),
+            outside_fence_reason: outside_fence_reason.clone(),
         })?;
         self.begin(
             visit,
@@ -326,16 +353,78 @@ impl Phone {
         {
             seen.insert(challenge.nonce);
         }
+        let now = self.now()?;
         let checked = handshake::check_challenge(
             &payload,
             &approved,
             &me,
             self.fix_for_handshake()?,
-            self.now()?,
+            now,
             &limits,
             &seen,
         )?;
-        Ok(Review { visit, checked })
+        let (check_in, warnings) = match &checked.summary().statement {
+            StatementView::CheckIn(statement) => {
+                let (review, warnings) =
+                    self.review_check_in(visit, statement, &checked.challenge().lead_fix, now)?;
+                (Some(review), warnings)
+            }
+            _ => (None, Vec::new()),
+        };
+        Ok(Review {
+            visit,
+            checked,
+            check_in,
+            warnings,
+        })
+    }
+
+    /// Partner: runs this phone's own check-in rules on the lead's statement and fix (the
+    /// lead's position against the address, this phone's anchored time, the case and the
+    /// approval as this phone holds them): a check-in they would block is refused here,
+    /// before its agent is asked to sign.
+    fn review_check_in(
+        &self,
+        visit: VisitId,
+        statement: &CheckInStatement,
+        lead_fix: &Fix,
+        now: crate::model::EventTime,
+    ) -> Result<(CheckInReview, Vec<Violation>)> {
+        self.store.read(|tx| {
+            let loaded = Loaded::load(tx, visit)?;
+            loaded.require_state(VisitState::Assigned, "co-sign a check-in")?;
+            let ctx = loaded.context(now);
+            // The upload deadlines (E03) bind the phone holding unsent evidence: the lead's.
+            let violations =
+                super::lifecycle::refuse_if_blocked(crate::rules::check_check_in_readiness(
+                    &ctx,
+                    Some(lead_fix.clone()),
+                    statement.outside_fence_reason.clone(),
+                    &[],
+                ))?;
+            let (address, lead_distance_m) =
+                ctx.nearest_approved_address(lead_fix)
+                    .ok_or_else(|| Error::NotFound {
+                        what: "an approved address".into(),
+                    })?;
+            if address.id != statement.address_id {
+                return Err(Error::Blocked {
+                    violations: vec![Violation::block(
+                        RuleId::V05,
+                        "The lead names another address than the one nearest its position: \
+                         do not co-sign.",
+                    )],
+                });
+            }
+            Ok((
+                CheckInReview {
+                    lead_distance_m,
+                    fence_m: ctx.policy.geofence_radius_m,
+                    outside_fence_reason: statement.outside_fence_reason.clone(),
+                },
+                violations,
+            ))
+        })
     }
 
     /// Partner: signs what was reviewed; returns the reply frames to show. A challenge is

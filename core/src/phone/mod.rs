@@ -29,7 +29,7 @@ use crate::place::Fix;
 use crate::store::DeviceStore;
 use crate::{Error, Result};
 
-pub use cosign::{Completed, Review};
+pub use cosign::{CheckInReview, Completed, Review};
 pub use lifecycle::{Action, Recorded};
 pub use media::CapturedPhoto;
 pub use overview::{AddressOverview, CaseOverview, VisitOverview};

@@ -379,6 +379,7 @@ pub fn visit(
             visit_id,
             address_id: org.address,
             at_ms: t(1),
+            outside_fence_reason: None,
         })
         .unwrap(),
     );

@@ -145,7 +145,21 @@ pub fn answer(device: &Device, out: Out, input: &str, output: &str, yes: bool) -
     let challenge = frames::scan(input)?;
     let review = device.phone.review_challenge(&challenge)?;
     let summary = review.summary();
-    let text = summary_text(summary);
+    let mut text = summary_text(summary);
+    if let Some(c) = review.check_in() {
+        text.push_str(&format!(
+            "\n  lead is {} m from the approved address (fence {} m)",
+            c.lead_distance_m, c.fence_m
+        ));
+        if let Some(reason) = &c.outside_fence_reason {
+            text.push_str(&format!(
+                "\n  lead's reason for checking in outside the fence: {reason}"
+            ));
+        }
+    }
+    for v in review.warnings() {
+        text.push_str(&format!("\n  {} {:?}: {}", v.rule, v.outcome, v.message));
+    }
     // The reply may go to stdout: the summary then goes to stderr, always shown.
     if output == "-" || out.json {
         eprintln!("{text}");
@@ -165,6 +179,10 @@ pub fn answer(device: &Device, out: Out, input: &str, output: &str, yes: bool) -
                 "purpose": summary.purpose.as_str(),
                 "statement_sha256": summary.statement_digest.to_hex(),
                 "partner_distance_m": summary.partner_distance_m,
+                "lead_address_distance_m": review.check_in().map(|c| c.lead_distance_m),
+                "fence_m": review.check_in().map(|c| c.fence_m),
+                "outside_fence_reason": review.check_in().and_then(|c| c.outside_fence_reason.clone()),
+                "warnings": review.warnings().iter().map(|v| v.rule.to_string()).collect::<Vec<_>>(),
                 "reply": output,
             }),
         )?;
