@@ -1,8 +1,8 @@
-//! The whole OpenAPI document against the real server, by Schemathesis (PyPI; `.ci/run`
-//! installs it): generated requests for every operation, unauthenticated, as each console
-//! role and as a device, with real ids of two banks mixed into the generated ones. Fails on
-//! any 5xx, any status the document does not list, any answer whose body or content type
-//! breaks its schema.
+//! The whole OpenAPI document against the real server, by Schemathesis (PyPI;
+//! `scripts/install-deps` installs it): generated requests for every operation,
+//! unauthenticated, as each console role and as a device, with real ids of two banks mixed
+//! into the generated ones. Fails on any 5xx, any status the document does not list, any
+//! answer whose body or content type breaks its schema.
 //!
 //! Threat: anyone sending bad input (THREATS.md) — and every client that trusts the
 //! document: a phone, a bank's script, a stock tus client.
@@ -226,9 +226,9 @@ async fn the_openapi_document_holds_for_every_caller() {
     if !schemathesis_available() {
         assert!(
             std::env::var("CI").is_err(),
-            "schemathesis is not installed (.ci/run installs it)"
+            "schemathesis is not installed (scripts/install-deps installs it)"
         );
-        eprintln!("schemathesis not installed: skipped (CI installs it)");
+        eprintln!("schemathesis not installed: skipped (scripts/install-deps installs it)");
         return;
     }
     for backend in common::backends().await {

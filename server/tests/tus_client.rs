@@ -175,7 +175,7 @@ async fn a_stock_tus_client_uploads_with_its_sha1_chunk_checksums() {
             .args(&args)
             .output()
             .await
-            .expect("python3 with tuspy (pip install tuspy; .ci/run installs it)");
+            .expect("python3 with tuspy (scripts/install-deps installs it)");
         assert!(
             out.status.success(),
             "{}: tuspy failed: {}",
