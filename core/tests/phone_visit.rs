@@ -872,7 +872,21 @@ fn a_phone_clock_eight_hours_off_is_shown_to_the_agent_and_flagged_on_the_visit(
     // anchored time counts (V04 stays judged by it), and the difference is V15.
     let t = team();
     t.clock.set_wall_ms(t.world.start_ms + 8 * 3_600_000);
-    let checked_in = t.check_in().unwrap();
+    let shown = t.lead.begin_check_in(t.visit, None).unwrap();
+    let review = t.partner.review_challenge(&shown).unwrap();
+    assert!(
+        review
+            .warnings()
+            .iter()
+            .any(|v| v.rule == RuleId::V15 && v.message.contains("480 min ahead")),
+        "the partner's agent is shown V15 too: {:?}",
+        review.warnings()
+    );
+    let reply = t.partner.answer_challenge(&review).unwrap();
+    let checked_in = match t.lead.complete(&reply).unwrap() {
+        Completed::CheckedIn(recorded) => recorded,
+        other => panic!("expected a check-in, got {other:?}"),
+    };
     let warning = checked_in
         .violations
         .iter()
@@ -958,4 +972,34 @@ fn a_check_in_the_lead_would_refuse_is_never_shown_to_the_partner() {
     );
     assert!(late.lead.events(late.visit).unwrap().is_empty());
     assert!(late.partner.events(late.visit).unwrap().is_empty());
+}
+
+#[test]
+fn the_partner_refuses_a_check_in_its_own_rules_block() {
+    // Actor: a lead whose phone missed the bank's hold on the case (offline since), asking
+    // a partner whose phone has it (V01): the partner's phone refuses before its agent is
+    // asked to sign, and nothing is written on either phone.
+    use tandem_core::model::{CaseStatus, HoldReason, VisitTicket};
+    let t = team();
+    let mut held = t.world.case.clone();
+    held.status = CaseStatus::OnHold {
+        reason: HoldReason::Complaint,
+    };
+    let ticket = VisitTicket {
+        visit_id: t.visit,
+        approval_id: t.approval.id,
+        nonce: "0ff1ce".into(),
+        issued_at_ms: t.world.start_ms - 3_600_000,
+    };
+    t.partner
+        .accept_assignment(
+            &t.world.sign(&held),
+            &t.world.sign(&t.approval),
+            &t.world.sign(&ticket),
+        )
+        .unwrap();
+    let shown = t.lead.begin_check_in(t.visit, None).unwrap();
+    assert_eq!(blocked_by(t.partner.review_challenge(&shown)), RuleId::V01);
+    assert!(t.lead.events(t.visit).unwrap().is_empty());
+    assert!(t.partner.events(t.visit).unwrap().is_empty());
 }

@@ -395,13 +395,24 @@ impl Phone {
             loaded.require_state(VisitState::Assigned, "co-sign a check-in")?;
             let ctx = loaded.context(now);
             // The upload deadlines (E03) bind the phone holding unsent evidence: the lead's.
-            let violations =
+            let mut violations =
                 super::lifecycle::refuse_if_blocked(crate::rules::check_check_in_readiness(
                     &ctx,
                     Some(lead_fix.clone()),
                     statement.outside_fence_reason.clone(),
                     &[],
                 ))?;
+            // V15: this phone's own clock, shown to its agent now as to the lead's.
+            if let Some(EventKind::ClockDiscrepancy {
+                wall_ms,
+                anchored_ms,
+            }) = crate::clock::discrepancy_event(&now, ctx.policy.clock_tolerance_ms)
+            {
+                violations.push(Violation::warn(
+                    RuleId::V15,
+                    super::lifecycle::clock_off_message(wall_ms - anchored_ms),
+                ));
+            }
             let (address, lead_distance_m) =
                 ctx.nearest_approved_address(lead_fix)
                     .ok_or_else(|| Error::NotFound {
