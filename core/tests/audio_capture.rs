@@ -457,7 +457,7 @@ fn garbage_in_the_spool_is_reported_and_left_in_place() {
 }
 
 fn tampered_digest(path: &Path) -> String {
-    sha256_of(path).iter().map(|b| format!("{b:02x}")).collect()
+    tandem_core::crypto::to_hex(&sha256_of(path))
 }
 
 #[test]

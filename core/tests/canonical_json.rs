@@ -539,7 +539,7 @@ fn canonical_sha256_is_the_sha256_of_the_canonical_bytes() {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    tandem_core::crypto::to_hex(bytes)
 }
 
 #[test]

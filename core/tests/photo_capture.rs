@@ -273,7 +273,7 @@ fn digest_is_sha256_of_the_exact_original_bytes() {
     let photo = inspect(&bytes).unwrap();
     // From `sha256sum gps-DSCN0010.jpg`.
     let expected = "17307b1207eb6487d7908e9d154890b46e3d2e0192369cfd3f4c33d5a5af4035";
-    let hex: String = photo.sha256.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = tandem_core::crypto::to_hex(&photo.sha256);
     assert_eq!(hex, expected);
 }
 

@@ -13,18 +13,24 @@ pub fn sha256(bytes: &[u8]) -> Digest {
     Digest(out)
 }
 
+/// Lowercase hex of any bytes: the one encoder, as digests, key ids and nonces appear in
+/// documents and tables.
+pub fn to_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        s.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+    }
+    s
+}
+
 impl Digest {
     /// The all-zero digest: the `prev` of the first event of a chain.
     pub const ZERO: Digest = Digest([0u8; 32]);
 
     /// Lowercase hex form.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-            s.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
-        }
-        s
+        to_hex(&self.0)
     }
 
     /// The raw bytes.

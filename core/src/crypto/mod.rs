@@ -9,7 +9,7 @@ mod fields;
 mod keystore;
 mod sign;
 
-pub use digest::{Digest, DigestParseError, Sha256Stream, sha256};
+pub use digest::{Digest, DigestParseError, Sha256Stream, sha256, to_hex};
 pub use fields::FieldCipher;
 pub use keystore::{KeyStore, SoftwareKeyStore};
 pub use sign::{

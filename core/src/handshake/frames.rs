@@ -30,8 +30,9 @@ fn message_id(payload: &[u8]) -> [u8; MSG_ID_BYTES] {
     id
 }
 
+/// Upper-case hex: QR's alphanumeric mode has no lower-case letters.
 fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+    crate::crypto::to_hex(bytes).to_ascii_uppercase()
 }
 
 /// Cuts a payload into QR frame texts, in order.

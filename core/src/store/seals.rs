@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension as _, Row, params};
 
 use super::error::{from_sql_int, to_sql_int};
 use super::{ReadTx, StoreError, WriteTx, parse_column};
-use crate::crypto::Digest;
+use crate::crypto::{Digest, to_hex};
 use crate::model::{BundleId, VisitId};
 
 /// A sealed visit: its bundle id, its place in this phone's chain of bundles, and the
@@ -59,7 +59,7 @@ impl ReadTx<'_> {
             .conn
             .query_row(
                 "SELECT 1 FROM answered_nonces WHERE nonce = ?1",
-                [hex(nonce)],
+                [to_hex(nonce)],
                 |_| Ok(()),
             )
             .optional()?
@@ -104,7 +104,7 @@ impl WriteTx<'_> {
         let inserted = self.conn.execute(
             "INSERT INTO answered_nonces (nonce, visit_id, answered_at_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT (nonce) DO NOTHING",
-            params![hex(nonce), visit.to_string(), at_ms],
+            params![to_hex(nonce), visit.to_string(), at_ms],
         )?;
         Ok(inserted == 1)
     }
@@ -141,8 +141,4 @@ impl WriteTx<'_> {
         )?;
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

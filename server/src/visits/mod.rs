@@ -85,7 +85,7 @@ pub struct VisitsDoc;
 pub(crate) fn nonce() -> Result<String, AppError> {
     let bytes = tandem_core::crypto::random_bytes::<16>()
         .map_err(|e| AppError::Internal(format!("random: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(tandem_core::crypto::to_hex(&bytes))
 }
 
 /// A stored case status as core's.

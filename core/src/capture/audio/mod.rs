@@ -119,7 +119,7 @@ impl ClosedSegment {
 
     /// The SHA-256 as lowercase hex, the form used in manifests.
     pub fn sha256_hex(&self) -> String {
-        spool::hex(&self.sha256)
+        crate::crypto::to_hex(&self.sha256)
     }
 
     /// Anchored UTC time just after the segment's last sample, in milliseconds.

@@ -349,7 +349,7 @@ impl OpenSegment {
         sidecar.state = SidecarState::Closed {
             samples,
             size,
-            sha256: spool::hex(&sha256),
+            sha256: crate::crypto::to_hex(&sha256),
             recovered: false,
             gap_from_ms: None,
         };

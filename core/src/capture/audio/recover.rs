@@ -154,7 +154,7 @@ fn repair_open(
     sidecar.state = SidecarState::Closed {
         samples,
         size,
-        sha256: spool::hex(&sha256),
+        sha256: crate::crypto::to_hex(&sha256),
         recovered: true,
         gap_from_ms,
     };
@@ -180,7 +180,7 @@ fn check_closed(sidecar: &Sidecar, wav: &Path) -> Result<Outcome, AudioError> {
         }));
     };
     let (sha256, size) = spool::digest_file(wav)?;
-    let actual = spool::hex(&sha256);
+    let actual = crate::crypto::to_hex(&sha256);
     if &actual != expected || size != *expected_size {
         return Ok(Err(AnomalyKind::DigestMismatch {
             expected: expected.clone(),

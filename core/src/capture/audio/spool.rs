@@ -270,16 +270,6 @@ pub(super) fn ms_at(recording_start_ms: i64, offset: u64, sample_rate: u32) -> O
     recording_start_ms.checked_add(elapsed)
 }
 
-/// Lowercase hex, as digests appear in manifests.
-pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
 /// Maps an I/O error to [`AudioError::Io`] naming the action and path.
 pub(super) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> AudioError {
     let path = path.to_path_buf();
