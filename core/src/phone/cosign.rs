@@ -403,16 +403,10 @@ impl Phone {
                     &[],
                 ))?;
             // V15: this phone's own clock, shown to its agent now as to the lead's.
-            if let Some(EventKind::ClockDiscrepancy {
-                wall_ms,
-                anchored_ms,
-            }) = crate::clock::discrepancy_event(&now, ctx.policy.clock_tolerance_ms)
-            {
-                violations.push(Violation::warn(
-                    RuleId::V15,
-                    super::lifecycle::clock_off_message(wall_ms - anchored_ms),
-                ));
-            }
+            violations.extend(
+                super::lifecycle::clock_off(&now, ctx.policy.clock_tolerance_ms)
+                    .map(|(_, warning)| warning),
+            );
             let (address, lead_distance_m) =
                 ctx.nearest_approved_address(lead_fix)
                     .ok_or_else(|| Error::NotFound {

@@ -254,19 +254,10 @@ pub(super) fn record(
         tx.append_event(visit, flag, at, fix.clone(), by)?;
     }
     let mut violations = violations;
-    if let Some(
-        discrepancy @ EventKind::ClockDiscrepancy {
-            wall_ms,
-            anchored_ms,
-        },
-    ) = discrepancy_event(&at, loaded.policy.clock_tolerance_ms)
-    {
+    if let Some((discrepancy, warning)) = clock_off(&at, loaded.policy.clock_tolerance_ms) {
         tx.append_event(visit, discrepancy, at, fix, by)?;
         // V15: shown to the agent now (the event above is the flag reviewers see).
-        violations.push(Violation::warn(
-            RuleId::V15,
-            clock_off_message(wall_ms - anchored_ms),
-        ));
+        violations.push(warning);
     }
     if loaded.state() == VisitState::CheckedIn {
         tx.set_visit_state(visit, VisitState::Active, at.best_ms())?;
@@ -274,8 +265,23 @@ pub(super) fn record(
     Ok(Recorded { event, violations })
 }
 
+/// V15 when this phone's wall clock is off its anchored time beyond `tolerance_ms`: the
+/// `clock_discrepancy` event to record, and the warning its agent is shown now.
+pub(super) fn clock_off(at: &EventTime, tolerance_ms: i64) -> Option<(EventKind, Violation)> {
+    let event = discrepancy_event(at, tolerance_ms)?;
+    let EventKind::ClockDiscrepancy {
+        wall_ms,
+        anchored_ms,
+    } = event
+    else {
+        return None;
+    };
+    let warning = Violation::warn(RuleId::V15, clock_off_message(wall_ms - anchored_ms));
+    Some((event, warning))
+}
+
 /// What V15 tells the agent: how far the phone's clock is off, and that it does not count.
-pub(crate) fn clock_off_message(off_ms: i64) -> String {
+fn clock_off_message(off_ms: i64) -> String {
     // Rounded: the anchor's own uncertainty is seconds, and people read whole minutes.
     let minutes = off_ms.saturating_abs().saturating_add(30_000) / 60_000;
     let way = if off_ms > 0 { "ahead of" } else { "behind" };

@@ -148,17 +148,18 @@ fn derive(
         }
         _ => None,
     };
+    // `VERIFY.txt` says what certificates/ holds when the export has any.
+    let certificates = signatures
+        .iter()
+        .filter_map(|s| read_certificate(source, &s.kid)?.ok())
+        .map(|(signed, _)| signed)
+        .collect();
     let bundle = SealedBundle {
         manifest: manifest.clone(),
         manifest_bytes: manifest_bytes.to_vec(),
         signatures,
         receipt,
-        // `VERIFY.txt` says what certificates/ holds when the export has any.
-        certificates: signer_kids(source)
-            .iter()
-            .filter_map(|kid| read_certificate(source, kid)?.ok())
-            .map(|(signed, _)| signed)
-            .collect(),
+        certificates,
     };
     let server_key = server_kids(&bundle)
         .into_iter()
