@@ -539,18 +539,18 @@ impl Connection {
             let (by_count, count_due) = shared.plan().allow(allowed);
             allowed = by_count;
             let sent = usize::try_from(allowed).unwrap_or(0);
+            // Mark the answer as due before the server can see the request: a fast
+            // server's answer read first would otherwise be counted as part of the
+            // previous answer, and every later `nth` would fall one answer late.
+            if allowed > 0 {
+                self.progress().awaiting_answer = true;
+            }
             if (&self.server).write_all(&buf[..sent]).is_err() {
                 self.reset(shared);
                 break;
             }
             add(&shared.counters.forwarded_bytes, allowed);
-            {
-                let mut p = self.progress();
-                p.forwarded += allowed;
-                if allowed > 0 {
-                    p.awaiting_answer = true;
-                }
-            }
+            self.progress().forwarded += allowed;
             if count_due {
                 self.reset(shared);
                 break;
