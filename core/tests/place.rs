@@ -460,3 +460,16 @@ proptest! {
         prop_assert_eq!(d, distance_m(&b, &a));
     }
 }
+
+#[test]
+fn a_datum_name_is_the_one_serde_writes_and_reads_back() {
+    for datum in Datum::ALL {
+        let json = serde_json::to_string(&datum).unwrap();
+        assert_eq!(json, format!("\"{}\"", datum.as_str()));
+        assert_eq!(datum.as_str().parse::<Datum>(), Ok(datum));
+        assert_eq!(datum.to_string(), datum.as_str());
+    }
+    for bad in ["", "WGS84", "gcj-02", "bd09 "] {
+        assert!(bad.parse::<Datum>().is_err(), "{bad:?}");
+    }
+}

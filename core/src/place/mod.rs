@@ -55,6 +55,42 @@ pub enum Datum {
     Bd09,
 }
 
+impl Datum {
+    /// Every datum, in the order of their wire codes.
+    pub const ALL: [Datum; 3] = [Datum::Wgs84, Datum::Gcj02, Datum::Bd09];
+
+    /// The datum's name as it is serialised and stored: `wgs84`, `gcj02` or `bd09`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Datum::Wgs84 => "wgs84",
+            Datum::Gcj02 => "gcj02",
+            Datum::Bd09 => "bd09",
+        }
+    }
+}
+
+impl std::fmt::Display for Datum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A datum name that is not `wgs84`, `gcj02` or `bd09`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown datum (expected wgs84, gcj02 or bd09)")]
+pub struct UnknownDatum;
+
+impl std::str::FromStr for Datum {
+    type Err = UnknownDatum;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Datum::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or(UnknownDatum)
+    }
+}
+
 /// A validated position in 1e-7 degrees, tagged with its datum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "CoordinateFields")]

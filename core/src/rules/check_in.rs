@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::case::case_unworkable;
 use super::context::VisitContext;
 use super::{RuleId, Violation, hours, sync};
-use crate::model::{AgentId, CaseStatus, DeviceId, HoldReason};
+use crate::model::{AgentId, DeviceId};
 use crate::place::check_partner_distance;
 use crate::place::{Fix, GeofenceOutcome, MockSide, PartnerOutcome, check_geofence};
 
@@ -88,32 +89,11 @@ pub fn check_check_in_readiness(
 
 /// V01: the case is entrusted, not settled, not on hold.
 fn case_active(ctx: &VisitContext<'_>, out: &mut Vec<Violation>) {
-    let case = ctx.case;
-    match case.status {
-        CaseStatus::Active => {}
-        CaseStatus::Settled => out.push(Violation::block(
-            RuleId::V01,
-            "The case is settled: there is nothing to collect. Do not visit.",
-        )),
-        CaseStatus::OnHold { reason } => out.push(Violation::block(
-            RuleId::V01,
-            format!(
-                "The case is on hold ({}): no visit until the bank releases it.",
-                match reason {
-                    HoldReason::Dispute => "the debt is disputed",
-                    HoldReason::Complaint => "a complaint is open",
-                    HoldReason::VulnerabilityReview => "vulnerability review",
-                }
-            ),
-        )),
-    }
-    if !case.entrustment.covers(ctx.now_ms()) {
-        out.push(Violation::block(
-            RuleId::V01,
-            "The case is outside the bank's entrustment period (and any approved extension): \
-             do not visit.",
-        ));
-    }
+    out.extend(
+        case_unworkable(ctx.case, ctx.now_ms())
+            .into_iter()
+            .map(|why| Violation::block(RuleId::V01, why.message())),
+    );
 }
 
 /// V02: a valid approval for this case covers now, and the ticket is this visit's.

@@ -7,6 +7,7 @@
 //! `RuleFlag` events for review.
 
 mod audio;
+mod case;
 mod check_in;
 mod context;
 mod during;
@@ -18,6 +19,7 @@ mod sync;
 mod violation;
 
 pub use audio::{AudioGapSpan, audio_gaps};
+pub use case::{Unworkable, case_unworkable};
 pub use check_in::{CheckInInput, PartnerPresence, check_check_in, check_check_in_readiness};
 pub use context::VisitContext;
 pub use during::{VisitAction, check_action};

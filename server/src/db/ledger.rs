@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use tandem_core::crypto::{Digest, Signer};
 use tandem_core::model::{AddressId, BankId, BundleId, CaseId, DeviceId, Signed, VisitId};
-use tandem_core::place::{Coordinate, Datum};
+use tandem_core::place::Coordinate;
 use tandem_core::tlog::{Checkpoint, IngestReceipt, Verdict};
 use uuid::Uuid;
 
-use super::DbError;
+use super::{DbError, parse_datum};
 use crate::tlog::{self, Appended, NodeKey};
 
 /// A bundle as first uploaded (`PUT`), stored pending.
@@ -240,15 +240,6 @@ fn digest(bytes: &[u8], what: &'static str) -> Result<Digest, DbError> {
 
 fn parse<T: std::str::FromStr>(s: &str, what: &'static str) -> Result<T, DbError> {
     s.parse().map_err(|_| DbError::Corrupt(what))
-}
-
-fn datum(s: &str) -> Result<Datum, DbError> {
-    Ok(match s {
-        "wgs84" => Datum::Wgs84,
-        "gcj02" => Datum::Gcj02,
-        "bd09" => Datum::Bd09,
-        _ => return Err(DbError::Corrupt("case_addresses.datum")),
-    })
 }
 
 /// `(level = $1 AND idx = $2) OR …` for `n` keys.
@@ -586,7 +577,7 @@ macro_rules! impl_ledger_db {
                 for (id, lat, lon, d) in rows {
                     addresses.push(CaseAddress {
                         id: parse(&id, "case_addresses.id")?,
-                        position: Coordinate::new(lat, lon, datum(&d)?)
+                        position: Coordinate::new(lat, lon, parse_datum(&d)?)
                             .map_err(|_| DbError::Corrupt("case_addresses position"))?,
                     });
                 }

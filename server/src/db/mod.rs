@@ -403,13 +403,10 @@ pub(crate) fn counts_from(c: [i64; 9]) -> TableCounts {
     }
 }
 
-/// The datum's stored name (as core serialises it).
-pub(crate) fn datum_name(c: &Coordinate) -> &'static str {
-    match c.datum() {
-        tandem_core::place::Datum::Wgs84 => "wgs84",
-        tandem_core::place::Datum::Gcj02 => "gcj02",
-        tandem_core::place::Datum::Bd09 => "bd09",
-    }
+/// Parses a case address's datum read back from the database.
+pub(crate) fn parse_datum(s: &str) -> Result<tandem_core::place::Datum, DbError> {
+    s.parse()
+        .map_err(|_| DbError::Corrupt("case_addresses.datum"))
 }
 
 /// Parses bank ids read back from the database.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::{
     COUNT_SQL, DbError, NewUser, OrgSeed, Role, TableCounts, UserCredentials, counts_from,
-    datum_name, parse_bank_ids,
+    parse_bank_ids,
 };
 
 /// Storage for the organisation.
@@ -153,7 +153,7 @@ macro_rules! impl_org_db {
                         .bind(&a.text)
                         .bind(a.position.lat_e7())
                         .bind(a.position.lon_e7())
-                        .bind(datum_name(&a.position))
+                        .bind(a.position.datum().as_str())
                         .execute(&mut *tx)
                         .await?;
                     }

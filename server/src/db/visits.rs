@@ -9,11 +9,11 @@ use tandem_core::model::{
     AddressId, AgentId, ApprovalId, BankId, CaseId, DeviceId, MaskedCardNumber, MaskedIdNumber,
     VisitId,
 };
-use tandem_core::place::{Coordinate, Datum};
+use tandem_core::place::Coordinate;
 use uuid::Uuid;
 
 use super::sync::{FeedRow, INSERT_FEED, NEXT_SEQ, bind_feed_row};
-use super::{DbError, NewAddress, NewCase, datum_name};
+use super::{DbError, NewAddress, NewCase, parse_datum};
 
 /// Cases inserted per multi-row `INSERT` (11 parameters each: well under both backends'
 /// parameter limits).
@@ -226,11 +226,6 @@ fn case_record(r: CaseRow) -> Result<CaseRecord, DbError> {
     })
 }
 
-fn parse_datum(s: &str) -> Result<Datum, DbError> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| DbError::Corrupt("case_addresses.datum"))
-}
-
 type AddressRow = (String, String, i32, i32, String);
 
 fn address(r: AddressRow) -> Result<NewAddress, DbError> {
@@ -390,7 +385,7 @@ macro_rules! impl_visits_db {
                                 .bind(&a.text)
                                 .bind(a.position.lat_e7())
                                 .bind(a.position.lon_e7())
-                                .bind(datum_name(&a.position));
+                                .bind(a.position.datum().as_str());
                         }
                         q.execute(&mut *tx).await?;
                     }

@@ -15,8 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::import::{self, ImportError, MAX_LISTED_ERRORS, RowError};
 use crate::AppState;
 use crate::auth::UserAuth;
+use crate::db::Role;
 use crate::db::visits::{CaseRecord, ImportOutcome};
-use crate::db::{Role, datum_name};
 use crate::error::{AppError, PROBLEM_BASE, Problem};
 
 /// What an import stored.
@@ -109,7 +109,7 @@ impl From<&CaseRecord> for CaseView {
                     text: visible(&a.text).into_owned(),
                     lat_e7: a.position.lat_e7(),
                     lon_e7: a.position.lon_e7(),
-                    datum: datum_name(&a.position).to_owned(),
+                    datum: a.position.datum().to_string(),
                 })
                 .collect(),
         }

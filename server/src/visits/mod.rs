@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use tandem_core::model::{
     ApprovedAddress, Case, CaseStatus, Debtor, Entrustment, Fen, HealthFlag, HoldReason,
 };
+use tandem_core::rules::Unworkable;
 use utoipa::OpenApi;
 
 use crate::AppState;
@@ -144,27 +145,28 @@ pub(crate) fn case_document(c: &CaseRecord) -> Result<Case, AppError> {
     })
 }
 
-/// V01: the case is workable at `at_ms` (entrusted, not settled, not on hold).
+/// V01 (decided by core): the case is workable at `at_ms` (entrusted, not settled, not on
+/// hold); the first reason it is not answers 422.
 pub(crate) fn check_case_active(case: &Case, at_ms: i64) -> Result<(), AppError> {
-    let refuse = |kind, detail: &str| {
-        Err(AppError::problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            kind,
-            "Case not workable",
-            detail,
-        )
-        .with_rule("V01"))
+    let Some(why) = tandem_core::rules::case_unworkable(case, at_ms)
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
     };
-    match case.status {
-        CaseStatus::Active => {}
-        CaseStatus::Settled => return refuse("case-settled", "The case is settled."),
-        CaseStatus::OnHold { .. } => return refuse("case-on-hold", "The case is on hold."),
-    }
-    if !case.entrustment.covers(at_ms) {
-        return refuse(
+    let (kind, detail) = match why {
+        Unworkable::Settled => ("case-settled", "The case is settled."),
+        Unworkable::OnHold(_) => ("case-on-hold", "The case is on hold."),
+        Unworkable::NotEntrusted => (
             "case-not-entrusted",
             "The case is outside the bank's entrustment period.",
-        );
-    }
-    Ok(())
+        ),
+    };
+    Err(AppError::problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        kind,
+        "Case not workable",
+        detail,
+    )
+    .with_rule("V01"))
 }

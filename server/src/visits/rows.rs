@@ -225,16 +225,16 @@ pub(super) fn check_row(
         let lat = int("lat_e7", *a, &mut err);
         let lon = int("lon_e7", *a, &mut err);
         let datum = match a.text("datum") {
-            Ok(Some("wgs84")) => Some(Datum::Wgs84),
-            Ok(Some("gcj02")) => Some(Datum::Gcj02),
-            Ok(Some("bd09")) => Some(Datum::Bd09),
-            Ok(Some(_)) | Err(()) => {
-                err("datum", *a, "must be wgs84, gcj02 or bd09");
-                None
-            }
             Ok(None) => {
                 err("datum", *a, "is required (wgs84, gcj02 or bd09)");
                 None
+            }
+            text => {
+                let datum = text.ok().flatten().and_then(|n| n.parse::<Datum>().ok());
+                if datum.is_none() {
+                    err("datum", *a, "must be wgs84, gcj02 or bd09");
+                }
+                datum
             }
         };
         let lat = lat.and_then(|v| {
