@@ -16,7 +16,7 @@ mod openssl;
 mod report;
 mod signatures;
 mod source;
-#[doc(hidden)]
+#[cfg(feature = "testing")]
 pub mod testing;
 mod trust;
 mod verify;

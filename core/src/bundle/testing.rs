@@ -10,7 +10,9 @@ use super::{
     BlobEntry, BlobRole, BundleError, BundleSignature, DeviceEnrolment, DeviceHeader, ExportTarget,
     FORMAT_V1, Manifest, SealedBundle, SignerRole, Trust, VisitHeader, write_export,
 };
-use crate::crypto::{Digest, SignatureAlgorithm, SignatureRecord, Signer, SoftwareSigner, sha256};
+use crate::crypto::{
+    Digest, Kid, SignatureAlgorithm, SignatureRecord, Signer, SoftwareSigner, sha256,
+};
 use crate::handshake::{CheckInStatement, CheckOutStatement};
 use crate::model::{
     AddressId, AgentId, Approval, ApprovalId, AuthorisationLetter, BankId, BundleId, CaseId,
@@ -47,15 +49,18 @@ pub struct SampleBundle {
     pub trust: Trust,
 }
 
-/// Deterministic filler bytes starting with `magic`.
-fn bytes(magic: &[u8], len: usize, seed: u64) -> Vec<u8> {
-    let mut out = magic.to_vec();
-    let mut state = seed | 1;
+/// Deterministic filler (xorshift64*) after `magic`, one word at a time: distinct seeds give
+/// distinct bytes, so blobs made from two seeds can be swapped in tests.
+pub fn filler(magic: &[u8], len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    out.extend_from_slice(magic);
+    // Odd, so never zero (xorshift needs a non-zero state), and distinct for distinct seeds.
+    let mut state = (seed << 1) | 1;
     while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.push((state >> 24) as u8);
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
     }
     out.truncate(len);
     out
@@ -65,19 +70,380 @@ fn bytes(magic: &[u8], len: usize, seed: u64) -> Vec<u8> {
 /// puts its address here to have the check-in inside the geofence.
 pub const SAMPLE_POSITION_E7: (i32, i32) = (311_234_567, 1_214_567_890);
 
-fn fix(at_ms: i64) -> Result<Fix, BundleError> {
-    let coordinate = Coordinate::new(SAMPLE_POSITION_E7.0, SAMPLE_POSITION_E7.1, Datum::Wgs84)
-        .map_err(|e| BundleError::Invalid {
-            field: "fix",
-            reason: e.to_string(),
+/// One phone of a team as a bundle records it: who carries it, and its device key.
+#[derive(Clone, Copy)]
+pub struct TeamSigner<'a> {
+    /// The agent.
+    pub agent: AgentId,
+    /// The phone.
+    pub device: DeviceId,
+    /// The phone's key.
+    pub key: &'a dyn Signer,
+}
+
+impl TeamSigner<'_> {
+    /// The phone as an approval lists it.
+    pub fn team_member(&self) -> TeamMember {
+        TeamMember {
+            agent_id: self.agent,
+            device_id: self.device,
+            public_key: self.key.public_key(),
+        }
+    }
+
+    /// The phone's enrolment as a verifier's trust holds it.
+    pub fn enrolment(&self, enrolled_at_ms: i64) -> (Kid, DeviceEnrolment) {
+        (
+            self.key.public_key().kid(),
+            DeviceEnrolment {
+                agent_id: self.agent,
+                device_id: self.device,
+                enrolled_at_ms,
+                revoked_at_ms: None,
+            },
+        )
+    }
+}
+
+/// The server's approval of a visit by `team` on `day_ms`: valid from an hour before to a
+/// day after, approved two hours before, no cash or promise authorisation.
+pub fn sample_approval(
+    case: (BankId, CaseId, AddressId),
+    team: [TeamSigner<'_>; 2],
+    day_ms: i64,
+    letter: &str,
+) -> Approval {
+    let (bank_id, case_id, address_id) = case;
+    Approval {
+        id: ApprovalId::new(),
+        bank_id,
+        case_id,
+        address_ids: vec![address_id],
+        team: team.iter().map(TeamSigner::team_member).collect(),
+        valid_from_ms: day_ms - 60 * MINUTE,
+        valid_until_ms: day_ms + 24 * 60 * MINUTE,
+        letter: AuthorisationLetter {
+            number: letter.into(),
+            valid_until_ms: day_ms + 30 * 24 * 60 * MINUTE,
+        },
+        cash: None,
+        promise: PromiseAuthorisation::default(),
+        appointment: None,
+        templates: Vec::new(),
+        health_review_done: false,
+        policy_version: 1,
+        approved_at_ms: day_ms - 120 * MINUTE,
+    }
+}
+
+/// What a manifest says about the visit besides its events and blobs.
+pub struct VisitDocuments {
+    /// The bank.
+    pub bank_id: BankId,
+    /// The case.
+    pub case_id: CaseId,
+    /// The case's reference.
+    pub case_ref: String,
+    /// The approval, signed by the server.
+    pub approval: Signed<Approval>,
+    /// The ticket, signed by the server.
+    pub ticket: Signed<VisitTicket>,
+    /// The policy, signed by the server.
+    pub policy: Signed<Policy>,
+}
+
+impl VisitDocuments {
+    /// The server signs `approval`, `ticket` and the bank's default policy.
+    pub fn sign(
+        server: &dyn Signer,
+        case_ref: &str,
+        approval: &Approval,
+        ticket: &VisitTicket,
+    ) -> Result<Self, BundleError> {
+        Ok(Self {
+            bank_id: approval.bank_id,
+            case_id: approval.case_id,
+            case_ref: case_ref.into(),
+            approval: Signed::sign(approval, server)?,
+            ticket: Signed::sign(ticket, server)?,
+            policy: Signed::sign(&Policy::defaults(approval.bank_id), server)?,
+        })
+    }
+}
+
+/// A visit recorded the way two phones record it: blobs listed, events chained in time
+/// order with anchored times, check-in and check-out co-signed by both phones (V03), all
+/// fixes from where the team stands.
+pub struct VisitRecord<'a> {
+    lead: TeamSigner<'a>,
+    partner: TeamSigner<'a>,
+    visit_id: VisitId,
+    address_id: AddressId,
+    standing: Coordinate,
+    anchor_ms: i64,
+    kinds: Vec<(i64, EventKind)>,
+    blobs: Vec<BlobEntry>,
+}
+
+impl<'a> VisitRecord<'a> {
+    /// An empty record of `visit_id` at `address_id`, the team standing at `standing`
+    /// (WGS-84), the lead's clock anchored at `anchor_ms`.
+    pub fn new(
+        team: [TeamSigner<'a>; 2],
+        visit_id: VisitId,
+        address_id: AddressId,
+        standing: Coordinate,
+        anchor_ms: i64,
+    ) -> Self {
+        let [lead, partner] = team;
+        Self {
+            lead,
+            partner,
+            visit_id,
+            address_id,
+            standing,
+            anchor_ms,
+            kinds: Vec::new(),
+            blobs: Vec::new(),
+        }
+    }
+
+    /// An 8 m GNSS fix where the team stands, taken at `at_ms`.
+    pub fn fix(&self, at_ms: i64) -> Fix {
+        Fix {
+            coordinate: self.standing,
+            accuracy_m: 8,
+            provider: Provider::Gnss,
+            mock: false,
+            taken_at_ms: at_ms,
+        }
+    }
+
+    /// Lists a blob captured at `at_ms`; returns its address.
+    pub fn blob(
+        &mut self,
+        (sha256, size): (Digest, u64),
+        media_type: &str,
+        role: BlobRole,
+        derived_from: Option<Digest>,
+        at_ms: i64,
+    ) -> Digest {
+        self.blobs.push(BlobEntry {
+            sha256,
+            size,
+            media_type: media_type.into(),
+            role,
+            derived_from,
+            captured_at_ms: at_ms,
+            fix: Some(self.fix(at_ms)),
+        });
+        sha256
+    }
+
+    /// Records an event at `at_ms`.
+    pub fn event(&mut self, at_ms: i64, kind: EventKind) {
+        self.kinds.push((at_ms, kind));
+    }
+
+    /// A one-minute WAV segment `index` that ended at `end_ms`.
+    pub fn audio(&mut self, index: u32, end_ms: i64, wav: (Digest, u64)) {
+        let digest = self.blob(wav, "audio/wav", BlobRole::Audio, None, end_ms);
+        self.event(
+            end_ms,
+            EventKind::AudioSegment {
+                index,
+                digest,
+                size: wav.1,
+                start_ms: end_ms - MINUTE,
+                duration_ms: MINUTE,
+                recovered: false,
+            },
+        );
+    }
+
+    /// A 4000×3000 JPEG taken at `at_ms`, with its thumbnail.
+    pub fn photo(&mut self, at_ms: i64, original: (Digest, u64), thumbnail: (Digest, u64)) {
+        let jpeg = "image/jpeg";
+        let photo = self.blob(original, jpeg, BlobRole::Original, None, at_ms);
+        let thumb = self.blob(thumbnail, jpeg, BlobRole::Derived, Some(photo), at_ms);
+        self.event(
+            at_ms,
+            EventKind::Photo {
+                original: photo,
+                size: original.1,
+                media_type: jpeg.into(),
+                width: 4000,
+                height: 3000,
+                exif_time_ms: Some(at_ms),
+                thumbnail: DerivedBlob {
+                    digest: thumb,
+                    size: thumbnail.1,
+                    media_type: jpeg.into(),
+                },
+                interior: false,
+            },
+        );
+    }
+
+    /// Both phones sign `statement` for `purpose`.
+    fn cosign<T: serde::Serialize>(
+        &self,
+        purpose: &str,
+        statement: &T,
+    ) -> Result<CoSignature, BundleError> {
+        let bytes = crate::canonical::to_canonical_vec(statement).map_err(|source| {
+            BundleError::Canonical {
+                name: "statement",
+                source,
+            }
         })?;
-    Ok(Fix {
-        coordinate,
-        accuracy_m: 8,
-        provider: Provider::Gnss,
-        mock: false,
-        taken_at_ms: at_ms,
-    })
+        Ok(CoSignature {
+            lead: SignatureRecord::sign(self.lead.key, purpose, &bytes)?,
+            partner: SignatureRecord::sign(self.partner.key, purpose, &bytes)?,
+            statement: String::from_utf8(bytes).map_err(|_| BundleError::Invalid {
+                field: "statement",
+                reason: "not UTF-8".into(),
+            })?,
+        })
+    }
+
+    /// The co-signed check-in at `at_ms`, the lead `distance_m` from the address and the
+    /// partner `partner_distance_m` from the lead.
+    pub fn check_in(
+        &mut self,
+        at_ms: i64,
+        distance_m: u32,
+        partner_distance_m: u32,
+    ) -> Result<(), BundleError> {
+        let cosignature = self.cosign(
+            "check-in",
+            &CheckInStatement {
+                visit_id: self.visit_id,
+                address_id: self.address_id,
+                at_ms,
+                outside_fence_reason: None,
+            },
+        )?;
+        let kind = EventKind::CheckedIn {
+            address_id: self.address_id,
+            partner: self.partner.agent,
+            partner_device: self.partner.device,
+            partner_fix: Some(self.fix(at_ms)),
+            distance_m,
+            partner_distance_m: Some(partner_distance_m),
+            outside_fence_reason: None,
+            cosignature: Some(cosignature),
+        };
+        self.event(at_ms, kind);
+        Ok(())
+    }
+
+    /// The co-signed check-out at `at_ms` of the check-in at `checked_in_at_ms`.
+    pub fn check_out(&mut self, checked_in_at_ms: i64, at_ms: i64) -> Result<(), BundleError> {
+        let cosignature = self.cosign(
+            "check-out",
+            &CheckOutStatement {
+                visit_id: self.visit_id,
+                address_id: self.address_id,
+                checked_in_at_ms,
+                at_ms,
+            },
+        )?;
+        let kind = EventKind::CheckedOut {
+            partner: self.partner.agent,
+            partner_device: self.partner.device,
+            partner_fix: Some(self.fix(at_ms)),
+            cosignature: Some(cosignature),
+        };
+        self.event(at_ms, kind);
+        Ok(())
+    }
+
+    /// The lead phone's manifest number `seq` (chained to `prev_manifest`), sealed at
+    /// `sealed_at_ms`: the events sorted by time and chained.
+    pub fn into_manifest(
+        mut self,
+        documents: VisitDocuments,
+        (seq, prev_manifest): (u64, Option<Digest>),
+        sealed_at_ms: i64,
+    ) -> Result<Manifest, BundleError> {
+        let mut kinds = std::mem::take(&mut self.kinds);
+        kinds.sort_by_key(|(at, _)| *at);
+        let mut events: Vec<Event> = Vec::with_capacity(kinds.len());
+        for (seq, (at, kind)) in kinds.into_iter().enumerate() {
+            let prev = match events.last() {
+                Some(e) => e.digest()?,
+                None => Digest::ZERO,
+            };
+            events.push(Event {
+                visit_id: self.visit_id,
+                seq: seq as u64,
+                prev,
+                at: EventTime {
+                    wall_ms: at,
+                    anchor_ms: Some(self.anchor_ms),
+                    since_anchor_ms: Some(at - self.anchor_ms),
+                },
+                fix: Some(self.fix(at)),
+                by: self.lead.agent,
+                kind,
+            });
+        }
+        let events_head = match events.last() {
+            Some(e) => e.digest()?,
+            None => Digest::ZERO,
+        };
+        let VisitDocuments {
+            bank_id,
+            case_id,
+            case_ref,
+            approval,
+            ticket,
+            policy,
+        } = documents;
+        Ok(Manifest {
+            format: FORMAT_V1.into(),
+            bundle_id: BundleId::new(),
+            device: DeviceHeader {
+                device_id: self.lead.device,
+                kid: self.lead.key.public_key().kid(),
+                seq,
+                prev_manifest,
+            },
+            visit: VisitHeader {
+                visit_id: self.visit_id,
+                bank_id,
+                case_id,
+                case_ref,
+                team: vec![self.lead.agent, self.partner.agent],
+                lead: self.lead.agent,
+                partner: self.partner.agent,
+                approval_digest: approval.digest(),
+                approval,
+                ticket_digest: ticket.digest(),
+                ticket,
+                policy_digest: policy.digest(),
+                policy,
+            },
+            events,
+            events_head,
+            blobs: self.blobs,
+            sealed_at_ms,
+        })
+    }
+}
+
+/// Encodes `manifest` and has the lead and the partner sign it.
+pub fn seal_by(
+    manifest: &Manifest,
+    [lead, partner]: [TeamSigner<'_>; 2],
+) -> Result<SealedBundle, BundleError> {
+    let bytes = manifest.to_canonical_bytes()?;
+    let signatures = vec![
+        BundleSignature::sign(lead.key, SignerRole::Lead, lead.agent, &bytes)?,
+        BundleSignature::sign(partner.key, SignerRole::Partner, partner.agent, &bytes)?,
+    ];
+    SealedBundle::from_bytes(bytes, signatures)
 }
 
 impl SampleBundle {
@@ -114,237 +480,72 @@ impl SampleBundle {
         let (partner, _) = SoftwareSigner::generate(partner_alg)?;
         let (lead_agent, partner_agent) = (AgentId::new(), AgentId::new());
         let (lead_device, partner_device) = (DeviceId::new(), DeviceId::new());
-        let (bank_id, case_id, visit_id) = (BankId::new(), CaseId::new(), VisitId::new());
-        let address_id = AddressId::new();
-        let approval = Approval {
-            id: ApprovalId::new(),
-            bank_id,
-            case_id,
-            address_ids: vec![address_id],
-            team: vec![
-                TeamMember {
-                    agent_id: lead_agent,
-                    device_id: lead_device,
-                    public_key: lead.public_key(),
-                },
-                TeamMember {
-                    agent_id: partner_agent,
-                    device_id: partner_device,
-                    public_key: partner.public_key(),
-                },
-            ],
-            valid_from_ms: TICKET_ISSUED_MS - 60 * MINUTE,
-            valid_until_ms: TICKET_ISSUED_MS + 24 * 60 * MINUTE,
-            letter: AuthorisationLetter {
-                number: "WT-2026-0042".into(),
-                valid_until_ms: TICKET_ISSUED_MS + 30 * 24 * 60 * MINUTE,
+        let team = [
+            TeamSigner {
+                agent: lead_agent,
+                device: lead_device,
+                key: &lead,
             },
-            cash: None,
-            promise: PromiseAuthorisation::default(),
-            appointment: None,
-            templates: Vec::new(),
-            health_review_done: false,
-            policy_version: 1,
-            approved_at_ms: TICKET_ISSUED_MS - 120 * MINUTE,
-        };
+            TeamSigner {
+                agent: partner_agent,
+                device: partner_device,
+                key: &partner,
+            },
+        ];
+        let (bank_id, case_id, address_id) = (BankId::new(), CaseId::new(), AddressId::new());
+        let approval = sample_approval(
+            (bank_id, case_id, address_id),
+            team,
+            TICKET_ISSUED_MS,
+            "WT-2026-0042",
+        );
         let ticket = VisitTicket {
-            visit_id,
+            visit_id: VisitId::new(),
             approval_id: approval.id,
             nonce: "9f1c2a7e5b3d4c6f".into(),
             issued_at_ms: TICKET_ISSUED_MS,
         };
-        let policy = Policy::defaults(bank_id);
-        let approval = Signed::sign(&approval, &server)?;
-        let ticket = Signed::sign(&ticket, &server)?;
-        let policy = Signed::sign(&policy, &server)?;
+        let documents = VisitDocuments::sign(&server, "ZH-2026-118877", &approval, &ticket)?;
 
         let t = |minutes: i64| TICKET_ISSUED_MS + minutes * MINUTE;
+        let standing = Coordinate::new(SAMPLE_POSITION_E7.0, SAMPLE_POSITION_E7.1, Datum::Wgs84)
+            .map_err(|e| BundleError::Invalid {
+                field: "fix",
+                reason: e.to_string(),
+            })?;
+        let mut record = VisitRecord::new(
+            team,
+            ticket.visit_id,
+            address_id,
+            standing,
+            TICKET_ISSUED_MS - MINUTE,
+        );
         // Each sample's blobs differ, so blobs of two samples can be swapped in tests.
         let seed = u64::from_le_bytes(crate::crypto::random_bytes::<8>()?);
-        let photo = bytes(b"\xFF\xD8\xFF\xE1", 48_000, seed);
-        let thumb = bytes(b"\xFF\xD8\xFF\xE0", 6_000, seed ^ 2);
-        let wav = bytes(b"RIFF", 64_000, seed ^ 3);
         let mut blobs = BTreeMap::new();
-        let mut entries = Vec::new();
-        let mut add = |data: Vec<u8>, media: &str, role, from: Option<Digest>, at: i64| {
-            let digest = sha256(&data);
-            entries.push(BlobEntry {
-                sha256: digest,
-                size: data.len() as u64,
-                media_type: media.into(),
-                role,
-                derived_from: from,
-                captured_at_ms: at,
-                fix: fix(at).ok(),
-            });
-            blobs.insert(digest, data);
-            digest
+        let mut keep = |data: Vec<u8>| {
+            let address = (sha256(&data), data.len() as u64);
+            blobs.insert(address.0, data);
+            address
         };
-        let photo_d = add(photo, "image/jpeg", BlobRole::Original, None, t(12));
-        let thumb_d = add(thumb, "image/jpeg", BlobRole::Derived, Some(photo_d), t(12));
-        let wav_d = add(wav, "audio/wav", BlobRole::Audio, None, t(11));
-
-        // The check-in and check-out statements, co-signed by both phones (V03).
-        let cosign = |purpose: &str, statement: Vec<u8>| -> Result<CoSignature, BundleError> {
-            Ok(CoSignature {
-                lead: SignatureRecord::sign(&lead, purpose, &statement)?,
-                partner: SignatureRecord::sign(&partner, purpose, &statement)?,
-                statement: String::from_utf8(statement).map_err(|_| BundleError::Invalid {
-                    field: "statement",
-                    reason: "not UTF-8".into(),
-                })?,
-            })
-        };
-        let statement_bytes = |result: Result<Vec<u8>, crate::canonical::CanonicalError>| {
-            result.map_err(|source| BundleError::Canonical {
-                name: "statement",
-                source,
-            })
-        };
-        let check_in = cosign(
-            "check-in",
-            statement_bytes(crate::canonical::to_canonical_vec(&CheckInStatement {
-                visit_id,
-                address_id,
-                at_ms: t(10),
-                outside_fence_reason: None,
-            }))?,
-        )?;
-        let check_out = cosign(
-            "check-out",
-            statement_bytes(crate::canonical::to_canonical_vec(&CheckOutStatement {
-                visit_id,
-                address_id,
-                checked_in_at_ms: t(10),
-                at_ms: t(20),
-            }))?,
-        )?;
-        let kinds = vec![
-            (
-                t(10),
-                EventKind::CheckedIn {
-                    address_id,
-                    partner: partner_agent,
-                    partner_device,
-                    partner_fix: Some(fix(t(10))?),
-                    distance_m: 35,
-                    partner_distance_m: Some(4),
-                    outside_fence_reason: None,
-                    cosignature: Some(check_in),
-                },
-            ),
-            (
-                t(11),
-                EventKind::AudioSegment {
-                    index: 0,
-                    digest: wav_d,
-                    size: 64_000,
-                    start_ms: t(10),
-                    duration_ms: 60_000,
-                    recovered: false,
-                },
-            ),
-            (
-                t(12),
-                EventKind::Photo {
-                    original: photo_d,
-                    size: 48_000,
-                    media_type: "image/jpeg".into(),
-                    width: 4000,
-                    height: 3000,
-                    exif_time_ms: Some(t(12)),
-                    thumbnail: DerivedBlob {
-                        digest: thumb_d,
-                        size: 6_000,
-                        media_type: "image/jpeg".into(),
-                    },
-                    interior: false,
-                },
-            ),
-            (
-                t(14),
-                EventKind::Note {
-                    text: "债务人在家，同意下周还款。".into(),
-                },
-            ),
-            (
-                t(20),
-                EventKind::CheckedOut {
-                    partner: partner_agent,
-                    partner_device,
-                    partner_fix: Some(fix(t(20))?),
-                    cosignature: Some(check_out),
-                },
-            ),
-        ];
-        let mut events: Vec<Event> = Vec::new();
-        for (seq, (at, kind)) in kinds.into_iter().enumerate() {
-            let prev = match events.last() {
-                Some(e) => e.digest()?,
-                None => Digest::ZERO,
-            };
-            events.push(Event {
-                visit_id,
-                seq: seq as u64,
-                prev,
-                at: EventTime {
-                    wall_ms: at,
-                    anchor_ms: Some(TICKET_ISSUED_MS - MINUTE),
-                    since_anchor_ms: Some(at - TICKET_ISSUED_MS + MINUTE),
-                },
-                fix: Some(fix(at)?),
-                by: lead_agent,
-                kind,
-            });
-        }
-        let events_head = match events.last() {
-            Some(e) => e.digest()?,
-            None => Digest::ZERO,
-        };
-        let manifest = Manifest {
-            format: FORMAT_V1.into(),
-            bundle_id: BundleId::new(),
-            device: DeviceHeader {
-                device_id: lead_device,
-                kid: lead.public_key().kid(),
-                seq: 0,
-                prev_manifest: None,
+        let photo = keep(filler(b"\xFF\xD8\xFF\xE1", 48_000, seed));
+        let thumb = keep(filler(b"\xFF\xD8\xFF\xE0", 6_000, seed ^ 2));
+        let wav = keep(filler(b"RIFF", 64_000, seed ^ 3));
+        record.check_in(t(10), 35, 4)?;
+        record.photo(t(12), photo, thumb);
+        record.audio(0, t(11), wav);
+        record.event(
+            t(14),
+            EventKind::Note {
+                text: "债务人在家，同意下周还款。".into(),
             },
-            visit: VisitHeader {
-                visit_id,
-                bank_id,
-                case_id,
-                case_ref: "ZH-2026-118877".into(),
-                team: vec![lead_agent, partner_agent],
-                lead: lead_agent,
-                partner: partner_agent,
-                approval_digest: approval.digest(),
-                approval,
-                ticket_digest: ticket.digest(),
-                ticket,
-                policy_digest: policy.digest(),
-                policy,
-            },
-            events,
-            events_head,
-            blobs: entries,
-            sealed_at_ms: t(21),
-        };
-        let enrol = |agent_id, device_id| DeviceEnrolment {
-            agent_id,
-            device_id,
-            enrolled_at_ms: TICKET_ISSUED_MS - 30 * 24 * 60 * MINUTE,
-            revoked_at_ms: None,
-        };
+        );
+        record.check_out(t(10), t(20))?;
+        let manifest = record.into_manifest(documents, (0, None), t(21))?;
+        let enrolled_at_ms = TICKET_ISSUED_MS - 30 * 24 * 60 * MINUTE;
         let trust = Trust {
             server_keys: vec![server.public_key()],
-            devices: BTreeMap::from([
-                (lead.public_key().kid(), enrol(lead_agent, lead_device)),
-                (
-                    partner.public_key().kid(),
-                    enrol(partner_agent, partner_device),
-                ),
-            ]),
+            devices: team.iter().map(|p| p.enrolment(enrolled_at_ms)).collect(),
         };
         Ok(Self {
             server,
@@ -360,19 +561,25 @@ impl SampleBundle {
         })
     }
 
+    /// The lead and the partner as the bundle records them.
+    pub fn team(&self) -> [TeamSigner<'_>; 2] {
+        [
+            TeamSigner {
+                agent: self.lead_agent,
+                device: self.lead_device,
+                key: &self.lead,
+            },
+            TeamSigner {
+                agent: self.partner_agent,
+                device: self.partner_device,
+                key: &self.partner,
+            },
+        ]
+    }
+
     /// Encodes the manifest and has both agents sign it.
     pub fn seal(&self) -> Result<SealedBundle, BundleError> {
-        let bytes = self.manifest.to_canonical_bytes()?;
-        let signatures = vec![
-            BundleSignature::sign(&self.lead, SignerRole::Lead, self.lead_agent, &bytes)?,
-            BundleSignature::sign(
-                &self.partner,
-                SignerRole::Partner,
-                self.partner_agent,
-                &bytes,
-            )?,
-        ];
-        SealedBundle::from_bytes(bytes, signatures)
+        seal_by(&self.manifest, self.team())
     }
 
     /// Re-signs the approval with `signer` (as if it were the server) and updates its digest.

@@ -7,18 +7,16 @@
 
 use std::collections::BTreeMap;
 
-use tandem_core::bundle::{
-    BlobEntry, BlobRole, BundleSignature, DeviceHeader, FORMAT_V1, Manifest, SealedBundle,
-    SignerRole, VisitHeader, signatures_to_bytes,
+use tandem_core::bundle::testing::{
+    TeamSigner, VisitDocuments, VisitRecord, filler, sample_approval, seal_by,
 };
-use tandem_core::crypto::{Digest, SignatureAlgorithm, SignatureRecord, Signer, SoftwareSigner};
-use tandem_core::handshake::{CheckInStatement, CheckOutStatement};
+use tandem_core::bundle::{Manifest, SealedBundle, signatures_to_bytes};
+use tandem_core::crypto::{Digest, SignatureAlgorithm, Signer, SoftwareSigner};
 use tandem_core::model::{
-    AddressId, AgentId, Approval, ApprovalId, AuthorisationLetter, BankId, BundleId, CaseId,
-    CoSignature, DerivedBlob, DeviceId, Event, EventKind, EventTime, MaskedCardNumber,
-    MaskedIdNumber, Policy, PromiseAuthorisation, Signed, TeamMember, VisitId, VisitTicket,
+    AddressId, AgentId, Approval, BankId, BundleId, CaseId, DeviceId, MaskedCardNumber,
+    MaskedIdNumber, Policy, VisitId, VisitTicket,
 };
-use tandem_core::place::{Coordinate, Datum, Fix, Provider};
+use tandem_core::place::{Coordinate, Datum};
 use tandem_server::db::auth::{EnrollOutcome, NewDevice};
 use tandem_server::db::visits::{ApprovalWrite, NewVisitRequest};
 use tandem_server::db::{
@@ -58,7 +56,7 @@ pub struct BlobSpec {
 
 impl BlobSpec {
     fn new(magic: &'static [u8], size: usize, seed: u64) -> Self {
-        let bytes = fill(magic, size, seed);
+        let bytes = filler(magic, size, seed);
         Self {
             digest: tandem_core::crypto::sha256(&bytes),
             size,
@@ -69,24 +67,8 @@ impl BlobSpec {
 
     /// The blob's bytes, generated again.
     pub fn bytes(&self) -> Vec<u8> {
-        fill(self.magic, self.size, self.seed)
+        filler(self.magic, self.size, self.seed)
     }
-}
-
-/// Deterministic filler (xorshift64*) after `magic`, one word at a time.
-pub fn fill(magic: &[u8], len: usize, seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    out.extend_from_slice(magic);
-    // Odd and distinct for distinct seeds (xorshift needs a non-zero state).
-    let mut state = (seed << 1) | 1;
-    while out.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// A phone of the benchmark: its agent, device, key and bearer token.
@@ -291,13 +273,14 @@ impl BenchVisit {
     }
 }
 
-fn fix(at_ms: i64) -> Fix {
-    Fix {
-        coordinate: Coordinate::new(ADDRESS.0 + STAND_NORTH_E7, ADDRESS.1, Datum::Wgs84).unwrap(),
-        accuracy_m: 8,
-        provider: Provider::Gnss,
-        mock: false,
-        taken_at_ms: at_ms,
+impl BenchPhone {
+    /// The phone as a bundle records it.
+    fn signer(&self) -> TeamSigner<'_> {
+        TeamSigner {
+            agent: self.agent,
+            device: self.device,
+            key: &self.key,
+        }
     }
 }
 
@@ -311,212 +294,58 @@ pub fn visit(
     prev_manifest: Option<Digest>,
     seed: u64,
 ) -> BenchVisit {
-    let (lead, partner) = pair;
-    let visit_id = VisitId::new();
+    let team = [pair.0.signer(), pair.1.signer()];
     let start = VISIT_DAY_MS + i64::try_from(seq).unwrap() * 30 * MINUTE;
     let t = |minutes: i64| start + minutes * MINUTE;
-    let approval = Approval {
-        id: ApprovalId::new(),
-        bank_id: org.bank,
-        case_id: org.case,
-        address_ids: vec![org.address],
-        team: [lead, partner]
-            .iter()
-            .map(|p| TeamMember {
-                agent_id: p.agent,
-                device_id: p.device,
-                public_key: p.key.public_key(),
-            })
-            .collect(),
-        valid_from_ms: VISIT_DAY_MS - 60 * MINUTE,
-        valid_until_ms: VISIT_DAY_MS + 24 * 60 * MINUTE,
-        letter: AuthorisationLetter {
-            number: "WT-BENCH".into(),
-            valid_until_ms: VISIT_DAY_MS + 30 * 24 * 60 * MINUTE,
-        },
-        cash: None,
-        promise: PromiseAuthorisation::default(),
-        appointment: None,
-        templates: Vec::new(),
-        health_review_done: false,
-        policy_version: 1,
-        approved_at_ms: VISIT_DAY_MS - 120 * MINUTE,
-    };
+    let approval = sample_approval(
+        (org.bank, org.case, org.address),
+        team,
+        VISIT_DAY_MS,
+        "WT-BENCH",
+    );
     let ticket = VisitTicket {
-        visit_id,
+        visit_id: VisitId::new(),
         approval_id: approval.id,
         nonce: format!("{seed:016x}"),
         issued_at_ms: start,
     };
-    let approval = Signed::sign(&approval, server).unwrap();
-    let ticket = Signed::sign(&ticket, server).unwrap();
-    let policy = Signed::sign(&Policy::defaults(org.bank), server).unwrap();
-
+    let documents = VisitDocuments::sign(server, "BENCH-0001", &approval, &ticket).unwrap();
+    let standing = Coordinate::new(ADDRESS.0 + STAND_NORTH_E7, ADDRESS.1, Datum::Wgs84).unwrap();
+    let mut record = VisitRecord::new(team, ticket.visit_id, org.address, standing, start - MINUTE);
     let mut blobs = Vec::new();
-    let mut entries = Vec::new();
-    let mut add = |spec: BlobSpec, media: &str, role, from, at| {
-        entries.push(BlobEntry {
-            sha256: spec.digest,
-            size: spec.size as u64,
-            media_type: media.into(),
-            role,
-            derived_from: from,
-            captured_at_ms: at,
-            fix: Some(fix(at)),
-        });
-        let d = spec.digest;
+    let mut keep = |spec: BlobSpec| {
+        let address = (spec.digest, spec.size as u64);
         blobs.push(spec);
-        d
+        address
     };
-    let cosign = |purpose: &str, statement: Vec<u8>| CoSignature {
-        lead: SignatureRecord::sign(&lead.key, purpose, &statement).unwrap(),
-        partner: SignatureRecord::sign(&partner.key, purpose, &statement).unwrap(),
-        statement: String::from_utf8(statement).unwrap(),
-    };
-    let check_in = cosign(
-        "check-in",
-        tandem_core::canonical::to_canonical_vec(&CheckInStatement {
-            visit_id,
-            address_id: org.address,
-            at_ms: t(1),
-            outside_fence_reason: None,
-        })
-        .unwrap(),
-    );
-    let mut kinds = vec![(
-        t(1),
-        EventKind::CheckedIn {
-            address_id: org.address,
-            partner: partner.agent,
-            partner_device: partner.device,
-            partner_fix: Some(fix(t(1))),
-            distance_m: 30,
-            partner_distance_m: Some(3),
-            outside_fence_reason: None,
-            cosignature: Some(check_in),
-        },
-    )];
+    record.check_in(t(1), 30, 3).unwrap();
     for i in 0..PER_VISIT {
         let n = i64::try_from(i).unwrap();
         let seg_end = t(2 + n);
-        let wav = BlobSpec::new(b"RIFF", SEGMENT_BYTES, (seed << 16) | (1 << 8) | i as u64);
-        let digest = add(wav, "audio/wav", BlobRole::Audio, None, seg_end);
-        kinds.push((
-            seg_end,
-            EventKind::AudioSegment {
-                index: i as u32,
-                digest,
-                size: SEGMENT_BYTES as u64,
-                start_ms: seg_end - MINUTE,
-                duration_ms: 60_000,
-                recovered: false,
-            },
+        let wav = keep(BlobSpec::new(
+            b"RIFF",
+            SEGMENT_BYTES,
+            (seed << 16) | (1 << 8) | i as u64,
         ));
-        let shot = seg_end + 30_000;
-        let photo = BlobSpec::new(
+        record.audio(i as u32, seg_end, wav);
+        let original = keep(BlobSpec::new(
             b"\xFF\xD8\xFF\xE1",
             PHOTO_BYTES,
             (seed << 16) | (2 << 8) | i as u64,
-        );
-        let original = add(photo, "image/jpeg", BlobRole::Original, None, shot);
-        let thumb = BlobSpec::new(
+        ));
+        let thumb = keep(BlobSpec::new(
             b"\xFF\xD8\xFF\xE0",
             THUMB_BYTES,
             (seed << 16) | (3 << 8) | i as u64,
-        );
-        let thumb_d = add(thumb, "image/jpeg", BlobRole::Derived, Some(original), shot);
-        kinds.push((
-            shot,
-            EventKind::Photo {
-                original,
-                size: PHOTO_BYTES as u64,
-                media_type: "image/jpeg".into(),
-                width: 4000,
-                height: 3000,
-                exif_time_ms: Some(shot),
-                thumbnail: DerivedBlob {
-                    digest: thumb_d,
-                    size: THUMB_BYTES as u64,
-                    media_type: "image/jpeg".into(),
-                },
-                interior: false,
-            },
         ));
+        record.photo(seg_end + 30_000, original, thumb);
     }
     let out_at = t(2 + PER_VISIT as i64);
-    let check_out = cosign(
-        "check-out",
-        tandem_core::canonical::to_canonical_vec(&CheckOutStatement {
-            visit_id,
-            address_id: org.address,
-            checked_in_at_ms: t(1),
-            at_ms: out_at,
-        })
-        .unwrap(),
-    );
-    kinds.push((
-        out_at,
-        EventKind::CheckedOut {
-            partner: partner.agent,
-            partner_device: partner.device,
-            partner_fix: Some(fix(out_at)),
-            cosignature: Some(check_out),
-        },
-    ));
-    let anchor = start - MINUTE;
-    let mut events: Vec<Event> = Vec::new();
-    for (i, (at, kind)) in kinds.into_iter().enumerate() {
-        let prev = events.last().map_or(Digest::ZERO, |e| e.digest().unwrap());
-        events.push(Event {
-            visit_id,
-            seq: i as u64,
-            prev,
-            at: EventTime {
-                wall_ms: at,
-                anchor_ms: Some(anchor),
-                since_anchor_ms: Some(at - anchor),
-            },
-            fix: Some(fix(at)),
-            by: lead.agent,
-            kind,
-        });
-    }
-    let events_head = events.last().map_or(Digest::ZERO, |e| e.digest().unwrap());
-    let manifest = Manifest {
-        format: FORMAT_V1.into(),
-        bundle_id: BundleId::new(),
-        device: DeviceHeader {
-            device_id: lead.device,
-            kid: lead.key.public_key().kid(),
-            seq,
-            prev_manifest,
-        },
-        visit: VisitHeader {
-            visit_id,
-            bank_id: org.bank,
-            case_id: org.case,
-            case_ref: "BENCH-0001".into(),
-            team: vec![lead.agent, partner.agent],
-            lead: lead.agent,
-            partner: partner.agent,
-            approval_digest: approval.digest(),
-            approval,
-            ticket_digest: ticket.digest(),
-            ticket,
-            policy_digest: policy.digest(),
-            policy,
-        },
-        events,
-        events_head,
-        blobs: entries,
-        sealed_at_ms: out_at + MINUTE,
-    };
-    let bytes = manifest.to_canonical_bytes().unwrap();
-    let signatures = vec![
-        BundleSignature::sign(&lead.key, SignerRole::Lead, lead.agent, &bytes).unwrap(),
-        BundleSignature::sign(&partner.key, SignerRole::Partner, partner.agent, &bytes).unwrap(),
-    ];
-    let sealed = SealedBundle::from_bytes(bytes, signatures).unwrap();
+    record.check_out(t(1), out_at).unwrap();
+    let manifest = record
+        .into_manifest(documents, (seq, prev_manifest), out_at + MINUTE)
+        .unwrap();
+    let sealed = seal_by(&manifest, team).unwrap();
     BenchVisit {
         bundle_id: sealed.manifest.bundle_id,
         signatures: signatures_to_bytes(&sealed.signatures).unwrap(),
@@ -551,22 +380,14 @@ pub fn check_offline(org: &Org, server: &dyn Signer, visit: &BenchVisit) {
 
 /// The trust a verifier needs for the bench's bundles.
 fn trust(org: &Org, server: &dyn Signer) -> tandem_core::bundle::Trust {
-    let mut devices = BTreeMap::new();
-    for (a, b) in &org.pairs {
-        for p in [a, b] {
-            devices.insert(
-                p.key.public_key().kid(),
-                tandem_core::bundle::DeviceEnrolment {
-                    agent_id: p.agent,
-                    device_id: p.device,
-                    enrolled_at_ms: VISIT_DAY_MS - 30 * 24 * 60 * MINUTE,
-                    revoked_at_ms: None,
-                },
-            );
-        }
-    }
+    let enrolled_at_ms = VISIT_DAY_MS - 30 * 24 * 60 * MINUTE;
     tandem_core::bundle::Trust {
         server_keys: vec![server.public_key()],
-        devices,
+        devices: org
+            .pairs
+            .iter()
+            .flat_map(|(a, b)| [a.signer(), b.signer()])
+            .map(|p| p.enrolment(enrolled_at_ms))
+            .collect(),
     }
 }
