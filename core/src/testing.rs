@@ -2,13 +2,13 @@
 //! its policy, a case in Shanghai geocoded in GCJ-02 (as AMap gives it), and helpers to
 //! enrol phones and assign them a visit. Compiled only with the `testing` feature.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::Result;
-use crate::clock::Clock;
+use crate::clock::{Clock, ManualClock};
 use crate::crypto::{PublicKey, SignatureAlgorithm, Signer, SoftwareKeyStore, SoftwareSigner};
 use crate::model::{
     AddressId, AgentId, Approval, ApprovalId, ApprovedAddress, AuthorisationLetter, BankId, Case,
@@ -16,7 +16,7 @@ use crate::model::{
     MaskedIdNumber, PaymentMethod, Policy, PromiseAuthorisation, ReceiptSerial, SerialRange,
     Signed, SignedPurpose, TeamMember, TimeAnchor, VisitId, VisitTicket,
 };
-use crate::phone::{Enrollment, ManualLocation, Phone, PhoneConfig};
+use crate::phone::{Completed, Enrollment, ManualLocation, Phone, PhoneConfig, Recorded};
 use crate::place::{Coordinate, Datum, Fix, Provider};
 
 const DAY_MS: i64 = 86_400_000;
@@ -304,5 +304,154 @@ impl World {
             &self.sign(approval),
             &self.sign(ticket),
         )
+    }
+}
+
+/// The lead shows a challenge, the partner's phone reviews and answers it, the lead
+/// completes: what the two shells do with their cameras and screens.
+pub fn co_sign(lead: &Phone, partner: &Phone, shown: Vec<String>) -> Result<Completed> {
+    let review = partner.review_challenge(&shown)?;
+    let reply = partner.answer_challenge(&review)?;
+    lead.complete(&reply)
+}
+
+impl World {
+    /// Gives both phones of a team the visit `approval` names (one ticket), their clocks
+    /// anchored at the scenario's start.
+    pub fn assign_team(
+        &self,
+        [(lead, lead_member), (partner, partner_member)]: [(&Phone, &Member); 2],
+        approval: &Approval,
+    ) -> Result<VisitId> {
+        let ticket = self.ticket(approval);
+        let visit = self.assign(lead, lead_member, approval, &ticket, self.start_ms)?;
+        self.assign(partner, partner_member, approval, &ticket, self.start_ms)?;
+        Ok(visit)
+    }
+}
+
+/// Two agents, each with their own phone in a folder of its own, assigned one visit; the
+/// phones' clocks anchored at the scenario's start (10:00 Shanghai time), the lead standing
+/// 20 m from the address and the partner 25 m.
+pub struct Team {
+    /// The server's side.
+    pub world: World,
+    /// Both phones' clock.
+    pub clock: Arc<ManualClock>,
+    /// The lead's phone.
+    pub lead: Phone,
+    /// The lead agent and phone.
+    pub lead_member: Member,
+    /// The lead phone's folder.
+    pub lead_dir: PathBuf,
+    /// Where the lead stands.
+    pub lead_location: Arc<ManualLocation>,
+    /// The partner's phone.
+    pub partner: Phone,
+    /// The partner agent and phone.
+    pub partner_member: Member,
+    /// Where the partner stands.
+    pub partner_location: Arc<ManualLocation>,
+    /// The visit both phones hold.
+    pub visit: VisitId,
+    /// Its approval.
+    pub approval: Approval,
+    _dir: tempfile::TempDir,
+}
+
+impl Default for Team {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Team {
+    /// A team approved without cash authorisation.
+    pub fn new() -> Self {
+        Self::approved(|world, members| world.approval(members))
+    }
+
+    /// A team whose approval `approve` writes.
+    pub fn approved(approve: impl Fn(&World, &[&Member]) -> Approval) -> Self {
+        Self::in_world(World::new(), approve)
+    }
+
+    /// A team in `world` (its policy changed, say) whose approval `approve` writes.
+    pub fn in_world(world: World, approve: impl Fn(&World, &[&Member]) -> Approval) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("test folder: {e}"));
+        let clock = Arc::new(ManualClock::new(world.start_ms, 5_000_000));
+        let lead_location = Arc::new(ManualLocation::new(Some(world.fix_near_address(20, 10))));
+        let partner_location = Arc::new(ManualLocation::new(Some(world.fix_near_address(25, 10))));
+        let lead_dir = dir.path().join("lead");
+        let open = |dir: &Path, location: &Arc<ManualLocation>| {
+            world
+                .open_phone(dir, clock.clone(), location.clone())
+                .unwrap_or_else(|e| panic!("opening a test phone: {e}"))
+        };
+        let (lead, lead_member) = open(&lead_dir, &lead_location);
+        let (partner, partner_member) = open(&dir.path().join("partner"), &partner_location);
+        let approval = approve(&world, &[&lead_member, &partner_member]);
+        let visit = world
+            .assign_team(
+                [(&lead, &lead_member), (&partner, &partner_member)],
+                &approval,
+            )
+            .unwrap_or_else(|e| panic!("assigning the test visit: {e}"));
+        Self {
+            world,
+            clock,
+            lead,
+            lead_member,
+            lead_dir,
+            lead_location,
+            partner,
+            partner_member,
+            partner_location,
+            visit,
+            approval,
+            _dir: dir,
+        }
+    }
+
+    /// The lead's phone closed and opened again from its folder (after a crash, say).
+    pub fn reopen_lead(self) -> Self {
+        let Self { lead, .. } = self;
+        drop(lead);
+        let lead = World::reopen_phone(
+            &self.lead_dir,
+            self.clock.clone(),
+            self.lead_location.clone(),
+        )
+        .unwrap_or_else(|e| panic!("reopening the lead's phone: {e}"));
+        Self { lead, ..self }
+    }
+
+    /// The partner co-signs what the lead shows.
+    pub fn co_sign(&self, shown: Vec<String>) -> Result<Completed> {
+        co_sign(&self.lead, &self.partner, shown)
+    }
+
+    /// Checks the team in, with the lead's reason for standing outside the fence if any.
+    pub fn check_in_with(&self, reason: Option<&str>) -> Result<Recorded> {
+        match self.co_sign(
+            self.lead
+                .begin_check_in(self.visit, reason.map(str::to_owned))?,
+        )? {
+            Completed::CheckedIn(recorded) => Ok(recorded),
+            other => panic!("expected a check-in, got {other:?}"),
+        }
+    }
+
+    /// Checks the team in.
+    pub fn check_in(&self) -> Result<Recorded> {
+        self.check_in_with(None)
+    }
+
+    /// Checks the team out.
+    pub fn check_out(&self) -> Result<Recorded> {
+        match self.co_sign(self.lead.begin_check_out(self.visit)?)? {
+            Completed::CheckedOut(recorded) => Ok(recorded),
+            other => panic!("expected a check-out, got {other:?}"),
+        }
     }
 }

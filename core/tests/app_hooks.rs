@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use tandem_core::Error;
 use tandem_core::clock::ManualClock;
-use tandem_core::phone::{Completed, ManualLocation, Phone};
+use tandem_core::phone::{ManualLocation, Phone};
 use tandem_core::sync::{Backoff, Request, Response, SyncError, Transport, push};
-use tandem_core::testing::World;
+use tandem_core::testing::{Team, World};
 
 /// Answers every request with `error`, counting them.
 struct Refusing {
@@ -24,42 +24,14 @@ impl Transport for Refusing {
     }
 }
 
-fn co_sign(lead: &Phone, partner: &Phone, shown: Vec<String>) -> Completed {
-    let review = partner.review_challenge(&shown).unwrap();
-    lead.complete(&partner.answer_challenge(&review).unwrap())
-        .unwrap()
-}
-
 /// Two phones of one team with one visit sealed on the lead's phone, waiting to be pushed.
-fn sealed_visit(dir: &std::path::Path) -> (World, Phone) {
-    let world = World::new();
-    let clock = Arc::new(ManualClock::new(world.start_ms, 5_000_000));
-    let here = Arc::new(ManualLocation::new(Some(world.fix_near_address(20, 10))));
-    let (lead, lead_member) = world
-        .open_phone(&dir.join("lead"), clock.clone(), here.clone())
-        .unwrap();
-    let (partner, partner_member) = world
-        .open_phone(&dir.join("partner"), clock.clone(), here)
-        .unwrap();
-    let approval = world.approval(&[&lead_member, &partner_member]);
-    let ticket = world.ticket(&approval);
-    let visit = world
-        .assign(&lead, &lead_member, &approval, &ticket, world.start_ms)
-        .unwrap();
-    world
-        .assign(
-            &partner,
-            &partner_member,
-            &approval,
-            &ticket,
-            world.start_ms,
-        )
-        .unwrap();
-    co_sign(&lead, &partner, lead.begin_check_in(visit, None).unwrap());
-    clock.advance_ms(60_000);
-    co_sign(&lead, &partner, lead.begin_check_out(visit).unwrap());
-    co_sign(&lead, &partner, lead.begin_seal(visit).unwrap());
-    (world, lead)
+fn sealed_visit() -> Team {
+    let t = Team::new();
+    t.check_in().unwrap();
+    t.clock.advance_ms(60_000);
+    t.check_out().unwrap();
+    t.co_sign(t.lead.begin_seal(t.visit).unwrap()).unwrap();
+    t
 }
 
 fn push_with(phone: &Phone, transport: &Refusing) -> Result<tandem_core::sync::PushSummary, Error> {
@@ -76,8 +48,8 @@ fn push_with(phone: &Phone, transport: &Refusing) -> Result<tandem_core::sync::P
 
 #[test]
 fn a_cancelled_push_stops_at_once_and_leaves_the_bundle_due_without_a_failed_attempt() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_world, lead) = sealed_visit(dir.path());
+    let team = sealed_visit();
+    let lead = &team.lead;
     let cancelled = Refusing {
         error: SyncError::Cancelled,
         sent: AtomicU32::new(0),

@@ -18,7 +18,7 @@ use tandem_core::crypto::Digest;
 use tandem_core::model::{EventKind, VisitId};
 use tandem_core::phone::{Completed, ManualLocation};
 use tandem_core::place::Fix;
-use tandem_core::testing::{MORNING_MS, World};
+use tandem_core::testing::{World, co_sign};
 
 const RUNS: usize = 200;
 const SAMPLE_RATE: u32 = 16_000;
@@ -105,19 +105,16 @@ fn set_up_visit(lead_dir: &Path, partner_dir: &Path) -> (VisitId, Fix) {
         .unwrap();
     let (partner, partner_member) = world.open_phone(partner_dir, clock, location).unwrap();
     let approval = world.approval(&[&lead_member, &partner_member]);
-    let ticket = world.ticket(&approval);
     let visit = world
-        .assign(&lead, &lead_member, &approval, &ticket, MORNING_MS)
-        .unwrap();
-    world
-        .assign(&partner, &partner_member, &approval, &ticket, MORNING_MS)
+        .assign_team(
+            [(&lead, &lead_member), (&partner, &partner_member)],
+            &approval,
+        )
         .unwrap();
     // Check in the only way there is: the partner's phone answers the lead's challenge.
     let shown = lead.begin_check_in(visit, None).unwrap();
-    let review = partner.review_challenge(&shown).unwrap();
-    let reply = partner.answer_challenge(&review).unwrap();
     assert!(matches!(
-        lead.complete(&reply).unwrap(),
+        co_sign(&lead, &partner, shown).unwrap(),
         Completed::CheckedIn(_)
     ));
     (visit, fix)

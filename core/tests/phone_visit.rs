@@ -2,116 +2,14 @@
 //! Each refusal names the actor it stops (THREATS.md) and asserts the rule id.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use tandem_core::Error;
-use tandem_core::clock::ManualClock;
-use tandem_core::model::{ConsentScope, EventKind, PersonMet, VisitId, VisitState, verify_chain};
-use tandem_core::phone::{Action, Completed, ManualLocation, Phone};
+use tandem_core::model::{ConsentScope, EventKind, PersonMet, VisitState, verify_chain};
+use tandem_core::phone::{Action, Completed};
 use tandem_core::rules::{Outcome, RuleId};
-use tandem_core::testing::{Member, World};
+use tandem_core::testing::{Team, World};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/photos");
-
-struct Team {
-    world: World,
-    clock: Arc<ManualClock>,
-    lead: Phone,
-    lead_member: Member,
-    lead_location: Arc<ManualLocation>,
-    partner: Phone,
-    partner_member: Member,
-    partner_location: Arc<ManualLocation>,
-    visit: VisitId,
-    approval: tandem_core::model::Approval,
-    _dir: tempfile::TempDir,
-}
-
-/// Two agents, each with their own phone, assigned one visit; the phones' clocks anchored
-/// at 10:00 Shanghai time and both standing 20 m from the address.
-fn team() -> Team {
-    team_approved(|world, members| world.approval(members))
-}
-
-fn team_approved(approve: impl Fn(&World, &[&Member]) -> tandem_core::model::Approval) -> Team {
-    let world = World::new();
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(world.start_ms, 5_000_000));
-    let lead_location = Arc::new(ManualLocation::new(Some(world.fix_near_address(20, 10))));
-    let partner_location = Arc::new(ManualLocation::new(Some(world.fix_near_address(25, 10))));
-    let (lead, lead_member) = world
-        .open_phone(
-            &dir.path().join("lead"),
-            clock.clone(),
-            lead_location.clone(),
-        )
-        .unwrap();
-    let (partner, partner_member) = world
-        .open_phone(
-            &dir.path().join("partner"),
-            clock.clone(),
-            partner_location.clone(),
-        )
-        .unwrap();
-    let approval = approve(&world, &[&lead_member, &partner_member]);
-    let ticket = world.ticket(&approval);
-    let visit = world
-        .assign(&lead, &lead_member, &approval, &ticket, world.start_ms)
-        .unwrap();
-    world
-        .assign(
-            &partner,
-            &partner_member,
-            &approval,
-            &ticket,
-            world.start_ms,
-        )
-        .unwrap();
-    Team {
-        world,
-        clock,
-        lead,
-        lead_member,
-        lead_location,
-        partner,
-        partner_member,
-        partner_location,
-        visit,
-        approval,
-        _dir: dir,
-    }
-}
-
-impl Team {
-    /// The lead shows a challenge, the partner reviews and answers it, the lead completes:
-    /// what the two shells do with their cameras and screens.
-    fn co_sign(&self, shown: Vec<String>) -> Result<Completed, Error> {
-        let review = self.partner.review_challenge(&shown)?;
-        let reply = self.partner.answer_challenge(&review)?;
-        self.lead.complete(&reply)
-    }
-
-    fn check_in_with(&self, reason: Option<&str>) -> Result<tandem_core::phone::Recorded, Error> {
-        match self.co_sign(
-            self.lead
-                .begin_check_in(self.visit, reason.map(str::to_owned))?,
-        )? {
-            Completed::CheckedIn(recorded) => Ok(recorded),
-            other => panic!("expected a check-in, got {other:?}"),
-        }
-    }
-
-    fn check_in(&self) -> Result<tandem_core::phone::Recorded, Error> {
-        self.check_in_with(None)
-    }
-
-    fn check_out(&self) -> Result<tandem_core::phone::Recorded, Error> {
-        match self.co_sign(self.lead.begin_check_out(self.visit)?)? {
-            Completed::CheckedOut(recorded) => Ok(recorded),
-            other => panic!("expected a check-out, got {other:?}"),
-        }
-    }
-}
 
 fn signature_png() -> Vec<u8> {
     let img = image::GrayImage::from_fn(120, 40, |x, y| {
@@ -143,7 +41,7 @@ fn blocked_by(result: Result<impl std::fmt::Debug, Error>) -> RuleId {
 
 #[test]
 fn a_full_visit_is_recorded_as_one_verified_chain() {
-    let t = team();
+    let t = Team::new();
     let checked_in = t.check_in().unwrap();
     assert!(
         matches!(checked_in.event.kind, EventKind::CheckedIn { distance_m, .. } if distance_m <= 30)
@@ -267,7 +165,7 @@ fn a_lone_agent_cannot_check_in() {
     // Actor: a lone agent who wants to visit alone. The only way in is a challenge answered
     // by another phone of the team: the lead's own phone cannot answer it, nor can an
     // enrolled phone of an agent who is not on the approved team.
-    let t = team();
+    let t = Team::new();
     let shown = t.lead.begin_check_in(t.visit, None).unwrap();
     assert_eq!(blocked_by(t.lead.review_challenge(&shown)), RuleId::V03);
     let outsider_dir = tempfile::tempdir().unwrap();
@@ -305,7 +203,7 @@ fn a_lone_agent_cannot_check_in() {
 #[test]
 fn a_phone_clock_set_back_does_not_fake_visiting_hours() {
     // Actor: an agent who cheats the clock: visiting at 22:30 with the phone set to 10:00.
-    let t = team();
+    let t = Team::new();
     t.clock.advance_ms(12 * 3_600_000 + 30 * 60_000);
     t.clock.set_wall_ms(t.world.start_ms);
     assert_eq!(blocked_by(t.check_in()), RuleId::V04);
@@ -314,7 +212,7 @@ fn a_phone_clock_set_back_does_not_fake_visiting_hours() {
 #[test]
 fn a_mock_location_blocks_check_in() {
     // Actor: an agent faking presence from home with a mock-location app.
-    let t = team();
+    let t = Team::new();
     let mut fake = t.world.fix_near_address(10, 5);
     fake.mock = true;
     t.lead_location.set(Some(fake));
@@ -326,7 +224,7 @@ fn a_mock_location_blocks_check_in() {
 #[test]
 fn checking_in_outside_the_fence_needs_a_reason_and_is_flagged() {
     // Actor: an agent sitting 2 km away.
-    let t = team();
+    let t = Team::new();
     t.lead_location
         .set(Some(t.world.fix_near_address(2_000, 10)));
     t.partner_location
@@ -355,7 +253,7 @@ fn checking_in_outside_the_fence_needs_a_reason_and_is_flagged() {
 #[test]
 fn a_refused_photo_leaves_nothing_behind() {
     // Actor: anyone sending bad input.
-    let t = team();
+    let t = Team::new();
     t.check_in().unwrap();
     let before = t.lead.events(t.visit).unwrap().len();
     let mut truncated = photo("gps-DSCN0010.jpg");
@@ -384,7 +282,7 @@ fn walk(dir: &Path) -> usize {
 
 #[test]
 fn an_interior_photo_without_consent_is_flagged_not_refused() {
-    let t = team();
+    let t = Team::new();
     t.check_in().unwrap();
     let captured = t
         .lead
@@ -401,7 +299,7 @@ fn an_interior_photo_without_consent_is_flagged_not_refused() {
 
 #[test]
 fn audio_left_open_by_a_crash_is_recovered_with_its_gap() {
-    let t = team();
+    let t = Team::new();
     t.check_in().unwrap();
     t.lead.start_audio(t.visit, 16_000).unwrap();
     for _ in 0..100 {
@@ -435,7 +333,7 @@ fn audio_left_open_by_a_crash_is_recovered_with_its_gap() {
 #[test]
 fn an_assignment_for_another_agent_is_not_kept() {
     // Actor: a user without need for this debtor's data (D01).
-    let t = team();
+    let t = Team::new();
     let outsider_dir = tempfile::tempdir().unwrap();
     let (outsider, member) = t
         .world
@@ -459,7 +357,7 @@ fn an_assignment_for_another_agent_is_not_kept() {
 #[test]
 fn a_forged_approval_is_refused() {
     // Actor: a colluding pair inventing a visit with an approval the server never signed.
-    let t = team();
+    let t = Team::new();
     let forger = World::new();
     let approval = t.world.approval(&[&t.lead_member, &t.partner_member]);
     let ticket = t.world.ticket(&approval);
@@ -477,7 +375,7 @@ fn a_forged_approval_is_refused() {
 #[test]
 fn a_sealed_visit_not_uploaded_in_time_blocks_the_next_check_in() {
     // E03: evidence must reach the server within 24 h.
-    let t = team();
+    let t = Team::new();
     t.check_in().unwrap();
     t.check_out().unwrap();
     let sealed_at = t.lead.now().unwrap().best_ms();
@@ -527,7 +425,7 @@ fn a_sealed_visit_not_uploaded_in_time_blocks_the_next_check_in() {
 #[test]
 fn media_are_purged_only_after_the_verified_receipt() {
     // Actor: a thief with a lost phone (D01: nothing kept longer than needed).
-    let t = team();
+    let t = Team::new();
     t.check_in().unwrap();
     let captured = t
         .lead
@@ -564,7 +462,7 @@ fn media_are_purged_only_after_the_verified_receipt() {
 
 #[test]
 fn two_phones_check_in_and_out_through_qr_frames() {
-    let t = team();
+    let t = Team::new();
     let shown = t.lead.begin_check_in(t.visit, None).unwrap();
     let review = t.partner.review_challenge(&shown).unwrap();
     assert_eq!(review.summary().lead_agent, t.lead_member.agent);
@@ -619,7 +517,7 @@ fn two_phones_check_in_and_out_through_qr_frames() {
 #[test]
 fn a_challenge_is_answered_only_once() {
     // Actor: a network or colluding agent replaying a shown code.
-    let t = team();
+    let t = Team::new();
     let shown = t.lead.begin_check_in(t.visit, None).unwrap();
     let review = t.partner.review_challenge(&shown).unwrap();
     t.partner.answer_challenge(&review).unwrap();
@@ -644,7 +542,7 @@ fn a_challenge_is_answered_only_once() {
 #[test]
 fn a_phone_cannot_co_sign_its_own_challenge() {
     // Actor: a lone agent holding both roles on one phone.
-    let t = team();
+    let t = Team::new();
     let shown = t.lead.begin_check_in(t.visit, None).unwrap();
     let err = t.lead.review_challenge(&shown).err().unwrap();
     assert_eq!(err.blocking_rule(), Some(RuleId::V03), "{err}");
@@ -653,7 +551,7 @@ fn a_phone_cannot_co_sign_its_own_challenge() {
 #[test]
 fn a_partner_too_far_away_cannot_co_sign() {
     // Actor: a colluding partner signing from elsewhere.
-    let t = team();
+    let t = Team::new();
     t.partner_location
         .set(Some(t.world.fix_near_address(400, 10)));
     let shown = t.lead.begin_check_in(t.visit, None).unwrap();
@@ -675,7 +573,7 @@ fn a_sealed_visit_exports_as_a_bundle_that_verifies() {
         verify_bundle, write_export,
     };
     use tandem_core::model::{Fen, Payer, PaymentMethod};
-    let t = team_approved(|w, m| w.approval_with_cash(m, Fen(500_000)));
+    let t = Team::approved(|w, m| w.approval_with_cash(m, Fen(500_000)));
     t.lead
         .accept_serial_range(&t.world.serial_range(t.lead_member.device, 1, 50))
         .unwrap();
@@ -789,7 +687,7 @@ fn a_sealed_visit_exports_as_a_bundle_that_verifies() {
 #[test]
 fn sealing_queues_the_bundle_in_the_outbox_and_its_job_only_moves_forward() {
     use tandem_core::store::{Stage, StoreError};
-    let t = team();
+    let t = Team::new();
     t.check_in().unwrap();
     t.lead
         .capture_photo(t.visit, &photo("gps-DSCN0010.jpg"), false)
@@ -870,7 +768,7 @@ fn sealing_queues_the_bundle_in_the_outbox_and_its_job_only_moves_forward() {
 fn a_phone_clock_eight_hours_off_is_shown_to_the_agent_and_flagged_on_the_visit() {
     // Actor: an agent who cheats the clock — or a phone whose clock is simply wrong: the
     // anchored time counts (V04 stays judged by it), and the difference is V15.
-    let t = team();
+    let t = Team::new();
     t.clock.set_wall_ms(t.world.start_ms + 8 * 3_600_000);
     let shown = t.lead.begin_check_in(t.visit, None).unwrap();
     let review = t.partner.review_challenge(&shown).unwrap();
@@ -919,7 +817,7 @@ fn a_phone_clock_eight_hours_off_is_shown_to_the_agent_and_flagged_on_the_visit(
 fn a_check_in_the_lead_would_refuse_is_never_shown_to_the_partner() {
     // Actor: a lone agent — or a pair — trying to get the partner's co-signature on a
     // check-in from 5 km away without a reason, or after visiting hours.
-    let t = team();
+    let t = Team::new();
     t.lead_location
         .set(Some(t.world.fix_near_address(5_000, 10)));
     t.partner_location
@@ -964,7 +862,7 @@ fn a_check_in_the_lead_would_refuse_is_never_shown_to_the_partner() {
             if c.statement.contains("debtor asked to meet at his shop")
     )));
 
-    let late = team();
+    let late = Team::new();
     late.clock.advance_ms(12 * 3_600_000 + 30 * 60_000);
     assert_eq!(
         blocked_by(late.lead.begin_check_in(late.visit, None)),
@@ -980,7 +878,7 @@ fn the_partner_refuses_a_check_in_its_own_rules_block() {
     // a partner whose phone has it (V01): the partner's phone refuses before its agent is
     // asked to sign, and nothing is written on either phone.
     use tandem_core::model::{CaseStatus, HoldReason, VisitTicket};
-    let t = team();
+    let t = Team::new();
     let mut held = t.world.case.clone();
     held.status = CaseStatus::OnHold {
         reason: HoldReason::Complaint,

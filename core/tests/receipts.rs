@@ -2,94 +2,39 @@
 //! two phones through QR frames, voids, the rules that refuse or flag a receipt, and the
 //! payer's receipt image whose QR code anyone can check offline.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tandem_core::Error;
-use tandem_core::clock::ManualClock;
 use tandem_core::crypto::PublicKey;
 use tandem_core::handshake::{Purpose, StatementView};
 use tandem_core::model::{
     Approval, DisputeKind, EventKind, Fen, Payer, PaymentMethod, PersonMet, PromiseKind,
-    ReceiptSerial, VisitId,
+    ReceiptSerial,
 };
-use tandem_core::phone::{Action, Completed, ManualLocation, Phone, ReceiptRequest};
+use tandem_core::phone::{Action, Completed, ManualLocation, ReceiptRequest};
 use tandem_core::receipts::{ABANDONED_REASON, ReceiptError, check_receipt_qr, encode_receipt_qr};
 use tandem_core::rules::{Outcome, RuleId};
 use tandem_core::store::SerialState;
-use tandem_core::testing::{Member, World};
-
-struct Team {
-    world: World,
-    clock: Arc<ManualClock>,
-    lead: Phone,
-    lead_member: Member,
-    lead_dir: PathBuf,
-    lead_location: Arc<ManualLocation>,
-    partner: Phone,
-    partner_member: Member,
-    visit: VisitId,
-    _dir: tempfile::TempDir,
-}
+use tandem_core::testing::{Member, Team, World};
 
 /// Two agents on one visit; the approval comes from `approve`; the lead phone holds
 /// receipt numbers 100–199; the team is checked in and has confirmed the debtor's identity.
 fn team_with(approve: impl Fn(&World, &[&Member]) -> Approval) -> Team {
-    let world = World::new();
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(world.start_ms, 5_000_000));
-    let lead_location = Arc::new(ManualLocation::new(Some(world.fix_near_address(20, 10))));
-    let partner_location = Arc::new(ManualLocation::new(Some(world.fix_near_address(25, 10))));
-    let lead_dir = dir.path().join("lead");
-    let (lead, lead_member) = world
-        .open_phone(&lead_dir, clock.clone(), lead_location.clone())
-        .unwrap();
-    let (partner, partner_member) = world
-        .open_phone(&dir.path().join("partner"), clock.clone(), partner_location)
-        .unwrap();
-    let approval = approve(&world, &[&lead_member, &partner_member]);
-    let ticket = world.ticket(&approval);
-    let visit = world
-        .assign(&lead, &lead_member, &approval, &ticket, world.start_ms)
-        .unwrap();
-    world
-        .assign(
-            &partner,
-            &partner_member,
-            &approval,
-            &ticket,
-            world.start_ms,
-        )
-        .unwrap();
-    lead.accept_serial_range(&world.serial_range(lead_member.device, 100, 199))
+    let t = Team::approved(approve);
+    t.lead
+        .accept_serial_range(&t.world.serial_range(t.lead_member.device, 100, 199))
         .unwrap();
     // Checked in the only way there is: the partner's phone answers the lead's challenge.
-    let shown = lead.begin_check_in(visit, None).unwrap();
-    let review = partner.review_challenge(&shown).unwrap();
-    let reply = partner.answer_challenge(&review).unwrap();
-    assert!(matches!(
-        lead.complete(&reply).unwrap(),
-        Completed::CheckedIn(_)
-    ));
-    lead.record(
-        visit,
-        &Action::IdentityConfirmed {
-            person: PersonMet::Debtor,
-        },
-    )
-    .unwrap();
-    Team {
-        world,
-        clock,
-        lead,
-        lead_member,
-        lead_dir,
-        lead_location,
-        partner,
-        partner_member,
-        visit,
-        _dir: dir,
-    }
+    t.check_in().unwrap();
+    t.lead
+        .record(
+            t.visit,
+            &Action::IdentityConfirmed {
+                person: PersonMet::Debtor,
+            },
+        )
+        .unwrap();
+    t
 }
 
 /// Cash up to ¥5,000.00.
@@ -118,7 +63,16 @@ fn request(amount: i64) -> ReceiptRequest {
     }
 }
 
-impl Team {
+/// What these tests do with a team, beyond what the test world gives.
+trait ReceiptTeam {
+    fn team_keys(&self) -> Vec<PublicKey>;
+    /// Shows `frames` to the partner phone, which reviews and answers; the lead completes.
+    fn completed(&self, frames: &[String]) -> Completed;
+    fn issue(&self, amount: i64) -> ReceiptSerial;
+    fn serials(&self) -> Vec<(u64, SerialState)>;
+}
+
+impl ReceiptTeam for Team {
     fn team_keys(&self) -> Vec<PublicKey> {
         vec![
             self.lead_member.key.clone(),
@@ -126,11 +80,8 @@ impl Team {
         ]
     }
 
-    /// Shows `frames` to the partner phone, which reviews and answers; the lead completes.
-    fn co_sign(&self, frames: &[String]) -> Completed {
-        let review = self.partner.review_challenge(frames).unwrap();
-        let reply = self.partner.answer_challenge(&review).unwrap();
-        self.lead.complete(&reply).unwrap()
+    fn completed(&self, frames: &[String]) -> Completed {
+        self.co_sign(frames.to_vec()).unwrap()
     }
 
     fn issue(&self, amount: i64) -> ReceiptSerial {
@@ -138,7 +89,7 @@ impl Team {
             .lead
             .begin_receipt(self.visit, &request(amount))
             .unwrap();
-        match self.co_sign(&frames) {
+        match self.completed(&frames) {
             Completed::ReceiptIssued(recorded) => match recorded.event.kind {
                 EventKind::ReceiptIssued { serial, .. } => serial,
                 other => panic!("expected a receipt event, got {other:?}"),
@@ -154,35 +105,6 @@ impl Team {
             .into_iter()
             .map(|e| (e.serial.0, e.state))
             .collect()
-    }
-
-    fn reopen_lead(self) -> Team {
-        let Team {
-            world,
-            clock,
-            lead,
-            lead_member,
-            lead_dir,
-            lead_location,
-            partner,
-            partner_member,
-            visit,
-            _dir,
-        } = self;
-        drop(lead);
-        let lead = World::reopen_phone(&lead_dir, clock.clone(), lead_location.clone()).unwrap();
-        Team {
-            world,
-            clock,
-            lead,
-            lead_member,
-            lead_dir,
-            lead_location,
-            partner,
-            partner_member,
-            visit,
-            _dir,
-        }
     }
 }
 
@@ -319,7 +241,7 @@ fn a_challenge_abandoned_on_screen_cannot_be_completed_after_its_number_is_voide
         t.lead.complete(&late_reply),
         Err(Error::NotFound { .. })
     ));
-    let Completed::ReceiptIssued(_) = t.co_sign(&second) else {
+    let Completed::ReceiptIssued(_) = t.completed(&second) else {
         panic!("expected a receipt")
     };
     assert_eq!(
@@ -488,7 +410,7 @@ fn money_from_a_third_party_is_flagged_v09_and_recorded() {
         ..request(10_000)
     };
     let frames = t.lead.begin_receipt(t.visit, &third).unwrap();
-    let Completed::ReceiptIssued(recorded) = t.co_sign(&frames) else {
+    let Completed::ReceiptIssued(recorded) = t.completed(&frames) else {
         panic!("expected a receipt")
     };
     assert!(
