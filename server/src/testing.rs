@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod console;
+
 use std::sync::Arc;
 
 use sqlx::Connection as _;

@@ -12,6 +12,7 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tandem_server::testing::console::Console;
 
 const TANDEM: &str = env!("CARGO_BIN_EXE_tandem");
 const DAY_MS: i64 = 86_400_000;
@@ -30,7 +31,6 @@ struct Server {
     base: String,
     passwords: Vec<(String, String)>,
     codes: Vec<String>,
-    http: reqwest::Client,
     /// Server time minus real time: the server is at 10:00 in Shanghai today.
     offset_ms: i64,
     _stdout: BufReader<ChildStdout>,
@@ -108,7 +108,6 @@ impl Server {
             base,
             passwords,
             codes,
-            http: reqwest::Client::new(),
             offset_ms,
             _stdout: stdout,
         }
@@ -118,87 +117,10 @@ impl Server {
         real_now_ms() + self.offset_ms
     }
 
-    async fn login(&self, login: &str) -> String {
+    /// The demo's console user `login`, signed in.
+    fn console(&self, login: &str) -> Console {
         let password = &self.passwords.iter().find(|(l, _)| l == login).unwrap().1;
-        let answer: Value = self
-            .http
-            .post(format!("{}/v1/login", self.base))
-            .json(&json!({"login": login, "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["token"].as_str().unwrap().to_owned()
-    }
-
-    async fn get(&self, token: &str, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn post(&self, token: &str, path: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap();
-        assert!(status.is_success(), "POST {path}: {status} {body}");
-        body
-    }
-
-    /// The manager approves a visit of the demo's first case for `team`, with cash.
-    async fn approve(&self, manager: &str, team: &[&str]) -> String {
-        let me: Value = self.get(manager, "/v1/me").await.json().await.unwrap();
-        let bank = me["bank_ids"][0].as_str().unwrap();
-        let cases: Value = self
-            .get(manager, &format!("/v1/banks/{bank}/cases"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let case = cases
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["case_ref"] == "PJ-2026-0001")
-            .unwrap();
-        let now = self.now_ms();
-        let request = self
-            .post(
-                manager,
-                "/v1/visit-requests",
-                json!({"case_id": case["id"], "wanted_from_ms": now,
-                       "wanted_until_ms": now + DAY_MS, "purpose": "外访"}),
-            )
-            .await;
-        let team: Vec<Value> = team.iter().map(|a| json!({"agent_id": a})).collect();
-        let approved = self
-            .post(
-                manager,
-                &format!(
-                    "/v1/visit-requests/{}/approve",
-                    request["id"].as_str().unwrap()
-                ),
-                json!({"team": team, "valid_from_ms": now - 60_000,
-                       "valid_until_ms": now + 7 * DAY_MS,
-                       "letter_number": "WT-2026-118", "letter_valid_until_ms": now + 30 * DAY_MS,
-                       "cash": {"limit_fen": 100_000, "currency": "CNY",
-                                "designated_account": "6222 0210 0012 3456 789",
-                                "methods": ["cash"]}}),
-            )
-            .await;
-        approved["visit_id"].as_str().unwrap().to_owned()
+        Console::sign_in(&self.base, login, password)
     }
 }
 
@@ -260,7 +182,7 @@ const LATE_EVENING: i64 = 14 * 60 + 30;
 /// Enrols both phones, has the manager approve a visit for them and syncs both.
 /// A server with its clock at `utc_minute` today, two phone folders and a work folder in
 /// `b`'s folder, and a visit approved for both phones: (server, work, lead, partner, visit).
-async fn two_phones(
+fn two_phones(
     b: &common::TestBackend,
     utc_minute: i64,
 ) -> (Server, PathBuf, PhoneDir, PhoneDir, String) {
@@ -273,33 +195,24 @@ async fn two_phones(
     let partner = PhoneDir {
         dir: b.dir.path().join("partner-phone"),
     };
-    let visit = assigned_visit(&server, &lead, &partner).await;
+    let visit = assigned_visit(&server, &lead, &partner);
     (server, work, lead, partner, visit)
 }
 
-async fn assigned_visit(server: &Server, lead: &PhoneDir, partner: &PhoneDir) -> String {
+fn assigned_visit(server: &Server, lead: &PhoneDir, partner: &PhoneDir) -> String {
     let a = lead.ok(&["enroll", &server.codes[0], "--server", &server.base]);
     let p = partner.ok(&["enroll", &server.codes[1], "--server", &server.base]);
-    let manager = server.login("manager").await;
-    let visit = server
-        .approve(
-            &manager,
-            &[
-                a["agent_id"].as_str().unwrap(),
-                p["agent_id"].as_str().unwrap(),
-            ],
-        )
-        .await;
-    server
-        .post(
-            &manager,
-            &format!(
-                "/v1/devices/{}/serial-ranges",
-                a["device_id"].as_str().unwrap()
-            ),
-            json!({"count": 10}),
-        )
-        .await;
+    let manager = server.console("manager");
+    let case = manager
+        .cases()
+        .into_iter()
+        .find(|c| c.case_ref == "PJ-2026-0001")
+        .unwrap();
+    let team = [&a, &p].map(|phone| phone["agent_id"].as_str().unwrap().parse().unwrap());
+    let visit = manager
+        .approve_visit(server.now_ms(), &case.id, &team, Some(100_000))
+        .unwrap();
+    manager.serial_range(a["device_id"].as_str().unwrap().parse().unwrap(), 10);
     // The URL was stored at enrolment: no --server from here on.
     for phone in [lead, partner] {
         let synced = phone.ok(&["sync"]);
@@ -416,7 +329,7 @@ fn signature_png(path: &Path) {
 async fn two_terminal_phones_run_a_visit_whose_export_verifies() {
     for b in common::backends().await {
         let started = Instant::now();
-        let (server, work, lead, partner, visit) = two_phones(&b, MORNING).await;
+        let (server, work, lead, partner, visit) = two_phones(&b, MORNING);
         let list = lead.ok(&["visits", "--position", AT_THE_DOOR]);
         assert_eq!(list[0]["visit_id"], visit.as_str());
         assert_eq!(list[0]["state"], "assigned");
@@ -536,13 +449,8 @@ async fn two_terminal_phones_run_a_visit_whose_export_verifies() {
         assert_eq!(pushed["status"]["pending"], 0);
         assert_eq!(pushed["status"]["bytes_left"], 0);
 
-        let legal = server.login("legal").await;
-        let export = server
-            .get(&legal, &format!("/v1/bundles/{bundle}/export"))
-            .await;
-        assert_eq!(export.status(), 200, "{}: export", b.label);
         let zip = work.join("export.zip");
-        std::fs::write(&zip, export.bytes().await.unwrap()).unwrap();
+        std::fs::write(&zip, server.console("legal").export(&bundle)).unwrap();
         let verified = Command::new(TANDEM)
             .arg("verify")
             .arg(&zip)
@@ -564,7 +472,7 @@ async fn a_phone_clock_set_back_into_visiting_hours_does_not_fool_check_in() {
     // Actor: an agent who cheats the clock: at 22:30 in Shanghai, both phones' wall clocks
     // set to 10:00. The server-anchored time the phones took at sync still says 22:30: V04.
     let b = common::sqlite();
-    let (_server, work, lead, partner, visit) = two_phones(&b, LATE_EVENING).await;
+    let (_server, work, lead, partner, visit) = two_phones(&b, LATE_EVENING);
     let morning = "2026-11-30T10:00:00+08:00";
     let list = lead.ok(&["visits", "--position", AT_THE_DOOR, "--wall-clock", morning]);
     let rules: Vec<&str> = list[0]["check_in_now"]
@@ -612,7 +520,7 @@ async fn a_phone_clock_eight_hours_ahead_is_shown_to_the_agent_at_check_in() {
     // in Shanghai both phones' wall clocks say 18:00. The anchored time counts (the check-in
     // goes ahead inside visiting hours), and V15 is shown to the agent and recorded.
     let b = common::sqlite();
-    let (_server, work, lead, partner, visit) = two_phones(&b, MORNING).await;
+    let (_server, work, lead, partner, visit) = two_phones(&b, MORNING);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -207,7 +207,7 @@ impl Team {
         let case: CaseRef = manager.cases().swap_remove(spec.case);
         let team = [lead.ids().1, partner.ids().1];
         let visit_text = manager
-            .approve_visit(server, &case.id, &team, spec.cash_limit_fen)
+            .approve_visit(server.now_ms(), &case.id, &team, spec.cash_limit_fen)
             .unwrap_or_else(|(s, b)| panic!("approval refused {s}: {b}"));
         manager.serial_range(lead.ids().0, 20);
         for phone in [&lead, &partner] {

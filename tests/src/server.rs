@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use crate::Console;
 use tandem_server::clock::{ServerClock as _, ShiftedClock};
 use tandem_server::demo::DemoCredentials;
 use tandem_server::testing::TestBackend;
@@ -87,6 +88,12 @@ impl Server {
     /// The server's clock, UTC ms (shifted into visiting hours).
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The demo's console user of `role`, signed in.
+    pub fn console(&self, role: Role) -> Console {
+        let (login, password) = self.user(role);
+        Console::sign_in(&self.base, login, password)
     }
 
     /// A console user's login and password for `role`.

@@ -14,7 +14,7 @@ use faults_support::{Counted, assert_exactly_once, audio_second, sealed_of, uniq
 use tandem_core::sync::HttpTransport;
 use tandem_e2e::field::{TeamSpec, test_timeouts};
 use tandem_e2e::proxy::{FaultProxy, Plan};
-use tandem_e2e::{Console, Server, Team, backends};
+use tandem_e2e::{Server, Team, backends};
 use tandem_server::db::Role;
 
 /// The visit's audio: 6 250 s of 16 kHz mono 16-bit PCM is 200 000 000 bytes.
@@ -27,8 +27,8 @@ fn a_200_mb_visit_costs_at_most_a_tenth_more_with_a_reset_every_5_mb() {
     let backend = backends().into_iter().next().expect("SQLite");
     let server = Server::start(backend);
     let label = server.label;
-    let manager = Console::sign_in(&server, Role::Manager);
-    let legal = Console::sign_in(&server, Role::Legal);
+    let manager = server.console(Role::Manager);
+    let legal = server.console(Role::Legal);
     let root = tempfile::tempdir().unwrap();
     let spec = TeamSpec {
         cash_limit_fen: None,

@@ -17,7 +17,7 @@ use faults_support::{
 };
 use tandem_core::sync::{HttpTransport, Timeouts};
 use tandem_e2e::proxy::{FaultProxy, Plan, RandomFaults};
-use tandem_e2e::{Console, Server, SimPhone, backends};
+use tandem_e2e::{Server, SimPhone, backends};
 use tandem_server::db::Role;
 
 /// Visits per uploading phone; four phones.
@@ -32,8 +32,8 @@ fn a_hundred_visits_arrive_exactly_once_through_a_faulty_network() {
     for backend in backends() {
         let server = Server::start(backend);
         let label = server.label;
-        let manager = Console::sign_in(&server, Role::Manager);
-        let legal = Console::sign_in(&server, Role::Legal);
+        let manager = server.console(Role::Manager);
+        let legal = server.console(Role::Legal);
         let root = tempfile::tempdir().unwrap();
         let now = server.now_ms();
         let phones: Vec<SimPhone> = (0..4)

@@ -24,7 +24,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use tandem_core::clock::Clock as _;
 use tandem_e2e::proxy::{FaultProxy, Plan};
-use tandem_e2e::{Console, Server, SimPhone, backends};
+use tandem_e2e::{Server, SimPhone, backends};
 use tandem_server::db::Role;
 use tandem_server::testing::TestBackend;
 
@@ -158,8 +158,8 @@ fn sigkilled_mid_sync_over_a_hundred_times_no_visit_is_lost_or_doubled() {
 fn kill_and_restart(backend: TestBackend) {
     let server = Server::start(backend);
     let label = server.label;
-    let manager = Console::sign_in(&server, Role::Manager);
-    let legal = Console::sign_in(&server, Role::Legal);
+    let manager = server.console(Role::Manager);
+    let legal = server.console(Role::Legal);
     let root = tempfile::tempdir().unwrap();
     let now = server.now_ms();
     let enrol = |i: usize| {

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use tandem_core::model::VisitState;
 use tandem_e2e::field::TeamSpec;
-use tandem_e2e::{Console, Server, Team, backends};
+use tandem_e2e::{Server, Team, backends};
 use tandem_server::db::Role;
 
 /// The `tandem` binary built next to this test (cargo builds every binary of the
@@ -58,8 +58,8 @@ fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
     for backend in backends() {
         let server = Server::start(backend);
         let label = server.label;
-        let manager = Console::sign_in(&server, Role::Manager);
-        let legal = Console::sign_in(&server, Role::Legal);
+        let manager = server.console(Role::Manager);
+        let legal = server.console(Role::Legal);
         let root = tempfile::tempdir().unwrap();
         let team = Team::assemble(&server, &manager, root.path(), &TeamSpec::default());
         assert_eq!(team.state(), VisitState::Assigned, "{label}");
@@ -165,8 +165,8 @@ fn p256_and_mixed_teams_seal_evidence_that_verifies_end_to_end() {
     for backend in backends() {
         let server = Server::start(backend);
         let label = server.label;
-        let manager = Console::sign_in(&server, Role::Manager);
-        let legal = Console::sign_in(&server, Role::Legal);
+        let manager = server.console(Role::Manager);
+        let legal = server.console(Role::Legal);
         let fingerprint = server.state.signer.public_key().kid().to_string();
         for (i, keys) in [(P256, P256), (Ed25519, P256)].into_iter().enumerate() {
             let root = tempfile::tempdir().unwrap();

@@ -14,7 +14,7 @@ use tandem_server::db::Role;
 fn on_every_backend(scenario: impl Fn(&Server, &Console, &std::path::Path)) {
     for backend in backends() {
         let server = Server::start(backend);
-        let manager = Console::sign_in(&server, Role::Manager);
+        let manager = server.console(Role::Manager);
         let root = tempfile::tempdir().unwrap();
         scenario(&server, &manager, root.path());
     }
@@ -30,7 +30,7 @@ fn one_agent_alone_is_refused_by_the_server_and_by_the_phones() {
         let alone = SimPhone::enrolled(&root.join("alone"), &server.base, now, server.code(2));
         let case = &manager.cases()[0];
         let (status, problem) = manager
-            .approve_visit(server, &case.id, &[alone.ids().1], None)
+            .approve_visit(server.now_ms(), &case.id, &[alone.ids().1], None)
             .expect_err("a team of one is refused");
         assert_eq!(status, 422, "{problem}");
         assert_eq!(problem["rule"], "V03", "{problem}");
@@ -137,7 +137,7 @@ fn a_visit_left_unsynced_past_the_deadline_blocks_the_next_check_in() {
         let next_case = manager.cases().swap_remove(1);
         let next = manager
             .approve_visit(
-                server,
+                server.now_ms(),
                 &next_case.id,
                 &[team.lead.ids().1, team.partner.ids().1],
                 None,
@@ -180,7 +180,7 @@ fn evidence_the_server_quarantines_stays_on_the_phone_and_is_reported() {
     // the visit it co-signed. The server keeps the evidence but quarantines it
     // for review; the lead's phone keeps every byte and shows the quarantine.
     on_every_backend(|server, manager, root| {
-        let admin = Console::sign_in(server, Role::Admin);
+        let admin = server.console(Role::Admin);
         let team = Team::assemble(server, manager, root, &TeamSpec::default());
         let (partner_device, _) = team.partner.ids();
         let (status, body) = admin.call(
@@ -213,7 +213,7 @@ fn evidence_the_server_quarantines_stays_on_the_phone_and_is_reported() {
             team.lead_holds(&held).0,
             "{label}: every byte stays on the phone"
         );
-        let legal = Console::sign_in(server, Role::Legal);
+        let legal = server.console(Role::Legal);
         let bundles = legal.visit_bundles(&team.visit_text);
         assert_eq!(bundles.len(), 1, "{label}");
         assert_eq!(

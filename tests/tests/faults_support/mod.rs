@@ -85,7 +85,7 @@ pub fn approve_visits(
         .map(|i| {
             let case = cases[i % cases.len()].clone();
             let visit = manager
-                .approve_visit(server, &case.id, &team, None)
+                .approve_visit(server.now_ms(), &case.id, &team, None)
                 .unwrap_or_else(|(s, b)| panic!("approval refused {s}: {b}"));
             Approved { visit, case }
         })
