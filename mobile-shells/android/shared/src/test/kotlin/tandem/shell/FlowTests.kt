@@ -10,21 +10,24 @@ import tandem.PhoneConfig
 import tandem.Server
 import tandem.TandemPhone
 import tandem.VisitState
+import tandem.tests.AesKeyStore
 import tandem.tests.DemoServer
+import tandem.tests.JvmClock
 import tandem.tests.Manager
 import tandem.tests.SHANGHAI
+import tandem.tests.TestLocation
 
 /** One agent's phone and the app on it. */
-class AgentPhone(dir: File, server: Server, val clock: TestClock) {
+class AgentPhone(dir: File, server: Server, val clock: JvmClock) {
     val location = TestLocation()
     val signer = DerP256Signer()
-    val phone = TandemPhone.open(PhoneConfig(dir.path, TestKeyStore(), clock, location, signer))
+    val phone = TandemPhone.open(PhoneConfig(dir.path, AesKeyStore(), clock, location, signer))
     val app = AppFlow(phone, server, SHANGHAI, clock::wallMs)
 }
 
 /** Two enrolled phones, a manager, and the visits approved for them. */
 class Team(val server: DemoServer, root: File) {
-    val clock = TestClock()
+    val clock = JvmClock()
     val link = Server(server.url)
     val manager = Manager(server)
     val lead = AgentPhone(File(root, "lead"), link, clock)
