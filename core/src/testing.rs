@@ -24,6 +24,29 @@ const DAY_MS: i64 = 86_400_000;
 /// 2026-11-30 10:00 in Asia/Shanghai (02:00 UTC): inside visiting hours.
 pub const MORNING_MS: i64 = 1_796_004_000_000;
 
+/// An active case of `bank` (张三, ¥12,345.67 outstanding, no health flag) at `addresses`,
+/// entrusted for `entrustment`.
+pub fn case_at(bank: BankId, addresses: Vec<ApprovedAddress>, entrustment: Entrustment) -> Case {
+    Case {
+        id: CaseId::new(),
+        bank_id: bank,
+        case_ref: "SH-2026-000123".into(),
+        card: MaskedCardNumber::mask("6222021234567890")
+            .unwrap_or_else(|e| panic!("test card: {e}")),
+        debtor: Debtor {
+            name: "张三".into(),
+            id_number: MaskedIdNumber::mask("310101198001011234")
+                .unwrap_or_else(|e| panic!("test id: {e}")),
+            phone: Some("13800138000".into()),
+        },
+        addresses,
+        entrustment,
+        status: CaseStatus::Active,
+        outstanding: Fen(1_234_567),
+        health_flag: None,
+    }
+}
+
 /// One agent with an enrolled phone.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -80,32 +103,19 @@ impl World {
         let bank = BankId::new();
         let address = Coordinate::new(312_317_000, 1_214_727_000, Datum::Gcj02)
             .unwrap_or_else(|e| panic!("test address: {e}"));
-        let case = Case {
-            id: CaseId::new(),
-            bank_id: bank,
-            case_ref: "SH-2026-000123".into(),
-            card: MaskedCardNumber::mask("6222021234567890")
-                .unwrap_or_else(|e| panic!("test card: {e}")),
-            debtor: Debtor {
-                name: "张三".into(),
-                id_number: MaskedIdNumber::mask("310101198001011234")
-                    .unwrap_or_else(|e| panic!("test id: {e}")),
-                phone: Some("13800138000".into()),
-            },
-            addresses: vec![ApprovedAddress {
+        let case = case_at(
+            bank,
+            vec![ApprovedAddress {
                 id: AddressId::new(),
                 text: "上海市黄浦区人民大道200号".into(),
                 position: address,
             }],
-            entrustment: Entrustment {
+            Entrustment {
                 start_ms: start_ms - 30 * DAY_MS,
                 end_ms: start_ms + 60 * DAY_MS,
                 extended_until_ms: None,
             },
-            status: CaseStatus::Active,
-            outstanding: Fen(1_234_567),
-            health_flag: None,
-        };
+        );
         Self {
             server,
             bank,

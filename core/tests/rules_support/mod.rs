@@ -8,10 +8,10 @@ use tandem_core::clock::{self, ManualClock, StoredAnchor};
 use tandem_core::crypto::{Digest, SignatureAlgorithm, Signer, SoftwareSigner, sha256};
 use tandem_core::model::{
     AddressId, AgentId, Approval, ApprovalId, ApprovedAddress, AuthorisationLetter, BankId, Case,
-    CaseId, CaseStatus, CashAuthorisation, Debtor, DeviceId, Entrustment, Event, EventKind,
-    EventTime, Fen, MaskedCardNumber, MaskedIdNumber, Payer, PaymentMethod, PersonMet, Policy,
-    PromiseAuthorisation, ReceiptDraft, ReceiptSerial, SerialRange, TeamMember, TemplateId,
-    TemplateKind, TemplateRef, TimeAnchor, VisitId, VisitTicket,
+    CaseId, CashAuthorisation, DeviceId, Entrustment, Event, EventKind, EventTime, Fen, Payer,
+    PaymentMethod, PersonMet, Policy, PromiseAuthorisation, ReceiptDraft, ReceiptSerial,
+    SerialRange, TeamMember, TemplateId, TemplateKind, TemplateRef, TimeAnchor, VisitId,
+    VisitTicket,
 };
 use tandem_core::place::{Coordinate, Datum, Fix, Provider};
 use tandem_core::rules::{CheckInInput, Outcome, PartnerPresence, RuleId, Violation, VisitContext};
@@ -101,26 +101,15 @@ impl World {
                 .expect("valid"),
         };
         let day = shanghai(0, 0);
-        let case = Case {
-            id: CaseId::new(),
-            bank_id: bank,
-            case_ref: "BK-2026-0001".into(),
-            card: MaskedCardNumber::mask("6222 0212 3456 7890").expect("valid"),
-            debtor: Debtor {
-                name: "张三".into(),
-                id_number: MaskedIdNumber::mask("110105194912310021").expect("valid"),
-                phone: None,
-            },
-            addresses: vec![address.clone(), unapproved],
-            entrustment: Entrustment {
+        let case = tandem_core::testing::case_at(
+            bank,
+            vec![address.clone(), unapproved],
+            Entrustment {
                 start_ms: day - 60 * DAY,
                 end_ms: day + 60 * DAY,
                 extended_until_ms: None,
             },
-            status: CaseStatus::Active,
-            outstanding: Fen(1_234_500),
-            health_flag: None,
-        };
+        );
         let (me, my_device) = (AgentId::new(), DeviceId::new());
         let (partner, partner_device) = (AgentId::new(), DeviceId::new());
         let approval = Approval {

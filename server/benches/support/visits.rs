@@ -13,16 +13,15 @@ use tandem_core::bundle::testing::{
 use tandem_core::bundle::{Manifest, SealedBundle, signatures_to_bytes};
 use tandem_core::crypto::{Digest, SignatureAlgorithm, Signer, SoftwareSigner};
 use tandem_core::model::{
-    AddressId, AgentId, Approval, BankId, BundleId, CaseId, DeviceId, MaskedCardNumber,
-    MaskedIdNumber, Policy, VisitId, VisitTicket,
+    AddressId, AgentId, BankId, BundleId, CaseId, DeviceId, MaskedCardNumber, MaskedIdNumber,
+    Policy, VisitId, VisitTicket,
 };
 use tandem_core::place::{Coordinate, Datum};
-use tandem_server::db::auth::{EnrollOutcome, NewDevice};
-use tandem_server::db::visits::{ApprovalWrite, NewVisitRequest};
 use tandem_server::db::{
     Db, NewAddress, NewAgent, NewBank, NewCase, NewEnrollmentCode, NewUser, OrgSeed, Role,
 };
 use tandem_server::secrets;
+use tandem_server::testing::seed::{device_token, enrol_device, record_approval};
 use uuid::Uuid;
 
 const MINUTE: i64 = 60_000;
@@ -117,44 +116,8 @@ impl Org {
     pub async fn approve_visits(&self, db: &dyn Db, visits: impl Iterator<Item = &BenchVisit>) {
         for v in visits {
             let manifest = Manifest::parse(&v.manifest).unwrap();
-            let approval: Approval = tandem_core::canonical::from_canonical_slice(
-                manifest.visit.approval.body.as_bytes(),
-            )
-            .unwrap();
-            let request = Uuid::now_v7();
-            db.create_visit_request(&NewVisitRequest {
-                id: request,
-                bank_id: self.bank,
-                case_id: self.case,
-                address_ids: approval.address_ids.clone(),
-                wanted_from_ms: approval.valid_from_ms,
-                wanted_until_ms: approval.valid_until_ms,
-                purpose: "benchmark visit".into(),
-                requested_device: None,
-                requested_user: Some(self.manager),
-                created_ms: approval.approved_at_ms,
-            })
-            .await
-            .unwrap();
-            let approved = db
-                .approve_visit(&ApprovalWrite {
-                    id: approval.id,
-                    request_id: request,
-                    bank_id: self.bank,
-                    case_id: self.case,
-                    visit_id: manifest.visit.visit_id,
-                    approved_by: self.manager,
-                    approved_ms: approval.approved_at_ms,
-                    team: approval
-                        .team
-                        .iter()
-                        .map(|m| (m.agent_id, m.device_id))
-                        .collect(),
-                    payload: "{}".into(),
-                })
-                .await
-                .unwrap();
-            assert!(approved, "bench visit approved");
+            let requested_ms = VISIT_DAY_MS - 120 * MINUTE;
+            record_approval(db, &manifest, self.manager, requested_ms).await;
         }
     }
 
@@ -221,23 +184,8 @@ impl Org {
         };
         assert!(db.seed_org(&seed).await.unwrap(), "bench org seeded");
         for (i, p) in phones.iter().enumerate() {
-            let device = NewDevice {
-                id: p.device,
-                public_key: p.key.public_key(),
-                token_hash: secrets::token_hash(&p.token),
-            };
-            let outcome = db
-                .enroll_device(
-                    &secrets::enrollment_code_hash(&code(i)),
-                    &device,
-                    enrolled_at,
-                )
-                .await
-                .unwrap();
-            assert!(
-                matches!(outcome, EnrollOutcome::Enrolled { .. }),
-                "{outcome:?}"
-            );
+            let key = p.key.public_key();
+            enrol_device(db, &code(i), p.device, key, &p.token, enrolled_at).await;
         }
     }
 }
@@ -249,7 +197,7 @@ impl BenchPhone {
             agent: AgentId::new(),
             device: DeviceId::new(),
             key,
-            token: secrets::new_token(tandem_server::auth::DEVICE_TOKEN_PREFIX).unwrap(),
+            token: device_token(),
         }
     }
 }

@@ -8,17 +8,14 @@ use std::collections::BTreeMap;
 
 use tandem_core::bundle::testing::{SAMPLE_POSITION_E7, SampleBundle, TICKET_ISSUED_MS};
 use tandem_core::bundle::{Manifest, ServerReceipt, signatures_to_bytes};
-use tandem_core::crypto::{Digest, PublicKey, sha256};
-use tandem_core::model::{
-    AgentId, Approval, BundleId, DeviceId, MaskedCardNumber, MaskedIdNumber, Policy,
-};
+use tandem_core::crypto::{Digest, Signer as _, sha256};
+use tandem_core::model::{AgentId, Approval, BundleId, MaskedCardNumber, MaskedIdNumber, Policy};
 use tandem_core::place::{Coordinate, Datum};
-use tandem_server::db::auth::{EnrollOutcome, NewDevice};
-use tandem_server::db::visits::{ApprovalWrite, NewVisitRequest};
 use tandem_server::db::{
     Db, NewAddress, NewAgent, NewBank, NewCase, NewEnrollmentCode, NewUser, OrgSeed, Role,
 };
 use tandem_server::secrets;
+use tandem_server::testing::seed::{device_token, enrol_device, record_approval};
 use uuid::Uuid;
 
 const DAY_MS: i64 = 86_400_000;
@@ -130,15 +127,19 @@ pub async fn seed_sample(db: &dyn Db, sample: &SampleBundle, address: Coordinate
         db.seed_org(&seed).await.unwrap(),
         "sample organisation seeded"
     );
-    let lead_token = enrol(db, &lead_code, sample.lead_device, sample.lead.public_key()).await;
-    let partner_token = enrol(
-        db,
-        &partner_code,
-        sample.partner_device,
-        sample.partner.public_key(),
-    )
-    .await;
-    approve_sample_visit(db, sample, &approval, lead_user).await;
+    let (lead_token, partner_token) = (device_token(), device_token());
+    for (code, device, key, token) in [
+        (&lead_code, sample.lead_device, &sample.lead, &lead_token),
+        (
+            &partner_code,
+            sample.partner_device,
+            &sample.partner,
+            &partner_token,
+        ),
+    ] {
+        enrol_device(db, code, device, key.public_key(), token, ENROLLED_MS).await;
+    }
+    record_approval(db, &sample.manifest, lead_user, ENROLLED_MS).await;
     let legal_token = secrets::new_token(tandem_server::auth::SESSION_TOKEN_PREFIX).unwrap();
     db.create_session(
         &secrets::token_hash(&legal_token),
@@ -153,69 +154,6 @@ pub async fn seed_sample(db: &dyn Db, sample: &SampleBundle, address: Coordinate
         partner_token,
         legal_token,
     }
-}
-
-/// Records the sample's visit as the server approved it (request, approval, team), as a
-/// manager's approval would: the server scopes ingest by its own approval records.
-async fn approve_sample_visit(db: &dyn Db, sample: &SampleBundle, approval: &Approval, by: Uuid) {
-    let visit = &sample.manifest.visit;
-    let request = Uuid::now_v7();
-    db.create_visit_request(&NewVisitRequest {
-        id: request,
-        bank_id: visit.bank_id,
-        case_id: visit.case_id,
-        address_ids: approval.address_ids.clone(),
-        wanted_from_ms: approval.valid_from_ms,
-        wanted_until_ms: approval.valid_until_ms,
-        purpose: "sample visit".into(),
-        requested_device: None,
-        requested_user: Some(by),
-        created_ms: ENROLLED_MS,
-    })
-    .await
-    .unwrap();
-    let approved = db
-        .approve_visit(&ApprovalWrite {
-            id: approval.id,
-            request_id: request,
-            bank_id: visit.bank_id,
-            case_id: visit.case_id,
-            visit_id: visit.visit_id,
-            approved_by: by,
-            approved_ms: approval.approved_at_ms,
-            team: approval
-                .team
-                .iter()
-                .map(|m| (m.agent_id, m.device_id))
-                .collect(),
-            payload: "{}".into(),
-        })
-        .await
-        .unwrap();
-    assert!(approved, "sample visit approved");
-}
-
-use tandem_core::crypto::Signer as _;
-
-async fn enrol(db: &dyn Db, code: &str, device: DeviceId, key: PublicKey) -> String {
-    let token = secrets::new_token(tandem_server::auth::DEVICE_TOKEN_PREFIX).unwrap();
-    let outcome = db
-        .enroll_device(
-            &secrets::enrollment_code_hash(code),
-            &NewDevice {
-                id: device,
-                public_key: key,
-                token_hash: secrets::token_hash(&token),
-            },
-            ENROLLED_MS,
-        )
-        .await
-        .unwrap();
-    assert!(
-        matches!(outcome, EnrollOutcome::Enrolled { .. }),
-        "{outcome:?}"
-    );
-    token
 }
 
 /// One upload: the exact bytes a phone sends.
