@@ -18,6 +18,7 @@ use crate::model::{
 };
 use crate::phone::{Completed, Enrollment, ManualLocation, Phone, PhoneConfig, Recorded};
 use crate::place::{Coordinate, Datum, Fix, Provider};
+use crate::rules::RuleId;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -464,4 +465,40 @@ impl Team {
             other => panic!("expected a check-out, got {other:?}"),
         }
     }
+}
+
+/// A payer's on-screen signature, as a PNG.
+pub fn signature_png() -> Vec<u8> {
+    let img = image::GrayImage::from_fn(160, 48, |x, y| {
+        image::Luma([if (x * 3 + y * 5) % 11 == 0 { 0 } else { 255 }])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .unwrap_or_else(|e| panic!("encoding a test PNG: {e}"));
+    out.into_inner()
+}
+
+/// `samples` of a tone at 16 kHz, as a phone's microphone gives them.
+pub fn tone(samples: usize) -> Vec<i16> {
+    (0..samples)
+        .map(|i| ((i as f64 * 0.4).sin() * 6_000.0) as i16)
+        .collect()
+}
+
+/// The rule that refused `result`, and the refusal's message; panics when it was not a
+/// rule refusal.
+pub fn refusal<T: std::fmt::Debug>(result: Result<T>) -> (RuleId, String) {
+    match result {
+        Err(e) => (
+            e.blocking_rule()
+                .unwrap_or_else(|| panic!("not a rule refusal: {e}")),
+            e.to_string(),
+        ),
+        Ok(v) => panic!("expected a refusal, got {v:?}"),
+    }
+}
+
+/// The rule that refused `result`; panics when it was not a rule refusal.
+pub fn blocked_by<T: std::fmt::Debug>(result: Result<T>) -> RuleId {
+    refusal(result).0
 }

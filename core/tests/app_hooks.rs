@@ -54,7 +54,7 @@ fn a_cancelled_push_stops_at_once_and_leaves_the_bundle_due_without_a_failed_att
         error: SyncError::Cancelled,
         sent: AtomicU32::new(0),
     };
-    let result = push_with(&lead, &cancelled);
+    let result = push_with(lead, &cancelled);
     assert!(
         matches!(result, Err(Error::Sync(SyncError::Cancelled))),
         "{result:?}"
@@ -69,7 +69,7 @@ fn a_cancelled_push_stops_at_once_and_leaves_the_bundle_due_without_a_failed_att
         error: SyncError::Network("connection reset".into()),
         sent: AtomicU32::new(0),
     };
-    let summary = push_with(&lead, &cut).unwrap();
+    let summary = push_with(lead, &cut).unwrap();
     assert_eq!(summary.deferred, 1);
     assert!(lead.due_pushes(lead.wall_ms()).unwrap().is_empty());
 }

@@ -7,36 +7,12 @@ use tandem_core::Error;
 use tandem_core::model::{ConsentScope, EventKind, PersonMet, VisitState, verify_chain};
 use tandem_core::phone::{Action, Completed};
 use tandem_core::rules::{Outcome, RuleId};
-use tandem_core::testing::{Team, World};
+use tandem_core::testing::{Team, World, blocked_by, signature_png, tone};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/photos");
 
-fn signature_png() -> Vec<u8> {
-    let img = image::GrayImage::from_fn(120, 40, |x, y| {
-        image::Luma([if (x + y) % 7 == 0 { 0 } else { 255 }])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
-}
-
 fn photo(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(FIXTURES).join(name)).unwrap()
-}
-
-fn tone(samples: usize) -> Vec<i16> {
-    (0..samples)
-        .map(|i| ((i as f64 * 0.05).sin() * 8_000.0) as i16)
-        .collect()
-}
-
-fn blocked_by(result: Result<impl std::fmt::Debug, Error>) -> RuleId {
-    match result {
-        Err(e) => e
-            .blocking_rule()
-            .unwrap_or_else(|| panic!("not a rule refusal: {e}")),
-        Ok(v) => panic!("expected a refusal, got {v:?}"),
-    }
 }
 
 #[test]

@@ -15,7 +15,7 @@ use tandem_core::phone::{Action, Completed, ManualLocation, ReceiptRequest};
 use tandem_core::receipts::{ABANDONED_REASON, ReceiptError, check_receipt_qr, encode_receipt_qr};
 use tandem_core::rules::{Outcome, RuleId};
 use tandem_core::store::SerialState;
-use tandem_core::testing::{Member, Team, World};
+use tandem_core::testing::{Member, Team, World, refusal, signature_png};
 
 /// Two agents on one visit; the approval comes from `approve`; the lead phone holds
 /// receipt numbers 100–199; the team is checked in and has confirmed the debtor's identity.
@@ -40,15 +40,6 @@ fn team_with(approve: impl Fn(&World, &[&Member]) -> Approval) -> Team {
 /// Cash up to ¥5,000.00.
 fn team() -> Team {
     team_with(|w, members| w.approval_with_cash(members, Fen(500_000)))
-}
-
-fn signature_png() -> Vec<u8> {
-    let img = image::GrayImage::from_fn(120, 40, |x, y| {
-        image::Luma([if (x + y) % 7 == 0 { 0 } else { 255 }])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
 }
 
 fn request(amount: i64) -> ReceiptRequest {
@@ -105,17 +96,6 @@ impl ReceiptTeam for Team {
             .into_iter()
             .map(|e| (e.serial.0, e.state))
             .collect()
-    }
-}
-
-fn blocked_by(result: Result<impl std::fmt::Debug, Error>) -> (RuleId, String) {
-    match result {
-        Err(e) => (
-            e.blocking_rule()
-                .unwrap_or_else(|| panic!("not a rule refusal: {e}")),
-            e.to_string(),
-        ),
-        Ok(v) => panic!("expected a refusal, got {v:?}"),
     }
 }
 
@@ -297,7 +277,7 @@ fn a_void_is_co_signed_and_the_receipt_stays_marked_voided() {
 #[test]
 fn without_cash_authorisation_no_receipt_is_begun_and_no_number_is_taken() {
     let t = team_with(|w, members| w.approval(members));
-    let (rule, _) = blocked_by(t.lead.begin_receipt(t.visit, &request(10_000)));
+    let (rule, _) = refusal(t.lead.begin_receipt(t.visit, &request(10_000)));
     assert_eq!(rule, RuleId::C01);
     assert!(t.serials().is_empty());
 }
@@ -306,7 +286,7 @@ fn without_cash_authorisation_no_receipt_is_begun_and_no_number_is_taken() {
 fn an_amount_over_the_limit_counting_earlier_receipts_is_refused_c01() {
     let t = team();
     t.issue(400_000);
-    let (rule, message) = blocked_by(t.lead.begin_receipt(t.visit, &request(100_001)));
+    let (rule, message) = refusal(t.lead.begin_receipt(t.visit, &request(100_001)));
     assert_eq!(rule, RuleId::C01);
     assert!(message.contains("limit"), "{message}");
     assert_eq!(t.serials(), vec![(100, SerialState::Issued)]);
@@ -322,7 +302,7 @@ fn a_method_the_bank_did_not_authorise_is_refused_c01() {
         ..request(10_000)
     };
     assert_eq!(
-        blocked_by(t.lead.begin_receipt(t.visit, &cheque)).0,
+        refusal(t.lead.begin_receipt(t.visit, &cheque)).0,
         RuleId::C01
     );
 }
@@ -334,7 +314,7 @@ fn a_receipt_without_the_payers_signature_is_incomplete_c02() {
         payer_signature_png: Vec::new(),
         ..request(10_000)
     };
-    let (rule, message) = blocked_by(t.lead.begin_receipt(t.visit, &unsigned));
+    let (rule, message) = refusal(t.lead.begin_receipt(t.visit, &unsigned));
     assert_eq!(rule, RuleId::C02);
     assert!(message.contains("payer's signature"), "{message}");
     assert!(t.serials().is_empty());
@@ -372,7 +352,7 @@ fn a_receipt_after_a_recorded_dispute_is_refused_v10() {
         )
         .unwrap();
     assert_eq!(
-        blocked_by(t.lead.begin_receipt(t.visit, &request(10_000))).0,
+        refusal(t.lead.begin_receipt(t.visit, &request(10_000))).0,
         RuleId::V10
     );
     assert!(t.serials().is_empty());
@@ -395,7 +375,7 @@ fn a_dispute_recorded_while_the_partner_co_signs_still_stops_the_receipt_v10() {
             },
         )
         .unwrap();
-    assert_eq!(blocked_by(t.lead.complete(&reply)).0, RuleId::V10);
+    assert_eq!(refusal(t.lead.complete(&reply)).0, RuleId::V10);
     assert_eq!(t.serials(), vec![(100, SerialState::Reserved)]);
 }
 
@@ -437,7 +417,7 @@ fn a_promise_of_a_waiver_without_the_banks_authorisation_is_refused_v13() {
         amount: Fen(100_000),
         due_ms: t.world.start_ms + 86_400_000,
     };
-    assert_eq!(blocked_by(t.lead.record(t.visit, &promise)).0, RuleId::V13);
+    assert_eq!(refusal(t.lead.record(t.visit, &promise)).0, RuleId::V13);
 }
 
 #[test]
@@ -485,7 +465,7 @@ fn when_the_range_is_used_up_the_phone_says_so_c02() {
             matches!(r.event.kind, EventKind::ReceiptIssued { serial, .. } if serial.0 == expected)
         );
     }
-    let (rule, message) = blocked_by(phone.begin_receipt(visit, &request(1_000)));
+    let (rule, message) = refusal(phone.begin_receipt(visit, &request(1_000)));
     assert_eq!(rule, RuleId::C02);
     assert!(message.contains("no receipt numbers left"), "{message}");
     // A new range carries on where the server says.

@@ -13,10 +13,10 @@ use tandem_core::model::{
 };
 use tandem_core::phone::{Action, Completed, ManualLocation, Phone, ReceiptRequest};
 use tandem_core::place::{Coordinate, Datum, Fix, Provider};
-use tandem_core::rules::RuleId;
 use tandem_core::store::SealRecord;
 use tandem_core::sync::{HttpTransport, SyncReport, Timeouts};
-use tandem_core::testing::World;
+use tandem_core::testing::{World, co_sign};
+pub use tandem_core::testing::{blocked_by, signature_png, tone};
 use tandem_server::clock::ShiftedClock;
 
 use crate::Server;
@@ -227,9 +227,7 @@ impl Team {
 
     /// The lead shows `frames`, the partner reviews and answers, the lead completes.
     pub fn co_sign(&self, frames: Result<Vec<String>, Error>) -> Result<Completed, Error> {
-        let review = self.partner.phone.review_challenge(&frames?)?;
-        let reply = self.partner.phone.answer_challenge(&review)?;
-        self.lead.phone.complete(&reply)
+        co_sign(&self.lead.phone, &self.partner.phone, frames?)
     }
 
     /// Co-signed check-in.
@@ -343,33 +341,5 @@ pub fn cash(amount: i64) -> ReceiptRequest {
         amount: Fen(amount),
         method: PaymentMethod::Cash,
         payer_signature_png: signature_png(),
-    }
-}
-
-/// A payer's on-screen signature.
-pub fn signature_png() -> Vec<u8> {
-    let img = image::GrayImage::from_fn(160, 48, |x, y| {
-        image::Luma([if (x * 3 + y * 5) % 11 == 0 { 0 } else { 255 }])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)
-        .expect("png");
-    out.into_inner()
-}
-
-/// `samples` of a 1 kHz-ish tone at 16 kHz.
-pub fn tone(samples: usize) -> Vec<i16> {
-    (0..samples)
-        .map(|i| ((i as f64 * 0.4).sin() * 6_000.0) as i16)
-        .collect()
-}
-
-/// The rule that blocked `result`; panics when it was not a rule refusal.
-pub fn blocked_by<T: std::fmt::Debug>(result: Result<T, Error>) -> RuleId {
-    match result {
-        Err(e) => e
-            .blocking_rule()
-            .unwrap_or_else(|| panic!("not a rule refusal: {e}")),
-        Ok(v) => panic!("expected a refusal, got {v:?}"),
     }
 }
