@@ -10,7 +10,8 @@ use tandem_core::crypto::{Kid, PublicKey, SignatureAlgorithm};
 use tandem_core::model::{AgentId, BankId, DeviceId};
 use uuid::Uuid;
 
-use super::{DbError, NewEnrollmentCode, Role, parse_bank_ids};
+use super::org::parse_bank_ids;
+use super::{DbError, NewEnrollmentCode, Role};
 
 /// A device to bind to the agent an enrollment code was issued for.
 #[derive(Debug, Clone)]
