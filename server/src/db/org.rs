@@ -167,36 +167,40 @@ pub struct UserCredentials {
     pub bank_ids: Vec<BankId>,
 }
 
-/// Row counts of every table, for health views and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TableCounts {
-    /// `banks`.
-    pub banks: i64,
-    /// `users`.
-    pub users: i64,
-    /// `user_banks`.
-    pub user_banks: i64,
-    /// `agents`.
-    pub agents: i64,
-    /// `enrollment_codes`.
-    pub enrollment_codes: i64,
-    /// `devices`.
-    pub devices: i64,
-    /// `cases`.
-    pub cases: i64,
-    /// `case_addresses`.
-    pub case_addresses: i64,
-    /// `policies`.
-    pub policies: i64,
+row_by_name! {
+    /// Row counts of every table, for health views and tests (each read from the counting
+    /// query's column of its name).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct TableCounts {
+        /// `banks`.
+        pub banks: i64,
+        /// `users`.
+        pub users: i64,
+        /// `user_banks`.
+        pub user_banks: i64,
+        /// `agents`.
+        pub agents: i64,
+        /// `enrollment_codes`.
+        pub enrollment_codes: i64,
+        /// `devices`.
+        pub devices: i64,
+        /// `cases`.
+        pub cases: i64,
+        /// `case_addresses`.
+        pub case_addresses: i64,
+        /// `policies`.
+        pub policies: i64,
+    }
 }
 
 /// The SQL that counts every table; the same text works on both backends.
 const COUNT_SQL: &str = "SELECT \
-    (SELECT COUNT(*) FROM banks), (SELECT COUNT(*) FROM users), \
-    (SELECT COUNT(*) FROM user_banks), (SELECT COUNT(*) FROM agents), \
-    (SELECT COUNT(*) FROM enrollment_codes), (SELECT COUNT(*) FROM devices), \
-    (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM case_addresses), \
-    (SELECT COUNT(*) FROM policies)";
+    (SELECT COUNT(*) FROM banks) AS banks, (SELECT COUNT(*) FROM users) AS users, \
+    (SELECT COUNT(*) FROM user_banks) AS user_banks, (SELECT COUNT(*) FROM agents) AS agents, \
+    (SELECT COUNT(*) FROM enrollment_codes) AS enrollment_codes, \
+    (SELECT COUNT(*) FROM devices) AS devices, (SELECT COUNT(*) FROM cases) AS cases, \
+    (SELECT COUNT(*) FROM case_addresses) AS case_addresses, \
+    (SELECT COUNT(*) FROM policies) AS policies";
 
 /// Storage for the organisation.
 #[async_trait]
@@ -251,11 +255,7 @@ macro_rules! impl_org_db {
             }
 
             async fn counts(&self) -> Result<TableCounts, DbError> {
-                let row: (i64, i64, i64, i64, i64, i64, i64, i64, i64) =
-                    sqlx::query_as(COUNT_SQL).fetch_one(&self.pool).await?;
-                Ok(counts_from([
-                    row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8,
-                ]))
+                Ok(sqlx::query_as(COUNT_SQL).fetch_one(&self.pool).await?)
             }
 
             async fn seed_org(&self, seed: &OrgSeed) -> Result<bool, DbError> {
@@ -383,32 +383,6 @@ macro_rules! impl_org_db {
 
 impl_org_db!(super::SqliteDb, sqlx::SqliteConnection);
 impl_org_db!(super::PgDb, sqlx::PgConnection);
-
-/// Converts counted columns into [`TableCounts`].
-fn counts_from(c: [i64; 9]) -> TableCounts {
-    let [
-        banks,
-        users,
-        user_banks,
-        agents,
-        enrollment_codes,
-        devices,
-        cases,
-        case_addresses,
-        policies,
-    ] = c;
-    TableCounts {
-        banks,
-        users,
-        user_banks,
-        agents,
-        enrollment_codes,
-        devices,
-        cases,
-        case_addresses,
-        policies,
-    }
-}
 
 /// Parses bank ids read back from the database.
 pub(crate) fn parse_bank_ids(ids: Vec<String>) -> Result<Vec<BankId>, DbError> {
