@@ -288,29 +288,31 @@ impl RowCheck<'_> {
         mask: impl FnOnce(&str) -> Result<T, E>,
         problem: &str,
     ) -> Option<T> {
-        match f.text(key) {
-            Ok(Some(s)) => mask(s).map_err(|_| self.err(f, key, problem)).ok(),
-            Ok(None) => {
-                self.err(f, key, "is required");
-                None
-            }
-            Err(()) => {
-                self.err(f, key, "must be text");
-                None
-            }
-        }
+        let text = self.required(f, key, f.text(key), "must be text")?;
+        mask(text).map_err(|_| self.err(f, key, problem)).ok()
     }
 
     /// A required integer.
     fn int(&mut self, f: &dyn Fields, key: &str) -> Option<i64> {
-        match f.int(key) {
+        self.required(f, key, f.int(key), "must be an integer")
+    }
+
+    /// A value that must be there; `wrong` says what it must be when it is of another type.
+    fn required<T>(
+        &mut self,
+        f: &dyn Fields,
+        key: &str,
+        value: Result<Option<T>, ()>,
+        wrong: &str,
+    ) -> Option<T> {
+        match value {
             Ok(Some(v)) => Some(v),
             Ok(None) => {
                 self.err(f, key, "is required");
                 None
             }
             Err(()) => {
-                self.err(f, key, "must be an integer");
+                self.err(f, key, wrong);
                 None
             }
         }
