@@ -22,9 +22,9 @@ pub mod ingest;
 pub mod input;
 pub mod key;
 pub mod metrics;
-pub mod routes;
 pub mod secrets;
 pub mod serve;
+pub mod service;
 pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -133,10 +133,10 @@ impl AppState {
 /// The whole HTTP application; tests call it without a socket.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(routes::healthz))
-        .route("/metrics", get(routes::metrics))
-        .route("/openapi.json", get(routes::openapi_json))
-        .route("/v1/server-key", get(routes::server_key))
+        .route("/healthz", get(service::healthz))
+        .route("/metrics", get(service::metrics))
+        .route("/openapi.json", get(service::openapi_json))
+        .route("/v1/server-key", get(service::server_key))
         .merge(auth::routes())
         .merge(uploads::routes())
         .merge(visits::routes())
@@ -144,8 +144,8 @@ pub fn app(state: AppState) -> Router {
         .merge(ingest::routes())
         .merge(evidence::routes())
         .merge(tlog::routes())
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
+        .fallback(service::not_found)
+        .method_not_allowed_fallback(service::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -32,7 +32,7 @@ pub use manifest::{
 };
 pub use report::{Check, CheckName, CheckResult, VerificationReport};
 pub use signatures::{BundleSignature, SignerRole, parse_signatures, signatures_to_bytes};
-pub use source::{BundleSource, FolderSource, ZipSource, open_source};
+pub use source::{BundleSource, FolderSource, ZipSource, open_source, pump};
 pub use trust::{DeviceEnrolment, Trust};
 pub use verify::{
     CHECKPOINT_FILE, INCLUSION_PROOF_FILE, RECEIPT_FILE, ServerReceipt, verify_bundle,

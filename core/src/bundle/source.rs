@@ -54,7 +54,7 @@ pub fn open_source(path: &Path) -> Result<Box<dyn BundleSource>, BundleError> {
 }
 
 /// Copies up to `limit` bytes from `reader` to `sink` through one reused buffer.
-fn pump(
+pub fn pump(
     reader: &mut dyn Read,
     limit: u64,
     sink: &mut dyn FnMut(&[u8]),

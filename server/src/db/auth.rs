@@ -10,7 +10,8 @@ use tandem_core::crypto::{Kid, PublicKey, SignatureAlgorithm};
 use tandem_core::model::{AgentId, BankId, DeviceId};
 use uuid::Uuid;
 
-use super::{DbError, NewEnrollmentCode, Role, parse_bank_ids};
+use super::org::parse_bank_ids;
+use super::{DbError, NewEnrollmentCode, Role};
 
 /// A device to bind to the agent an enrollment code was issued for.
 #[derive(Debug, Clone)]
@@ -135,8 +136,18 @@ pub trait AuthDb: Send + Sync {
     async fn end_session(&self, token_hash: &str, now_ms: i64) -> Result<bool, DbError>;
 }
 
-/// A device row as read: id, agent, user, alg, key, enrolled, revoked.
-type DeviceRow = (String, String, String, String, Vec<u8>, i64, Option<i64>);
+row_by_name! {
+    /// A `devices` row with its agent's user, as [`DEVICE_SELECT`] reads it.
+    struct DeviceRow {
+        id: String,
+        agent_id: String,
+        user_id: String,
+        alg: String,
+        public_key: Vec<u8>,
+        enrolled_ms: i64,
+        revoked_at_ms: Option<i64>,
+    }
+}
 
 const DEVICE_SELECT: &str = "SELECT d.id, d.agent_id, a.user_id, d.alg, d.public_key, \
      d.enrolled_ms, d.revoked_at_ms FROM devices d JOIN agents a ON a.id = d.agent_id";
@@ -155,20 +166,21 @@ pub(crate) fn alg_name(alg: SignatureAlgorithm) -> String {
 }
 
 fn device_record(row: DeviceRow, banks: Vec<String>) -> Result<DeviceRecord, DbError> {
-    let (id, agent, user, alg, key, enrolled_ms, revoked_at_ms) = row;
     Ok(DeviceRecord {
-        device_id: id.parse().map_err(|_| DbError::Corrupt("devices.id"))?,
-        agent_id: agent
+        device_id: row.id.parse().map_err(|_| DbError::Corrupt("devices.id"))?,
+        agent_id: row
+            .agent_id
             .parse()
             .map_err(|_| DbError::Corrupt("devices.agent_id"))?,
-        user_id: user
+        user_id: row
+            .user_id
             .parse()
             .map_err(|_| DbError::Corrupt("agents.user_id"))?,
         bank_ids: parse_bank_ids(banks)?,
-        public_key: PublicKey::new(parse_alg(&alg)?, key)
+        public_key: PublicKey::new(parse_alg(&row.alg)?, row.public_key)
             .map_err(|_| DbError::Corrupt("devices.public_key"))?,
-        enrolled_ms,
-        revoked_at_ms,
+        enrolled_ms: row.enrolled_ms,
+        revoked_at_ms: row.revoked_at_ms,
     })
 }
 
@@ -191,7 +203,7 @@ macro_rules! impl_auth_db {
                         "SELECT ub.bank_id FROM user_banks ub WHERE ub.user_id = $1 \
                          ORDER BY ub.bank_id",
                     )
-                    .bind(&row.2)
+                    .bind(&row.user_id)
                     .fetch_all(&self.pool)
                     .await?;
                     out.push(device_record(row, banks)?);

@@ -262,21 +262,24 @@ fn log_err(e: tandem_core::tlog::LogError) -> DbError {
     DbError::Log(e.to_string())
 }
 
-type BundleRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    Vec<u8>,
-    String,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-);
+row_by_name! {
+    /// A `bundles` row as [`bundle_select!`] reads it.
+    struct BundleRow {
+        id: String,
+        bank_id: String,
+        lead_device_id: String,
+        partner_device_id: String,
+        manifest_digest: String,
+        manifest: Vec<u8>,
+        signatures: Vec<u8>,
+        status: String,
+        log_index: Option<i64>,
+        report: Option<String>,
+        answer: Option<String>,
+    }
+}
 
-/// The columns of a [`BundleRow`], in order.
+/// The columns of a [`BundleRow`].
 macro_rules! bundle_select {
     () => {
         "SELECT id, bank_id, lead_device_id, partner_device_id, manifest_digest, manifest, \
@@ -285,20 +288,21 @@ macro_rules! bundle_select {
 }
 
 fn bundle_from(row: BundleRow) -> Result<StoredBundle, DbError> {
-    let (id, bank, lead, partner, digest_hex, manifest, signatures, status, index, report, answer) =
-        row;
     Ok(StoredBundle {
-        id: parse(&id, "bundles.id")?,
-        bank_id: parse(&bank, "bundles.bank_id")?,
-        lead_device_id: parse(&lead, "bundles.lead_device_id")?,
-        partner_device_id: parse(&partner, "bundles.partner_device_id")?,
-        manifest_digest: parse(&digest_hex, "bundles.manifest_digest")?,
-        manifest,
-        signatures,
-        status: BundleStatus::parse(&status)?,
-        log_index: index.map(|i| to_u64(i, "bundles.log_index")).transpose()?,
-        report,
-        answer,
+        id: parse(&row.id, "bundles.id")?,
+        bank_id: parse(&row.bank_id, "bundles.bank_id")?,
+        lead_device_id: parse(&row.lead_device_id, "bundles.lead_device_id")?,
+        partner_device_id: parse(&row.partner_device_id, "bundles.partner_device_id")?,
+        manifest_digest: parse(&row.manifest_digest, "bundles.manifest_digest")?,
+        manifest: row.manifest,
+        signatures: row.signatures,
+        status: BundleStatus::parse(&row.status)?,
+        log_index: row
+            .log_index
+            .map(|i| to_u64(i, "bundles.log_index"))
+            .transpose()?,
+        report: row.report,
+        answer: row.answer,
     })
 }
 

@@ -4,11 +4,203 @@
 //! `db/mod.rs`).
 
 use async_trait::async_trait;
+use tandem_core::model::{AddressId, AgentId, BankId, CaseId, MaskedCardNumber, MaskedIdNumber};
+use tandem_core::place::Coordinate;
+use uuid::Uuid;
 
-use super::{
-    COUNT_SQL, DbError, NewUser, OrgSeed, Role, TableCounts, UserCredentials, counts_from,
-    parse_bank_ids,
-};
+use super::DbError;
+
+/// A user's role; what they may do is decided by the routes, who they may see by their banks.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Field agent; signs in with an enrolled phone.
+    Agent,
+    /// Reviews requests, approves visits, assigns teams.
+    Manager,
+    /// Searches visits, views evidence, exports bundles.
+    Legal,
+    /// Manages users, devices and banks.
+    Admin,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Manager => "manager",
+            Self::Legal => "legal",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "agent" => Self::Agent,
+            "manager" => Self::Manager,
+            "legal" => Self::Legal,
+            "admin" => Self::Admin,
+            _ => return None,
+        })
+    }
+}
+
+/// A bank to create.
+#[derive(Debug, Clone)]
+pub struct NewBank {
+    /// Its id.
+    pub id: BankId,
+    /// Short unique code (`pujiang-cc`); what makes seeding idempotent.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A user to create, with the banks they are scoped to.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Its id.
+    pub id: Uuid,
+    /// Sign-in name.
+    pub login: String,
+    /// Name shown in the console.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// argon2id PHC string; `None` for agents (they sign in with their device).
+    pub password_hash: Option<String>,
+    /// Banks whose cases this user may see.
+    pub bank_ids: Vec<BankId>,
+}
+
+/// An agent to create, with its user row and a first enrollment code.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    /// Its id.
+    pub id: AgentId,
+    /// Employee number, unique.
+    pub employee_no: String,
+    /// The user row (role agent).
+    pub user: NewUser,
+    /// A one-time enrollment code, stored hashed.
+    pub enrollment: NewEnrollmentCode,
+}
+
+/// A one-time enrollment code, as stored.
+#[derive(Debug, Clone)]
+pub struct NewEnrollmentCode {
+    /// Its id.
+    pub id: Uuid,
+    /// SHA-256 hex of the code.
+    pub code_hash: String,
+    /// Expiry, UTC ms.
+    pub expires_ms: i64,
+}
+
+/// A case to create; card and ID numbers arrive masked and are stored masked.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    /// Its id.
+    pub id: CaseId,
+    /// Entrusting bank.
+    pub bank_id: BankId,
+    /// The bank's reference.
+    pub case_ref: String,
+    /// The card, masked.
+    pub card: MaskedCardNumber,
+    /// Debtor's name.
+    pub debtor_name: String,
+    /// Debtor's ID number, masked.
+    pub id_number: MaskedIdNumber,
+    /// Arrears in fen.
+    pub outstanding_fen: i64,
+    /// Entrustment period, UTC ms.
+    pub entrustment_start_ms: i64,
+    /// End of the entrustment, UTC ms.
+    pub entrustment_end_ms: i64,
+    /// Approved addresses.
+    pub addresses: Vec<NewAddress>,
+}
+
+/// An approved address of a case.
+#[derive(Debug, Clone)]
+pub struct NewAddress {
+    /// Its id.
+    pub id: AddressId,
+    /// Address text as the bank gave it.
+    pub text: String,
+    /// Position with its datum (GCJ-02 as AMap gives it).
+    pub position: Coordinate,
+}
+
+/// A whole organisation created in one transaction (the demo seed).
+#[derive(Debug, Clone)]
+pub struct OrgSeed {
+    /// The bank.
+    pub bank: NewBank,
+    /// Its first policy as JSON.
+    pub policy_json: String,
+    /// Console users (manager, legal, admin).
+    pub users: Vec<NewUser>,
+    /// Agents with their codes.
+    pub agents: Vec<NewAgent>,
+    /// Cases with addresses.
+    pub cases: Vec<NewCase>,
+    /// Creation time, UTC ms.
+    pub now_ms: i64,
+}
+
+/// A user as needed to check a password.
+#[derive(Debug, Clone)]
+pub struct UserCredentials {
+    /// Its id.
+    pub id: Uuid,
+    /// Role.
+    pub role: Role,
+    /// argon2id PHC string, if the user has a password.
+    pub password_hash: Option<String>,
+    /// Banks the user is scoped to.
+    pub bank_ids: Vec<BankId>,
+}
+
+row_by_name! {
+    /// Row counts of every table, for health views and tests (each read from the counting
+    /// query's column of its name).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct TableCounts {
+        /// `banks`.
+        pub banks: i64,
+        /// `users`.
+        pub users: i64,
+        /// `user_banks`.
+        pub user_banks: i64,
+        /// `agents`.
+        pub agents: i64,
+        /// `enrollment_codes`.
+        pub enrollment_codes: i64,
+        /// `devices`.
+        pub devices: i64,
+        /// `cases`.
+        pub cases: i64,
+        /// `case_addresses`.
+        pub case_addresses: i64,
+        /// `policies`.
+        pub policies: i64,
+    }
+}
+
+/// The SQL that counts every table; the same text works on both backends.
+const COUNT_SQL: &str = "SELECT \
+    (SELECT COUNT(*) FROM banks) AS banks, (SELECT COUNT(*) FROM users) AS users, \
+    (SELECT COUNT(*) FROM user_banks) AS user_banks, (SELECT COUNT(*) FROM agents) AS agents, \
+    (SELECT COUNT(*) FROM enrollment_codes) AS enrollment_codes, \
+    (SELECT COUNT(*) FROM devices) AS devices, (SELECT COUNT(*) FROM cases) AS cases, \
+    (SELECT COUNT(*) FROM case_addresses) AS case_addresses, \
+    (SELECT COUNT(*) FROM policies) AS policies";
 
 /// Storage for the organisation.
 #[async_trait]
@@ -63,11 +255,7 @@ macro_rules! impl_org_db {
             }
 
             async fn counts(&self) -> Result<TableCounts, DbError> {
-                let row: (i64, i64, i64, i64, i64, i64, i64, i64, i64) =
-                    sqlx::query_as(COUNT_SQL).fetch_one(&self.pool).await?;
-                Ok(counts_from([
-                    row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8,
-                ]))
+                Ok(sqlx::query_as(COUNT_SQL).fetch_one(&self.pool).await?)
             }
 
             async fn seed_org(&self, seed: &OrgSeed) -> Result<bool, DbError> {
@@ -195,3 +383,13 @@ macro_rules! impl_org_db {
 
 impl_org_db!(super::SqliteDb, sqlx::SqliteConnection);
 impl_org_db!(super::PgDb, sqlx::PgConnection);
+
+/// Parses bank ids read back from the database.
+pub(crate) fn parse_bank_ids(ids: Vec<String>) -> Result<Vec<BankId>, DbError> {
+    ids.iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|_| DbError::Corrupt("user_banks.bank_id"))
+        })
+        .collect()
+}

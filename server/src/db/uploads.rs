@@ -105,8 +105,18 @@ pub trait UploadsDb: Send + Sync {
     async fn delete_upload(&self, id: Uuid, token: Option<&str>) -> Result<bool, DbError>;
 }
 
-/// An upload row as read.
-type Row = (String, String, i64, i64, String, Option<i64>, Option<i64>);
+row_by_name! {
+    /// An `uploads` row as [`SELECT`] reads it.
+    struct Row {
+        id: String,
+        sha256: String,
+        length_bytes: i64,
+        offset_bytes: i64,
+        created_by: String,
+        completed_ms: Option<i64>,
+        lease_until_ms: Option<i64>,
+    }
+}
 
 const SELECT: &str = "SELECT id, sha256, length_bytes, offset_bytes, created_by, completed_ms, \
      lease_until_ms FROM uploads";
@@ -116,19 +126,22 @@ fn to_i64(n: u64) -> Result<i64, DbError> {
 }
 
 fn upload_row(row: Row) -> Result<UploadRow, DbError> {
-    let (id, sha256, length, offset, created_by, completed_ms, lease_until_ms) = row;
     Ok(UploadRow {
-        id: id.parse().map_err(|_| DbError::Corrupt("uploads.id"))?,
-        sha256: sha256
+        id: row.id.parse().map_err(|_| DbError::Corrupt("uploads.id"))?,
+        sha256: row
+            .sha256
             .parse()
             .map_err(|_| DbError::Corrupt("uploads.sha256"))?,
-        length: u64::try_from(length).map_err(|_| DbError::Corrupt("uploads.length_bytes"))?,
-        offset: u64::try_from(offset).map_err(|_| DbError::Corrupt("uploads.offset_bytes"))?,
-        created_by: created_by
+        length: u64::try_from(row.length_bytes)
+            .map_err(|_| DbError::Corrupt("uploads.length_bytes"))?,
+        offset: u64::try_from(row.offset_bytes)
+            .map_err(|_| DbError::Corrupt("uploads.offset_bytes"))?,
+        created_by: row
+            .created_by
             .parse()
             .map_err(|_| DbError::Corrupt("uploads.created_by"))?,
-        completed_ms,
-        lease_until_ms,
+        completed_ms: row.completed_ms,
+        lease_until_ms: row.lease_until_ms,
     })
 }
 

@@ -184,22 +184,25 @@ pub trait VisitsDb: Send + Sync {
     ) -> Result<bool, DbError>;
 }
 
-type CaseRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    i64,
-    String,
-    i64,
-    i64,
-    Option<i64>,
-    Option<String>,
-    i64,
-);
+row_by_name! {
+    /// A `cases` row as [`CASE_SELECT`] reads it.
+    struct CaseRow {
+        id: String,
+        bank_id: String,
+        case_ref: String,
+        card_masked: String,
+        debtor_name: String,
+        id_number_masked: String,
+        debtor_phone: Option<String>,
+        outstanding_fen: i64,
+        status: String,
+        entrustment_start_ms: i64,
+        entrustment_end_ms: i64,
+        extended_until_ms: Option<i64>,
+        health_flag: Option<String>,
+        created_ms: i64,
+    }
+}
 
 const CASE_SELECT: &str = "SELECT id, bank_id, case_ref, card_masked, debtor_name, \
     id_number_masked, debtor_phone, outstanding_fen, status, entrustment_start_ms, \
@@ -207,88 +210,128 @@ const CASE_SELECT: &str = "SELECT id, bank_id, case_ref, card_masked, debtor_nam
 
 fn case_record(r: CaseRow) -> Result<CaseRecord, DbError> {
     Ok(CaseRecord {
-        id: r.0.parse().map_err(|_| DbError::Corrupt("cases.id"))?,
-        bank_id: r.1.parse().map_err(|_| DbError::Corrupt("cases.bank_id"))?,
-        case_ref: r.2,
-        card: MaskedCardNumber::try_from(r.3).map_err(|_| DbError::Corrupt("cases.card"))?,
-        debtor_name: r.4,
-        id_number: MaskedIdNumber::try_from(r.5)
+        id: r.id.parse().map_err(|_| DbError::Corrupt("cases.id"))?,
+        bank_id: r
+            .bank_id
+            .parse()
+            .map_err(|_| DbError::Corrupt("cases.bank_id"))?,
+        case_ref: r.case_ref,
+        card: MaskedCardNumber::try_from(r.card_masked)
+            .map_err(|_| DbError::Corrupt("cases.card"))?,
+        debtor_name: r.debtor_name,
+        id_number: MaskedIdNumber::try_from(r.id_number_masked)
             .map_err(|_| DbError::Corrupt("cases.id_number"))?,
-        debtor_phone: r.6,
-        outstanding_fen: r.7,
-        status: r.8,
-        entrustment_start_ms: r.9,
-        entrustment_end_ms: r.10,
-        extended_until_ms: r.11,
-        health_flag: r.12,
-        created_ms: r.13,
+        debtor_phone: r.debtor_phone,
+        outstanding_fen: r.outstanding_fen,
+        status: r.status,
+        entrustment_start_ms: r.entrustment_start_ms,
+        entrustment_end_ms: r.entrustment_end_ms,
+        extended_until_ms: r.extended_until_ms,
+        health_flag: r.health_flag,
+        created_ms: r.created_ms,
         addresses: Vec::new(),
     })
 }
 
-type AddressRow = (String, String, i32, i32, String);
+row_by_name! {
+    /// A `case_addresses` row as [`ADDRESS_COLUMNS`] reads it.
+    struct AddressRow {
+        id: String,
+        text: String,
+        lat_e7: i32,
+        lon_e7: i32,
+        datum: String,
+    }
+}
+
+/// An [`AddressRow`] with its case, when a page of cases reads its addresses at once.
+struct CaseAddressRow {
+    case_id: String,
+    address: AddressRow,
+}
+
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for CaseAddressRow
+where
+    &'r str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    AddressRow: sqlx::FromRow<'r, R>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            case_id: row.try_get("case_id")?,
+            address: AddressRow::from_row(row)?,
+        })
+    }
+}
+
+/// The columns of an [`AddressRow`].
+const ADDRESS_COLUMNS: &str = "id, text, lat_e7, lon_e7, datum";
 
 fn address(r: AddressRow) -> Result<NewAddress, DbError> {
     Ok(NewAddress {
         id: r
-            .0
+            .id
             .parse()
             .map_err(|_| DbError::Corrupt("case_addresses.id"))?,
-        text: r.1,
-        position: Coordinate::new(r.2, r.3, parse_datum(&r.4)?)
+        text: r.text,
+        position: Coordinate::new(r.lat_e7, r.lon_e7, parse_datum(&r.datum)?)
             .map_err(|_| DbError::Corrupt("case_addresses.position"))?,
     })
 }
 
-type RequestRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    String,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-);
+row_by_name! {
+    /// A `visit_requests` row with its approval's id, as [`REQUEST_SELECT`] reads it.
+    struct RequestRow {
+        id: String,
+        bank_id: String,
+        case_id: String,
+        address_ids: String,
+        wanted_from_ms: i64,
+        wanted_until_ms: i64,
+        purpose: String,
+        requested_device: Option<String>,
+        requested_user: Option<String>,
+        created_ms: i64,
+        status: String,
+        decided_ms: Option<i64>,
+        reject_reason: Option<String>,
+        approval_id: Option<String>,
+    }
+}
 
 const REQUEST_SELECT: &str = "SELECT r.id, r.bank_id, r.case_id, r.address_ids, \
     r.wanted_from_ms, r.wanted_until_ms, r.purpose, r.requested_device, r.requested_user, \
-    r.created_ms, r.status, r.decided_ms, r.reject_reason, a.id FROM visit_requests r \
-    LEFT JOIN approvals a ON a.request_id = r.id";
+    r.created_ms, r.status, r.decided_ms, r.reject_reason, a.id AS approval_id \
+    FROM visit_requests r LEFT JOIN approvals a ON a.request_id = r.id";
 
 fn request_record(r: RequestRow) -> Result<VisitRequestRecord, DbError> {
     fn bad<E>(what: &'static str) -> impl Fn(E) -> DbError {
         move |_| DbError::Corrupt(what)
     }
     let address_ids: Vec<AddressId> =
-        serde_json::from_str(&r.3).map_err(bad("visit_requests.address_ids"))?;
+        serde_json::from_str(&r.address_ids).map_err(bad("visit_requests.address_ids"))?;
     let parse_opt = |s: Option<String>, what| -> Result<Option<Uuid>, DbError> {
         s.map(|s| s.parse().map_err(|_| DbError::Corrupt(what)))
             .transpose()
     };
     Ok(VisitRequestRecord {
         request: NewVisitRequest {
-            id: r.0.parse().map_err(bad("visit_requests.id"))?,
-            bank_id: r.1.parse().map_err(bad("visit_requests.bank_id"))?,
-            case_id: r.2.parse().map_err(bad("visit_requests.case_id"))?,
+            id: r.id.parse().map_err(bad("visit_requests.id"))?,
+            bank_id: r.bank_id.parse().map_err(bad("visit_requests.bank_id"))?,
+            case_id: r.case_id.parse().map_err(bad("visit_requests.case_id"))?,
             address_ids,
-            wanted_from_ms: r.4,
-            wanted_until_ms: r.5,
-            purpose: r.6,
-            requested_device: parse_opt(r.7, "visit_requests.requested_device")?.map(DeviceId),
-            requested_user: parse_opt(r.8, "visit_requests.requested_user")?,
-            created_ms: r.9,
+            wanted_from_ms: r.wanted_from_ms,
+            wanted_until_ms: r.wanted_until_ms,
+            purpose: r.purpose,
+            requested_device: parse_opt(r.requested_device, "visit_requests.requested_device")?
+                .map(DeviceId),
+            requested_user: parse_opt(r.requested_user, "visit_requests.requested_user")?,
+            created_ms: r.created_ms,
         },
-        status: r.10,
-        decided_ms: r.11,
-        reject_reason: r.12,
-        approval_id: parse_opt(r.13, "approvals.id")?.map(ApprovalId),
+        status: r.status,
+        decided_ms: r.decided_ms,
+        reject_reason: r.reject_reason,
+        approval_id: parse_opt(r.approval_id, "approvals.id")?.map(ApprovalId),
     })
 }
 
@@ -414,23 +457,21 @@ macro_rules! impl_visits_db {
                     return Ok(cases);
                 }
                 // The page's addresses in one query: the same page, chosen the same way.
-                let addresses: Vec<(String, String, String, i32, i32, String)> = sqlx::query_as(
-                    "SELECT case_id, id, text, lat_e7, lon_e7, datum FROM case_addresses \
+                let sql = format!(
+                    "SELECT case_id, {ADDRESS_COLUMNS} FROM case_addresses \
                      WHERE case_id IN (SELECT id FROM cases WHERE bank_id = $1 \
-                     ORDER BY case_ref LIMIT $2 OFFSET $3) ORDER BY id",
-                )
-                .bind(bank.to_string())
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(&self.pool)
-                .await?;
+                     ORDER BY case_ref LIMIT $2 OFFSET $3) ORDER BY id"
+                );
+                let addresses: Vec<CaseAddressRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(bank.to_string())
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?;
                 let mut by_case: std::collections::HashMap<String, Vec<NewAddress>> =
                     std::collections::HashMap::new();
-                for (case_id, id, text, lat, lon, datum) in addresses {
-                    by_case
-                        .entry(case_id)
-                        .or_default()
-                        .push(address((id, text, lat, lon, datum))?);
+                for CaseAddressRow { case_id, address: row } in addresses {
+                    by_case.entry(case_id).or_default().push(address(row)?);
                 }
                 for case in &mut cases {
                     case.addresses = by_case.remove(&case.id.to_string()).unwrap_or_default();
@@ -448,13 +489,13 @@ macro_rules! impl_visits_db {
                     return Ok(None);
                 };
                 let mut case = case_record(row)?;
-                let rows: Vec<AddressRow> = sqlx::query_as(
-                    "SELECT id, text, lat_e7, lon_e7, datum FROM case_addresses \
-                     WHERE case_id = $1 ORDER BY id",
-                )
-                .bind(id.to_string())
-                .fetch_all(&self.pool)
-                .await?;
+                let sql = format!(
+                    "SELECT {ADDRESS_COLUMNS} FROM case_addresses WHERE case_id = $1 ORDER BY id"
+                );
+                let rows: Vec<AddressRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_string())
+                    .fetch_all(&self.pool)
+                    .await?;
                 case.addresses = rows.into_iter().map(address).collect::<Result<_, _>>()?;
                 Ok(Some(case))
             }

@@ -3,7 +3,7 @@
 //! manifest carries no address position). Outside the fence is a flag (DOMAIN.md V05: F),
 //! never a rejection; an unknown case or an address not approved for it is a failure.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tandem_core::bundle::{CheckResult, Manifest, VerificationReport};
 use tandem_core::model::{Approval, BankId, EventKind, Policy};
 use tandem_core::place::{Fix, GeofenceOutcome, check_geofence};
@@ -65,6 +65,32 @@ impl IngestReport {
         core.chain(server)
             .flat_map(|(name, flags)| flags.iter().map(move |f| format!("{name}: {f}")))
             .collect()
+    }
+}
+
+/// What a commit stores as the bundle's report (`bundles.report`, JSON) and answers from on
+/// every retry: the failing checks' names, the review flags, and every check by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredReport {
+    /// The failing checks' names; empty when the bundle was accepted.
+    #[serde(default)]
+    pub failed_checks: Vec<String>,
+    /// Flags a reviewer will see (each names its check).
+    #[serde(default)]
+    pub flags: Vec<String>,
+    /// Every check by name: the [`IngestReport`] as JSON, served as stored.
+    #[serde(default)]
+    pub report: serde_json::Value,
+}
+
+impl StoredReport {
+    /// What ingest decided on, as it is stored.
+    pub fn new(report: &IngestReport) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            failed_checks: report.failed(),
+            flags: report.flags(),
+            report: serde_json::to_value(report)?,
+        })
     }
 }
 
@@ -141,5 +167,52 @@ fn measure(who: &str, fix: Option<&Fix>, address: &CaseAddress, policy: &Policy)
             "V05 the {who} phone's fix was accurate to {accuracy_m} m only (at most {max_m} m counts)"
         )),
         GeofenceOutcome::Mock => Some(format!("V05 the {who} phone's fix was a mock location")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoredReport;
+
+    /// A report as commits have stored it since ingest began (`serde_json::json!` of the
+    /// three keys, every object's keys sorted): read and written again, the same bytes.
+    const STORED: &str = r#"{"failed_checks":["signatures","case_address"],"flags":["case_address: V05 the lead phone had no fix at check-in"],"report":{"bundle_id":"0190f5c2-0000-7000-8000-000000000001","case_address":{"detail":"the case is not known to this server","result":"fail"},"checks":[{"detail":"bad","name":"signatures","result":"fail"}]}}"#;
+
+    #[test]
+    fn a_stored_report_reads_and_writes_the_same_bytes() {
+        let read: StoredReport = serde_json::from_str(STORED).unwrap();
+        assert_eq!(read.failed_checks, ["signatures", "case_address"]);
+        assert_eq!(
+            read.flags,
+            ["case_address: V05 the lead phone had no fix at check-in"]
+        );
+        assert_eq!(
+            read.report["case_address"]["detail"],
+            "the case is not known to this server"
+        );
+        assert_eq!(serde_json::to_string(&read).unwrap(), STORED);
+    }
+
+    #[test]
+    fn a_stored_report_is_written_as_the_json_object_of_its_three_keys() {
+        let report = StoredReport {
+            failed_checks: vec!["blob_digests".into()],
+            flags: Vec::new(),
+            report: serde_json::json!({"checks": [], "bundle_id": null}),
+        };
+        let as_before = serde_json::to_string(&serde_json::json!({
+            "failed_checks": report.failed_checks,
+            "flags": report.flags,
+            "report": report.report,
+        }))
+        .unwrap();
+        assert_eq!(serde_json::to_string(&report).unwrap(), as_before);
+    }
+
+    #[test]
+    fn a_stored_report_without_a_key_reads_as_empty() {
+        let read: StoredReport = serde_json::from_str("{}").unwrap();
+        assert!(read.failed_checks.is_empty() && read.flags.is_empty());
+        assert!(read.report.is_null());
     }
 }

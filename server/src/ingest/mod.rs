@@ -43,7 +43,7 @@ use crate::error::{AppError, PROBLEM_BASE, Problem};
 pub mod checks;
 pub mod source;
 
-use checks::{IngestReport, check_case_address};
+use checks::{IngestReport, StoredReport, check_case_address};
 use source::StoredSource;
 
 /// Largest `signatures.json` accepted (two entries are a few hundred bytes).
@@ -442,17 +442,7 @@ pub async fn commit_bundle(
         .filter(|b| may_send(&device, b))
         .ok_or(AppError::NotFound)?;
     if claimed != stored.manifest_digest {
-        tracing::warn!(bundle = %id, "equivocation: commit names another manifest");
-        let flag = NewFlag {
-            kind: "equivocation",
-            detail: format!(
-                "device {} committed manifest {claimed} under this id; {} is stored",
-                device.device_id, stored.manifest_digest
-            ),
-            other: None,
-        };
-        state.db.add_flag(id, &flag, state.now_ms()).await?;
-        return Err(equivocation());
+        return Err(flag_equivocation(&state, &device, &stored, claimed).await);
     }
     if stored.status != BundleStatus::Pending {
         return stored_answer(&stored);
@@ -460,69 +450,20 @@ pub async fn commit_bundle(
     let manifest = Manifest::parse(&stored.manifest).map_err(internal)?;
     let missing = missing_blobs(&state, &manifest);
     if !missing.is_empty() {
-        let mut ext = serde_json::Map::new();
-        let detail = format!(
-            "{} listed blob(s) are not on the server yet; upload them and commit again.",
-            missing.len()
-        );
-        ext.insert("missing".into(), missing.into());
-        return Ok(problem_with(
-            StatusCode::CONFLICT,
-            "bundle-blobs-missing",
-            "Blobs missing",
-            detail,
-            ext,
-        ));
+        return Ok(blobs_missing(missing));
     }
-    let trust = trust_for(&state, &manifest, &stored.signatures).await?;
-    let case = state.db.case_addresses(manifest.visit.case_id).await?;
-    let source = StoredSource::new(
-        stored.manifest.clone(),
-        &manifest,
-        stored.signatures.clone(),
-        state.blobs.clone(),
-    );
-    let report = tokio::task::spawn_blocking(move || IngestReport {
-        core: verify_bundle(&source, &trust),
-        case_address: check_case_address(&manifest, case.as_ref()),
-    })
-    .await
-    .map_err(internal)?;
-    let failed = report.failed();
-    let flags = report.flags();
-    let verdict = if failed.is_empty() {
-        Verdict::Accepted
-    } else {
-        Verdict::Quarantined
-    };
-    let mut flag_rows = Vec::new();
-    if !failed.is_empty() {
-        tracing::warn!(bundle = %id, failed = ?failed, "bundle quarantined");
-        flag_rows.push(NewFlag {
-            kind: "quarantine",
-            detail: format!("failed checks: {}", failed.join(", ")),
-            other: None,
-        });
-    }
-    if !flags.is_empty() {
-        flag_rows.push(NewFlag {
-            kind: "review",
-            detail: flags.join("; "),
-            other: None,
-        });
-    }
-    let stored_report = serde_json::to_string(&serde_json::json!({
-        "failed_checks": failed,
-        "flags": flags,
-        "report": report,
-    }))
-    .map_err(internal)?;
+    let report = verify_stored(&state, &stored, manifest).await?;
+    let stored_report = StoredReport::new(&report).map_err(internal)?;
     let input = CommitInput {
         id,
         manifest_digest: stored.manifest_digest,
-        verdict,
-        report: stored_report,
-        flags: flag_rows,
+        verdict: if stored_report.failed_checks.is_empty() {
+            Verdict::Accepted
+        } else {
+            Verdict::Quarantined
+        },
+        flags: flag_rows(id, &stored_report),
+        report: serde_json::to_string(&stored_report).map_err(internal)?,
         now_ms: state.now_ms(),
         signer: state.signer.as_ref(),
     };
@@ -531,6 +472,91 @@ pub async fn commit_bundle(
     let _: CommitOutcome = state.db.commit_bundle(&input).await?;
     let stored = state.db.bundle(id).await?.ok_or(AppError::NotFound)?;
     stored_answer(&stored)
+}
+
+/// A commit naming another manifest than the stored one: flagged on the bundle for review,
+/// answered 409.
+async fn flag_equivocation(
+    state: &AppState,
+    device: &DeviceRecord,
+    stored: &StoredBundle,
+    claimed: Digest,
+) -> AppError {
+    tracing::warn!(bundle = %stored.id, "equivocation: commit names another manifest");
+    let flag = NewFlag {
+        kind: "equivocation",
+        detail: format!(
+            "device {} committed manifest {claimed} under this id; {} is stored",
+            device.device_id, stored.manifest_digest
+        ),
+        other: None,
+    };
+    match state.db.add_flag(stored.id, &flag, state.now_ms()).await {
+        Ok(()) => equivocation(),
+        Err(e) => e.into(),
+    }
+}
+
+/// 409 `bundle-blobs-missing`, naming every listed blob the server does not hold.
+fn blobs_missing(missing: Vec<String>) -> Response {
+    let mut ext = serde_json::Map::new();
+    let detail = format!(
+        "{} listed blob(s) are not on the server yet; upload them and commit again.",
+        missing.len()
+    );
+    ext.insert("missing".into(), missing.into());
+    problem_with(
+        StatusCode::CONFLICT,
+        "bundle-blobs-missing",
+        "Blobs missing",
+        detail,
+        ext,
+    )
+}
+
+/// Core's `verify_bundle` over the stored bundle and its blobs, with the trust the
+/// database gives, and the server's own check of the case's address.
+async fn verify_stored(
+    state: &AppState,
+    stored: &StoredBundle,
+    manifest: Manifest,
+) -> Result<IngestReport, AppError> {
+    let trust = trust_for(state, &manifest, &stored.signatures).await?;
+    let case = state.db.case_addresses(manifest.visit.case_id).await?;
+    let source = StoredSource::new(
+        stored.manifest.clone(),
+        &manifest,
+        stored.signatures.clone(),
+        state.blobs.clone(),
+    );
+    tokio::task::spawn_blocking(move || IngestReport {
+        core: verify_bundle(&source, &trust),
+        case_address: check_case_address(&manifest, case.as_ref()),
+    })
+    .await
+    .map_err(internal)
+}
+
+/// The flags a commit files with the bundle: the quarantine, naming the failed checks, and
+/// what a reviewer must see.
+fn flag_rows(id: BundleId, report: &StoredReport) -> Vec<NewFlag> {
+    let mut rows = Vec::new();
+    if !report.failed_checks.is_empty() {
+        tracing::warn!(bundle = %id, failed = ?report.failed_checks, "bundle quarantined");
+        rows.push(NewFlag {
+            kind: "quarantine",
+            detail: format!("failed checks: {}", report.failed_checks.join(", ")),
+            other: None,
+        });
+    }
+    if !report.flags.is_empty() {
+        rows.push(NewFlag {
+            kind: "review",
+            detail: report.flags.join("; "),
+            other: None,
+        });
+    }
+    rows
 }
 
 /// The trust the verifier needs, from the database: the server's key, and the registry
@@ -575,20 +601,11 @@ fn stored_answer(stored: &StoredBundle) -> Result<Response, AppError> {
         return Err(internal("committed bundle without its answer"));
     };
     let receipt: ServerReceipt = serde_json::from_str(answer).map_err(internal)?;
-    let report: serde_json::Value = serde_json::from_str(report).map_err(internal)?;
-    let strings = |key: &str| -> Vec<String> {
-        report
-            .get(key)
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let failed = strings("failed_checks");
-    let flags = strings("flags");
+    let StoredReport {
+        failed_checks: failed,
+        flags,
+        report,
+    } = serde_json::from_str(report).map_err(internal)?;
     let body = CommitResponse {
         bundle_id: stored.id.to_string(),
         manifest_digest: stored.manifest_digest.to_hex(),
@@ -597,7 +614,7 @@ fn stored_answer(stored: &StoredBundle) -> Result<Response, AppError> {
         inclusion_proof: receipt.inclusion_proof.iter().map(Digest::to_hex).collect(),
         checkpoint: serde_json::to_value(&receipt.checkpoint).map_err(internal)?,
         flags,
-        report: report.get("report").cloned().unwrap_or_default(),
+        report,
     };
     match stored.status {
         BundleStatus::Accepted => Ok((StatusCode::OK, Json(body)).into_response()),

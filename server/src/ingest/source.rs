@@ -2,17 +2,13 @@
 //! `signatures.json` bytes and the content-addressed blob folder.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use tandem_core::bundle::{BundleError, BundleSource, Manifest, media_extension};
+use tandem_core::bundle::{BundleError, BundleSource, Manifest, media_extension, pump};
 use tandem_core::crypto::Digest;
 
 use crate::blobstore::BlobStore;
-
-/// Chunk size of blob streaming (memory stays flat whatever the blob size).
-const CHUNK: usize = 1 << 20;
 
 /// A stored bundle as core's verifier reads it. `blobs/` lists exactly the manifest's blobs
 /// that the store holds: the folder is shared by every bundle, so "extra" files there are
@@ -99,27 +95,11 @@ impl BundleSource for StoredSource {
             name: name.to_owned(),
         })?;
         let path = self.store.path(digest);
-        let file = std::fs::File::open(&path).map_err(|e| BundleError::Io {
+        let mut file = std::fs::File::open(&path).map_err(|e| BundleError::Io {
             path: path.clone(),
             source: e,
         })?;
-        let mut reader = file.take(limit);
-        let mut buf = vec![0u8; CHUNK];
-        let mut total = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => return Ok(total),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(BundleError::Io {
-                        path: path.clone(),
-                        source: e,
-                    });
-                }
-            };
-            sink(buf.get(..n).unwrap_or_default());
-            total += n as u64;
-        }
+        // Core's loop: one reused 1 MiB buffer, so memory stays flat whatever the blob size.
+        pump(&mut file, limit, sink, &path)
     }
 }

@@ -10,15 +10,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tandem_core::model::{
-    AgentId, Appointment, Approval, ApprovalId, AuthorisationLetter, CashAuthorisation, DeviceId,
-    Fen, PaymentMethod, PromiseAuthorisation, Signed, TeamMember, VisitId, VisitTicket,
+    AgentId, Appointment, Approval, ApprovalId, AuthorisationLetter, Case, CashAuthorisation,
+    DeviceId, Fen, PaymentMethod, PromiseAuthorisation, Signed, TeamMember, VisitId, VisitTicket,
 };
 use utoipa::ToSchema;
 
 use super::requests::{decidable_request, decided};
 use super::{case_document, check_case_active};
 use crate::auth::UserAuth;
-use crate::db::visits::ApprovalWrite;
+use crate::db::visits::{ApprovalWrite, VisitRequestRecord};
 use crate::error::{AppError, Problem};
 use crate::sync::Assignment;
 use crate::{AppState, input};
@@ -247,9 +247,54 @@ pub async fn approve(
 ) -> Result<(StatusCode, Json<ApproveResponse>), AppError> {
     let request = decidable_request(&state, &user, &id).await?;
     let Json(req) = body?;
-    let bank = request.request.bank_id;
     let now = state.now_ms();
+    let terms = check_terms(&req, now)?;
+    let (case_doc, approval) = draft_approval(&state, &request, &req, terms, now).await?;
+    let (ticket, assignment) = sign_assignment(&state, &case_doc, &approval, now)?;
+    let payload = serde_json::to_string(&assignment)
+        .map_err(|e| AppError::Internal(format!("assignment JSON: {e}")))?;
+    let write = ApprovalWrite {
+        id: approval.id,
+        request_id: request.request.id,
+        bank_id: approval.bank_id,
+        case_id: approval.case_id,
+        visit_id: ticket.visit_id,
+        approved_by: user.user.user_id,
+        approved_ms: now,
+        team: approval
+            .team
+            .iter()
+            .map(|m| (m.agent_id, m.device_id))
+            .collect(),
+        payload,
+    };
+    if !state.db.approve_visit(&write).await? {
+        return Err(decided());
+    }
+    tracing::info!(request = %request.request.id, approval = %approval.id,
+        visit = %ticket.visit_id, "visit approved");
+    Ok((
+        StatusCode::CREATED,
+        Json(ApproveResponse {
+            approval_id: approval.id.to_string(),
+            visit_id: ticket.visit_id.to_string(),
+            approval: assignment.approval,
+            ticket: assignment.ticket,
+        }),
+    ))
+}
 
+/// The manager's terms, checked on their own before anything is read.
+struct Terms {
+    /// The authorisation letter's number, trimmed (V06).
+    letter: String,
+    /// The cash authorisation, if any (C01).
+    cash: Option<CashAuthorisation>,
+}
+
+/// Checks what the manager asks for on its own: two to [`MAX_TEAM`] different agents
+/// (V03), the validity window, the letter (V06), the appointment and the cash terms (C01).
+fn check_terms(req: &ApproveRequest, now: i64) -> Result<Terms, AppError> {
     let mut agents: Vec<&str> = req.team.iter().map(|t| t.agent_id.as_str()).collect();
     agents.sort_unstable();
     agents.dedup();
@@ -308,8 +353,23 @@ pub async fn approve(
             "An appointment ends after it starts.",
         ));
     }
-    let cash = req.cash.as_ref().map(cash_authorisation).transpose()?;
+    Ok(Terms {
+        letter: letter.to_owned(),
+        cash: req.cash.as_ref().map(cash_authorisation).transpose()?,
+    })
+}
 
+/// The approval the terms make, against what the server holds: the case as it stands
+/// (active, V01; its health flag reviewed, V11), the team's phones (V03, A02) and the
+/// bank's current policy. Returns the case document with it, to be signed alongside.
+async fn draft_approval(
+    state: &AppState,
+    request: &VisitRequestRecord,
+    req: &ApproveRequest,
+    terms: Terms,
+    now: i64,
+) -> Result<(Case, Approval), AppError> {
+    let bank = request.request.bank_id;
     let case = state
         .db
         .case(request.request.case_id)
@@ -324,7 +384,7 @@ pub async fn approve(
             "The case is flagged for health: confirm the manager's review first.",
         ));
     }
-    let team = resolve_team(&state, bank, &req.team).await?;
+    let team = resolve_team(state, bank, &req.team).await?;
     let policy = state.db.latest_policy(bank).await?.ok_or_else(|| {
         AppError::conflict(
             "policy-missing",
@@ -333,7 +393,6 @@ pub async fn approve(
     })?;
     let policy_version = u32::try_from(policy.version)
         .map_err(|_| AppError::Internal("policy version out of range".into()))?;
-
     let approval = Approval {
         id: ApprovalId::new(),
         bank_id: bank,
@@ -343,10 +402,10 @@ pub async fn approve(
         valid_from_ms: req.valid_from_ms,
         valid_until_ms: req.valid_until_ms,
         letter: AuthorisationLetter {
-            number: letter.to_owned(),
+            number: terms.letter,
             valid_until_ms: req.letter_valid_until_ms,
         },
-        cash,
+        cash: terms.cash,
         promise: req.promise.unwrap_or_default(),
         appointment: req.appointment,
         templates: Vec::new(),
@@ -354,6 +413,17 @@ pub async fn approve(
         policy_version,
         approved_at_ms: now,
     };
+    Ok((case_doc, approval))
+}
+
+/// A fresh visit ticket for the approval, and the case, approval and ticket signed by the
+/// server: the assignment the team's phones pull.
+fn sign_assignment(
+    state: &AppState,
+    case_doc: &Case,
+    approval: &Approval,
+    now: i64,
+) -> Result<(VisitTicket, Assignment), AppError> {
     let ticket = VisitTicket {
         visit_id: VisitId::new(),
         approval_id: approval.id,
@@ -363,39 +433,9 @@ pub async fn approve(
     let sign_err = |e: tandem_core::model::ModelError| AppError::Internal(format!("sign: {e}"));
     let signer = state.signer.as_ref();
     let assignment = Assignment {
-        case: Signed::sign(&case_doc, signer).map_err(sign_err)?,
-        approval: Signed::sign(&approval, signer).map_err(sign_err)?,
+        case: Signed::sign(case_doc, signer).map_err(sign_err)?,
+        approval: Signed::sign(approval, signer).map_err(sign_err)?,
         ticket: Signed::sign(&ticket, signer).map_err(sign_err)?,
     };
-    let payload = serde_json::to_string(&assignment)
-        .map_err(|e| AppError::Internal(format!("assignment JSON: {e}")))?;
-    let write = ApprovalWrite {
-        id: approval.id,
-        request_id: request.request.id,
-        bank_id: bank,
-        case_id: case.id,
-        visit_id: ticket.visit_id,
-        approved_by: user.user.user_id,
-        approved_ms: now,
-        team: approval
-            .team
-            .iter()
-            .map(|m| (m.agent_id, m.device_id))
-            .collect(),
-        payload,
-    };
-    if !state.db.approve_visit(&write).await? {
-        return Err(decided());
-    }
-    tracing::info!(request = %request.request.id, approval = %approval.id,
-        visit = %ticket.visit_id, "visit approved");
-    Ok((
-        StatusCode::CREATED,
-        Json(ApproveResponse {
-            approval_id: approval.id.to_string(),
-            visit_id: ticket.visit_id.to_string(),
-            approval: assignment.approval,
-            ticket: assignment.ticket,
-        }),
-    ))
+    Ok((ticket, assignment))
 }

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod field;
-mod verify_cmd;
+mod serve;
+mod verify;
 
 /// Tandem: field-visit evidence for collection agencies.
 #[derive(Debug, Parser)]
@@ -21,9 +22,9 @@ struct Cli {
 enum Command {
     /// Check an evidence bundle (a ZIP export or its folder): digests, event chain,
     /// signatures, server documents. Exit 0 valid, 1 a check failed, 2 usage or I/O error.
-    Verify(verify_cmd::VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// Run the server (SQLite in ./tandem-data by default, or PostgreSQL via DATABASE_URL).
-    Serve(tandem_server::serve::ServeArgs),
+    Serve(serve::ServeArgs),
     /// One phone in the terminal: enrol, sync, check in with a partner's phone, capture,
     /// co-sign receipts, seal and push (run twice, with two --dir folders, for a visit).
     Field(field::FieldArgs),
@@ -39,13 +40,13 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Verify(args) => verify_cmd::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::Serve(args) => serve(args),
         Command::Field(args) => field::run(args),
     }
 }
 
-fn serve(args: tandem_server::serve::ServeArgs) -> ExitCode {
+fn serve(args: serve::ServeArgs) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -61,7 +62,7 @@ fn serve(args: tandem_server::serve::ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(tandem_server::serve::run(args)) {
+    match runtime.block_on(serve::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server stopped");

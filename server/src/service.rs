@@ -1,5 +1,6 @@
-//! The HTTP routes of the foundation: health, metrics, the OpenAPI document and the
-//! server's public key.
+//! The service's own routes, about the server rather than any area: health, metrics, the
+//! OpenAPI document (every area's merged) and the server's public key; and the answers to
+//! an unknown path or method.
 
 use axum::Json;
 use axum::extract::State;
