@@ -112,7 +112,7 @@ impl TryFrom<VisitAction> for Action {
                 id_front: digest_opt(id_front)?,
                 id_back: digest_opt(id_back)?,
             },
-            VisitAction::HealthFlag { flag } => Action::HealthFlag { flag },
+            VisitAction::HealthFlagged { flag } => Action::HealthFlagged { flag },
             VisitAction::TemplateUsed {
                 template_id,
                 version,

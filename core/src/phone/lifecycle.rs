@@ -11,8 +11,8 @@ use crate::model::{
 };
 use crate::place::{Fix, distance_m};
 use crate::rules::{
-    self, CheckInInput, CheckOutInput, HeldVisit, PartnerPresence, PurgePlan, RuleId, Violation,
-    VisitAction, VisitContext,
+    self, ActionInput, CheckInInput, CheckOutInput, HeldVisit, PartnerPresence, PurgePlan, RuleId,
+    Violation, VisitContext,
 };
 use crate::store::{ReadTx, VisitRecord, WriteTx};
 use crate::{Error, Result};
@@ -42,7 +42,7 @@ pub(super) struct CheckOut {
     pub cosignature: Option<CoSignature>,
 }
 
-/// Something recorded during the visit.
+/// Something recorded during the visit: each variant is named as the event it records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
@@ -73,7 +73,8 @@ pub enum Action {
         id_back: Option<Digest>,
     },
     /// Illness or pregnancy in the household (V11).
-    HealthFlag {
+    #[serde(rename = "health_flag")]
+    HealthFlagged {
         /// Which.
         flag: HealthFlag,
     },
@@ -380,7 +381,7 @@ impl Phone {
             let mut violations = rules::check_action(&ctx, &rule_action);
             violations.extend(rules::check_action(
                 &ctx,
-                &VisitAction::AudioStatus {
+                &ActionInput::AudioStatus {
                     open_since_ms: open_since,
                 },
             ));
@@ -390,7 +391,7 @@ impl Phone {
         })
     }
 
-    fn action_event(&self, action: &Action) -> Result<(VisitAction, EventKind)> {
+    fn action_event(&self, action: &Action) -> Result<(ActionInput, EventKind)> {
         let require_blob = |d: &Option<Digest>| -> Result<()> {
             match d {
                 Some(d) if !self.blobs.contains(d)? => Err(Error::NotFound {
@@ -402,13 +403,13 @@ impl Phone {
         Ok(match action.clone() {
             Action::Note { text } => {
                 check_text("note", &text)?;
-                (VisitAction::Note, EventKind::Note { text })
+                (ActionInput::Note, EventKind::Note { text })
             }
             Action::Consent { scope } => {
-                (VisitAction::Consent { scope }, EventKind::Consent { scope })
+                (ActionInput::Consent { scope }, EventKind::Consent { scope })
             }
             Action::IdentityConfirmed { person } => (
-                VisitAction::IdentityConfirmation { person },
+                ActionInput::IdentityConfirmed { person },
                 EventKind::IdentityConfirmed { person },
             ),
             Action::Dispute {
@@ -421,7 +422,7 @@ impl Phone {
                     require_blob(d)?;
                 }
                 (
-                    VisitAction::Dispute { kind },
+                    ActionInput::Dispute { kind },
                     EventKind::Dispute {
                         kind,
                         statement,
@@ -430,8 +431,8 @@ impl Phone {
                     },
                 )
             }
-            Action::HealthFlag { flag } => (
-                VisitAction::HealthFlag { flag },
+            Action::HealthFlagged { flag } => (
+                ActionInput::HealthFlagged { flag },
                 EventKind::HealthFlagged { flag },
             ),
             Action::TemplateUsed {
@@ -441,7 +442,7 @@ impl Phone {
             } => {
                 require_blob(&Some(document))?;
                 (
-                    VisitAction::TemplateUse {
+                    ActionInput::TemplateUsed {
                         template_id,
                         version,
                     },
@@ -461,7 +462,7 @@ impl Phone {
                     return Err(Error::NotReady("a promise needs a positive amount".into()));
                 }
                 (
-                    VisitAction::Promise { kind },
+                    ActionInput::Promise { kind },
                     EventKind::Promise {
                         kind,
                         amount,
@@ -471,7 +472,7 @@ impl Phone {
             }
             Action::Complaint { note } => {
                 check_text("complaint", &note)?;
-                (VisitAction::Complaint, EventKind::Complaint { note })
+                (ActionInput::Complaint, EventKind::Complaint { note })
             }
         })
     }
