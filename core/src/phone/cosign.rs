@@ -7,7 +7,8 @@
 use std::collections::HashSet;
 
 use super::Phone;
-use super::lifecycle::{CheckIn, CheckOut, Loaded, Recorded};
+use super::lifecycle::{CheckIn, CheckOut, Recorded};
+use super::loaded::Loaded;
 use crate::canonical::to_canonical_vec;
 use crate::handshake::{
     self, ApprovedVisit, ChallengeSummary, CheckInStatement, CheckOutStatement, CheckedChallenge,

@@ -1,7 +1,8 @@
 //! Photos and audio: bytes go to the encrypted blob store (fsynced) before the event that
 //! references them is committed, so a recorded item always has its bytes.
 
-use super::lifecycle::{Loaded, Recorded, record, refuse_if_blocked};
+use super::lifecycle::{Recorded, record, refuse_if_blocked};
+use super::loaded::Loaded;
 use super::{Phone, Recording};
 use crate::capture::audio::{self, AudioRecorder, ClosedSegment, RecordingParams};
 use crate::capture::photo::{PhotoLimits, inspect_photo};
