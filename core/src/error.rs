@@ -105,17 +105,40 @@ impl Error {
             _ => None,
         }
     }
+
+    /// The rule that blocked the action and what the agent is told, without the rule id:
+    /// the screens show the id beside the text.
+    pub fn refusal(&self) -> Option<(crate::rules::RuleId, String)> {
+        let rule = self.blocking_rule()?;
+        let reason = match self {
+            Error::Blocked { violations } => first_blocking(violations, |v| v.message.clone()),
+            // A handshake refusal names its rule first in its own text (`V03: …`).
+            other => {
+                let text = other.to_string();
+                match text.strip_prefix(&format!("{rule}: ")) {
+                    Some(bare) => bare.to_owned(),
+                    None => text,
+                }
+            }
+        };
+        Some((rule, reason))
+    }
 }
 
 fn blocked_message(violations: &[Violation]) -> String {
+    first_blocking(violations, Violation::to_string)
+}
+
+/// The first blocking violation as `show` writes it, and how many more there are.
+fn first_blocking(violations: &[Violation], show: impl Fn(&Violation) -> String) -> String {
     let mut blocking = violations.iter().filter(|v| v.outcome == Outcome::Block);
     match blocking.next() {
         Some(first) => {
             let more = blocking.count();
             if more == 0 {
-                first.to_string()
+                show(first)
             } else {
-                format!("{first} (and {more} more)")
+                format!("{} (and {more} more)", show(first))
             }
         }
         None => "refused".to_owned(),

@@ -10,7 +10,7 @@ use tandem_core::clock::{
     Clock, ManualClock, StoredAnchor, SystemClock, clock_discrepancy, discrepancy_event, now,
 };
 use tandem_core::model::{DeviceId, EventKind, EventTime, TimeAnchor};
-use tandem_core::rules::{Outcome, RuleId, VisitAction, check_action};
+use tandem_core::rules::{ActionInput, Outcome, RuleId, check_action};
 
 fn anchor_at(server_time_ms: i64) -> TimeAnchor {
     TimeAnchor {
@@ -56,7 +56,7 @@ fn a_visit_at_22_30_with_the_wall_clock_set_back_to_10_00_is_blocked_and_reporte
 
     // Already inside when the clock was moved: capture goes on, flagged after hours.
     world.record_check_in();
-    let during = check_action(&world.ctx(), &VisitAction::Note);
+    let during = check_action(&world.ctx(), &ActionInput::Note);
     assert_rule(
         "note at 22:30 anchored",
         &during,

@@ -8,9 +8,9 @@ use rules_support::*;
 use tandem_core::model::{
     Appointment, ConsentScope, DisputeKind, EventKind, PersonMet, PromiseKind, TemplateId,
 };
-use tandem_core::rules::{Outcome, RuleId, VisitAction, check_action};
+use tandem_core::rules::{ActionInput, Outcome, RuleId, check_action};
 
-type Scenario = (&'static str, fn(&mut World) -> VisitAction, Option<Outcome>);
+type Scenario = (&'static str, fn(&mut World) -> ActionInput, Option<Outcome>);
 
 /// A visit checked in together at 10:00 local.
 fn visiting() -> World {
@@ -28,17 +28,17 @@ fn run(rule: RuleId, table: &[Scenario]) {
     }
 }
 
-fn promise(kind: PromiseKind) -> VisitAction {
-    VisitAction::Promise { kind }
+fn promise(kind: PromiseKind) -> ActionInput {
+    ActionInput::Promise { kind }
 }
 
 fn confirmed(w: &mut World, person: PersonMet) {
     w.record(EventKind::IdentityConfirmed { person });
 }
 
-fn promise_template(w: &World) -> VisitAction {
+fn promise_template(w: &World) -> ActionInput {
     let t = &w.approval.templates[0];
-    VisitAction::TemplateUse {
+    ActionInput::TemplateUsed {
         template_id: t.id,
         version: t.version,
     }
@@ -49,12 +49,12 @@ fn v04_warns_before_the_end_of_hours_and_flags_after() {
     run(
         RuleId::V04,
         &[
-            ("a note at 10:00 local", |_| VisitAction::Note, None),
+            ("a note at 10:00 local", |_| ActionInput::Note, None),
             (
                 "a note at 20:50 local warns: hours end in 10 min",
                 |w| {
                     w.advance_to_local(20, 50);
-                    VisitAction::Note
+                    ActionInput::Note
                 },
                 Some(Outcome::Warn),
             ),
@@ -62,7 +62,7 @@ fn v04_warns_before_the_end_of_hours_and_flags_after() {
                 "a photo at 21:10 local is flagged",
                 |w| {
                     w.advance_to_local(21, 10);
-                    VisitAction::Photo { interior: false }
+                    ActionInput::Photo { interior: false }
                 },
                 Some(Outcome::Flag),
             ),
@@ -74,7 +74,7 @@ fn v04_warns_before_the_end_of_hours_and_flags_after() {
                         until_ms: shanghai(22, 0),
                     });
                     w.advance_to_local(21, 10);
-                    VisitAction::Note
+                    ActionInput::Note
                 },
                 None,
             ),
@@ -82,7 +82,7 @@ fn v04_warns_before_the_end_of_hours_and_flags_after() {
                 "a reboot mid-visit loses anchored time: flagged, capture goes on",
                 |w| {
                     w.clock.reboot();
-                    VisitAction::Note
+                    ActionInput::Note
                 },
                 Some(Outcome::Flag),
             ),
@@ -99,7 +99,7 @@ fn v07_warns_on_every_audio_gap_without_a_reason() {
                 "recording since check-in",
                 |w| {
                     w.clock.advance_ms(10 * MINUTE);
-                    VisitAction::AudioStatus {
+                    ActionInput::AudioStatus {
                         open_since_ms: Some(shanghai(10, 0)),
                     }
                 },
@@ -110,7 +110,7 @@ fn v07_warns_on_every_audio_gap_without_a_reason() {
                 |w| {
                     w.record_audio(0, shanghai(10, 0), 5 * MINUTE);
                     w.clock.advance_ms(15 * MINUTE);
-                    VisitAction::AudioStatus {
+                    ActionInput::AudioStatus {
                         open_since_ms: None,
                     }
                 },
@@ -122,7 +122,7 @@ fn v07_warns_on_every_audio_gap_without_a_reason() {
                     w.record_audio(0, shanghai(10, 0), MINUTE);
                     w.record_audio(1, shanghai(10, 1) + 30_000, MINUTE);
                     w.clock.advance_ms(3 * MINUTE);
-                    VisitAction::AudioStatus {
+                    ActionInput::AudioStatus {
                         open_since_ms: Some(shanghai(10, 2) + 30_000),
                     }
                 },
@@ -139,7 +139,7 @@ fn v07_warns_on_every_audio_gap_without_a_reason() {
                     });
                     w.record_audio(1, shanghai(10, 1) + 30_000, MINUTE);
                     w.clock.advance_ms(3 * MINUTE);
-                    VisitAction::AudioStatus {
+                    ActionInput::AudioStatus {
                         open_since_ms: Some(shanghai(10, 2) + 30_000),
                     }
                 },
@@ -151,7 +151,7 @@ fn v07_warns_on_every_audio_gap_without_a_reason() {
                     w.record_audio(0, shanghai(10, 0), MINUTE);
                     w.record_audio(1, shanghai(10, 1) + 3_000, MINUTE);
                     w.clock.advance_ms(3 * MINUTE);
-                    VisitAction::AudioStatus {
+                    ActionInput::AudioStatus {
                         open_since_ms: Some(shanghai(10, 2) + 3_000),
                     }
                 },
@@ -168,12 +168,12 @@ fn v08_interior_photos_need_recorded_consent() {
         &[
             (
                 "a photo outside",
-                |_| VisitAction::Photo { interior: false },
+                |_| ActionInput::Photo { interior: false },
                 None,
             ),
             (
                 "an interior photo without consent is flagged",
-                |_| VisitAction::Photo { interior: true },
+                |_| ActionInput::Photo { interior: true },
                 Some(Outcome::Flag),
             ),
             (
@@ -182,7 +182,7 @@ fn v08_interior_photos_need_recorded_consent() {
                     w.record(EventKind::Consent {
                         scope: ConsentScope::EnterPremises,
                     });
-                    VisitAction::Photo { interior: true }
+                    ActionInput::Photo { interior: true }
                 },
                 None,
             ),
@@ -192,7 +192,7 @@ fn v08_interior_photos_need_recorded_consent() {
                     w.record(EventKind::Consent {
                         scope: ConsentScope::InteriorPhotos,
                     });
-                    VisitAction::Photo { interior: true }
+                    ActionInput::Photo { interior: true }
                 },
                 None,
             ),
@@ -298,7 +298,7 @@ fn v12_only_approved_templates_in_their_approved_version() {
                 "the approved letter template",
                 |w| {
                     let t = &w.approval.templates[1];
-                    VisitAction::TemplateUse {
+                    ActionInput::TemplateUsed {
                         template_id: t.id,
                         version: t.version,
                     }
@@ -307,7 +307,7 @@ fn v12_only_approved_templates_in_their_approved_version() {
             ),
             (
                 "a template not on the approval blocks",
-                |_| VisitAction::TemplateUse {
+                |_| ActionInput::TemplateUsed {
                     template_id: TemplateId::new(),
                     version: 1,
                 },
@@ -315,7 +315,7 @@ fn v12_only_approved_templates_in_their_approved_version() {
             ),
             (
                 "an older version of an approved template blocks",
-                |w| VisitAction::TemplateUse {
+                |w| ActionInput::TemplateUsed {
                     template_id: w.approval.templates[0].id,
                     version: 1,
                 },

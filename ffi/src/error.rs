@@ -2,8 +2,8 @@
 //!
 //! Kotlin and Swift see a sealed class / enum of typed cases (`TandemException.Refused`,
 //! `TandemError.refused`): a blocking rule arrives with its id (`V03`) and the message core
-//! wrote for the agent, as `reason` (Kotlin's `Throwable.message` is taken). Reasons carry
-//! no personal data (core's never do).
+//! wrote for the agent, as `reason`, without the id (screens show it beside the text;
+//! Kotlin's `Throwable.message` is taken). Reasons carry no personal data (core's never do).
 
 use tandem_core::crypto::CryptoError;
 use tandem_core::sync::SyncError;
@@ -16,7 +16,7 @@ pub enum TandemError {
     Refused {
         /// The rule id, `V03`, `C01`, `E03`…
         rule: String,
-        /// What is wrong and what to do.
+        /// What is wrong and what to do, without the rule id.
         reason: String,
     },
     /// The phone is not enrolled yet: enrol it with a one-time code first.
@@ -100,10 +100,10 @@ pub enum TandemError {
 impl From<tandem_core::Error> for TandemError {
     fn from(e: tandem_core::Error) -> Self {
         use tandem_core::Error as E;
-        if let Some(rule) = e.blocking_rule() {
+        if let Some((rule, reason)) = e.refusal() {
             return TandemError::Refused {
                 rule: rule.to_string(),
-                reason: e.to_string(),
+                reason,
             };
         }
         let reason = e.to_string();
@@ -173,6 +173,7 @@ pub(crate) fn invalid(what: &str, value: &str, error: impl std::fmt::Display) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tandem_core::handshake::HandshakeError;
     use tandem_core::rules::{RuleId, Violation};
 
     #[test]
@@ -183,15 +184,44 @@ mod tests {
                 Violation::block(RuleId::V03, "a second phone of the team must co-sign"),
             ],
         };
-        match TandemError::from(blocked) {
-            TandemError::Refused { rule, reason } => {
-                assert_eq!(rule, "V03");
-                assert!(
-                    reason.contains("a second phone of the team must co-sign"),
-                    "{reason}"
-                );
-            }
+        let (rule, reason) = refused(blocked);
+        assert_eq!(rule, "V03");
+        assert!(
+            reason.contains("a second phone of the team must co-sign"),
+            "{reason}"
+        );
+    }
+
+    /// The rule and reason of a refusal; panics on any other error.
+    fn refused(error: tandem_core::Error) -> (String, String) {
+        match TandemError::from(error) {
+            TandemError::Refused { rule, reason } => (rule, reason),
             other => panic!("expected Refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refusal_reason_is_the_message_alone_without_its_rule() {
+        let blocked = tandem_core::Error::Blocked {
+            violations: vec![
+                Violation::block(RuleId::V03, "a second phone of the team must co-sign"),
+                Violation::block(RuleId::V05, "no position"),
+            ],
+        };
+        let handshake = tandem_core::Error::from(HandshakeError::SameAgent);
+        for (error, rule, expected) in [
+            (
+                blocked,
+                "V03",
+                "a second phone of the team must co-sign (and 1 more)",
+            ),
+            (
+                handshake,
+                "V03",
+                "lead and partner are the same agent; two different agents are required",
+            ),
+        ] {
+            assert_eq!(refused(error), (rule.to_owned(), expected.to_owned()));
         }
     }
 

@@ -9,12 +9,14 @@
 uniffi::setup_scaffolding!("tandem");
 
 mod error;
+mod frames;
 mod phone;
 mod platform;
 mod records;
 mod sync;
 
 pub use error::TandemError;
+pub use frames::{FrameAssembler, FrameProgress};
 pub use phone::{ChallengeReview, PhoneConfig, TandemPhone};
 pub use platform::{
     Clock, DevicePublicKey, KeyStore, LocationFix, LocationSource, Signer, SyncProgress,

@@ -112,7 +112,7 @@ impl TryFrom<VisitAction> for Action {
                 id_front: digest_opt(id_front)?,
                 id_back: digest_opt(id_back)?,
             },
-            VisitAction::HealthFlag { flag } => Action::HealthFlag { flag },
+            VisitAction::HealthFlagged { flag } => Action::HealthFlagged { flag },
             VisitAction::TemplateUsed {
                 template_id,
                 version,
@@ -355,6 +355,13 @@ impl TandemPhone {
         Ok(Arc::new(ChallengeReview { review }))
     }
 
+    /// Checks a challenge a [`crate::FrameAssembler`] reassembled from the lead's screen
+    /// (partner phone), as [`Self::review_challenge`] does.
+    pub fn review_challenge_payload(&self, challenge: Vec<u8>) -> Result<Arc<ChallengeReview>> {
+        let review = self.phone.review_challenge_payload(&challenge)?;
+        Ok(Arc::new(ChallengeReview { review }))
+    }
+
     /// Signs a reviewed challenge (partner phone): the reply to show as QR frames.
     pub fn answer_challenge(&self, review: Arc<ChallengeReview>) -> Result<Vec<String>> {
         Ok(self.phone.answer_challenge(&review.review)?)
@@ -364,6 +371,12 @@ impl TandemPhone {
     /// *Long* for a seal (the bundle is written and queued).
     pub fn complete(&self, reply_frames: Vec<String>) -> Result<Completion> {
         Ok(completion(self.phone.complete(&reply_frames)?))
+    }
+
+    /// Completes a co-signing with the reply a [`crate::FrameAssembler`] reassembled from
+    /// the partner's screen (lead phone), as [`Self::complete`] does.
+    pub fn complete_payload(&self, reply: Vec<u8>) -> Result<Completion> {
+        Ok(completion(self.phone.complete_payload(&reply)?))
     }
 
     /// Records an action during the visit.

@@ -485,7 +485,7 @@ pub struct ReceiptInput {
     pub payer_signature_png: Vec<u8>,
 }
 
-/// Something recorded during the visit. Digests are lowercase hex of photos captured first.
+/// Something recorded during the visit, each named as the event it records. Digests are lowercase hex of photos captured first.
 #[derive(Debug, Clone, uniffi::Enum)]
 pub enum VisitAction {
     /// A typed note.
@@ -502,7 +502,7 @@ pub enum VisitAction {
         id_back: Option<String>,
     },
     /// Illness or pregnancy in the household (V11).
-    HealthFlag { flag: HealthFlag },
+    HealthFlagged { flag: HealthFlag },
     /// A bank template filled in (V12).
     TemplateUsed {
         template_id: String,

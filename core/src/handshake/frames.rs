@@ -258,6 +258,20 @@ impl FrameAssembler {
         Ok(FrameProgress::Complete(payload))
     }
 
+    /// Takes one text a camera read while a screen scans the other phone's code: as
+    /// [`accept`](Self::accept), except that a frame of another message (or another frame
+    /// count) starts over with that message, since the newest code on the other screen is
+    /// the one that counts.
+    pub fn scan(&mut self, text: &str) -> Result<FrameProgress, FrameError> {
+        match self.accept(text) {
+            Err(FrameError::OtherMessage { .. } | FrameError::InconsistentCount { .. }) => {
+                *self = Self::new();
+                self.accept(text)
+            }
+            accepted => accepted,
+        }
+    }
+
     /// Distinct frames held and frames expected (0 before the first frame).
     pub fn progress(&self) -> (usize, usize) {
         (self.received, self.chunks.len())

@@ -7,7 +7,8 @@
 use std::collections::HashSet;
 
 use super::Phone;
-use super::lifecycle::{CheckIn, CheckOut, Loaded, Recorded};
+use super::lifecycle::{CheckIn, CheckOut, Recorded};
+use super::loaded::Loaded;
 use crate::canonical::to_canonical_vec;
 use crate::handshake::{
     self, ApprovedVisit, ChallengeSummary, CheckInStatement, CheckOutStatement, CheckedChallenge,
@@ -270,7 +271,13 @@ impl Phone {
     /// and records the action with both signatures (after its rules).
     pub fn complete(&self, reply_frames: &[String]) -> Result<Completed> {
         let payload = handshake::from_frames(reply_frames).map_err(HandshakeError::from)?;
-        let reply = handshake::Reply::decode(&payload).map_err(HandshakeError::from)?;
+        self.complete_payload(&payload)
+    }
+
+    /// Lead: as [`complete`](Self::complete), with the reply already reassembled from its
+    /// frames (a [`handshake::FrameAssembler`] fed by the camera).
+    pub fn complete_payload(&self, payload: &[u8]) -> Result<Completed> {
+        let reply = handshake::Reply::decode(payload).map_err(HandshakeError::from)?;
         let pending = {
             let mut pending = self.pending();
             let at = pending
@@ -286,7 +293,7 @@ impl Phone {
             .and_then(|(approved, limits)| {
                 Ok(pending
                     .challenge
-                    .accept_reply(&approved, &payload, self.now()?, &limits)?)
+                    .accept_reply(&approved, payload, self.now()?, &limits)?)
             });
         let cosigned = match accepted {
             Ok(c) => c,
@@ -337,7 +344,13 @@ impl Phone {
     /// signature, never answered before), and returns what to show the agent.
     pub fn review_challenge(&self, frames: &[String]) -> Result<Review> {
         let payload = handshake::from_frames(frames).map_err(HandshakeError::from)?;
-        let challenge = handshake::Challenge::decode(&payload).map_err(HandshakeError::from)?;
+        self.review_challenge_payload(&payload)
+    }
+
+    /// Partner: as [`review_challenge`](Self::review_challenge), with the challenge already
+    /// reassembled from its frames (a [`handshake::FrameAssembler`] fed by the camera).
+    pub fn review_challenge_payload(&self, payload: &[u8]) -> Result<Review> {
+        let challenge = handshake::Challenge::decode(payload).map_err(HandshakeError::from)?;
         let visit = challenge.visit_id;
         let (approved, limits) = self.approved_visit(visit)?;
         let (device, agent) = self.identity()?;
@@ -355,7 +368,7 @@ impl Phone {
         }
         let now = self.now()?;
         let checked = handshake::check_challenge(
-            &payload,
+            payload,
             &approved,
             &me,
             self.fix_for_handshake()?,

@@ -1,24 +1,20 @@
 //! The visit lifecycle: check-in, actions during the visit, check-out, purge.
 
-use serde::{Deserialize, Serialize};
-
 use super::Phone;
+use super::action::Action;
+use super::loaded::Loaded;
 use crate::clock::discrepancy_event;
-use crate::crypto::Digest;
 use crate::model::{
-    AddressId, Approval, Case, CoSignature, ConsentScope, DisputeKind, Event, EventKind, EventTime,
-    Fen, HealthFlag, PersonMet, Policy, PromiseKind, TemplateId, VisitId, VisitState, VisitTicket,
+    AddressId, ApprovedAddress, Case, CaseId, CoSignature, Event, EventKind, EventTime, Policy,
+    VisitId, VisitState,
 };
 use crate::place::{Fix, distance_m};
 use crate::rules::{
-    self, CheckInInput, CheckOutInput, HeldVisit, PartnerPresence, PurgePlan, RuleId, Violation,
-    VisitAction, VisitContext,
+    self, ActionInput, CheckInInput, CheckOutInput, HeldVisit, PartnerPresence, PurgePlan, RuleId,
+    Violation, VisitContext,
 };
 use crate::store::{ReadTx, VisitRecord, WriteTx};
 use crate::{Error, Result};
-
-/// Longest note accepted, in characters: a note is a note, not a document.
-const MAX_NOTE_CHARS: usize = 4_000;
 
 /// Check-in, after the handshake with the partner's phone.
 #[derive(Debug, Clone, Default)]
@@ -42,66 +38,6 @@ pub(super) struct CheckOut {
     pub cosignature: Option<CoSignature>,
 }
 
-/// Something recorded during the visit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum Action {
-    /// A typed note.
-    Note {
-        /// The text.
-        text: String,
-    },
-    /// The occupant's consent (V08).
-    Consent {
-        /// To what.
-        scope: ConsentScope,
-    },
-    /// Whose identity was confirmed (V09).
-    IdentityConfirmed {
-        /// Who.
-        person: PersonMet,
-    },
-    /// A dispute: collection stops (V10).
-    Dispute {
-        /// What is disputed.
-        kind: DisputeKind,
-        /// Photo of the signed statement, captured first.
-        statement: Option<Digest>,
-        /// Photo of the ID card's front, captured first.
-        id_front: Option<Digest>,
-        /// Photo of the ID card's back, captured first.
-        id_back: Option<Digest>,
-    },
-    /// Illness or pregnancy in the household (V11).
-    HealthFlag {
-        /// Which.
-        flag: HealthFlag,
-    },
-    /// A bank template filled in (V12); the document was captured first.
-    TemplateUsed {
-        /// Template.
-        template_id: TemplateId,
-        /// Version.
-        version: u32,
-        /// The filled-in document's digest.
-        document: Digest,
-    },
-    /// A promise to pay (V13).
-    Promise {
-        /// What kind.
-        kind: PromiseKind,
-        /// How much.
-        amount: Fen,
-        /// By when, UTC ms.
-        due_ms: i64,
-    },
-    /// A complaint or complaint risk (P01).
-    Complaint {
-        /// What was said.
-        note: String,
-    },
-}
-
 /// What an accepted action left: its event and any warnings or flags the agent should see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
@@ -109,118 +45,6 @@ pub struct Recorded {
     pub event: Event,
     /// Warnings and flags (recorded as events too).
     pub violations: Vec<Violation>,
-}
-
-/// The verified documents of one visit, loaded in a transaction.
-pub(super) struct Loaded {
-    pub record: VisitRecord,
-    pub policy: Policy,
-    pub case: Case,
-    pub approval: Approval,
-    pub ticket: VisitTicket,
-    pub events: Vec<Event>,
-    pub device: crate::model::DeviceId,
-    assigned: Vec<crate::model::CaseId>,
-    /// Receipts issued on the visit and not voided (C01, C02).
-    receipts: Vec<crate::model::ReceiptDraft>,
-    /// Receipt-number ranges issued to this phone (C02).
-    serial_ranges: Vec<crate::model::SerialRange>,
-}
-
-impl Loaded {
-    pub fn load(tx: &ReadTx<'_>, visit: VisitId) -> Result<Self> {
-        let not_found = |what: String| Error::NotFound { what };
-        let record = tx
-            .visit(visit)?
-            .ok_or_else(|| not_found(format!("visit {visit}")))?;
-        let key = tx
-            .server_public_key()?
-            .ok_or_else(|| Error::NotEnrolled("no server key: enrol first".into()))?;
-        let device = tx
-            .device_id()?
-            .ok_or_else(|| Error::NotEnrolled("this phone is not enrolled".into()))?;
-        let v = &record.visit;
-        let case = tx
-            .case(v.case_id)?
-            .ok_or_else(|| not_found(format!("case of visit {visit}")))?
-            .verify(&key)?;
-        let approval = tx
-            .approval(v.approval_id)?
-            .ok_or_else(|| not_found(format!("approval of visit {visit}")))?
-            .verify(&key)?;
-        let ticket = tx
-            .ticket(visit)?
-            .ok_or_else(|| not_found(format!("ticket of visit {visit}")))?
-            .verify(&key)?;
-        let policy = tx
-            .policy(case.bank_id)?
-            .ok_or_else(|| Error::NotReady("no policy for this bank: sync first".into()))?
-            .verify(&key)?;
-        let events = tx.events(visit)?;
-        // Until sync tells the phone its assignments, a case counts as assigned while its
-        // approval names this phone's agent.
-        let assigned = if approval.member(v.agent_id).is_some() {
-            vec![case.id]
-        } else {
-            Vec::new()
-        };
-        let serial_ranges = super::receipts::verified_ranges(tx, &key)?;
-        let receipts = super::receipts::issued_drafts(tx, visit)?;
-        Ok(Self {
-            record,
-            policy,
-            case,
-            approval,
-            ticket,
-            events,
-            device,
-            assigned,
-            receipts,
-            serial_ranges,
-        })
-    }
-
-    pub fn context(&self, now: EventTime) -> VisitContext<'_> {
-        VisitContext {
-            policy: &self.policy,
-            case: &self.case,
-            approval: &self.approval,
-            ticket: &self.ticket,
-            visit: self.record.visit.id,
-            agent: self.record.visit.agent_id,
-            device: self.device,
-            assigned_cases: &self.assigned,
-            events: &self.events,
-            receipts: &self.receipts,
-            serial_ranges: &self.serial_ranges,
-            now,
-        }
-    }
-
-    pub fn state(&self) -> VisitState {
-        self.record.visit.state
-    }
-
-    pub fn require_capturing(&self, action: &'static str) -> Result<()> {
-        self.require(VisitState::is_capturing, action)
-    }
-
-    /// Refuses `action` unless the visit is exactly in `state`.
-    pub fn require_state(&self, state: VisitState, action: &'static str) -> Result<()> {
-        self.require(|s| s == state, action)
-    }
-
-    fn require(&self, allowed: impl Fn(VisitState) -> bool, action: &'static str) -> Result<()> {
-        if allowed(self.state()) {
-            Ok(())
-        } else {
-            Err(Error::InvalidState {
-                visit: self.record.visit.id.to_string(),
-                state: self.state().as_str(),
-                action,
-            })
-        }
-    }
 }
 
 /// Refuses on any blocking violation; otherwise returns the warnings and flags.
@@ -291,6 +115,31 @@ fn clock_off_message(off_ms: i64) -> String {
     )
 }
 
+/// The approved address both phones signed for, and this phone's distance to it; the
+/// nearest approved one when none was named.
+fn signed_address<'c>(
+    ctx: &VisitContext<'c>,
+    named: Option<AddressId>,
+    own_fix: &Fix,
+) -> Result<(&'c ApprovedAddress, u32)> {
+    match named {
+        Some(id) => {
+            let signed = ctx
+                .approved_addresses()
+                .find(|a| a.id == id)
+                .ok_or_else(|| Error::NotFound {
+                    what: "the signed address among the approved ones".into(),
+                })?;
+            Ok((signed, distance_m(&own_fix.coordinate, &signed.position)))
+        }
+        None => ctx
+            .nearest_approved_address(own_fix)
+            .ok_or_else(|| Error::NotFound {
+                what: "approved address".into(),
+            }),
+    }
+}
+
 pub(super) fn unsent_sealed_at(tx: &ReadTx<'_>) -> Result<Vec<i64>> {
     Ok(tx
         .visits(&[VisitState::Sealed, VisitState::Uploading])?
@@ -329,23 +178,7 @@ impl Phone {
                 .partner
                 .clone()
                 .ok_or_else(|| Error::NotReady("no partner".into()))?;
-            // The address both phones signed for; the nearest one when none was named.
-            let (address, distance) = match input.address {
-                Some(id) => {
-                    let signed =
-                        ctx.approved_addresses()
-                            .find(|a| a.id == id)
-                            .ok_or_else(|| Error::NotFound {
-                                what: "the signed address among the approved ones".into(),
-                            })?;
-                    (signed, distance_m(&own_fix.coordinate, &signed.position))
-                }
-                None => ctx
-                    .nearest_approved_address(&own_fix)
-                    .ok_or_else(|| Error::NotFound {
-                        what: "approved address".into(),
-                    })?,
-            };
+            let (address, distance) = signed_address(&ctx, input.address, &own_fix)?;
             let kind = EventKind::CheckedIn {
                 address_id: address.id,
                 partner: partner.agent_id,
@@ -371,7 +204,9 @@ impl Phone {
     pub fn record(&self, visit: VisitId, action: &Action) -> Result<Recorded> {
         let fix = self.location.current_fix();
         let now = self.now()?;
-        let (rule_action, kind) = self.action_event(action)?;
+        self.check_recordable(action)?;
+        let rule_action = ActionInput::from(action);
+        let kind = EventKind::from(action.clone());
         let open_since = self.audio_open_since(visit);
         self.store.write(|tx| {
             let loaded = Loaded::load(tx, visit)?;
@@ -380,99 +215,13 @@ impl Phone {
             let mut violations = rules::check_action(&ctx, &rule_action);
             violations.extend(rules::check_action(
                 &ctx,
-                &VisitAction::AudioStatus {
+                &ActionInput::AudioStatus {
                     open_since_ms: open_since,
                 },
             ));
             dedup(&mut violations);
             let violations = refuse_if_blocked(violations)?;
             record(tx, &loaded, kind, now, fix, violations)
-        })
-    }
-
-    fn action_event(&self, action: &Action) -> Result<(VisitAction, EventKind)> {
-        let require_blob = |d: &Option<Digest>| -> Result<()> {
-            match d {
-                Some(d) if !self.blobs.contains(d)? => Err(Error::NotFound {
-                    what: format!("captured document {d}"),
-                }),
-                _ => Ok(()),
-            }
-        };
-        Ok(match action.clone() {
-            Action::Note { text } => {
-                check_text("note", &text)?;
-                (VisitAction::Note, EventKind::Note { text })
-            }
-            Action::Consent { scope } => {
-                (VisitAction::Consent { scope }, EventKind::Consent { scope })
-            }
-            Action::IdentityConfirmed { person } => (
-                VisitAction::IdentityConfirmation { person },
-                EventKind::IdentityConfirmed { person },
-            ),
-            Action::Dispute {
-                kind,
-                statement,
-                id_front,
-                id_back,
-            } => {
-                for d in [&statement, &id_front, &id_back] {
-                    require_blob(d)?;
-                }
-                (
-                    VisitAction::Dispute { kind },
-                    EventKind::Dispute {
-                        kind,
-                        statement,
-                        id_front,
-                        id_back,
-                    },
-                )
-            }
-            Action::HealthFlag { flag } => (
-                VisitAction::HealthFlag { flag },
-                EventKind::HealthFlagged { flag },
-            ),
-            Action::TemplateUsed {
-                template_id,
-                version,
-                document,
-            } => {
-                require_blob(&Some(document))?;
-                (
-                    VisitAction::TemplateUse {
-                        template_id,
-                        version,
-                    },
-                    EventKind::TemplateUsed {
-                        template_id,
-                        version,
-                        document,
-                    },
-                )
-            }
-            Action::Promise {
-                kind,
-                amount,
-                due_ms,
-            } => {
-                if amount.0 <= 0 {
-                    return Err(Error::NotReady("a promise needs a positive amount".into()));
-                }
-                (
-                    VisitAction::Promise { kind },
-                    EventKind::Promise {
-                        kind,
-                        amount,
-                        due_ms,
-                    },
-                )
-            }
-            Action::Complaint { note } => {
-                check_text("complaint", &note)?;
-                (VisitAction::Complaint, EventKind::Complaint { note })
-            }
         })
     }
 
@@ -568,24 +317,9 @@ impl Phone {
 
     /// D01: deletes the media of acknowledged visits whose receipt verified, and the data
     /// of cases no longer assigned (never evidence still on its way to the server).
-    pub fn purge(&self, assigned: &[crate::model::CaseId]) -> Result<PurgePlan> {
+    pub fn purge(&self, assigned: &[CaseId]) -> Result<PurgePlan> {
         let now = self.now()?.best_ms();
-        let (held, cases) = self.store.read(|tx| {
-            let visits = tx.visits(&[])?;
-            let held: Vec<HeldVisit> = visits
-                .iter()
-                .map(|r| HeldVisit {
-                    visit_id: r.visit.id,
-                    case_id: r.visit.case_id,
-                    state: r.visit.state,
-                    receipt_verified: r.acknowledged_at_ms.is_some(),
-                })
-                .collect();
-            let mut cases: Vec<_> = visits.iter().map(|r| r.visit.case_id).collect();
-            cases.sort();
-            cases.dedup();
-            Ok::<_, Error>((held, cases))
-        })?;
+        let (held, cases) = self.store.read(held_visits)?;
         let plan = rules::purge_plan(&held, &cases, assigned);
         for visit in &plan.media {
             // Marks the visit purged and returns the blobs no other visit still needs.
@@ -609,16 +343,22 @@ impl Phone {
     }
 }
 
-fn check_text(what: &str, text: &str) -> Result<()> {
-    if text.trim().is_empty() {
-        return Err(Error::NotReady(format!("an empty {what} is not recorded")));
-    }
-    if text.chars().count() > MAX_NOTE_CHARS {
-        return Err(Error::NotReady(format!(
-            "a {what} is at most {MAX_NOTE_CHARS} characters"
-        )));
-    }
-    Ok(())
+/// Every visit this phone holds, as the purge plan weighs it, and the cases they belong to.
+fn held_visits(tx: &ReadTx<'_>) -> Result<(Vec<HeldVisit>, Vec<CaseId>)> {
+    let visits = tx.visits(&[])?;
+    let held: Vec<HeldVisit> = visits
+        .iter()
+        .map(|r| HeldVisit {
+            visit_id: r.visit.id,
+            case_id: r.visit.case_id,
+            state: r.visit.state,
+            receipt_verified: r.acknowledged_at_ms.is_some(),
+        })
+        .collect();
+    let mut cases: Vec<_> = visits.iter().map(|r| r.visit.case_id).collect();
+    cases.sort();
+    cases.dedup();
+    Ok((held, cases))
 }
 
 fn dedup(violations: &mut Vec<Violation>) {

@@ -1,13 +1,14 @@
 //! Photos and audio: bytes go to the encrypted blob store (fsynced) before the event that
 //! references them is committed, so a recorded item always has its bytes.
 
-use super::lifecycle::{Loaded, Recorded, record, refuse_if_blocked};
+use super::lifecycle::{Recorded, record, refuse_if_blocked};
+use super::loaded::Loaded;
 use super::{Phone, Recording};
 use crate::capture::audio::{self, AudioRecorder, ClosedSegment, RecordingParams};
 use crate::capture::photo::{PhotoLimits, inspect_photo};
 use crate::crypto::Digest;
 use crate::model::{DerivedBlob, EventKind, VisitId};
-use crate::rules::{self, VisitAction};
+use crate::rules::{self, ActionInput};
 use crate::store::{EvidenceItem, EvidenceRole};
 use crate::{Error, Result};
 
@@ -38,7 +39,7 @@ impl Phone {
     ) -> Result<CapturedPhoto> {
         let fix = self.location.current_fix();
         let now = self.now()?;
-        let action = VisitAction::Photo { interior };
+        let action = ActionInput::Photo { interior };
         let zone = self.store.read(|tx| {
             let loaded = Loaded::load(tx, visit)?;
             loaded.require_capturing("take a photo")?;

@@ -6,9 +6,11 @@
 //! record the action and every warning or flag as events of the visit's hash chain — the
 //! check and the record in one store transaction, so no other action can slip between.
 
+mod action;
 mod cosign;
 mod keys;
 mod lifecycle;
+mod loaded;
 mod media;
 mod overview;
 mod push;
@@ -29,8 +31,9 @@ use crate::place::Fix;
 use crate::store::DeviceStore;
 use crate::{Error, Result};
 
+pub use action::Action;
 pub use cosign::{CheckInReview, Completed, Review};
-pub use lifecycle::{Action, Recorded};
+pub use lifecycle::Recorded;
 pub use media::CapturedPhoto;
 pub use overview::{AddressOverview, CaseOverview, VisitOverview};
 pub use push::{PushMaterial, ServerReceipt};

@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use super::Phone;
-use super::lifecycle::{Loaded, unsent_sealed_at};
+use super::lifecycle::unsent_sealed_at;
+use super::loaded::Loaded;
 use crate::model::{
     AddressId, EventKind, Fen, MaskedCardNumber, MaskedIdNumber, VisitId, VisitState,
 };

@@ -8,7 +8,8 @@
 
 use super::Phone;
 use super::cosign::PendingAction;
-use super::lifecycle::{Loaded, Recorded, record, refuse_if_blocked};
+use super::lifecycle::{Recorded, record, refuse_if_blocked};
+use super::loaded::Loaded;
 use crate::canonical::to_canonical_vec;
 use crate::crypto::{PublicKey, SignatureRecord};
 use crate::handshake::{Purpose, VoidStatement};

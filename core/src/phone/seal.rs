@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::Phone;
-use super::lifecycle::Loaded;
+use super::loaded::Loaded;
 use crate::bundle::{
     BlobEntry, BlobRole, BundleSignature, DeviceHeader, FORMAT_V1, Manifest, SealedBundle,
     SignerRole, VisitHeader, parse_signatures, signatures_to_bytes,

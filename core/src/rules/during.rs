@@ -9,10 +9,11 @@ use crate::model::{
     TemplateKind,
 };
 
-/// Something the agents are about to do during the visit.
+/// Something the agents are about to do during the visit, as its rules see it: each variant
+/// is named as the event it records ([`EventKind`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
-pub enum VisitAction {
+pub enum ActionInput {
     /// Take a photo; `interior` when inside the premises.
     Photo {
         /// Inside the premises (V08).
@@ -26,7 +27,8 @@ pub enum VisitAction {
         scope: ConsentScope,
     },
     /// Record whose identity was confirmed.
-    IdentityConfirmation {
+    #[serde(rename = "identity_confirmation")]
+    IdentityConfirmed {
         /// Who.
         person: PersonMet,
     },
@@ -36,12 +38,14 @@ pub enum VisitAction {
         kind: DisputeKind,
     },
     /// Record illness or pregnancy in the household.
-    HealthFlag {
+    #[serde(rename = "health_flag")]
+    HealthFlagged {
         /// Which.
         flag: HealthFlag,
     },
     /// Use a bank template.
-    TemplateUse {
+    #[serde(rename = "template_use")]
+    TemplateUsed {
         /// Which template.
         template_id: TemplateId,
         /// Which version.
@@ -63,28 +67,28 @@ pub enum VisitAction {
 }
 
 /// Every rule during the visit: V04, V07, V08, V09, V10, V12, V13.
-pub fn check_action(ctx: &VisitContext<'_>, action: &VisitAction) -> Vec<Violation> {
+pub fn check_action(ctx: &VisitContext<'_>, action: &ActionInput) -> Vec<Violation> {
     let mut out = Vec::new();
     hours::during(ctx, &mut out);
     match action {
-        VisitAction::Photo { interior: true } => consent_for_interior(ctx, &mut out),
-        VisitAction::Promise { kind } => {
+        ActionInput::Photo { interior: true } => consent_for_interior(ctx, &mut out),
+        ActionInput::Promise { kind } => {
             debt_discussed(ctx, "A promise", &mut out);
             collection_stopped(ctx, "promise", &mut out);
             promise_authorised(ctx, *kind, &mut out);
         }
-        VisitAction::TemplateUse {
+        ActionInput::TemplateUsed {
             template_id,
             version,
         } => template_approved(ctx, *template_id, *version, &mut out),
-        VisitAction::AudioStatus { open_since_ms } => audio::during(ctx, *open_since_ms, &mut out),
-        VisitAction::Photo { interior: false }
-        | VisitAction::Note
-        | VisitAction::Consent { .. }
-        | VisitAction::IdentityConfirmation { .. }
-        | VisitAction::Dispute { .. }
-        | VisitAction::HealthFlag { .. }
-        | VisitAction::Complaint => {}
+        ActionInput::AudioStatus { open_since_ms } => audio::during(ctx, *open_since_ms, &mut out),
+        ActionInput::Photo { interior: false }
+        | ActionInput::Note
+        | ActionInput::Consent { .. }
+        | ActionInput::IdentityConfirmed { .. }
+        | ActionInput::Dispute { .. }
+        | ActionInput::HealthFlagged { .. }
+        | ActionInput::Complaint => {}
     }
     out
 }

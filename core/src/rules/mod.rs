@@ -22,7 +22,7 @@ pub use audio::{AudioGapSpan, audio_gaps};
 pub use case::{Unworkable, case_unworkable};
 pub use check_in::{CheckInInput, PartnerPresence, check_check_in, check_check_in_readiness};
 pub use context::VisitContext;
-pub use during::{VisitAction, check_action};
+pub use during::{ActionInput, check_action};
 pub use receipt::check_receipt;
 pub use review::review_sealed_visit;
 pub use seal::{CheckOutInput, SealInput, SealSigner, check_check_out, check_seal};

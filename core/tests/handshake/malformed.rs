@@ -135,6 +135,26 @@ fn frames_of_another_message_inconsistent_counts_and_conflicts_are_refused() {
 }
 
 #[test]
+fn a_scanning_screen_starts_over_with_the_newest_message() {
+    let old = to_frames(&[7u8; 2_000]).unwrap();
+    let new = to_frames(&[8u8; 1_000]).unwrap();
+    let mut asm = FrameAssembler::new();
+    asm.scan(&old[0]).unwrap();
+    asm.scan(&old[1]).unwrap();
+    assert!(matches!(
+        asm.scan("https://example.com"),
+        Err(FrameError::NotAFrame)
+    ));
+    assert_eq!(asm.progress(), (2, 4), "a foreign code changes nothing");
+    asm.scan(&new[1]).unwrap();
+    assert_eq!(asm.progress(), (1, 2), "a newer message starts over");
+    assert_eq!(
+        asm.scan(&new[0]),
+        Ok(FrameProgress::Complete(vec![8u8; 1_000]))
+    );
+}
+
+#[test]
 fn malformed_frames_are_refused_with_the_reason() {
     let frames = to_frames(b"hello tandem").unwrap();
     assert_eq!(frames.len(), 1);

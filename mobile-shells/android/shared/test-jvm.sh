@@ -21,8 +21,9 @@ fi
 kotlin_home=${KOTLIN_HOME:-$(npm root -g)/kotlin-compiler}
 jna=${JNA_JAR:-/usr/share/java/jna.jar}
 rm -rf "$out"
-# The demo-server harness is the binding tests' own (one copy for both test sets).
-sources="$(find "$here/src/main/kotlin" "$here/src/test/kotlin" -name '*.kt' | sort) $root/ffi/tests/bindings/kotlin/Server.kt $root/ffi/tests/bindings/kotlin/Platform.kt"
+# The demo-server harness, the platform fakes and the QR frame maker are the binding tests'
+# own (one copy for both test sets).
+sources="$(find "$here/src/main/kotlin" "$here/src/test/kotlin" -name '*.kt' | sort) $root/ffi/tests/bindings/kotlin/Server.kt $root/ffi/tests/bindings/kotlin/Platform.kt $root/ffi/tests/bindings/kotlin/Frames.kt"
 if [ -n "${TANDEM_KOTLIN_BINDINGS_CLASSES:-}" ]; then
   # scripts/test-bindings compiled the generated bindings already (the slow part): reuse them.
   echo "== compile against $TANDEM_KOTLIN_BINDINGS_CLASSES (kotlinc -Werror)"

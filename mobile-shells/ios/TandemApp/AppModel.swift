@@ -27,7 +27,7 @@ final class AppModel: ObservableObject {
     let server: Server
     let location: PhoneLocation
     private let queue = DispatchQueue(label: "tandem.core")
-    private var collected: [String: String] = [:] // frame header → frame text
+    private var scanned = FrameAssembler() // the code being scanned: core reads its frames
     private var recorder: VisitRecorder?
 
     init(serverURL: String) throws {
@@ -95,7 +95,7 @@ final class AppModel: ObservableObject {
     // MARK: co-signing, lead side
 
     func beginLead(_ visitId: String, _ purpose: CoSignPurpose, _ begin: @escaping (TandemPhone) throws -> [String]) {
-        collected = [:]
+        scanned = FrameAssembler()
         perform(begin) { [weak self] frames in self?.screen = .lead(visitId: visitId, purpose: purpose, frames: frames) }
     }
 
@@ -111,8 +111,8 @@ final class AppModel: ObservableObject {
 
     /// A code the lead's camera read: once the reply is whole, core verifies and records it.
     func leadScanned(_ text: String) {
-        guard case .lead(let visitId, _, _) = screen, let frames = collect(text) else { return }
-        perform({ try $0.complete(replyFrames: frames) }) { [weak self] _ in
+        guard case .lead(let visitId, _, _) = screen, let reply = collect(text) else { return }
+        perform({ try $0.completePayload(reply: reply) }) { [weak self] _ in
             self?.notice = "Recorded with both signatures"
             self?.open(visitId)
         }
@@ -121,14 +121,14 @@ final class AppModel: ObservableObject {
     // MARK: co-signing, partner side
 
     func beginPartner() {
-        collected = [:]
+        scanned = FrameAssembler()
         screen = .partnerScanning
     }
 
     func partnerScanned(_ text: String) {
-        guard case .partnerScanning = screen, let frames = collect(text) else { return }
+        guard case .partnerScanning = screen, let challenge = collect(text) else { return }
         perform({ phone -> (ChallengeReview, ChallengeView) in
-            let review = try phone.reviewChallenge(frames: frames)
+            let review = try phone.reviewChallengePayload(challenge: challenge)
             return (review, review.summary())
         }) { [weak self] review, view in self?.screen = .partnerReview(review, view) }
     }
@@ -138,16 +138,11 @@ final class AppModel: ObservableObject {
         perform({ try $0.answerChallenge(review: review) }) { [weak self] reply in self?.screen = .partnerReply(reply) }
     }
 
-    /// Keeps frames of one message (public header `TH1/<id>/<i>/<n>/`) until all are in;
-    /// core reassembles and checks them. A code of a newer message starts over.
-    private func collect(_ text: String) -> [String]? {
-        let parts = text.split(separator: "/", maxSplits: 4, omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "TH1", let i = Int(parts[2]), let n = Int(parts[3]), i >= 1, i <= n else { return nil }
-        let message = "\(parts[1])/\(n)"
-        if collected.keys.contains(where: { !$0.hasPrefix(message + "/") }) { collected = [:] }
-        collected["\(message)/\(i)"] = text
-        guard collected.count == n else { return nil }
-        return (1...n).compactMap { collected["\(message)/\($0)"] }
+    /// Hands a scanned text to core's frame assembler: the whole message once every frame is
+    /// in. What core does not take as a frame (another QR code in view) is skipped; a code of
+    /// a newer message starts over.
+    private func collect(_ text: String) -> Data? {
+        (try? scanned.push(frame: text))?.payload
     }
 
     // MARK: capture
@@ -183,9 +178,7 @@ final class AppModel: ObservableObject {
 func describe(_ error: Error) -> String {
     guard let e = error as? TandemError else { return error.localizedDescription }
     switch e {
-    case .Refused(let rule, let message):
-        let prefix = "\(rule) blocked: "
-        return message.hasPrefix(prefix) || message.hasPrefix("\(rule): ") ? message : prefix + message
+    case .Refused(let rule, let message): return "\(rule) blocked: \(message)"
     case .Network(let message): return "Offline: \(message)"
     case .Server(let status, _, let message): return "Server \(status): \(message)"
     default: return "\(e)"

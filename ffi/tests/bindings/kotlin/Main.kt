@@ -9,6 +9,8 @@ import java.nio.file.Files
 import tandem.CancelToken
 import tandem.CoSignPurpose
 import tandem.Completion
+import tandem.FrameAssembler
+import tandem.FrameProgress
 import tandem.PaymentMethod
 import tandem.PersonMet
 import tandem.PhoneConfig
@@ -175,6 +177,28 @@ fun refusalsArriveAsTypedExceptionsNamingTheRule(w: World) {
     check(lead.phone.visit(visit).state == VisitState.ASSIGNED) { "a refusal wrote something" }
 }
 
+fun scannedFramesAssembleIntoTheirPayload(w: World) {
+    val message = ByteArray(1500) { it.toByte() }
+    val frames = qrFrames(message)
+    val older = qrFrames(ByteArray(700) { 7 })
+    val assembler = FrameAssembler()
+
+    refusedWith<TandemException.Invalid> { assembler.push("https://example.com/not-ours") }
+    refusedWith<TandemException.Invalid> { assembler.push(frames[0].replaceFirst("/1/3/", "/4/3/")) }
+    check(assembler.push(older[0]) == FrameProgress(1u, 2u, null)) { "the first frame of an older code" }
+
+    // The other screen now shows a newer message: it starts over, in any order.
+    check(assembler.push(frames[2]) == FrameProgress(1u, 3u, null)) { "a newer message starts over" }
+    assembler.push(frames[0])
+    check(assembler.push(frames[0]).received == 2u) { "a repeat counts once" }
+    val done = assembler.push(frames[1])
+    check(done.received == 3u && done.total == 3u && done.payload.contentEquals(message)) { "$done" }
+
+    // A whole message that is no handshake is refused by the phone as bad input.
+    refusedWith<TandemException.Invalid> { w.partner.phone.reviewChallengePayload(message) }
+    refusedWith<TandemException.Invalid> { w.lead.phone.completePayload(message) }
+}
+
 fun aKeyStoreThatFailsIsAPlatformError(w: World, root: File) {
     // A key store that throws (Keystore locked): the error crosses back as Platform.
     val broken = object : tandem.KeyStore {
@@ -201,6 +225,8 @@ fun main() {
                 { aFullVisitReachesTheServerAndIsAcknowledged(world) },
             "refusals_arrive_as_typed_exceptions_naming_the_rule" to
                 { refusalsArriveAsTypedExceptionsNamingTheRule(world) },
+            "scanned_frames_assemble_into_their_payload" to
+                { scannedFramesAssembleIntoTheirPayload(world) },
             "a_key_store_that_fails_is_a_platform_error" to
                 { aKeyStoreThatFailsIsAPlatformError(world, root) },
         )

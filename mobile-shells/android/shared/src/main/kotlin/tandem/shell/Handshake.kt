@@ -9,6 +9,8 @@ import tandem.ChallengeReview
 import tandem.ChallengeView
 import tandem.CoSignPurpose
 import tandem.Completion
+import tandem.FrameAssembler
+import tandem.FrameProgress
 import tandem.PaymentMethod
 import tandem.PersonMet
 import tandem.TandemPhone
@@ -29,56 +31,41 @@ class QrCycle(val frames: List<String>, val periodMs: Long = 400) {
 }
 
 /**
- * Collects the texts the camera reads until a whole message is there. It reads only the
- * public frame header `TH1/<message>/<i>/<n>/` — to show "2 of 3" and to drop a code of
- * another message (an old challenge still on a screen) — and never the payload: core
- * reassembles, checks and refuses frames.
+ * Collects the texts the camera reads until a whole message is there. Core's frame
+ * assembler reads every text: it counts the frames of one message in any order, refuses
+ * what is not a Tandem frame (another QR code in view, a misread), and starts over with a
+ * newer message (an old challenge still on a screen does not count). The shell keeps only
+ * the progress core reported.
  */
 class FrameCollector {
-    private var message: String? = null
-    private var total = 0
-    private val frames = sortedMapOf<Int, String>()
+    private var assembler = FrameAssembler()
+    private var last = nothingScanned
 
-    /** Frames held of the current message. */
-    val received: Int get() = frames.size
-
-    /** Frames the current message has (0 before the first frame). */
-    val expected: Int get() = total
-
-    /** Whether every frame of the message is held. */
-    val complete: Boolean get() = total > 0 && frames.size == total
-
-    /** The held frames, in order. */
-    fun frames(): List<String> = frames.values.toList()
+    /** The whole message once every frame is in, else null. */
+    val payload: ByteArray? get() = last.payload
 
     /** What the scanner overlay says. */
-    fun progress(): String = if (total == 0) "Point the camera at the other phone's code" else "Scanned $received of $total"
+    fun progress(): String =
+        if (last.total == 0u) "Point the camera at the other phone's code" else "Scanned ${last.received} of ${last.total}"
 
-    /**
-     * Takes one scanned text; returns false when it is not a Tandem frame (another QR code
-     * in view). A frame of a different message starts over with that message: the newest
-     * code on the other screen is the one that counts.
-     */
-    fun offer(text: String): Boolean {
-        val header = Regex("""^TH1/([0-9A-F]{16})/([1-9]\d{0,2})/([1-9]\d{0,2})/""").find(text) ?: return false
-        val (id, index, count) = header.destructured
-        val i = index.toInt()
-        val n = count.toInt()
-        if (i > n) return false
-        if (id != message || n != total) {
-            message = id
-            total = n
-            frames.clear()
+    /** Takes one scanned text; returns false when core did not take it as a frame. */
+    fun offer(text: String): Boolean = when (val pushed = attempt { assembler.push(text) }) {
+        is Answer.Done -> {
+            last = pushed.value
+            true
         }
-        frames[i] = text
-        return true
+        is Answer.Failed -> false
     }
 
     /** Forgets everything (the user pressed "scan again"). */
     fun reset() {
-        message = null
-        total = 0
-        frames.clear()
+        assembler.close()
+        assembler = FrameAssembler()
+        last = nothingScanned
+    }
+
+    private companion object {
+        val nothingScanned = FrameProgress(0u, 0u, null)
     }
 }
 
@@ -150,11 +137,8 @@ class LeadHandshake(private val phone: TandemPhone) {
     fun onScanned(text: String): LeadStep {
         val showing = step as? LeadStep.ShowingChallenge ?: return step
         if (!reply.offer(text)) return step
-        if (!reply.complete) {
-            step = showing.copy(scan = reply.progress())
-            return step
-        }
-        step = when (val done = attempt { phone.complete(reply.frames()) }) {
+        val payload = reply.payload ?: return showing.copy(scan = reply.progress()).also { step = it }
+        step = when (val done = attempt { phone.completePayload(payload) }) {
             is Answer.Done -> LeadStep.Done(done.value)
             is Answer.Failed -> LeadStep.Failed(done.error)
         }
@@ -231,11 +215,8 @@ class PartnerHandshake(private val phone: TandemPhone, private val zone: ZoneId)
     fun onScanned(text: String): PartnerStep {
         if (step !is PartnerStep.Scanning) return step
         if (!challenge.offer(text)) return step
-        if (!challenge.complete) {
-            step = PartnerStep.Scanning(challenge.progress())
-            return step
-        }
-        step = when (val review = attempt { phone.reviewChallenge(challenge.frames()) }) {
+        val payload = challenge.payload ?: return PartnerStep.Scanning(challenge.progress()).also { step = it }
+        step = when (val review = attempt { phone.reviewChallengePayload(payload) }) {
             is Answer.Done -> PartnerStep.Reviewing(summaryText(review.value.summary(), zone), review.value)
             is Answer.Failed -> PartnerStep.Failed(review.error)
         }

@@ -12,8 +12,8 @@ data class RuleLine(val rule: String, val outcome: Outcome, val text: String) {
     fun display(): String = "$rule ${outcomeWord(outcome)}: $text"
 
     companion object {
-        /** A finding core returned, its text without a repeated rule id. */
-        fun of(v: RuleViolation): RuleLine = RuleLine(v.rule, v.outcome, withoutRulePrefix(v.rule, v.message))
+        /** A finding core returned. */
+        fun of(v: RuleViolation): RuleLine = RuleLine(v.rule, v.outcome, v.message)
     }
 }
 
@@ -22,15 +22,6 @@ fun outcomeWord(outcome: Outcome): String = when (outcome) {
     Outcome.BLOCK -> "blocked"
     Outcome.WARN -> "warning"
     Outcome.FLAG -> "flagged"
-}
-
-/**
- * Core's messages sometimes start with the rule and its outcome already (`V03 blocked: …`);
- * the screens show the rule as a badge, so the prefix would say it twice.
- */
-internal fun withoutRulePrefix(rule: String, message: String): String {
-    val prefix = Regex("^" + Regex.escape(rule) + "(?: (?:blocked|warning|flagged))?: ?")
-    return message.replaceFirst(prefix, "")
 }
 
 /** What went wrong, sorted by what the agent can do about it. */
@@ -77,7 +68,7 @@ sealed class ShellError {
     companion object {
         /** Maps the one public error of the bindings. */
         fun of(e: TandemException): ShellError = when (e) {
-            is TandemException.Refused -> Refused(e.rule, withoutRulePrefix(e.rule, e.reason))
+            is TandemException.Refused -> Refused(e.rule, e.reason)
             is TandemException.NotEnrolled -> NotEnrolled(e.reason)
             is TandemException.NotReady -> NotReady(e.reason)
             is TandemException.InvalidState -> NotNow(e.reason)
