@@ -100,32 +100,29 @@ impl FieldError {
         }
     }
 
-    /// One readable line: `refused (V03): …` for a rule, else the error itself.
+    /// One readable line: `refused (V03): …` for a rule (core's bare reason, so the id
+    /// is said once), else the error itself.
     pub fn line(&self) -> String {
-        let text = match (self, self.rule()) {
-            (Self::Core(tandem_core::Error::Blocked { violations }), Some(rule)) => {
-                let mut blocking = violations.iter().filter(|v| v.outcome == Outcome::Block);
-                let first = blocking
-                    .next()
-                    .map(|v| v.message.clone())
-                    .unwrap_or_default();
-                let more = blocking.count();
+        let Self::Core(core) = self else {
+            return self.to_string().replace('\n', " ");
+        };
+        let text = match core.refusal() {
+            Some((rule, reason)) => {
+                let more = match core {
+                    tandem_core::Error::Blocked { violations } => violations
+                        .iter()
+                        .filter(|v| v.outcome == Outcome::Block)
+                        .count()
+                        .saturating_sub(1),
+                    _ => 0,
+                };
                 if more == 0 {
-                    format!("refused ({rule}): {first}")
+                    format!("refused ({rule}): {reason}")
                 } else {
-                    format!("refused ({rule}): {first} (and {more} more)")
+                    format!("refused ({rule}): {reason} (and {more} more)")
                 }
             }
-            // Some refusals name their rule in their own text already: say it once.
-            (_, Some(rule)) => {
-                let text = self.to_string();
-                let own = format!("{rule}: ");
-                format!(
-                    "refused ({rule}): {}",
-                    text.strip_prefix(&own).unwrap_or(&text)
-                )
-            }
-            (_, None) => self.to_string(),
+            None => self.to_string(),
         };
         text.replace('\n', " ")
     }
