@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tandem_core::Error;
 use tandem_core::model::{ConsentScope, EventKind, PersonMet, VisitState, verify_chain};
-use tandem_core::phone::{Action, Completed};
+use tandem_core::phone::{Completed, VisitAction};
 use tandem_core::rules::{Outcome, RuleId};
 use tandem_core::testing::{Team, World, blocked_by, signature_png, tone};
 
@@ -37,7 +37,7 @@ fn a_full_visit_is_recorded_as_one_verified_chain() {
     t.lead
         .record(
             t.visit,
-            &Action::IdentityConfirmed {
+            &VisitAction::IdentityConfirmed {
                 person: PersonMet::Debtor,
             },
         )
@@ -45,7 +45,7 @@ fn a_full_visit_is_recorded_as_one_verified_chain() {
     t.lead
         .record(
             t.visit,
-            &Action::Consent {
+            &VisitAction::Consent {
                 scope: ConsentScope::InteriorPhotos,
             },
         )
@@ -70,7 +70,7 @@ fn a_full_visit_is_recorded_as_one_verified_chain() {
     t.lead
         .record(
             t.visit,
-            &Action::Note {
+            &VisitAction::Note {
                 text: "债务人在家，同意下周还款。".into(),
             },
         )
@@ -557,7 +557,7 @@ fn a_sealed_visit_exports_as_a_bundle_that_verifies() {
     t.lead
         .record(
             t.visit,
-            &Action::IdentityConfirmed {
+            &VisitAction::IdentityConfirmed {
                 person: PersonMet::Debtor,
             },
         )
@@ -582,7 +582,7 @@ fn a_sealed_visit_exports_as_a_bundle_that_verifies() {
     t.lead
         .record(
             t.visit,
-            &Action::Note {
+            &VisitAction::Note {
                 text: "门口交谈，未入户。".into(),
             },
         )
@@ -603,7 +603,7 @@ fn a_sealed_visit_exports_as_a_bundle_that_verifies() {
         t.lead
             .record(
                 t.visit,
-                &Action::Note {
+                &VisitAction::Note {
                     text: "later".into()
                 }
             )

@@ -11,7 +11,7 @@ use tandem_core::model::{
     Approval, DisputeKind, EventKind, Fen, Payer, PaymentMethod, PersonMet, PromiseKind,
     ReceiptSerial,
 };
-use tandem_core::phone::{Action, Completed, ManualLocation, ReceiptRequest};
+use tandem_core::phone::{Completed, ManualLocation, ReceiptRequest, VisitAction};
 use tandem_core::receipts::{ABANDONED_REASON, ReceiptError, check_receipt_qr, encode_receipt_qr};
 use tandem_core::rules::{Outcome, RuleId};
 use tandem_core::store::SerialState;
@@ -29,7 +29,7 @@ fn team_with(approve: impl Fn(&World, &[&Member]) -> Approval) -> Team {
     t.lead
         .record(
             t.visit,
-            &Action::IdentityConfirmed {
+            &VisitAction::IdentityConfirmed {
                 person: PersonMet::Debtor,
             },
         )
@@ -343,7 +343,7 @@ fn a_receipt_after_a_recorded_dispute_is_refused_v10() {
     t.lead
         .record(
             t.visit,
-            &Action::Dispute {
+            &VisitAction::Dispute {
                 kind: DisputeKind::DisputesAmount,
                 statement: None,
                 id_front: None,
@@ -367,7 +367,7 @@ fn a_dispute_recorded_while_the_partner_co_signs_still_stops_the_receipt_v10() {
     t.lead
         .record(
             t.visit,
-            &Action::Dispute {
+            &VisitAction::Dispute {
                 kind: DisputeKind::DeniesCard,
                 statement: None,
                 id_front: None,
@@ -412,7 +412,7 @@ fn money_from_a_third_party_is_flagged_v09_and_recorded() {
 #[test]
 fn a_promise_of_a_waiver_without_the_banks_authorisation_is_refused_v13() {
     let t = team();
-    let promise = Action::Promise {
+    let promise = VisitAction::Promise {
         kind: PromiseKind::Waiver,
         amount: Fen(100_000),
         due_ms: t.world.start_ms + 86_400_000,

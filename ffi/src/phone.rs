@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use tandem_core::crypto::Digest;
 use tandem_core::model::{Fen, Payer, ReceiptSerial, TemplateId, VisitId};
-use tandem_core::phone::{Action, Completed, Phone, ReceiptRequest, Review};
+use tandem_core::phone::VisitAction as CoreAction;
+use tandem_core::phone::{Completed, Phone, ReceiptRequest, Review};
 
 use crate::TandemError;
 use crate::error::invalid;
@@ -93,31 +94,31 @@ fn pcm_samples(bytes: &[u8]) -> Result<Vec<i16>> {
         .collect())
 }
 
-impl TryFrom<VisitAction> for Action {
+impl TryFrom<VisitAction> for CoreAction {
     type Error = TandemError;
 
     fn try_from(a: VisitAction) -> Result<Self> {
         Ok(match a {
-            VisitAction::Note { text } => Action::Note { text },
-            VisitAction::Consent { scope } => Action::Consent { scope },
-            VisitAction::IdentityConfirmed { person } => Action::IdentityConfirmed { person },
+            VisitAction::Note { text } => CoreAction::Note { text },
+            VisitAction::Consent { scope } => CoreAction::Consent { scope },
+            VisitAction::IdentityConfirmed { person } => CoreAction::IdentityConfirmed { person },
             VisitAction::Dispute {
                 kind,
                 statement,
                 id_front,
                 id_back,
-            } => Action::Dispute {
+            } => CoreAction::Dispute {
                 kind,
                 statement: digest_opt(statement)?,
                 id_front: digest_opt(id_front)?,
                 id_back: digest_opt(id_back)?,
             },
-            VisitAction::HealthFlagged { flag } => Action::HealthFlagged { flag },
+            VisitAction::HealthFlagged { flag } => CoreAction::HealthFlagged { flag },
             VisitAction::TemplateUsed {
                 template_id,
                 version,
                 document,
-            } => Action::TemplateUsed {
+            } => CoreAction::TemplateUsed {
                 template_id: TemplateId::from_str(&template_id)
                     .map_err(|e| invalid("template id", &template_id, e))?,
                 version,
@@ -127,12 +128,12 @@ impl TryFrom<VisitAction> for Action {
                 kind,
                 amount_fen,
                 due_ms,
-            } => Action::Promise {
+            } => CoreAction::Promise {
                 kind,
                 amount: Fen(amount_fen),
                 due_ms,
             },
-            VisitAction::Complaint { note } => Action::Complaint { note },
+            VisitAction::Complaint { note } => CoreAction::Complaint { note },
         })
     }
 }
@@ -381,7 +382,7 @@ impl TandemPhone {
 
     /// Records an action during the visit.
     pub fn record(&self, visit: String, action: VisitAction) -> Result<RecordedEvent> {
-        let action = Action::try_from(action)?;
+        let action = CoreAction::try_from(action)?;
         Ok(RecordedEvent::from(
             &self.phone.record(visit_id(&visit)?, &action)?,
         ))

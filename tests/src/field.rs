@@ -11,7 +11,7 @@ use tandem_core::crypto::SignatureAlgorithm;
 use tandem_core::model::{
     AgentId, DeviceId, Fen, Payer, PaymentMethod, PersonMet, VisitId, VisitState,
 };
-use tandem_core::phone::{Action, Completed, ManualLocation, Phone, ReceiptRequest};
+use tandem_core::phone::{Completed, ManualLocation, Phone, ReceiptRequest, VisitAction};
 use tandem_core::place::{Coordinate, Datum, Fix, Provider};
 use tandem_core::store::SealRecord;
 use tandem_core::sync::{HttpTransport, SyncReport, Timeouts};
@@ -273,7 +273,7 @@ impl Team {
         }
         lead.record(
             self.visit,
-            &Action::IdentityConfirmed {
+            &VisitAction::IdentityConfirmed {
                 person: PersonMet::Debtor,
             },
         )
@@ -284,7 +284,7 @@ impl Team {
         }
         lead.record(
             self.visit,
-            &Action::Note {
+            &VisitAction::Note {
                 text: "债务人在家，同意下周还款。".into(),
             },
         )

@@ -3,7 +3,7 @@
 //! stops (THREATS.md). A refusal writes nothing: the visit stays where it was.
 
 use tandem_core::model::{DisputeKind, VisitState};
-use tandem_core::phone::Action;
+use tandem_core::phone::VisitAction;
 use tandem_core::rules::RuleId;
 use tandem_e2e::field::{TeamSpec, blocked_by};
 use tandem_e2e::{Console, HOUR_MS, Server, SimPhone, Team, backends};
@@ -108,7 +108,7 @@ fn no_receipt_is_issued_after_a_dispute() {
             .phone
             .record(
                 team.visit,
-                &Action::Dispute {
+                &VisitAction::Dispute {
                     kind: DisputeKind::DisputesAmount,
                     statement: None,
                     id_front: None,

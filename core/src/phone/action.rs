@@ -17,7 +17,7 @@ const MAX_NOTE_CHARS: usize = 4_000;
 /// Something recorded during the visit: each variant is named as the event it records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
-pub enum Action {
+pub enum VisitAction {
     /// A typed note.
     Note {
         /// The text.
@@ -76,13 +76,13 @@ pub enum Action {
 }
 
 /// The event an action records: the same variant, with the same fields.
-impl From<Action> for EventKind {
-    fn from(action: Action) -> Self {
+impl From<VisitAction> for EventKind {
+    fn from(action: VisitAction) -> Self {
         match action {
-            Action::Note { text } => EventKind::Note { text },
-            Action::Consent { scope } => EventKind::Consent { scope },
-            Action::IdentityConfirmed { person } => EventKind::IdentityConfirmed { person },
-            Action::Dispute {
+            VisitAction::Note { text } => EventKind::Note { text },
+            VisitAction::Consent { scope } => EventKind::Consent { scope },
+            VisitAction::IdentityConfirmed { person } => EventKind::IdentityConfirmed { person },
+            VisitAction::Dispute {
                 kind,
                 statement,
                 id_front,
@@ -93,8 +93,8 @@ impl From<Action> for EventKind {
                 id_front,
                 id_back,
             },
-            Action::HealthFlagged { flag } => EventKind::HealthFlagged { flag },
-            Action::TemplateUsed {
+            VisitAction::HealthFlagged { flag } => EventKind::HealthFlagged { flag },
+            VisitAction::TemplateUsed {
                 template_id,
                 version,
                 document,
@@ -103,7 +103,7 @@ impl From<Action> for EventKind {
                 version,
                 document,
             },
-            Action::Promise {
+            VisitAction::Promise {
                 kind,
                 amount,
                 due_ms,
@@ -112,21 +112,21 @@ impl From<Action> for EventKind {
                 amount,
                 due_ms,
             },
-            Action::Complaint { note } => EventKind::Complaint { note },
+            VisitAction::Complaint { note } => EventKind::Complaint { note },
         }
     }
 }
 
 /// What the rules judge of an action: the same variant, with what the rules read of it.
-impl From<&Action> for ActionInput {
-    fn from(action: &Action) -> Self {
+impl From<&VisitAction> for ActionInput {
+    fn from(action: &VisitAction) -> Self {
         match *action {
-            Action::Note { .. } => ActionInput::Note,
-            Action::Consent { scope } => ActionInput::Consent { scope },
-            Action::IdentityConfirmed { person } => ActionInput::IdentityConfirmed { person },
-            Action::Dispute { kind, .. } => ActionInput::Dispute { kind },
-            Action::HealthFlagged { flag } => ActionInput::HealthFlagged { flag },
-            Action::TemplateUsed {
+            VisitAction::Note { .. } => ActionInput::Note,
+            VisitAction::Consent { scope } => ActionInput::Consent { scope },
+            VisitAction::IdentityConfirmed { person } => ActionInput::IdentityConfirmed { person },
+            VisitAction::Dispute { kind, .. } => ActionInput::Dispute { kind },
+            VisitAction::HealthFlagged { flag } => ActionInput::HealthFlagged { flag },
+            VisitAction::TemplateUsed {
                 template_id,
                 version,
                 ..
@@ -134,8 +134,8 @@ impl From<&Action> for ActionInput {
                 template_id,
                 version,
             },
-            Action::Promise { kind, .. } => ActionInput::Promise { kind },
-            Action::Complaint { .. } => ActionInput::Complaint,
+            VisitAction::Promise { kind, .. } => ActionInput::Promise { kind },
+            VisitAction::Complaint { .. } => ActionInput::Complaint,
         }
     }
 }
@@ -143,7 +143,7 @@ impl From<&Action> for ActionInput {
 impl Phone {
     /// Refuses an action that cannot be recorded as given, before any rule is asked: an
     /// empty or overlong text, a document not captured first, a promise of nothing.
-    pub(super) fn check_recordable(&self, action: &Action) -> Result<()> {
+    pub(super) fn check_recordable(&self, action: &VisitAction) -> Result<()> {
         let require_blob = |d: &Option<Digest>| -> Result<()> {
             match d {
                 Some(d) if !self.blobs.contains(d)? => Err(Error::NotFound {
@@ -153,8 +153,8 @@ impl Phone {
             }
         };
         match action {
-            Action::Note { text } => check_text("note", text),
-            Action::Dispute {
+            VisitAction::Note { text } => check_text("note", text),
+            VisitAction::Dispute {
                 statement,
                 id_front,
                 id_back,
@@ -162,15 +162,15 @@ impl Phone {
             } => [statement, id_front, id_back]
                 .into_iter()
                 .try_for_each(require_blob),
-            Action::TemplateUsed { document, .. } => require_blob(&Some(*document)),
-            Action::Promise { amount, .. } if amount.0 <= 0 => {
+            VisitAction::TemplateUsed { document, .. } => require_blob(&Some(*document)),
+            VisitAction::Promise { amount, .. } if amount.0 <= 0 => {
                 Err(Error::NotReady("a promise needs a positive amount".into()))
             }
-            Action::Complaint { note } => check_text("complaint", note),
-            Action::Consent { .. }
-            | Action::IdentityConfirmed { .. }
-            | Action::HealthFlagged { .. }
-            | Action::Promise { .. } => Ok(()),
+            VisitAction::Complaint { note } => check_text("complaint", note),
+            VisitAction::Consent { .. }
+            | VisitAction::IdentityConfirmed { .. }
+            | VisitAction::HealthFlagged { .. }
+            | VisitAction::Promise { .. } => Ok(()),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The visit lifecycle: check-in, actions during the visit, check-out, purge.
 
 use super::Phone;
-use super::action::Action;
+use super::action::VisitAction;
 use super::loaded::Loaded;
 use crate::clock::discrepancy_event;
 use crate::model::{
@@ -201,7 +201,7 @@ impl Phone {
     }
 
     /// Records an action during the visit, after its rules (V04, V07–V13).
-    pub fn record(&self, visit: VisitId, action: &Action) -> Result<Recorded> {
+    pub fn record(&self, visit: VisitId, action: &VisitAction) -> Result<Recorded> {
         let fix = self.location.current_fix();
         let now = self.now()?;
         self.check_recordable(action)?;

@@ -31,7 +31,7 @@ use crate::place::Fix;
 use crate::store::DeviceStore;
 use crate::{Error, Result};
 
-pub use action::Action;
+pub use action::VisitAction;
 pub use cosign::{CheckInReview, Completed, Review};
 pub use lifecycle::Recorded;
 pub use media::CapturedPhoto;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tandem_core::model::VisitId;
-use tandem_core::phone::{Action, Phone};
+use tandem_core::phone::{Phone, VisitAction};
 
 use super::device::Device;
 use super::error::{FieldError, FieldResult};
@@ -184,7 +184,13 @@ pub fn note(device: &Device, out: Out, visit: VisitId, text: &str) -> FieldResul
     } else {
         text.to_owned()
     };
-    record(device, out, visit, &Action::Note { text }, "note recorded")
+    record(
+        device,
+        out,
+        visit,
+        &VisitAction::Note { text },
+        "note recorded",
+    )
 }
 
 /// Records one action and prints what it left.
@@ -192,7 +198,7 @@ pub fn record(
     device: &Device,
     out: Out,
     visit: VisitId,
-    action: &Action,
+    action: &VisitAction,
     done: &str,
 ) -> FieldResult<()> {
     let recorded = device.phone.record(visit, action)?;
@@ -225,7 +231,7 @@ pub fn dispute(
         device,
         out,
         visit,
-        &Action::Dispute {
+        &VisitAction::Dispute {
             kind,
             statement,
             id_front,

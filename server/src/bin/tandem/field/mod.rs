@@ -21,7 +21,7 @@ use error::{FieldError, FieldResult};
 use handshake::LeadAction;
 use output::Out;
 use tandem_core::model::{PersonMet, VisitId};
-use tandem_core::phone::Action;
+use tandem_core::phone::VisitAction;
 
 /// Runs one `tandem field` command.
 pub fn run(args: FieldArgs) -> ExitCode {
@@ -104,7 +104,7 @@ fn dispatch(device: &Device, out: Out, command: FieldCommand) -> FieldResult<()>
                 device,
                 out,
                 visit_id(&visit)?,
-                &Action::IdentityConfirmed { person },
+                &VisitAction::IdentityConfirmed { person },
                 "identity confirmed",
             )
         }
