@@ -13,6 +13,7 @@ use tandem_core::crypto::SoftwareSigner;
 pub mod auth;
 pub mod blobstore;
 pub mod clock;
+pub mod console;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -137,6 +138,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(service::metrics))
         .route("/openapi.json", get(service::openapi_json))
         .route("/v1/server-key", get(service::server_key))
+        .merge(console::routes())
         .merge(auth::routes())
         .merge(uploads::routes())
         .merge(visits::routes())

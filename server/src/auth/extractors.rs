@@ -91,6 +91,12 @@ impl FromRequestParts<AppState> for UserAuth {
 }
 
 impl UserAuth {
+    /// The stored digest of the session's token: names this session without revealing the
+    /// token (the console derives its forms' CSRF token from it).
+    pub fn session_digest(&self) -> &str {
+        &self.token_hash
+    }
+
     /// Passes when the user has one of `roles`; 403 otherwise.
     pub fn require(&self, roles: &[Role]) -> Result<(), AppError> {
         if roles.contains(&self.user.role) {

@@ -15,7 +15,7 @@ use crate::db::Role;
 
 mod enrollment;
 mod extractors;
-mod sessions;
+pub(crate) mod sessions;
 
 pub use enrollment::{
     DeviceInfo, EnrollRequest, EnrollResponse, NewCodeResponse, RevokeRequest, RevokeResponse,

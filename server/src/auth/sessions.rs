@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{SESSION_COOKIE, SESSION_TOKEN_PREFIX, SESSION_TTL_MS, UserAuth};
-use crate::db::Role;
+use crate::db::{Role, UserCredentials};
 use crate::error::{AppError, Problem};
 use crate::throttle::{ClientAddr, Refusal, VerifyError};
 use crate::{AppState, secrets};
@@ -98,16 +98,65 @@ async fn sign_in(
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let Json(req) = body?;
+    let session = match authenticate(state, client, &req.login, req.password).await? {
+        SignIn::Session(session) => session,
+        SignIn::Wrong => return Err(AppError::Unauthorized),
+        SignIn::Refused(refusal) => return Ok(refused(refusal).await),
+    };
+    let cookie = session_cookie_header(&session.token, SESSION_TTL_MS / 1000, secure);
+    let body = LoginResponse {
+        user_id: session.user.id.to_string(),
+        role: session.user.role,
+        bank_ids: session
+            .user
+            .bank_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        token: session.token,
+        expires_ms: session.expires_ms,
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// What a sign-in attempt came to.
+pub(crate) enum SignIn {
+    /// Signed in: a new session.
+    Session(NewSession),
+    /// Unknown sign-in name or wrong password (one answer for both).
+    Wrong,
+    /// Not checked: too many failures, or every password check busy.
+    Refused(Refusal),
+}
+
+/// A session just made.
+pub(crate) struct NewSession {
+    /// Its bearer token (`tss_…`), also its cookie.
+    pub token: String,
+    /// Who signed in.
+    pub user: UserCredentials,
+    /// When it ends, UTC ms.
+    pub expires_ms: i64,
+}
+
+/// Checks `login` and `password` (throttled, on the bounded hash pool) and, when they
+/// match, stores a new session: what the JSON sign-in and the console's form share.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    login: &str,
+    password: String,
+) -> Result<SignIn, AppError> {
     let throttle = &state.login_throttle;
-    if let Err(refusal) = throttle.check(&req.login, client) {
-        return Ok(refused(refusal).await);
+    if let Err(refusal) = throttle.check(login, client) {
+        return Ok(SignIn::Refused(refusal));
     }
-    let user = state.db.user_credentials(&req.login).await?;
+    let user = state.db.user_credentials(login).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let valid = match stored.or_else(|| dummy_hash().map(str::to_owned)) {
-        Some(phc) => match throttle.verify(req.password, phc).await {
+        Some(phc) => match throttle.verify(password, phc).await {
             Ok(valid) => valid,
-            Err(VerifyError::Refused(refusal)) => return Ok(refused(refusal).await),
+            Err(VerifyError::Refused(refusal)) => return Ok(SignIn::Refused(refusal)),
             Err(VerifyError::Failed(e)) => return Err(AppError::Internal(e)),
         },
         None => false,
@@ -115,11 +164,11 @@ async fn sign_in(
     let user = match user {
         Some(u) if valid && u.password_hash.is_some() => u,
         _ => {
-            throttle.failed(&req.login, client);
-            return Err(AppError::Unauthorized);
+            throttle.failed(login, client);
+            return Ok(SignIn::Wrong);
         }
     };
-    throttle.succeeded(&req.login);
+    throttle.succeeded(login);
     let token =
         secrets::new_token(SESSION_TOKEN_PREFIX).map_err(|e| AppError::Internal(e.to_string()))?;
     let now = state.now_ms();
@@ -128,22 +177,18 @@ async fn sign_in(
         .db
         .create_session(&secrets::token_hash(&token), user.id, now, expires_ms)
         .await?;
-    let cookie = session_cookie_header(&token, SESSION_TTL_MS / 1000, secure);
-    let body = LoginResponse {
-        user_id: user.id.to_string(),
-        role: user.role,
-        bank_ids: user.bank_ids.iter().map(ToString::to_string).collect(),
+    Ok(SignIn::Session(NewSession {
         token,
+        user,
         expires_ms,
-    };
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    }))
 }
 
 /// How long a refused sign-in is held before its answer. A flood that ignores
 /// `Retry-After` and asks again at once would otherwise turn each connection into
 /// thousands of cheap-but-not-free requests per second; held, each connection gets at most
 /// one refusal a second, and the number of connections is capped per address.
-const REFUSAL_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const REFUSAL_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// 429 or 503 problem+json with `Retry-After`, answered after [`REFUSAL_HOLD`].
 async fn refused(refusal: Refusal) -> Response {
@@ -181,7 +226,7 @@ async fn refused(refusal: Refusal) -> Response {
 /// Whether the session cookie must carry `Secure`: always with `--secure-cookies`, else
 /// when the request came over TLS (an absolute `https` request target, or
 /// `X-Forwarded-Proto: https` from a proxy the server was told to trust).
-fn secure_cookie(config: &crate::Config, headers: &HeaderMap, uri: &Uri) -> bool {
+pub(crate) fn secure_cookie(config: &crate::Config, headers: &HeaderMap, uri: &Uri) -> bool {
     config.secure_cookies
         || uri.scheme_str() == Some("https")
         || (config.trust_forwarded_proto
@@ -193,7 +238,7 @@ fn secure_cookie(config: &crate::Config, headers: &HeaderMap, uri: &Uri) -> bool
 }
 
 /// The `Set-Cookie` value of the session cookie (`max_age_secs` 0 clears it).
-fn session_cookie_header(token: &str, max_age_secs: i64, secure: bool) -> String {
+pub(crate) fn session_cookie_header(token: &str, max_age_secs: i64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"

@@ -70,6 +70,8 @@ pub struct SessionUser {
     pub user_id: Uuid,
     /// Role.
     pub role: Role,
+    /// The name the console shows.
+    pub display_name: String,
     /// Banks the user is scoped to.
     pub bank_ids: Vec<BankId>,
     /// When the session ends, UTC ms.
@@ -404,8 +406,8 @@ macro_rules! impl_auth_db {
                 token_hash: &str,
                 now_ms: i64,
             ) -> Result<Option<SessionUser>, DbError> {
-                let row: Option<(String, String, i64)> = sqlx::query_as(
-                    "SELECT u.id, u.role, s.expires_ms FROM sessions s \
+                let row: Option<(String, String, String, i64)> = sqlx::query_as(
+                    "SELECT u.id, u.role, u.display_name, s.expires_ms FROM sessions s \
                      JOIN users u ON u.id = s.user_id \
                      WHERE s.token_hash = $1 AND s.revoked_ms IS NULL AND s.expires_ms > $2 \
                      AND u.disabled_ms IS NULL",
@@ -414,7 +416,7 @@ macro_rules! impl_auth_db {
                 .bind(now_ms)
                 .fetch_optional(&self.pool)
                 .await?;
-                let Some((id, role, expires_ms)) = row else {
+                let Some((id, role, display_name, expires_ms)) = row else {
                     return Ok(None);
                 };
                 let banks: Vec<String> = sqlx::query_scalar(
@@ -426,6 +428,7 @@ macro_rules! impl_auth_db {
                 Ok(Some(SessionUser {
                     user_id: id.parse().map_err(|_| DbError::Corrupt("users.id"))?,
                     role: Role::parse(&role).ok_or(DbError::Corrupt("users.role"))?,
+                    display_name,
                     bank_ids: parse_bank_ids(banks)?,
                     expires_ms,
                 }))

@@ -90,17 +90,7 @@ pub fn recorded_json(recorded: &Recorded) -> Value {
 /// An amount in yuan for people: `1,200.00 yuan`.
 pub fn yuan(amount: Fen) -> String {
     let sign = if amount.0 < 0 { "-" } else { "" };
-    let fen = amount.0.unsigned_abs();
-    let (whole, cents) = (fen / 100, fen % 100);
-    let digits = whole.to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}{grouped}.{cents:02} yuan")
+    format!("{sign}{} yuan", amount.grouped_abs())
 }
 
 /// A UTC ms time for people, in UTC (the policy's zone is core's business).

@@ -1,0 +1,51 @@
+# 外访证据系统 · 管理控制台（简体中文，默认语言）
+app-name = 外访证据系统
+app-tagline = 双人外访 · 证据留存
+lang-name = 简体中文
+lang-other = English
+skip-to-content = 跳到正文
+
+nav-requests = 外访申请
+nav-sign-out = 退出登录
+signed-in-as = { $name }（{ $role }）
+role-manager = 外访管理员
+role-admin = 系统管理员
+role-legal = 法务人员
+role-agent = 外访人员
+
+signin-title = 登录
+signin-heading = 登录管理控制台
+signin-login = 用户名
+signin-password = 密码
+signin-submit = 登录
+signin-failed = 用户名或密码错误。
+signin-throttled = 登录失败次数过多，请在 { $minutes } 分钟后再试。
+signin-busy = 系统繁忙，请稍后再试。
+signin-ended = 您的会话已结束，请重新登录。
+signin-signed-out = 您已安全退出。
+signin-agents = 外访人员请使用手机应用，不能登录控制台。
+
+requests-title = 外访申请
+requests-heading = 待审批的外访申请
+requests-count = 共 { $count } 条待审批
+requests-empty = 目前没有待审批的外访申请。
+col-case = 案件编号
+col-debtor = 债务人
+col-card = 卡号
+col-outstanding = 欠款金额
+col-window = 期望外访时间
+col-purpose = 申请事由
+col-requested = 申请时间
+col-requested-by = 申请来源
+requested-by-phone = 外访人员手机
+requested-by-console = 控制台
+window-to = 至
+
+error-title = 出错了
+error-not-found = 您要找的页面不存在，或您无权查看。
+error-forbidden = 您的角色不能使用此页面。
+error-csrf = 表单已失效，请返回上一页刷新后重试。
+error-internal = 系统出现问题，请稍后再试。如问题持续，请联系系统管理员。
+error-back = 返回首页
+
+footer-masked = 卡号和身份证号均已脱敏显示。所有查看与操作均记入审计日志。

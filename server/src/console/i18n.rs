@@ -1,0 +1,213 @@
+//! The console's two languages: simplified Chinese (the default: the console is for
+//! Chinese bank staff first) and English, chosen per browser by the `tandem_lang` cookie,
+//! else by `Accept-Language`. Every string a page shows comes from the message files in
+//! `server/locales/{zh-CN,en}/console.ftl` (Fluent), embedded at build time.
+
+use std::sync::OnceLock;
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use unic_langid::LanguageIdentifier;
+
+/// The cookie that keeps a browser's choice of language.
+pub const LANG_COOKIE: &str = "tandem_lang";
+
+const ZH_CN: &str = include_str!("../../locales/zh-CN/console.ftl");
+const EN: &str = include_str!("../../locales/en/console.ftl");
+
+/// A language the console speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// 简体中文, the default.
+    ZhCn,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// Both, the default first.
+    pub const ALL: [Lang; 2] = [Lang::ZhCn, Lang::En];
+
+    /// The BCP 47 tag (`lang` attribute, cookie value).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::ZhCn => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    /// The other language, offered as a switch on every page.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::ZhCn => Lang::En,
+            Lang::En => Lang::ZhCn,
+        }
+    }
+
+    /// The language a tag names, if the console speaks it (`zh`, `zh-CN`, `zh-Hans…` are
+    /// Chinese; `en…` English).
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "zh" => Some(Lang::ZhCn),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The browser's choice: its cookie, else the first language of `Accept-Language` (by
+    /// quality) the console speaks, else Chinese.
+    pub fn negotiate(cookie: Option<&str>, accept_language: Option<&str>) -> Lang {
+        if let Some(lang) = cookie.and_then(Lang::from_tag) {
+            return lang;
+        }
+        let mut offered: Vec<(f32, usize, Lang)> = accept_language
+            .unwrap_or_default()
+            .split(',')
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let mut parts = item.split(';');
+                let lang = Lang::from_tag(parts.next()?)?;
+                let quality = parts
+                    .find_map(|p| p.trim().strip_prefix("q="))
+                    .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
+                (quality > 0.0).then_some((quality, i, lang))
+            })
+            .collect();
+        offered.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        offered.first().map_or(Lang::ZhCn, |(_, _, lang)| *lang)
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Lang::ZhCn => ZH_CN,
+            Lang::En => EN,
+        }
+    }
+
+    fn bundle(self) -> &'static FluentBundle<FluentResource> {
+        static BUNDLES: OnceLock<[FluentBundle<FluentResource>; 2]> = OnceLock::new();
+        let bundles = BUNDLES.get_or_init(|| Lang::ALL.map(build_bundle));
+        match self {
+            Lang::ZhCn => &bundles[0],
+            Lang::En => &bundles[1],
+        }
+    }
+
+    /// The message `id`. A missing message shows its id (and is logged): a test keeps
+    /// both files complete, so this never reaches a user.
+    pub fn t(self, id: &str) -> String {
+        self.format(id, None)
+    }
+
+    /// The message `id` with its arguments.
+    pub fn t_args(self, id: &str, args: &[(&str, FluentValue<'_>)]) -> String {
+        let mut fluent = FluentArgs::new();
+        for (name, value) in args {
+            fluent.set(*name, value.clone());
+        }
+        self.format(id, Some(&fluent))
+    }
+
+    fn format(self, id: &str, args: Option<&FluentArgs<'_>>) -> String {
+        let bundle = self.bundle();
+        let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) else {
+            tracing::error!(id, lang = self.tag(), "console message missing");
+            return id.to_owned();
+        };
+        let mut errors = Vec::new();
+        let text = bundle.format_pattern(pattern, args, &mut errors);
+        if !errors.is_empty() {
+            tracing::error!(
+                id,
+                lang = self.tag(),
+                ?errors,
+                "console message did not format"
+            );
+        }
+        text.into_owned()
+    }
+
+    /// Every message id of this language's file.
+    pub fn message_ids(self) -> Vec<String> {
+        FluentResource::try_new(self.source().to_owned())
+            .map(|resource| {
+                resource
+                    .entries()
+                    .filter_map(|entry| match entry {
+                        fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_owned()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A bundle of one language's messages. The files are part of the binary and checked by
+/// a test, so a syntax error is a build mistake: it is logged and the broken entries left
+/// out rather than taking the server down.
+fn build_bundle(lang: Lang) -> FluentBundle<FluentResource> {
+    let id: LanguageIdentifier = lang
+        .tag()
+        .parse()
+        .unwrap_or_else(|_| LanguageIdentifier::default());
+    let mut bundle = FluentBundle::new_concurrent(vec![id]);
+    // No Unicode isolation marks around arguments: the pages set `dir` themselves.
+    bundle.set_use_isolating(false);
+    let resource = match FluentResource::try_new(lang.source().to_owned()) {
+        Ok(r) => r,
+        Err((r, errors)) => {
+            tracing::error!(lang = lang.tag(), ?errors, "console messages do not parse");
+            r
+        }
+    };
+    if let Err(errors) = bundle.add_resource(resource) {
+        tracing::error!(lang = lang.tag(), ?errors, "console messages clash");
+    }
+    bundle
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_languages_have_the_same_messages_and_each_parses() {
+        for lang in Lang::ALL {
+            assert!(
+                FluentResource::try_new(lang.source().to_owned()).is_ok(),
+                "{} does not parse",
+                lang.tag()
+            );
+        }
+        let mut zh = Lang::ZhCn.message_ids();
+        let mut en = Lang::En.message_ids();
+        zh.sort();
+        en.sort();
+        assert!(!zh.is_empty());
+        assert_eq!(zh, en, "zh-CN and en must define the same message ids");
+    }
+
+    #[test]
+    fn chinese_is_the_default_and_a_cookie_wins_over_the_browser() {
+        assert_eq!(Lang::negotiate(None, None), Lang::ZhCn);
+        assert_eq!(Lang::negotiate(None, Some("fr-FR, de;q=0.8")), Lang::ZhCn);
+        assert_eq!(Lang::negotiate(None, Some("en-US,en;q=0.9")), Lang::En);
+        assert_eq!(
+            Lang::negotiate(None, Some("en;q=0.5, zh-CN;q=0.9")),
+            Lang::ZhCn
+        );
+        assert_eq!(Lang::negotiate(None, Some("zh-Hans-CN, en")), Lang::ZhCn);
+        assert_eq!(Lang::negotiate(None, Some("en;q=0, zh;q=0")), Lang::ZhCn);
+        assert_eq!(Lang::negotiate(Some("en"), Some("zh-CN")), Lang::En);
+        assert_eq!(Lang::negotiate(Some("xx"), Some("en")), Lang::En);
+    }
+
+    #[test]
+    fn arguments_are_placed_without_isolation_marks() {
+        let text = Lang::En.t_args("requests-count", &[("count", 3.into())]);
+        assert_eq!(text, "3 awaiting approval");
+        assert_eq!(Lang::ZhCn.t("nav-requests"), "外访申请");
+    }
+}
