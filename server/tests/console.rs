@@ -297,7 +297,7 @@ async fn a_wrong_password_and_an_unknown_name_get_the_same_answer_in_the_users_l
         // Actor: someone guessing sign-in names.
         let wrong = browser.sign_in("manager", "not-the-password").await;
         let unknown = browser.sign_in("nobody-here", "not-the-password").await;
-        assert_eq!((wrong.status, unknown.status), (401, 401), "{}", b.label);
+        assert_eq!((wrong.status, unknown.status), (422, 422), "{}", b.label);
         for page in [&wrong, &unknown] {
             assert!(page.body.contains("用户名或密码错误。"));
             assert_page_headers(page, "refused sign-in");

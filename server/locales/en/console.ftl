@@ -48,4 +48,4 @@ error-csrf = This form has expired: go back, reload the page and try again.
 error-internal = Something went wrong on our side: try again later. If it persists, tell your administrator.
 error-back = Back to the start page
 
-footer-masked = Card and ID numbers are shown masked. Every view and change is recorded in the audit log.
+footer-masked = Card and ID numbers are shown masked.

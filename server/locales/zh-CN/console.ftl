@@ -48,4 +48,4 @@ error-csrf = 表单已失效，请返回上一页刷新后重试。
 error-internal = 系统出现问题，请稍后再试。如问题持续，请联系系统管理员。
 error-back = 返回首页
 
-footer-masked = 卡号和身份证号均已脱敏显示。所有查看与操作均记入审计日志。
+footer-masked = 卡号和身份证号均已脱敏显示。

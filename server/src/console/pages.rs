@@ -290,7 +290,8 @@ pub async fn signin(
     };
     let (status, notice) = match outcome {
         SignIn::Session(session) => return signed_in(&state, &headers, &uri, session),
-        SignIn::Wrong => (StatusCode::UNAUTHORIZED, lang.t("signin-failed")),
+        // 422 rather than 401: a form page, not an HTTP authentication challenge.
+        SignIn::Wrong => (StatusCode::UNPROCESSABLE_ENTITY, lang.t("signin-failed")),
         SignIn::Refused(Refusal::RateLimited { retry_after_secs }) => {
             tokio::time::sleep(REFUSAL_HOLD).await;
             let minutes = retry_after_secs.div_ceil(60).max(1);
