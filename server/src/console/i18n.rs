@@ -190,6 +190,24 @@ mod tests {
     }
 
     #[test]
+    fn each_file_is_written_in_its_own_language() {
+        let han = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+        for id in Lang::En.message_ids() {
+            let text = Lang::En.t(&id);
+            // The switch names the other language in that language, on purpose.
+            if id != "lang-other" {
+                assert!(!han(&text), "en {id} holds Chinese: {text}");
+            }
+        }
+        for id in Lang::ZhCn.message_ids() {
+            let text = Lang::ZhCn.t(&id);
+            if !["lang-other", "signed-in-as"].contains(&id.as_str()) {
+                assert!(han(&text), "zh-CN {id} holds no Chinese: {text}");
+            }
+        }
+    }
+
+    #[test]
     fn chinese_is_the_default_and_a_cookie_wins_over_the_browser() {
         assert_eq!(Lang::negotiate(None, None), Lang::ZhCn);
         assert_eq!(Lang::negotiate(None, Some("fr-FR, de;q=0.8")), Lang::ZhCn);

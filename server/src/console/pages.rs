@@ -407,7 +407,8 @@ pub struct RequestRow {
     debtor: String,
     card: String,
     outstanding: String,
-    window: String,
+    window_from: String,
+    window_until: String,
     purpose: String,
     requested_by: String,
 }
@@ -468,12 +469,8 @@ async fn request_rows(
                 debtor: visible(&case.debtor_name).into_owned(),
                 card: case.card.as_str().to_owned(),
                 outstanding: yuan(case.outstanding_fen),
-                window: format!(
-                    "{} {} {}",
-                    local_time(r.request.wanted_from_ms, zone),
-                    lang.t("window-to"),
-                    local_time(r.request.wanted_until_ms, zone)
-                ),
+                window_from: local_time(r.request.wanted_from_ms, zone),
+                window_until: local_time(r.request.wanted_until_ms, zone),
                 purpose: visible(&r.request.purpose).into_owned(),
                 requested_by: lang.t(if r.request.requested_device.is_some() {
                     "requested-by-phone"
