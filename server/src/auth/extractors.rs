@@ -23,16 +23,22 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The session cookie of a request, if any.
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+/// The value of cookie `name`, if the request has it (and it is not empty).
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The session cookie of a request, if any.
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
 }
 
 /// An enrolled, unrevoked device, from its bearer token.

@@ -21,6 +21,7 @@ pub use enrollment::{
     DeviceInfo, EnrollRequest, EnrollResponse, NewCodeResponse, RevokeRequest, RevokeResponse,
     device_self, enroll, new_code, revoke,
 };
+pub(crate) use extractors::cookie;
 pub use extractors::{DeviceAuth, UserAuth};
 pub use sessions::{LoginRequest, LoginResponse, Me, login, logout, me};
 

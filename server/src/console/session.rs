@@ -2,32 +2,20 @@
 //! of our pages.
 
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use tandem_core::crypto::{sha256, to_hex};
 
 use super::i18n::{LANG_COOKIE, Lang};
 use crate::AppState;
 use crate::auth::UserAuth;
+pub(crate) use crate::auth::cookie;
 use crate::error::AppError;
 
 /// The double-submit cookie of the sign-in form (before there is a session to bind to).
 pub const CSRF_COOKIE: &str = "tandem_csrf";
 /// The hidden field every console form carries its CSRF token in.
 pub const CSRF_FIELD: &str = "csrf";
-
-/// The value of cookie `name`, if the request has it.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.trim())
-        .filter(|v| !v.is_empty())
-}
 
 /// The page's language, from the browser's cookie or `Accept-Language`.
 #[derive(Debug, Clone, Copy)]
