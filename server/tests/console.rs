@@ -285,6 +285,21 @@ async fn a_form_without_its_token_is_refused() {
         );
         let after = browser.get("/requests").await;
         assert_eq!((after.status, after.location()), (303, "/login"));
+
+        // A browser still holding a session that ended is told so.
+        let mut stale = Browser::new(&server);
+        stale
+            .cookies
+            .push(("tandem_session".into(), "tss_ended".into()));
+        let sent = stale.get("/requests").await;
+        assert_eq!((sent.status, sent.location()), (303, "/login?why=ended"));
+        assert!(
+            stale
+                .get("/login?why=ended")
+                .await
+                .body
+                .contains("您的会话已结束")
+        );
     }
 }
 

@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::sessions::{
     NewSession, REFUSAL_HOLD, SignIn, authenticate, secure_cookie, session_cookie_header,
 };
-use crate::auth::{SESSION_TTL_MS, UserAuth};
+use crate::auth::{SESSION_COOKIE, SESSION_TTL_MS, UserAuth};
 use crate::db::Role;
 use crate::error::AppError;
 use crate::throttle::{ClientAddr, Refusal};
@@ -151,11 +151,21 @@ fn csrf_refused(lang: Lang, uri: &Uri) -> Response {
     )
 }
 
+/// Where a page sends a browser that is not signed in: the sign-in form, saying the
+/// session ended when the browser still holds a session cookie (expired, or ended).
+fn to_sign_in(headers: &HeaderMap) -> Response {
+    if cookie(headers, SESSION_COOKIE).is_some() {
+        Redirect::to("/login?why=ended").into_response()
+    } else {
+        Redirect::to("/login").into_response()
+    }
+}
+
 /// `/`: the signed-in user's start page, or the sign-in form.
-pub async fn home(Viewer(viewer): Viewer) -> Redirect {
+pub async fn home(Viewer(viewer): Viewer, headers: HeaderMap) -> Response {
     match viewer {
-        Some(_) => Redirect::to("/requests"),
-        None => Redirect::to("/login"),
+        Some(_) => Redirect::to("/requests").into_response(),
+        None => to_sign_in(&headers),
     }
 }
 
@@ -428,10 +438,11 @@ pub async fn requests(
     State(state): State<AppState>,
     PageLang(lang): PageLang,
     Viewer(viewer): Viewer,
+    headers: HeaderMap,
     uri: Uri,
 ) -> Response {
     let Some(user) = viewer else {
-        return Redirect::to("/login").into_response();
+        return to_sign_in(&headers);
     };
     match request_rows(&state, &user, lang).await {
         Ok(rows) => {
