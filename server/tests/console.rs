@@ -224,7 +224,7 @@ async fn a_manager_signs_in_through_the_form_and_sees_the_pending_requests_escap
         assert!(!page.body.contains("<script>alert(1)</script>"));
         let shown = page
             .body
-            .split("<td>")
+            .split("<td class=\"prose\">")
             .find(|c| c.contains("核实地址"))
             .unwrap_or_default();
         // Shown as text: askama escapes `<` and `>` as numeric references.

@@ -58,6 +58,17 @@ async function assertOneLanguage(page, lang, other, what) {
   }
 }
 
+/** Screenshots the page at a laptop's width and at a tablet's, where nothing may push the
+ *  page wider than the screen (a wide table scrolls inside its panel). */
+async function shoot(page, name, what) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  await page.setViewportSize({ width: 768, height: 1024 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `${what}: the page is ${overflow} px wider than a tablet`);
+  await page.screenshot({ path: join(shots, `${name}-tablet.png`), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
 /** axe-core's serious and critical violations on the page (in a CSP-bypassing context). */
 async function assertAccessible(context, url, what) {
   const page = await context.newPage();
@@ -101,7 +112,7 @@ for (const backend of backends()) {
         assert.match(page.url(), /\/login$/, what);
         assert.equal(await page.getAttribute('html', 'lang'), lang, what);
         await assertOneLanguage(page, lang, other, `${what} sign-in`);
-        await page.screenshot({ path: join(shots, `signin-${lang}.png`) });
+        await shoot(page, `signin-${lang}`, `${what} sign-in`);
 
         // The keyboard alone: the name field has the focus, Tab to the password, Enter.
         await page.keyboard.type('manager');
@@ -115,7 +126,7 @@ for (const backend of backends()) {
         await page.waitForLoadState('load');
         assert.ok((await page.locator('[role=alert]').innerText()).length > 0, what);
         await assertOneLanguage(page, lang, other, `${what} refused sign-in`);
-        await page.screenshot({ path: join(shots, `signin-refused-${lang}.png`) });
+        await shoot(page, `signin-refused-${lang}`, `${what} refused sign-in`);
         // The name is kept and the password field has the focus.
         await page.keyboard.type(server.users.get('manager'));
         await page.keyboard.press('Enter');
@@ -128,7 +139,7 @@ for (const backend of backends()) {
         // Actor: anyone putting markup into a field a manager reads: it shows as text.
         assert.ok((await rows.first().innerText()).includes(XSS), what);
         assert.equal(await page.locator('tbody img').count(), 0, what);
-        await page.screenshot({ path: join(shots, `requests-${lang}.png`), fullPage: true });
+        await shoot(page, `requests-${lang}`, `${what} requests`);
         assert.deepEqual(dialogs, [], `${what}: no script ran`);
 
         const axe = await chrome.newContext({ locale, bypassCSP: true, storageState: await context.storageState() });

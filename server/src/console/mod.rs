@@ -4,8 +4,8 @@
 //! (`server/assets/console.css`), every string from the message files ([`i18n`]).
 //!
 //! Every page answers with a strict Content-Security-Policy (no inline script or style, no
-//! other origin, no framing), `Referrer-Policy: no-referrer` and `Cache-Control: no-store`
-//! (pages show debtor data). Every form carries a CSRF token: the session's own (a digest of
+//! other origin, no framing) and `Referrer-Policy: no-referrer`; like every answer of the
+//! server, with `Cache-Control: no-store` (pages show debtor data). Every form carries a CSRF token: the session's own (a digest of
 //! its token under the purpose `console-csrf`) once signed in, a double-submit cookie on
 //! the sign-in form. Console handlers call the same services as the JSON API, never a
 //! second copy of a rule.
@@ -62,7 +62,8 @@ pub(crate) fn html(status: StatusCode, body: String) -> Response {
     response
 }
 
-/// The headers every console answer carries.
+/// The headers every console answer carries besides those of every answer
+/// (`nosniff`, `no-store`: [`crate::headers::harden`]).
 pub(crate) fn secure_page_headers(headers: &mut HeaderMap) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -73,7 +74,6 @@ pub(crate) fn secure_page_headers(headers: &mut HeaderMap) {
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 /// The stylesheet: cached by the browser for a day (it holds no data).

@@ -21,6 +21,8 @@ use crate::auth::{SESSION_COOKIE, SESSION_TTL_MS, UserAuth};
 use crate::db::Role;
 use crate::error::AppError;
 use crate::throttle::{ClientAddr, Refusal};
+use crate::visits::policy::current;
+use crate::visits::requests::queue;
 
 /// What every page's frame needs: the language, the title, who is signed in, the form
 /// token, the section to mark in the navigation, the language switch's link.
@@ -186,6 +188,14 @@ pub struct SigninQuery {
     pub why: Option<String>,
 }
 
+/// The `Set-Cookie` value of the sign-in form's double-submit cookie (`max_age_secs` 0
+/// clears it; none lasts the browser's session).
+fn csrf_cookie_header(token: &str, max_age_secs: Option<u32>, secure: bool) -> String {
+    let max_age = max_age_secs.map_or(String::new(), |s| format!("; Max-Age={s}"));
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{CSRF_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict{max_age}{secure}")
+}
+
 /// A fresh double-submit token and its cookie.
 fn csrf_cookie(
     state: &AppState,
@@ -194,12 +204,8 @@ fn csrf_cookie(
 ) -> Result<(String, String), AppError> {
     let token =
         crate::secrets::new_token("csrf_").map_err(|e| AppError::Internal(e.to_string()))?;
-    let secure = if secure_cookie(&state.config, headers, uri) {
-        "; Secure"
-    } else {
-        ""
-    };
-    let set = format!("{CSRF_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict{secure}");
+    let secure = secure_cookie(&state.config, headers, uri);
+    let set = csrf_cookie_header(&token, None, secure);
     Ok((token, set))
 }
 
@@ -331,14 +337,12 @@ fn signed_in(state: &AppState, headers: &HeaderMap, uri: &Uri, session: NewSessi
     let cookie = session_cookie_header(&session.token, SESSION_TTL_MS / 1000, secure);
     let mut response = Redirect::to("/requests").into_response();
     let h = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        h.append(header::SET_COOKIE, value);
-    }
     // The sign-in form's token has served its purpose.
-    h.append(
-        header::SET_COOKIE,
-        HeaderValue::from_static("tandem_csrf=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    for set in [cookie, csrf_cookie_header("", Some(0), secure)] {
+        if let Ok(value) = HeaderValue::from_str(&set) {
+            h.append(header::SET_COOKIE, value);
+        }
+    }
     secure_page_headers(h);
     response
 }
@@ -466,46 +470,48 @@ async fn request_rows(
     user: &UserAuth,
     lang: Lang,
 ) -> Result<Vec<RequestRow>, AppError> {
-    user.require(&[Role::Manager, Role::Admin])?;
-    let mut rows = Vec::new();
-    for bank in &user.user.bank_ids {
-        let zone = bank_zone(state, *bank).await?;
-        for r in state.db.visit_requests(*bank, Some("pending"), 500).await? {
-            let Some(case) = state.db.case(r.request.case_id).await? else {
-                continue;
-            };
-            rows.push(RequestRow {
-                requested: local_time(r.request.created_ms, zone),
-                case_ref: visible(&case.case_ref).into_owned(),
-                debtor: visible(&case.debtor_name).into_owned(),
-                card: case.card.as_str().to_owned(),
-                outstanding: yuan(case.outstanding_fen),
-                window_from: local_time(r.request.wanted_from_ms, zone),
-                window_until: local_time(r.request.wanted_until_ms, zone),
-                purpose: visible(&r.request.purpose).into_owned(),
-                requested_by: lang.t(if r.request.requested_device.is_some() {
-                    "requested-by-phone"
-                } else {
-                    "requested-by-console"
-                }),
-            });
-        }
+    let pending = queue(state, user, &user.user.bank_ids, Some("pending"), 500).await?;
+    let mut zones = std::collections::HashMap::new();
+    let mut rows = Vec::with_capacity(pending.len());
+    for r in pending {
+        let bank = r.request.bank_id;
+        let zone = match zones.get(&bank) {
+            Some(zone) => *zone,
+            None => *zones.entry(bank).or_insert(bank_zone(state, bank).await?),
+        };
+        let Some(case) = state.db.case(r.request.case_id).await? else {
+            continue;
+        };
+        rows.push(RequestRow {
+            requested: local_time(r.request.created_ms, zone),
+            case_ref: visible(&case.case_ref).into_owned(),
+            debtor: visible(&case.debtor_name).into_owned(),
+            card: case.card.as_str().to_owned(),
+            outstanding: yuan(case.outstanding_fen),
+            window_from: local_time(r.request.wanted_from_ms, zone),
+            window_until: local_time(r.request.wanted_until_ms, zone),
+            purpose: visible(&r.request.purpose).into_owned(),
+            requested_by: lang.t(if r.request.requested_device.is_some() {
+                "requested-by-phone"
+            } else {
+                "requested-by-console"
+            }),
+        });
     }
     Ok(rows)
 }
 
-/// The bank's time zone, from its latest policy (Asia/Shanghai when it names none the
-/// server knows).
+/// The bank's time zone, from its current policy (Asia/Shanghai when it has none yet or
+/// names a zone the server does not know).
 async fn bank_zone(
     state: &AppState,
     bank: tandem_core::model::BankId,
 ) -> Result<chrono_tz::Tz, AppError> {
-    let zone = state
-        .db
-        .latest_policy(bank)
-        .await?
-        .and_then(|p| serde_json::from_str::<tandem_core::model::Policy>(&p.body).ok())
-        .and_then(|p| p.time_zone.parse::<chrono_tz::Tz>().ok());
+    let zone = match current(state, bank).await {
+        Ok(view) => view.policy.time_zone.parse::<chrono_tz::Tz>().ok(),
+        Err(AppError::NotFound) => None,
+        Err(e) => return Err(e),
+    };
     Ok(zone.unwrap_or(chrono_tz::Asia::Shanghai))
 }
 

@@ -27,7 +27,8 @@ pub struct PolicyView {
     pub policy: Policy,
 }
 
-async fn current(
+/// The bank's current policy as stored; 404 when it has none.
+pub(crate) async fn current(
     state: &AppState,
     bank: tandem_core::model::BankId,
 ) -> Result<PolicyView, AppError> {

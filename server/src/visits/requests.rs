@@ -251,15 +251,26 @@ pub async fn list_requests(
         None => user.user.bank_ids.clone(),
     };
     let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = queue(&state, &user, &banks, params.status.as_deref(), limit).await?;
+    Ok(Json(rows.iter().map(RequestView::from).collect()))
+}
+
+/// The visit requests of `banks` (of the user's own), oldest first per bank, `status`
+/// only when given: what managers and admins read, in the JSON API and the console.
+pub(crate) async fn queue(
+    state: &AppState,
+    user: &UserAuth,
+    banks: &[BankId],
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<VisitRequestRecord>, AppError> {
+    user.require(&[Role::Manager, Role::Admin])?;
     let mut out = Vec::new();
     for bank in banks {
-        let rows = state
-            .db
-            .visit_requests(bank, params.status.as_deref(), limit)
-            .await?;
-        out.extend(rows.iter().map(RequestView::from));
+        user.check_bank(*bank)?;
+        out.extend(state.db.visit_requests(*bank, status, limit).await?);
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 /// The request, if the user's role and banks let them decide it (404 otherwise).
