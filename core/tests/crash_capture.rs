@@ -42,12 +42,18 @@ fn captures_survive_sigkill_at_random_moments() {
         serde_json::to_string(&fix).unwrap()
     );
 
-    let seed = u64::from_le_bytes(tandem_core::crypto::random_bytes::<8>().unwrap());
+    // `TANDEM_CRASH_SEED` replays a failed run's kill schedule (the timings still vary).
+    let seed = match std::env::var("TANDEM_CRASH_SEED") {
+        Ok(seed) => seed.parse().expect("TANDEM_CRASH_SEED is a u64"),
+        Err(_) => u64::from_le_bytes(tandem_core::crypto::random_bytes::<8>().unwrap()),
+    };
     println!("crash test seed {seed}");
     let mut rng = XorShift(seed | 1);
     let mut acknowledged_photos: BTreeSet<Digest> = BTreeSet::new();
     let mut acknowledged_audio_ms: i64 = 0;
     let mut killed_before_opening = 0;
+    // What each run acknowledged, for a failure's message.
+    let mut acknowledged_runs: Vec<(usize, i64)> = Vec::new();
     for run in 0..RUNS {
         // Most kills land while capturing; one in five lands anywhere from the start,
         // often during start-up and the recovery of the previous kill's leftovers.
@@ -61,13 +67,24 @@ fn captures_survive_sigkill_at_random_moments() {
             killed_before_opening += 1;
         }
         acknowledged_photos.extend(outcome.photos.iter().copied());
-        acknowledged_audio_ms += outcome.audio_samples as i64 * 1_000 / i64::from(SAMPLE_RATE);
+        let run_ms = outcome.audio_samples as i64 * 1_000 / i64::from(SAMPLE_RATE);
+        acknowledged_audio_ms += run_ms;
+        acknowledged_runs.push((run, run_ms));
         let stored = check_store(&phone_dir, visit, &outcome.photos, fix.clone());
+        let left: Vec<_> = std::fs::read_dir(phone_dir.join("audio-spool"))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "run {run}: spool not emptied by recovery: {left:?} (seed {seed})"
+        );
         assert!(
             stored.audio_ms >= acknowledged_audio_ms,
             "run {run}: audio lost beyond the open segment: acknowledged {acknowledged_audio_ms} ms, \
-             stored {} ms (seed {seed})",
-            stored.audio_ms
+             stored {} ms (seed {seed}); acknowledged per run (run, ms): {acknowledged_runs:?}; \
+             stored segments (start, ms, recovered): {:?}",
+            stored.audio_ms,
+            stored.timeline
         );
     }
     // Finally every item ever acknowledged is there, and every blob verifies.
@@ -193,6 +210,8 @@ struct Stored {
     audio_ms: i64,
     segments: usize,
     recovered_segments: usize,
+    /// Each stored segment as (start, duration, recovered), for a failure's message.
+    timeline: Vec<(i64, i64, bool)>,
 }
 
 /// Reopens the phone (running recovery) and checks the store and blobs.
@@ -211,6 +230,7 @@ fn check_store(dir: &Path, visit: VisitId, expect_photos: &[Digest], fix: Fix) -
         audio_ms: 0,
         segments: 0,
         recovered_segments: 0,
+        timeline: Vec::new(),
     };
     let verify_all = expect_photos.is_empty();
     for event in &events {
@@ -231,11 +251,13 @@ fn check_store(dir: &Path, visit: VisitId, expect_photos: &[Digest], fix: Fix) -
             }
             EventKind::AudioSegment {
                 digest,
+                start_ms,
                 duration_ms,
                 recovered,
                 ..
             } => {
                 stored.audio_ms += duration_ms;
+                stored.timeline.push((*start_ms, *duration_ms, *recovered));
                 stored.segments += 1;
                 stored.recovered_segments += usize::from(*recovered);
                 if verify_all {

@@ -28,6 +28,8 @@ struct OldRows {
     approval_id: ApprovalId,
     ticket: Signed<VisitTicket>,
     visit: VisitId,
+    /// A teammate's phone the server revoked (schema 5).
+    revoked: DeviceId,
 }
 
 fn old_rows(bank: BankId) -> OldRows {
@@ -94,6 +96,7 @@ fn old_rows(bank: BankId) -> OldRows {
         approval_id,
         ticket: Signed::sign(&ticket, &server).unwrap(),
         visit,
+        revoked: DeviceId::new(),
     }
 }
 
@@ -187,6 +190,14 @@ fn fill(conn: &Connection, version: u32, rows: &OldRows) {
                 "INSERT INTO receipt_serials (serial, visit_id, state, reserved_at_ms)
                  VALUES (42, ?1, 'reserved', 17)",
                 rusqlite::params![rows.visit.to_string()],
+            )
+            .unwrap();
+        }
+        5 => {
+            conn.execute(
+                "INSERT INTO revoked_devices (device_id, agent_id, revoked_at_ms, document)
+                 VALUES (?1, ?2, 18, '{}')",
+                rusqlite::params![rows.revoked.to_string(), AgentId::new().to_string()],
             )
             .unwrap();
         }
@@ -290,6 +301,10 @@ fn every_earlier_schema_upgrades_keeps_its_data_and_matches_a_fresh_one() {
             let kept = store.read(|tx| tx.serial_entry(ReceiptSerial(42))).unwrap();
             assert!(kept.is_some(), "the reserved receipt number survived");
         }
+        if version >= 5 {
+            let revoked = store.read(|tx| tx.revoked_at(rows.revoked)).unwrap();
+            assert_eq!(revoked, Some(18), "the revoked partner survived");
+        }
         // What the steps added work on the upgraded file: a visit's log, answered nonces,
         // receipt numbers.
         let agent = AgentId::new();
@@ -314,6 +329,11 @@ fn every_earlier_schema_upgrades_keeps_its_data_and_matches_a_fresh_one() {
                 assert!(!tx.record_answered_nonce(&[7; 16], visit, 2)?, "a replay");
                 tx.reserve_serial(ReceiptSerial(1), visit, 3)?;
                 assert!(tx.void_serial(ReceiptSerial(1), "abandoned before co-signing")?);
+                assert!(tx.claim_audio_segment(visit, "recording-1", 0)?);
+                assert!(
+                    !tx.claim_audio_segment(visit, "recording-1", 0)?,
+                    "chained once"
+                );
                 Ok::<_, StoreError>(())
             })
             .unwrap();

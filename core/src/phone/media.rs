@@ -197,19 +197,10 @@ impl Phone {
         }
         let fix = self.location.current_fix();
         self.store.write(|tx| {
-            let events = tx.events(visit)?;
-            let chained = events.iter().any(|e| match &e.kind {
-                EventKind::AudioSegment {
-                    digest: d,
-                    start_ms,
-                    ..
-                } => *d == digest && *start_ms == segment.start_ms,
-                EventKind::AudioGap { from_ms, .. } => {
-                    segment.samples == 0 && gap.is_some_and(|g| g.from_ms == *from_ms)
-                }
-                _ => false,
-            });
-            if chained {
+            // A segment is its recording and position, never its bytes and start: a
+            // constant tone or silence, with a start time repeated by a clock that
+            // restarted, is still a new segment.
+            if !tx.claim_audio_segment(visit, &segment.recording_id, segment.index)? {
                 return Ok(());
             }
             let record = tx.visit(visit)?.ok_or_else(|| Error::NotFound {
@@ -260,7 +251,18 @@ impl Phone {
         }
         let report = audio::recover(&spool)?;
         for anomaly in &report.anomalies {
-            tracing::warn!(path = %anomaly.path.display(), kind = ?anomaly.kind, "audio spool anomaly left in place");
+            match anomaly.kind {
+                // Only metadata is left: a sidecar write that never committed, or the
+                // sidecar of a segment whose WAV went after it was stored and chained.
+                audio::AnomalyKind::LeftoverTemp | audio::AnomalyKind::StaleSidecar => {
+                    audio::remove_leftover(&anomaly.path)?;
+                }
+                _ => tracing::warn!(
+                    path = %anomaly.path.display(),
+                    kind = ?anomaly.kind,
+                    "audio spool anomaly left in place"
+                ),
+            }
         }
         for recovered in &report.segments {
             let segment = &recovered.segment;

@@ -118,6 +118,22 @@ impl ReadTx<'_> {
 }
 
 impl WriteTx<'_> {
+    /// Records that segment `position` of audio recording `recording_id` is chained to
+    /// `visit`'s log; `false` if it already was (a segment found again after a crash).
+    pub fn claim_audio_segment(
+        &self,
+        visit: VisitId,
+        recording_id: &str,
+        position: u32,
+    ) -> Result<bool, StoreError> {
+        let inserted = self.conn.execute(
+            "INSERT INTO audio_segments_chained (recording_id, position, visit_id)
+             VALUES (?1, ?2, ?3) ON CONFLICT (recording_id, position) DO NOTHING",
+            params![recording_id, position, visit.to_string()],
+        )?;
+        Ok(inserted > 0)
+    }
+
     /// Indexes a blob for a visit; `false` if it was already indexed identically.
     pub fn add_evidence(&self, visit: VisitId, item: &EvidenceItem) -> Result<bool, StoreError> {
         let state = self.existing_visit(visit)?.visit.state;

@@ -46,10 +46,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "the outbox, the server's receipts and revoked devices",
         apply: |tx| tx.execute_batch(V5_OUTBOX),
     },
+    Migration {
+        version: 6,
+        name: "audio segments chained, by recording and index",
+        apply: |tx| tx.execute_batch(V6_AUDIO_SEGMENTS),
+    },
 ];
 
 /// The version this code creates and understands.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 const V1_DEVICE_AND_DOCUMENTS: &str = "
 CREATE TABLE meta (
@@ -260,6 +265,19 @@ CREATE TABLE server_receipts (
     verdict     TEXT NOT NULL CHECK (verdict IN ('accepted', 'quarantined')),
     verified_ms INTEGER NOT NULL
 ) STRICT;
+";
+
+const V6_AUDIO_SEGMENTS: &str = "
+-- The audio segments already stored and chained, by their recording (a random id per
+-- start of audio) and position in it: a segment found again in the spool after a crash is
+-- chained once. Two segments with the same bytes and start (a constant tone, silence, a
+-- clock restarted with the process) are still two segments.
+CREATE TABLE audio_segments_chained (
+    recording_id TEXT NOT NULL,
+    position     INTEGER NOT NULL CHECK (position >= 0),
+    visit_id     TEXT NOT NULL REFERENCES visits (id),
+    PRIMARY KEY (recording_id, position)
+) STRICT, WITHOUT ROWID;
 ";
 
 /// The database's schema version.

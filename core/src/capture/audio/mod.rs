@@ -45,7 +45,7 @@ mod spool;
 use std::path::PathBuf;
 
 pub use recorder::AudioRecorder;
-pub use recover::recover;
+pub use recover::{recover, remove_leftover};
 
 /// Highest sample rate accepted; far above any phone microphone, low enough for WAV fields.
 pub const MAX_SAMPLE_RATE: u32 = 384_000;

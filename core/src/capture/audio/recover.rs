@@ -97,6 +97,17 @@ pub fn recover(spool_dir: &Path) -> Result<RecoveryReport, AudioError> {
     Ok(report)
 }
 
+/// Removes a spool file that holds only metadata ([`AnomalyKind::LeftoverTemp`] or
+/// [`AnomalyKind::StaleSidecar`], whose segment was stored before its WAV was removed), and
+/// makes the removal durable. Never call it for an anomaly that may hold audio.
+pub fn remove_leftover(path: &Path) -> Result<(), AudioError> {
+    spool::remove_if_exists(path)?;
+    match path.parent() {
+        Some(dir) => spool::sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
 impl RecoveryReport {
     fn anomaly(&mut self, path: PathBuf, kind: AnomalyKind) {
         self.anomalies.push(SpoolAnomaly { path, kind });
