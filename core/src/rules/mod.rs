@@ -19,7 +19,7 @@ mod sync;
 mod violation;
 
 pub use audio::{AudioGapSpan, audio_gaps};
-pub use case::{Unworkable, case_unworkable};
+pub use case::{Unworkable, case_unworkable, debtor_day_full};
 pub use check_in::{CheckInInput, PartnerPresence, check_check_in, check_check_in_readiness};
 pub use context::VisitContext;
 pub use during::{ActionInput, check_action};
