@@ -10,14 +10,18 @@
 //! ```
 //! `TANDEM_BENCH_VISITS` and `TANDEM_BENCH_CLIENTS` change the load.
 
+#[path = "support/nginx.rs"]
+mod nginx;
+#[path = "support/postgres.rs"]
+mod postgres;
 #[path = "support/visits.rs"]
 mod visits;
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -294,64 +298,13 @@ async fn run_tandem(
     (visits_s, mb_s)
 }
 
-/// nginx with a PUT location writing under `root`, on an ephemeral port; `None` when
-/// nginx is not installed.
-fn start_nginx(work: &Path) -> Option<(Child, String)> {
-    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let dir = work.join("nginx");
-    let root = dir.join("root");
-    std::fs::create_dir_all(root.join("up")).ok()?;
-    std::fs::create_dir_all(dir.join("tmp")).ok()?;
-    // As root, nginx's workers would drop to `nobody` and could not write into our
-    // temp folder: keep them as the bench's user.
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let user = if unsafe { libc::geteuid() } == 0 {
-        "user root root;"
-    } else {
-        ""
-    };
-    let conf = format!(
-        "{user} daemon off; worker_processes 2; pid {d}/nginx.pid; error_log {d}/error.log;\n\
-         events {{ worker_connections 1024; }}\n\
-         http {{ access_log off; client_body_temp_path {d}/tmp; \
-         proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; \
-         scgi_temp_path {d}/tmp;\n\
-         server {{ listen 127.0.0.1:{port}; client_max_body_size 0; \
-         location /up/ {{ root {r}; dav_methods PUT; create_full_put_path on; }} }} }}\n",
-        d = dir.display(),
-        r = root.display(),
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).ok()?;
-    let child = Command::new(bin)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((child, base));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 /// The peer: the same blob bytes PUT by the same clients to nginx.
 async fn run_nginx(per_client: &Arc<Vec<Vec<BenchVisit>>>, work: &Path) -> Option<f64> {
-    let (mut child, base) = start_nginx(work)?;
+    let (mut child, base, _) = nginx::start_nginx(
+        work,
+        "location /up/ { root ROOT; dav_methods PUT; create_full_put_path on; }",
+        &["up"],
+    )?;
     let http = reqwest::Client::new();
     let total_bytes: u64 = per_client.iter().flatten().map(BenchVisit::bytes).sum();
     let started = Instant::now();
@@ -437,7 +390,7 @@ fn main() {
         run_tandem("SQLite", &org, &per_client, &key, None, work.path()).await;
         match std::env::var("TANDEM_TEST_DATABASE_URL") {
             Ok(admin) if !admin.is_empty() => {
-                let url = fresh_pg_database(&admin).await;
+                let url = postgres::fresh_database(&admin).await;
                 run_tandem(
                     "PostgreSQL",
                     &org,
@@ -453,22 +406,4 @@ fn main() {
             ),
         }
     });
-}
-
-/// Creates an empty database on the admin URL's cluster; returns its URL.
-async fn fresh_pg_database(admin: &str) -> String {
-    use sqlx::Connection as _;
-    let name = format!("bench_{}", uuid::Uuid::now_v7().simple());
-    let mut c = sqlx::PgConnection::connect(admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let (base, query) = match admin.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (admin, String::new()),
-    };
-    let (scheme, rest) = base.split_once("://").unwrap();
-    let authority = rest.split('/').next().unwrap_or_default();
-    format!("{scheme}://{authority}/{name}{query}")
 }

@@ -10,6 +10,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use tandem_core::crypto::SoftwareSigner;
 
+pub mod audit;
 pub mod auth;
 pub mod blobstore;
 pub mod clock;
@@ -23,6 +24,7 @@ pub mod ingest;
 pub mod input;
 pub mod key;
 pub mod metrics;
+pub mod receipts;
 pub mod secrets;
 pub mod serve;
 pub mod service;
@@ -58,6 +60,8 @@ pub struct Config {
     pub trust_forwarded_proto: bool,
     /// Sign-in throttling: the hash pool and the failure backoff.
     pub login: throttle::LoginLimits,
+    /// Account rules (A01): lockout, password age and policy.
+    pub account: auth::AccountPolicy,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             secure_cookies: false,
             trust_forwarded_proto: false,
             login: throttle::LoginLimits::default(),
+            account: auth::AccountPolicy::default(),
         }
     }
 }

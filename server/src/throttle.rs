@@ -356,6 +356,23 @@ impl LoginThrottle {
     }
 }
 
+impl LoginThrottle {
+    /// Hashes a new password on the hash pool, like [`LoginThrottle::verify`]: queued if
+    /// the queue has room, refused with [`Refusal::Busy`] otherwise.
+    pub async fn hash(&self, password: String) -> Result<String, VerifyError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pool.submit(Box::new(move || {
+            if tx.is_closed() {
+                return;
+            }
+            let _ = tx.send(crate::secrets::hash_password(&password));
+        }))?;
+        rx.await
+            .map_err(|_| VerifyError::Failed("password hash thread stopped".to_owned()))?
+            .map_err(|e| VerifyError::Failed(e.to_string()))
+    }
+}
+
 /// A poisoned lock only means a panic elsewhere mid-update: the counts stay usable.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -129,6 +129,17 @@ const ROWS: &[Row] = &[
         body: None,
         expect: [401, 401, 401, 200, 200, 200, 200, 200, 200],
     },
+    // A01: a password change needs a session and the current password (wrong here, so the
+    // table's sessions keep theirs).
+    Row {
+        method: Method::POST,
+        path: "/v1/password",
+        body: Some(|_| {
+            json!({"current_password": "not-the-password",
+                   "new_password": "a-new-password-long-enough"})
+        }),
+        expect: [401, 401, 401, 422, 422, 422, 422, 422, 422],
+    },
     Row {
         method: Method::GET,
         path: "/v1/device",

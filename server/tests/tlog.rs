@@ -84,6 +84,7 @@ async fn commit_entries(
                 verdict: Verdict::Accepted,
                 report: "{}".into(),
                 flags: Vec::new(),
+                money: Default::default(),
                 now_ms: tandem_server::clock::system_now_ms(),
                 signer,
             })

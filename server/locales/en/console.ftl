@@ -49,3 +49,24 @@ error-internal = Something went wrong on our side: try again later. If it persis
 error-back = Back to the start page
 
 footer-masked = Card and ID numbers are shown masked.
+
+## Account security (A01)
+nav-password = Change password
+signin-locked = Too many failed sign-ins in a row: this account is locked. Try again in { $minutes } minutes.
+signin-elsewhere = Your account signed in somewhere else, which ended this session. If that was not you, change your password at once and tell your administrator.
+password-title = Change password
+password-heading = Change your password
+password-expired = Your password is more than { $days } days old. Choose a new one before you continue.
+password-current = Current password
+password-new = New password
+password-confirm = New password again
+password-rules = At least { $min } characters, not containing your sign-in name, and none of your last { $count } passwords.
+password-submit = Change password
+password-ends-others = Changing your password signs you out everywhere else.
+password-error-current = The current password is not right.
+password-error-short = The new password is too short: it needs at least { $min } characters.
+password-error-login = The new password must not contain your sign-in name.
+password-error-reused = The new password must not be one of your last { $count } passwords.
+password-error-confirm = The two new passwords are not the same.
+password-changed = Your password has been changed. You have been signed out everywhere else.
+password-continue = Continue to the console

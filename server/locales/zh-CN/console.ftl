@@ -49,3 +49,24 @@ error-internal = 系统出现问题，请稍后再试。如问题持续，请联
 error-back = 返回首页
 
 footer-masked = 卡号和身份证号均已脱敏显示。
+
+## Account security (A01)
+nav-password = 修改密码
+signin-locked = 连续登录失败次数过多，该账号已被锁定，请在 { $minutes } 分钟后再试。
+signin-elsewhere = 您的账号已在其他地方登录，本次会话已结束。如果不是您本人操作，请立即修改密码并联系管理员。
+password-title = 修改密码
+password-heading = 修改密码
+password-expired = 您的密码已超过 { $days } 天未修改。请先设置新密码，然后才能继续使用控制台。
+password-current = 当前密码
+password-new = 新密码
+password-confirm = 再次输入新密码
+password-rules = 新密码至少 { $min } 个字符，不能包含用户名，且不能与最近 { $count } 次使用过的密码相同。
+password-submit = 确认修改
+password-ends-others = 修改密码后，您在其他设备或浏览器上的登录将全部退出。
+password-error-current = 当前密码不正确。
+password-error-short = 新密码太短：至少需要 { $min } 个字符。
+password-error-login = 新密码不能包含用户名。
+password-error-reused = 新密码不能与最近 { $count } 次使用过的密码相同。
+password-error-confirm = 两次输入的新密码不一致。
+password-changed = 密码已修改。您在其他设备或浏览器上的登录已全部退出。
+password-continue = 进入控制台

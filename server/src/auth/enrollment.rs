@@ -1,21 +1,26 @@
 //! Enrolment and the devices it makes: a phone enrols with a one-time code and a proof of
 //! its key, reads itself back; an admin revokes a device or issues an agent a new code.
 
+use std::net::IpAddr;
+
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tandem_core::crypto::{PublicKey, SignatureRecord};
-use tandem_core::model::{AgentId, DeviceId};
+use tandem_core::model::{AgentId, BankId, DeviceId};
 use tandem_core::phone::Enrollment;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{DEVICE_TOKEN_PREFIX, DeviceAuth, ENROLL_PURPOSE, ENROLLMENT_CODE_TTL_MS, UserAuth};
+use crate::audit::{AuditAction, AuditEntry};
 use crate::db::auth::{EnrollOutcome, NewDevice};
 use crate::db::{NewEnrollmentCode, Role};
 use crate::error::{AppError, Problem};
+use crate::throttle::ClientAddr;
 use crate::{AppState, secrets};
 
 /// A phone's enrollment: the one-time code, its public key, and a signature with that key
@@ -203,6 +208,7 @@ pub struct RevokeResponse {
     ))]
 pub async fn revoke(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     user: UserAuth,
     Path(id): Path<String>,
     body: Result<Json<RevokeRequest>, JsonRejection>,
@@ -210,7 +216,25 @@ pub async fn revoke(
     user.require(&[Role::Admin])?;
     let id: DeviceId = id.parse().map_err(|_| AppError::NotFound)?;
     let Json(req) = body?;
-    if req.reason.trim().is_empty() || req.reason.chars().count() > 200 {
+    Ok(Json(
+        revoke_device(&state, &user, id, &req.reason, client).await?,
+    ))
+}
+
+/// Revokes a device of the admin's banks (another bank's device is "not found"): its token
+/// stops working at once, and bundles it signs from now on are rejected at ingest. Written
+/// to the audit log, once for each bank of the admin's the agent works for. What the JSON
+/// API and the console's form share.
+pub(crate) async fn revoke_device(
+    state: &AppState,
+    user: &UserAuth,
+    id: DeviceId,
+    reason: &str,
+    client: Option<IpAddr>,
+) -> Result<RevokeResponse, AppError> {
+    user.require(&[Role::Admin])?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
         return Err(AppError::invalid(
             "revocation-reason",
             "Give a reason of 1 to 200 characters.",
@@ -219,7 +243,21 @@ pub async fn revoke(
     let device = state.db.device(id).await?.ok_or(AppError::NotFound)?;
     user.check_any_bank(&device.bank_ids)?;
     let now = state.now_ms();
-    state.db.revoke_device(id, now, req.reason.trim()).await?;
+    if state.db.revoke_device(id, now, reason).await? {
+        let banks = shared_banks(user, &device.bank_ids);
+        let entry = AuditEntry::new(
+            now,
+            AuditAction::DeviceRevoked,
+            "device",
+            Some(id.to_string()),
+        )
+        .by(user.user.user_id)
+        .from_addr(client)
+        .detail(json!({ "agent": device.agent_id.to_string(), "reason": reason }));
+        for entry in entry.per_bank(&banks) {
+            state.db.append_audit(&entry).await?;
+        }
+    }
     let revoked_at_ms = state
         .db
         .device(id)
@@ -227,10 +265,15 @@ pub async fn revoke(
         .and_then(|d| d.revoked_at_ms)
         .unwrap_or(now);
     tracing::info!(device = %id, "device revoked");
-    Ok(Json(RevokeResponse {
+    Ok(RevokeResponse {
         device_id: id.to_string(),
         revoked_at_ms,
-    }))
+    })
+}
+
+/// The banks of `banks` the user is scoped to (what an admin's audit entry concerns).
+pub(crate) fn shared_banks(user: &UserAuth, banks: &[BankId]) -> Vec<BankId> {
+    banks.iter().copied().filter(|b| user.sees(*b)).collect()
 }
 
 /// A new one-time enrollment code, shown once.
@@ -257,11 +300,26 @@ pub struct NewCodeResponse {
     ))]
 pub async fn new_code(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     user: UserAuth,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<NewCodeResponse>), AppError> {
     user.require(&[Role::Admin])?;
     let agent: AgentId = id.parse().map_err(|_| AppError::NotFound)?;
+    let issued = issue_enrollment_code(&state, &user, agent, client).await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Issues a new one-time enrollment code for an agent of the admin's banks (another bank's
+/// agent is "not found"): stored hashed, returned once. Written to the audit log with its
+/// expiry, never the code. What the JSON API and the console's form share.
+pub(crate) async fn issue_enrollment_code(
+    state: &AppState,
+    user: &UserAuth,
+    agent: AgentId,
+    client: Option<IpAddr>,
+) -> Result<NewCodeResponse, AppError> {
+    user.require(&[Role::Admin])?;
     let banks = state
         .db
         .agent_banks(agent)
@@ -276,11 +334,20 @@ pub async fn new_code(
         expires_ms: now + ENROLLMENT_CODE_TTL_MS,
     };
     state.db.add_enrollment_code(agent, &stored, now).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NewCodeResponse {
-            code,
-            expires_ms: stored.expires_ms,
-        }),
-    ))
+    let entry = AuditEntry::new(
+        now,
+        AuditAction::EnrollmentCodeIssued,
+        "agent",
+        Some(agent.to_string()),
+    )
+    .by(user.user.user_id)
+    .from_addr(client)
+    .detail(json!({ "code_id": stored.id.to_string(), "expires_ms": stored.expires_ms }));
+    for entry in entry.per_bank(&shared_banks(user, &banks)) {
+        state.db.append_audit(&entry).await?;
+    }
+    Ok(NewCodeResponse {
+        code,
+        expires_ms: stored.expires_ms,
+    })
 }

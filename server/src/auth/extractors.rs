@@ -9,6 +9,7 @@ use tandem_core::model::BankId;
 
 use super::{DEVICE_TOKEN_PREFIX, SESSION_COOKIE, SESSION_TOKEN_PREFIX};
 use crate::db::Role;
+use crate::db::account::SessionEnd;
 use crate::db::auth::{DeviceRecord, SessionUser};
 use crate::error::AppError;
 use crate::{AppState, secrets};
@@ -69,7 +70,11 @@ impl FromRequestParts<AppState> for DeviceAuth {
     }
 }
 
-/// A signed-in console user, from a `tss_` bearer token or the session cookie.
+/// A signed-in console user, from a `tss_` bearer token or the session cookie, whose
+/// password has not expired (A01): 401 without a live session (`session-replaced` when a
+/// sign-in elsewhere ended it), 403 `password-expired` when the password must be changed
+/// first. Every route taking it gets both checks; only changing the password and signing
+/// out take [`SessionAuth`] instead.
 #[derive(Debug, Clone)]
 pub struct UserAuth {
     /// The user.
@@ -78,25 +83,99 @@ pub struct UserAuth {
     pub(super) token_hash: String,
 }
 
+/// What the request's session token comes to.
+pub(crate) enum SessionLookup {
+    /// A live session.
+    Live(UserAuth),
+    /// A session a sign-in elsewhere ended (one session per account).
+    Replaced,
+    /// No token, or no live session for it.
+    None,
+}
+
+/// Looks up the request's session (bearer token first, then the cookie).
+pub(crate) async fn lookup_session(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<SessionLookup, AppError> {
+    let Some(token) = bearer(&parts.headers)
+        .or_else(|| session_cookie(&parts.headers))
+        .filter(|t| t.starts_with(SESSION_TOKEN_PREFIX))
+    else {
+        return Ok(SessionLookup::None);
+    };
+    let token_hash = secrets::token_hash(token);
+    if let Some(user) = state.db.session_user(&token_hash, state.now_ms()).await? {
+        return Ok(SessionLookup::Live(UserAuth { user, token_hash }));
+    }
+    Ok(match state.db.session_end_reason(&token_hash).await? {
+        Some(SessionEnd::Replaced) => SessionLookup::Replaced,
+        _ => SessionLookup::None,
+    })
+}
+
+/// 401 `session-replaced`: the account signed in elsewhere.
+pub(crate) fn session_replaced() -> AppError {
+    AppError::problem(
+        StatusCode::UNAUTHORIZED,
+        "session-replaced",
+        "Session replaced",
+        "This account signed in elsewhere, which ended this session (one session per \
+         account); sign in again.",
+    )
+    .with_rule("A01")
+}
+
+/// 403 `password-expired`: the password must be changed before anything else.
+pub(crate) fn password_expired() -> AppError {
+    AppError::problem(
+        StatusCode::FORBIDDEN,
+        "password-expired",
+        "Password expired",
+        "The password is older than the policy allows: change it with POST /v1/password \
+         before anything else.",
+    )
+    .with_rule("A01")
+}
+
+/// A live console session whatever its password's age: only for changing the password and
+/// signing out. Everything else takes [`UserAuth`].
+#[derive(Debug, Clone)]
+pub struct SessionAuth(pub UserAuth);
+
+impl FromRequestParts<AppState> for SessionAuth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        match lookup_session(parts, state).await? {
+            SessionLookup::Live(user) => Ok(Self(user)),
+            SessionLookup::Replaced => Err(session_replaced()),
+            SessionLookup::None => Err(AppError::Unauthorized),
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for UserAuth {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = bearer(&parts.headers)
-            .or_else(|| session_cookie(&parts.headers))
-            .filter(|t| t.starts_with(SESSION_TOKEN_PREFIX))
-            .ok_or(AppError::Unauthorized)?;
-        let token_hash = secrets::token_hash(token);
-        let user = state
-            .db
-            .session_user(&token_hash, state.now_ms())
-            .await?
-            .ok_or(AppError::Unauthorized)?;
-        Ok(Self { user, token_hash })
+        let SessionAuth(user) = SessionAuth::from_request_parts(parts, state).await?;
+        if user.password_expired(state) {
+            return Err(password_expired());
+        }
+        Ok(user)
     }
 }
 
 impl UserAuth {
+    /// Whether the user's password must be changed before anything else (A01).
+    pub fn password_expired(&self, state: &AppState) -> bool {
+        state
+            .config
+            .account
+            .password_expired(self.user.password_changed_ms, state.now_ms())
+    }
+
     /// The stored digest of the session's token: names this session without revealing the
     /// token (the console derives its forms' CSRF token from it).
     pub fn session_digest(&self) -> &str {

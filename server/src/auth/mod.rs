@@ -13,16 +13,20 @@ use utoipa::OpenApi;
 use crate::AppState;
 use crate::db::Role;
 
+pub mod account;
 mod enrollment;
 mod extractors;
 pub(crate) mod sessions;
+pub(crate) mod users;
 
+pub use account::{AccountPolicy, PasswordChangeRequest, change_password_json};
 pub use enrollment::{
     DeviceInfo, EnrollRequest, EnrollResponse, NewCodeResponse, RevokeRequest, RevokeResponse,
     device_self, enroll, new_code, revoke,
 };
-pub(crate) use extractors::cookie;
-pub use extractors::{DeviceAuth, UserAuth};
+pub(crate) use enrollment::{issue_enrollment_code, revoke_device, shared_banks};
+pub use extractors::{DeviceAuth, SessionAuth, UserAuth};
+pub(crate) use extractors::{SessionLookup, cookie, lookup_session};
 pub use sessions::{LoginRequest, LoginResponse, Me, login, logout, me};
 
 /// Prefix of device bearer tokens.
@@ -44,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/enroll", post(enroll))
         .route("/v1/login", post(login))
         .route("/v1/logout", post(logout))
+        .route("/v1/password", post(change_password_json))
         .route("/v1/me", get(me))
         .route("/v1/device", get(device_self))
         .route("/v1/devices/{id}/revoke", post(revoke))
@@ -57,6 +62,7 @@ pub fn routes() -> Router<AppState> {
         enrollment::enroll,
         sessions::login,
         sessions::logout,
+        account::change_password_json,
         sessions::me,
         enrollment::device_self,
         enrollment::revoke,
@@ -67,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         EnrollResponse,
         LoginRequest,
         LoginResponse,
+        PasswordChangeRequest,
         Me,
         DeviceInfo,
         RevokeRequest,

@@ -1,7 +1,8 @@
 //! The console's two languages: simplified Chinese (the default: the console is for
 //! Chinese bank staff first) and English, chosen per browser by the `tandem_lang` cookie,
 //! else by `Accept-Language`. Every string a page shows comes from the message files in
-//! `server/locales/{zh-CN,en}/console.ftl` (Fluent), embedded at build time.
+//! `server/locales/{zh-CN,en}/` (Fluent; one file per area of the console, the same files
+//! in both languages), embedded at build time.
 
 use std::sync::OnceLock;
 
@@ -12,8 +13,20 @@ use unic_langid::LanguageIdentifier;
 /// The cookie that keeps a browser's choice of language.
 pub const LANG_COOKIE: &str = "tandem_lang";
 
-const ZH_CN: &str = include_str!("../../locales/zh-CN/console.ftl");
-const EN: &str = include_str!("../../locales/en/console.ftl");
+/// The message files of one language, by area.
+macro_rules! message_files {
+    ($lang:literal) => {
+        &[
+            include_str!(concat!("../../locales/", $lang, "/console.ftl")),
+            include_str!(concat!("../../locales/", $lang, "/manage.ftl")),
+            include_str!(concat!("../../locales/", $lang, "/money.ftl")),
+            include_str!(concat!("../../locales/", $lang, "/admin.ftl")),
+        ]
+    };
+}
+
+const ZH_CN: &[&str] = message_files!("zh-CN");
+const EN: &[&str] = message_files!("en");
 
 /// A language the console speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +91,7 @@ impl Lang {
         offered.first().map_or(Lang::ZhCn, |(_, _, lang)| *lang)
     }
 
-    fn source(self) -> &'static str {
+    fn sources(self) -> &'static [&'static str] {
         match self {
             Lang::ZhCn => ZH_CN,
             Lang::En => EN,
@@ -98,6 +111,20 @@ impl Lang {
     /// both files complete, so this never reaches a user.
     pub fn t(self, id: &str) -> String {
         self.format(id, None)
+    }
+
+    /// What separates the items of a list of names: `、` in Chinese, `, ` in English.
+    pub fn list_separator(self) -> &'static str {
+        match self {
+            Lang::ZhCn => "、",
+            Lang::En => ", ",
+        }
+    }
+
+    /// Whether this language has the message `id` (for messages picked at run time, like a
+    /// problem's kind, that may fall back to a general one).
+    pub fn has(self, id: &str) -> bool {
+        self.bundle().has_message(id)
     }
 
     /// The message `id` with its arguments.
@@ -130,17 +157,22 @@ impl Lang {
 
     /// Every message id of this language's file.
     pub fn message_ids(self) -> Vec<String> {
-        FluentResource::try_new(self.source().to_owned())
-            .map(|resource| {
-                resource
-                    .entries()
-                    .filter_map(|entry| match entry {
-                        fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_owned()),
-                        _ => None,
+        self.sources()
+            .iter()
+            .flat_map(|source| {
+                FluentResource::try_new((*source).to_owned())
+                    .map(|resource| {
+                        resource
+                            .entries()
+                            .filter_map(|entry| match entry {
+                                fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_owned()),
+                                _ => None,
+                            })
+                            .collect::<Vec<_>>()
                     })
-                    .collect()
+                    .unwrap_or_default()
             })
-            .unwrap_or_default()
+            .collect()
     }
 }
 
@@ -155,15 +187,17 @@ fn build_bundle(lang: Lang) -> FluentBundle<FluentResource> {
     let mut bundle = FluentBundle::new_concurrent(vec![id]);
     // No Unicode isolation marks around arguments: the pages set `dir` themselves.
     bundle.set_use_isolating(false);
-    let resource = match FluentResource::try_new(lang.source().to_owned()) {
-        Ok(r) => r,
-        Err((r, errors)) => {
-            tracing::error!(lang = lang.tag(), ?errors, "console messages do not parse");
-            r
+    for source in lang.sources() {
+        let resource = match FluentResource::try_new((*source).to_owned()) {
+            Ok(r) => r,
+            Err((r, errors)) => {
+                tracing::error!(lang = lang.tag(), ?errors, "console messages do not parse");
+                r
+            }
+        };
+        if let Err(errors) = bundle.add_resource(resource) {
+            tracing::error!(lang = lang.tag(), ?errors, "console messages clash");
         }
-    };
-    if let Err(errors) = bundle.add_resource(resource) {
-        tracing::error!(lang = lang.tag(), ?errors, "console messages clash");
     }
     bundle
 }
@@ -175,17 +209,22 @@ mod tests {
     #[test]
     fn both_languages_have_the_same_messages_and_each_parses() {
         for lang in Lang::ALL {
-            assert!(
-                FluentResource::try_new(lang.source().to_owned()).is_ok(),
-                "{} does not parse",
-                lang.tag()
-            );
+            for (i, source) in lang.sources().iter().enumerate() {
+                assert!(
+                    FluentResource::try_new((*source).to_owned()).is_ok(),
+                    "{} file {i} does not parse",
+                    lang.tag()
+                );
+            }
         }
         let mut zh = Lang::ZhCn.message_ids();
         let mut en = Lang::En.message_ids();
         zh.sort();
         en.sort();
         assert!(!zh.is_empty());
+        let mut unique = zh.clone();
+        unique.dedup();
+        assert_eq!(unique, zh, "a message id is defined twice");
         assert_eq!(zh, en, "zh-CN and en must define the same message ids");
     }
 

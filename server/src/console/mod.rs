@@ -16,14 +16,24 @@
 //! no inline script allowed to run); a user of another bank guessing ids (the same "not
 //! found" page as for a random id).
 
+mod account;
+mod admin;
+mod cases;
+mod flags;
+mod frame;
 pub mod i18n;
+mod manage;
 mod pages;
+mod receipts;
+mod reports;
 mod session;
+mod visits;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub use i18n::Lang;
 pub use session::{CSRF_COOKIE, CSRF_FIELD};
@@ -38,10 +48,63 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::home))
         .route("/login", get(pages::signin_page).post(pages::signin))
-        .route("/logout", axum::routing::post(pages::signout))
+        .route("/logout", post(pages::signout))
         .route("/lang/{tag}", get(pages::switch_language))
-        .route("/requests", get(pages::requests))
+        .route("/requests", get(manage::requests))
+        .route("/requests/{id}", get(manage::request_page))
+        .route("/requests/{id}/approve", post(manage::approve))
+        .route("/requests/{id}/reject", post(manage::reject))
+        .route("/cases", get(cases::cases))
+        .route(
+            "/cases/import",
+            get(cases::import_form)
+                .post(cases::import)
+                .layer(DefaultBodyLimit::max(
+                    crate::visits::import::IMPORT_BODY_LIMIT + 64 * 1024,
+                )),
+        )
+        .route("/cases/import/template.csv", get(cases::import_template))
+        .route("/cases/{id}", get(cases::case_page))
+        .route("/cases/{id}/request", post(cases::request_visit))
+        .route("/visits", get(visits::visits))
+        .route("/visits/{id}", get(visits::visit_page))
+        .route("/cases/{id}/complaint", post(cases::record_complaint))
+        .route("/flags", get(flags::flags))
+        .route("/complaints/{id}/resolve", post(flags::resolve))
+        // Money (C03): receipts and their deposits, receipt-number ranges, reports.
+        .route("/receipts", get(receipts::receipts_page))
+        .route("/receipts/ranges", get(receipts::ranges_page))
+        .route("/receipts/{serial}/deposit", post(receipts::deposit))
+        .route("/reports", get(reports::reports_page))
+        .route("/reports/{file}", get(reports::download))
         .route("/assets/console.css", get(stylesheet))
+        // Account security (A01): the password change, forced once a password expired.
+        .route(
+            "/password",
+            get(account::password_page).post(account::change),
+        )
+        // Administration (D03: an admin's own banks only), every change audited.
+        .route(
+            "/admin/users",
+            get(admin::users::list).post(admin::users::create),
+        )
+        .route("/admin/users/{id}", get(admin::users::user_page))
+        .route("/admin/users/{id}/access", post(admin::users::access))
+        .route("/admin/users/{id}/disable", post(admin::users::disable))
+        .route("/admin/users/{id}/enable", post(admin::users::enable))
+        .route(
+            "/admin/agents",
+            get(admin::agents::list).post(admin::agents::create),
+        )
+        .route("/admin/agents/{id}", get(admin::agents::agent_page))
+        .route("/admin/agents/{id}/code", post(admin::agents::issue_code))
+        .route("/admin/devices/{id}/revoke", post(admin::agents::revoke))
+        .route("/admin/policy", get(admin::policy::list))
+        .route(
+            "/admin/policy/{bank}",
+            get(admin::policy::policy_page).post(admin::policy::save),
+        )
+        .route("/admin/audit", get(admin::audit::audit))
 }
 
 /// `Content-Security-Policy` of every page: this origin only, no inline script or style,

@@ -1,5 +1,4 @@
-//! The console's pages: sign-in and sign-out, the language switch, and the visit requests
-//! awaiting a manager's decision.
+//! The console's pages: sign-in and sign-out, and the language switch.
 
 use askama::Template;
 use axum::Form;
@@ -7,165 +6,28 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tandem_core::model::Fen;
-use tandem_core::text::visible;
 
+use super::frame::{Page, csrf_refused, error_page, render, to_sign_in};
 use super::i18n::{LANG_COOKIE, Lang};
-use super::session::{CSRF_COOKIE, PageLang, Viewer, cookie, csrf_matches, session_csrf};
-use super::{html, secure_page_headers};
-use crate::AppState;
-use crate::auth::sessions::{
-    NewSession, REFUSAL_HOLD, SignIn, authenticate, secure_cookie, session_cookie_header,
+use super::secure_page_headers;
+use super::session::{
+    CSRF_COOKIE, PageLang, SessionViewer, Viewer, cookie, csrf_matches, session_csrf,
 };
-use crate::auth::{SESSION_COOKIE, SESSION_TTL_MS, UserAuth};
-use crate::db::Role;
+use crate::AppState;
+use crate::auth::SESSION_TTL_MS;
+use crate::auth::sessions::{
+    NewSession, REFUSAL_HOLD, SignIn, authenticate, secure_cookie, session_cookie_header, sign_out,
+};
 use crate::error::AppError;
 use crate::throttle::{ClientAddr, Refusal};
-use crate::visits::policy::current;
-use crate::visits::requests::queue;
 
-/// What every page's frame needs: the language, the title, who is signed in, the form
-/// token, the section to mark in the navigation, the language switch's link.
-pub struct Page {
-    /// The page's language.
-    pub lang: Lang,
-    /// The page's title (in `lang`).
-    pub title: String,
-    /// "Name (role)" of the signed-in user.
-    pub user: Option<String>,
-    /// The CSRF token of this page's forms.
-    pub csrf: String,
-    /// The navigation entry to mark as current.
-    pub section: &'static str,
-    /// The language switch: back to this page in the other language.
-    pub switch_href: String,
-}
-
-impl Page {
-    fn new(lang: Lang, title_id: &str, uri: &Uri) -> Self {
-        let back = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        Self {
-            lang,
-            title: lang.t(title_id),
-            user: None,
-            csrf: String::new(),
-            section: "",
-            switch_href: format!(
-                "/lang/{}?back={}",
-                lang.other().tag(),
-                urlencoding_path(&back)
-            ),
-        }
-    }
-
-    fn signed_in(mut self, user: &UserAuth, section: &'static str) -> Self {
-        let role = role_name(self.lang, user.user.role);
-        self.user = Some(self.lang.t_args(
-            "signed-in-as",
-            &[
-                ("name", user.user.display_name.clone().into()),
-                ("role", role.into()),
-            ],
-        ));
-        self.csrf = session_csrf(user);
-        self.section = section;
-        self
-    }
-
-    /// The message `id` in the page's language (templates call this).
-    pub fn t(&self, id: &str) -> String {
-        self.lang.t(id)
-    }
-}
-
-fn role_name(lang: Lang, role: Role) -> String {
-    lang.t(match role {
-        Role::Manager => "role-manager",
-        Role::Admin => "role-admin",
-        Role::Legal => "role-legal",
-        Role::Agent => "role-agent",
-    })
-}
-
-/// Percent-encodes a local path for a query value (only what a query value cannot hold
-/// as it is).
-fn urlencoding_path(path: &str) -> String {
-    path.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Renders `template` as a page with `status`.
-fn render(status: StatusCode, template: &impl Template) -> Response {
-    match template.render() {
-        Ok(body) => html(status, body),
-        Err(e) => {
-            tracing::error!(error = %e, "console template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "console/error.html")]
-struct ErrorPage {
-    page: Page,
-    message: String,
-}
-
-/// The console's answer to an error: a page in the user's language, never the JSON
-/// problem. Another bank's record and a random id get the same "not found".
-fn error_page(lang: Lang, uri: &Uri, viewer: Option<&UserAuth>, error: &AppError) -> Response {
-    let (status, id) = match error {
-        AppError::NotFound => (StatusCode::NOT_FOUND, "error-not-found"),
-        AppError::Forbidden => (StatusCode::FORBIDDEN, "error-forbidden"),
-        other => {
-            tracing::error!(error = %other, "console page failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "error-internal")
-        }
-    };
-    let mut page = Page::new(lang, "error-title", uri);
-    if let Some(user) = viewer {
-        page = page.signed_in(user, "");
-    }
-    render(
-        status,
-        &ErrorPage {
-            message: lang.t(id),
-            page,
-        },
-    )
-}
-
-/// A refused form (its CSRF token missing or wrong): 403 with a page saying so.
-fn csrf_refused(lang: Lang, uri: &Uri) -> Response {
-    render(
-        StatusCode::FORBIDDEN,
-        &ErrorPage {
-            message: lang.t("error-csrf"),
-            page: Page::new(lang, "error-title", uri),
-        },
-    )
-}
-
-/// Where a page sends a browser that is not signed in: the sign-in form, saying the
-/// session ended when the browser still holds a session cookie (expired, or ended).
-fn to_sign_in(headers: &HeaderMap) -> Response {
-    if cookie(headers, SESSION_COOKIE).is_some() {
-        Redirect::to("/login?why=ended").into_response()
-    } else {
-        Redirect::to("/login").into_response()
-    }
-}
-
-/// `/`: the signed-in user's start page, or the sign-in form.
+/// `/`: the signed-in user's start page (an admin's is the administration), or the
+/// sign-in form.
 pub async fn home(Viewer(viewer): Viewer, headers: HeaderMap) -> Response {
     match viewer {
+        Some(user) if user.user.role == crate::db::Role::Admin => {
+            Redirect::to("/admin/users").into_response()
+        }
         Some(_) => Redirect::to("/requests").into_response(),
         None => to_sign_in(&headers),
     }
@@ -183,7 +45,8 @@ struct SigninPage {
 /// Why the sign-in form is shown again.
 #[derive(Debug, Deserialize)]
 pub struct SigninQuery {
-    /// `ended` (the session ended), `out` (signed out).
+    /// `ended` (the session ended), `elsewhere` (a sign-in elsewhere ended it), `out`
+    /// (signed out).
     #[serde(default)]
     pub why: Option<String>,
 }
@@ -257,6 +120,8 @@ pub async fn signin_page(
     }
     let notice = match query.why.as_deref() {
         Some("ended") => Some((lang.t("signin-ended"), "warn")),
+        // A01: one session per account; this browser's was ended by a sign-in elsewhere.
+        Some("elsewhere") => Some((lang.t("signin-elsewhere"), "warn")),
         Some("out") => Some((lang.t("signin-signed-out"), "ok")),
         _ => None,
     };
@@ -300,7 +165,7 @@ pub async fn signin(
         return csrf_refused(lang, &uri);
     }
     let login = form.login.trim().to_owned();
-    let outcome = match authenticate(&state, client, &login, form.password).await {
+    let outcome = match authenticate(&state, client, &login, form.password, "console").await {
         Ok(outcome) => outcome,
         Err(e) => return error_page(lang, &uri, None, &e),
     };
@@ -308,6 +173,15 @@ pub async fn signin(
         SignIn::Session(session) => return signed_in(&state, &headers, &uri, session),
         // 422 rather than 401: a form page, not an HTTP authentication challenge.
         SignIn::Wrong => (StatusCode::UNPROCESSABLE_ENTITY, lang.t("signin-failed")),
+        // A01: the same answer for a real account and an unknown name.
+        SignIn::Locked { retry_after_secs } => {
+            tokio::time::sleep(REFUSAL_HOLD).await;
+            let minutes = retry_after_secs.div_ceil(60).max(1);
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                lang.t_args("signin-locked", &[("minutes", minutes.into())]),
+            )
+        }
         SignIn::Refused(Refusal::RateLimited { retry_after_secs }) => {
             tokio::time::sleep(REFUSAL_HOLD).await;
             let minutes = retry_after_secs.div_ceil(60).max(1);
@@ -353,11 +227,13 @@ pub struct TokenForm {
     csrf: String,
 }
 
-/// `POST /logout`: ends the session (its form token must match) and clears the cookie.
+/// `POST /logout`: ends the session (its form token must match), writes it to the audit
+/// log and clears the cookie; open to a user whose password expired.
 pub async fn signout(
     State(state): State<AppState>,
     PageLang(lang): PageLang,
-    Viewer(viewer): Viewer,
+    ClientAddr(client): ClientAddr,
+    SessionViewer(viewer): SessionViewer,
     headers: HeaderMap,
     uri: Uri,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
@@ -371,12 +247,8 @@ pub async fn signout(
     if !csrf_matches(&form.csrf, &session_csrf(&user)) {
         return csrf_refused(lang, &uri);
     }
-    if let Err(e) = state
-        .db
-        .end_session(user.session_digest(), state.now_ms())
-        .await
-    {
-        return error_page(lang, &uri, Some(&user), &e.into());
+    if let Err(e) = sign_out(&state, &user, client, "console").await {
+        return error_page(lang, &uri, Some(&user), &e);
     }
     let clear = session_cookie_header("", 0, secure_cookie(&state.config, &headers, &uri));
     let mut response = Redirect::to("/login?why=out").into_response();
@@ -412,146 +284,4 @@ pub async fn switch_language(Path(tag): Path<String>, Query(q): Query<SwitchQuer
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
-}
-
-/// One row of the requests queue, formatted for the page.
-pub struct RequestRow {
-    requested: String,
-    case_ref: String,
-    debtor: String,
-    card: String,
-    outstanding: String,
-    window_from: String,
-    window_until: String,
-    purpose: String,
-    requested_by: String,
-}
-
-#[derive(Template)]
-#[template(path = "console/requests.html")]
-struct RequestsPage {
-    page: Page,
-    count_text: String,
-    rows: Vec<RequestRow>,
-}
-
-/// `GET /requests`: the visit requests of the manager's banks awaiting a decision, oldest
-/// first, with each case's summary (card masked), times in the bank's zone, and the bank's
-/// text with its direction controls shown as codes.
-pub async fn requests(
-    State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    Viewer(viewer): Viewer,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let Some(user) = viewer else {
-        return to_sign_in(&headers);
-    };
-    match request_rows(&state, &user, lang).await {
-        Ok(rows) => {
-            let count_text = lang.t_args("requests-count", &[("count", rows.len().into())]);
-            let page = Page::new(lang, "requests-title", &uri).signed_in(&user, "requests");
-            render(
-                StatusCode::OK,
-                &RequestsPage {
-                    page,
-                    count_text,
-                    rows,
-                },
-            )
-        }
-        Err(e) => error_page(lang, &uri, Some(&user), &e),
-    }
-}
-
-async fn request_rows(
-    state: &AppState,
-    user: &UserAuth,
-    lang: Lang,
-) -> Result<Vec<RequestRow>, AppError> {
-    let pending = queue(state, user, &user.user.bank_ids, Some("pending"), 500).await?;
-    let mut zones = std::collections::HashMap::new();
-    let mut rows = Vec::with_capacity(pending.len());
-    for r in pending {
-        let bank = r.request.bank_id;
-        let zone = match zones.get(&bank) {
-            Some(zone) => *zone,
-            None => *zones.entry(bank).or_insert(bank_zone(state, bank).await?),
-        };
-        let Some(case) = state.db.case(r.request.case_id).await? else {
-            continue;
-        };
-        rows.push(RequestRow {
-            requested: local_time(r.request.created_ms, zone),
-            case_ref: visible(&case.case_ref).into_owned(),
-            debtor: visible(&case.debtor_name).into_owned(),
-            card: case.card.as_str().to_owned(),
-            outstanding: yuan(case.outstanding_fen),
-            window_from: local_time(r.request.wanted_from_ms, zone),
-            window_until: local_time(r.request.wanted_until_ms, zone),
-            purpose: visible(&r.request.purpose).into_owned(),
-            requested_by: lang.t(if r.request.requested_device.is_some() {
-                "requested-by-phone"
-            } else {
-                "requested-by-console"
-            }),
-        });
-    }
-    Ok(rows)
-}
-
-/// The bank's time zone, from its current policy (Asia/Shanghai when it has none yet or
-/// names a zone the server does not know).
-async fn bank_zone(
-    state: &AppState,
-    bank: tandem_core::model::BankId,
-) -> Result<chrono_tz::Tz, AppError> {
-    let zone = match current(state, bank).await {
-        Ok(view) => view.policy.time_zone.parse::<chrono_tz::Tz>().ok(),
-        Err(AppError::NotFound) => None,
-        Err(e) => return Err(e),
-    };
-    Ok(zone.unwrap_or(chrono_tz::Asia::Shanghai))
-}
-
-/// `2026-12-03 10:00` in `zone`.
-fn local_time(at_ms: i64, zone: chrono_tz::Tz) -> String {
-    chrono::DateTime::from_timestamp_millis(at_ms)
-        .map(|t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
-}
-
-/// `¥1,234.56`.
-fn yuan(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    format!("{sign}¥{}", Fen(fen).grouped_abs())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_is_shown_as_yuan_with_thousands_separators() {
-        assert_eq!(yuan(0), "¥0.00");
-        assert_eq!(yuan(5), "¥0.05");
-        assert_eq!(yuan(123_456), "¥1,234.56");
-        assert_eq!(yuan(100_000_000), "¥1,000,000.00");
-        assert_eq!(yuan(-99_999), "-¥999.99");
-    }
-
-    #[test]
-    fn times_are_shown_in_the_banks_zone() {
-        // 2026-11-30 02:00 UTC is 10:00 in Shanghai.
-        assert_eq!(
-            local_time(1_796_004_000_000, chrono_tz::Asia::Shanghai),
-            "2026-11-30 10:00"
-        );
-    }
-
-    #[test]
-    fn a_path_is_encoded_for_a_query_value() {
-        assert_eq!(urlencoding_path("/requests?x=1&y"), "/requests%3Fx%3D1%26y");
-    }
 }

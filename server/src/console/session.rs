@@ -2,15 +2,16 @@
 //! of our pages.
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use tandem_core::crypto::{sha256, to_hex};
 
 use super::i18n::{LANG_COOKIE, Lang};
 use crate::AppState;
-use crate::auth::UserAuth;
 pub(crate) use crate::auth::cookie;
-use crate::error::AppError;
+use crate::auth::sessions::{secure_cookie, session_cookie_header};
+use crate::auth::{SessionLookup, UserAuth, lookup_session};
 
 /// The double-submit cookie of the sign-in form (before there is a session to bind to).
 pub const CSRF_COOKIE: &str = "tandem_csrf";
@@ -38,16 +39,51 @@ impl<S: Send + Sync> FromRequestParts<S> for PageLang {
 
 /// A signed-in console user, or `None`: pages send the signed-out to the sign-in form
 /// instead of answering 401.
+///
+/// It also enforces A01 for every page that takes it, so a page added later needs no code
+/// of its own: a user whose password expired is sent (303) to `/password`, and a browser
+/// whose session a sign-in elsewhere ended is sent to the sign-in form saying so (its stale
+/// cookie cleared). Only the password page and sign-out take [`SessionViewer`] instead.
 pub struct Viewer(pub Option<UserAuth>);
 
 impl FromRequestParts<AppState> for Viewer {
-    type Rejection = AppError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        match UserAuth::from_request_parts(parts, state).await {
-            Ok(user) => Ok(Self(Some(user))),
-            Err(AppError::Unauthorized) => Ok(Self(None)),
-            Err(other) => Err(other),
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let SessionViewer(viewer) = SessionViewer::from_request_parts(parts, state).await?;
+        match viewer {
+            Some(user) if user.password_expired(state) => {
+                Err(Redirect::to(PASSWORD_PATH).into_response())
+            }
+            other => Ok(Self(other)),
+        }
+    }
+}
+
+/// Where a user whose password expired is sent.
+pub(crate) const PASSWORD_PATH: &str = "/password";
+
+/// A signed-in console user whatever the age of their password, or `None`: for the
+/// password page and sign-out only (every other page takes [`Viewer`]).
+pub struct SessionViewer(pub Option<UserAuth>);
+
+impl FromRequestParts<AppState> for SessionViewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match lookup_session(parts, state).await {
+            Ok(SessionLookup::Live(user)) => Ok(Self(Some(user))),
+            Ok(SessionLookup::None) => Ok(Self(None)),
+            Ok(SessionLookup::Replaced) => {
+                let secure = secure_cookie(&state.config, &parts.headers, &parts.uri);
+                let mut response = Redirect::to("/login?why=elsewhere").into_response();
+                let clear = session_cookie_header("", 0, secure);
+                if let Ok(value) = HeaderValue::from_str(&clear) {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                }
+                Err(response)
+            }
+            Err(e) => Err(e.into_response()),
         }
     }
 }

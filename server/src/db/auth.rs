@@ -76,6 +76,8 @@ pub struct SessionUser {
     pub bank_ids: Vec<BankId>,
     /// When the session ends, UTC ms.
     pub expires_ms: i64,
+    /// When the user's password was last set, UTC ms (A01: it expires).
+    pub password_changed_ms: i64,
 }
 
 /// Storage for sign-in state.
@@ -134,7 +136,7 @@ pub trait AuthDb: Send + Sync {
         now_ms: i64,
     ) -> Result<Option<SessionUser>, DbError>;
 
-    /// Ends a session. Returns `false` when there was no live one.
+    /// Ends a session (signed out). Returns `false` when there was no live one.
     async fn end_session(&self, token_hash: &str, now_ms: i64) -> Result<bool, DbError>;
 }
 
@@ -406,8 +408,9 @@ macro_rules! impl_auth_db {
                 token_hash: &str,
                 now_ms: i64,
             ) -> Result<Option<SessionUser>, DbError> {
-                let row: Option<(String, String, String, i64)> = sqlx::query_as(
-                    "SELECT u.id, u.role, u.display_name, s.expires_ms FROM sessions s \
+                let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
+                    "SELECT u.id, u.role, u.display_name, s.expires_ms, u.password_changed_ms \
+                     FROM sessions s \
                      JOIN users u ON u.id = s.user_id \
                      WHERE s.token_hash = $1 AND s.revoked_ms IS NULL AND s.expires_ms > $2 \
                      AND u.disabled_ms IS NULL",
@@ -416,7 +419,7 @@ macro_rules! impl_auth_db {
                 .bind(now_ms)
                 .fetch_optional(&self.pool)
                 .await?;
-                let Some((id, role, display_name, expires_ms)) = row else {
+                let Some((id, role, display_name, expires_ms, password_changed_ms)) = row else {
                     return Ok(None);
                 };
                 let banks: Vec<String> = sqlx::query_scalar(
@@ -431,12 +434,13 @@ macro_rules! impl_auth_db {
                     display_name,
                     bank_ids: parse_bank_ids(banks)?,
                     expires_ms,
+                    password_changed_ms,
                 }))
             }
 
             async fn end_session(&self, token_hash: &str, now_ms: i64) -> Result<bool, DbError> {
                 let n = sqlx::query(
-                    "UPDATE sessions SET revoked_ms = $1 \
+                    "UPDATE sessions SET revoked_ms = $1, revoked_reason = 'signed-out' \
                      WHERE token_hash = $2 AND revoked_ms IS NULL",
                 )
                 .bind(now_ms)

@@ -151,6 +151,8 @@ pub struct CommitInput<'a> {
     pub report: String,
     /// Flags to keep with it.
     pub flags: Vec<NewFlag>,
+    /// The receipts and voids its events carry (C02), recorded in the same transaction.
+    pub money: super::receipts::BundleMoney,
     /// The server's clock: receipt and checkpoint time.
     pub now_ms: i64,
     /// The server key, which signs the receipt and the checkpoint.
@@ -553,6 +555,7 @@ macro_rules! impl_ledger_db {
                 for flag in &input.flags {
                     Self::insert_flag(&mut tx, input.id, flag, input.now_ms).await?;
                 }
+                Self::record_money(&mut tx, input.id, &input.money, input.now_ms).await?;
                 tx.commit().await?;
                 Ok(CommitOutcome::Committed(signed))
             }

@@ -45,21 +45,33 @@ macro_rules! row_by_name {
     };
 }
 
+pub mod account;
+pub mod admin;
+pub mod audit;
 pub mod auth;
+pub mod complaints;
+pub mod console;
 pub mod ledger;
 pub mod org;
 mod postgres;
+pub mod receipts;
 mod sqlite;
 pub mod sync;
 pub mod uploads;
 pub mod visits;
 
+pub use account::AccountDb;
+pub use admin::AdminDb;
+pub use audit::AuditDb;
 pub use auth::AuthDb;
+pub use complaints::ComplaintsDb;
+pub use console::ConsoleDb;
 pub use ledger::LedgerDb;
 pub use org::{
     NewAddress, NewAgent, NewBank, NewCase, NewEnrollmentCode, NewUser, OrgDb, OrgSeed, Role,
     TableCounts, UserCredentials,
 };
+pub use receipts::ReceiptsDb;
 pub use sync::SyncDb;
 pub use uploads::UploadsDb;
 pub use visits::VisitsDb;
@@ -99,7 +111,21 @@ pub enum Backend {
 /// Storage used by the HTTP layer; one implementation per backend.
 #[async_trait]
 pub trait Db:
-    OrgDb + AuthDb + UploadsDb + VisitsDb + SyncDb + LedgerDb + Send + Sync + 'static
+    OrgDb
+    + AuthDb
+    + AccountDb
+    + AuditDb
+    + UploadsDb
+    + VisitsDb
+    + SyncDb
+    + LedgerDb
+    + ConsoleDb
+    + ComplaintsDb
+    + ReceiptsDb
+    + AdminDb
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is.
     fn backend(&self) -> Backend;
@@ -165,6 +191,21 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "upload owners",
         include_str!("../../migrations/sqlite/0006_upload_owners.sql"),
     ),
+    (
+        7,
+        "console accounts",
+        include_str!("../../migrations/sqlite/0007_console_accounts.sql"),
+    ),
+    (
+        8,
+        "receipts",
+        include_str!("../../migrations/sqlite/0008_receipts.sql"),
+    ),
+    (
+        9,
+        "complaints",
+        include_str!("../../migrations/sqlite/0009_complaints.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embedded] = &[
@@ -197,6 +238,21 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         6,
         "upload owners",
         include_str!("../../migrations/postgres/0006_upload_owners.sql"),
+    ),
+    (
+        7,
+        "console accounts",
+        include_str!("../../migrations/postgres/0007_console_accounts.sql"),
+    ),
+    (
+        8,
+        "receipts",
+        include_str!("../../migrations/postgres/0008_receipts.sql"),
+    ),
+    (
+        9,
+        "complaints",
+        include_str!("../../migrations/postgres/0009_complaints.sql"),
     ),
 ];
 

@@ -165,6 +165,8 @@ pub struct UserCredentials {
     pub password_hash: Option<String>,
     /// Banks the user is scoped to.
     pub bank_ids: Vec<BankId>,
+    /// When the password was last set, UTC ms (A01: it expires).
+    pub password_changed_ms: i64,
 }
 
 row_by_name! {
@@ -225,8 +227,8 @@ macro_rules! impl_org_db {
                 now_ms: i64,
             ) -> Result<(), DbError> {
                 sqlx::query(
-                    "INSERT INTO users (id, login, display_name, role, password_hash, created_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO users (id, login, display_name, role, password_hash, created_ms, \
+                     password_changed_ms) VALUES ($1, $2, $3, $4, $5, $6, $6)",
                 )
                 .bind(user.id.to_string())
                 .bind(&user.login)
@@ -354,14 +356,14 @@ macro_rules! impl_org_db {
                 &self,
                 login: &str,
             ) -> Result<Option<UserCredentials>, DbError> {
-                let row: Option<(String, String, Option<String>)> = sqlx::query_as(
-                    "SELECT id, role, password_hash FROM users \
+                let row: Option<(String, String, Option<String>, i64)> = sqlx::query_as(
+                    "SELECT id, role, password_hash, password_changed_ms FROM users \
                      WHERE login = $1 AND disabled_ms IS NULL",
                 )
                 .bind(login)
                 .fetch_optional(&self.pool)
                 .await?;
-                let Some((id, role, password_hash)) = row else {
+                let Some((id, role, password_hash, password_changed_ms)) = row else {
                     return Ok(None);
                 };
                 let banks: Vec<String> = sqlx::query_scalar(
@@ -375,6 +377,7 @@ macro_rules! impl_org_db {
                     role: Role::parse(&role).ok_or(DbError::Corrupt("users.role"))?,
                     password_hash,
                     bank_ids: parse_bank_ids(banks)?,
+                    password_changed_ms,
                 }))
             }
         }

@@ -186,7 +186,7 @@ pub trait VisitsDb: Send + Sync {
 
 row_by_name! {
     /// A `cases` row as [`CASE_SELECT`] reads it.
-    struct CaseRow {
+    pub(super) struct CaseRow {
         id: String,
         bank_id: String,
         case_ref: String,
@@ -204,11 +204,11 @@ row_by_name! {
     }
 }
 
-const CASE_SELECT: &str = "SELECT id, bank_id, case_ref, card_masked, debtor_name, \
+pub(super) const CASE_SELECT: &str = "SELECT id, bank_id, case_ref, card_masked, debtor_name, \
     id_number_masked, debtor_phone, outstanding_fen, status, entrustment_start_ms, \
     entrustment_end_ms, extended_until_ms, health_flag, created_ms FROM cases";
 
-fn case_record(r: CaseRow) -> Result<CaseRecord, DbError> {
+pub(super) fn case_record(r: CaseRow) -> Result<CaseRecord, DbError> {
     Ok(CaseRecord {
         id: r.id.parse().map_err(|_| DbError::Corrupt("cases.id"))?,
         bank_id: r

@@ -445,13 +445,19 @@ pub async fn commit_bundle(
         return Err(flag_equivocation(&state, &device, &stored, claimed).await);
     }
     if stored.status != BundleStatus::Pending {
+        // A retry after a crash between the commit and the complaints: opened now (once).
+        let manifest = Manifest::parse(&stored.manifest).map_err(internal)?;
+        open_complaints(&state, id, &manifest).await;
         return stored_answer(&stored);
     }
     let manifest = Manifest::parse(&stored.manifest).map_err(internal)?;
+    let complaints = manifest.clone();
     let missing = missing_blobs(&state, &manifest);
     if !missing.is_empty() {
         return Ok(blobs_missing(missing));
     }
+    // Receipts and voids (C02) are recorded with the commit, whatever its verdict.
+    let money = crate::receipts::money_of(&manifest);
     let report = verify_stored(&state, &stored, manifest).await?;
     let stored_report = StoredReport::new(&report).map_err(internal)?;
     let input = CommitInput {
@@ -463,6 +469,7 @@ pub async fn commit_bundle(
             Verdict::Quarantined
         },
         flags: flag_rows(id, &stored_report),
+        money,
         report: serde_json::to_string(&stored_report).map_err(internal)?,
         now_ms: state.now_ms(),
         signer: state.signer.as_ref(),
@@ -470,8 +477,61 @@ pub async fn commit_bundle(
     // Whatever the outcome (committed now, or by a concurrent request), the answer is the
     // stored one, so a retry always sees exactly the same bytes.
     let _: CommitOutcome = state.db.commit_bundle(&input).await?;
+    open_complaints(&state, id, &complaints).await;
     let stored = state.db.bundle(id).await?.ok_or(AppError::NotFound)?;
     stored_answer(&stored)
+}
+
+/// P01: each complaint the visit recorded opens a 24-hour ticket and puts the case on hold,
+/// once per bundle and complaint, for the case and bank of the server's own approval of
+/// the visit (a manifest naming another case holds nothing). The evidence is committed
+/// already: a failure here is logged and tried again on the phone's next commit of the same
+/// bundle, never turned into a refusal of the evidence.
+async fn open_complaints(state: &AppState, bundle: BundleId, manifest: &Manifest) {
+    if let Err(e) = try_open_complaints(state, bundle, manifest).await {
+        tracing::error!(bundle = %bundle, error = %e, "complaint from the field not opened yet");
+    }
+}
+
+async fn try_open_complaints(
+    state: &AppState,
+    bundle: BundleId,
+    manifest: &Manifest,
+) -> Result<(), AppError> {
+    let notes: Vec<&str> = manifest
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            tandem_core::model::EventKind::Complaint { note } => Some(note.as_str()),
+            _ => None,
+        })
+        .collect();
+    if notes.is_empty() {
+        return Ok(());
+    }
+    let visit = manifest.visit.visit_id;
+    let Some(approved) = state.db.visit_summary(visit.0).await? else {
+        return Ok(());
+    };
+    if approved.case_id != manifest.visit.case_id || approved.bank_id != manifest.visit.bank_id {
+        return Ok(());
+    }
+    for note in notes {
+        let opened = crate::visits::complaints::from_bundle(
+            state,
+            bundle,
+            approved.bank_id,
+            approved.case_id,
+            visit.0,
+            note,
+            state.now_ms(),
+        )
+        .await?;
+        if opened == crate::db::complaints::Opened::New {
+            tracing::warn!(bundle = %bundle, case = %approved.case_id, "complaint from the field: case on hold");
+        }
+    }
+    Ok(())
 }
 
 /// A commit naming another manifest than the stored one: flagged on the bundle for review,

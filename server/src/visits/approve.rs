@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use super::requests::{decidable_request, decided};
 use super::{case_document, check_case_active};
+use crate::audit::{AuditAction, AuditEntry};
 use crate::auth::UserAuth;
 use crate::db::visits::{ApprovalWrite, VisitRequestRecord};
 use crate::error::{AppError, Problem};
@@ -247,10 +248,22 @@ pub async fn approve(
 ) -> Result<(StatusCode, Json<ApproveResponse>), AppError> {
     let request = decidable_request(&state, &user, &id).await?;
     let Json(req) = body?;
+    let approved = approve_request(&state, &user, &request, &req).await?;
+    Ok((StatusCode::CREATED, Json(approved)))
+}
+
+/// Approves `request` (found by [`decidable_request`]) on the manager's terms and signs the
+/// visit's documents: what the JSON API and the console's form share.
+pub(crate) async fn approve_request(
+    state: &AppState,
+    user: &UserAuth,
+    request: &VisitRequestRecord,
+    req: &ApproveRequest,
+) -> Result<ApproveResponse, AppError> {
     let now = state.now_ms();
-    let terms = check_terms(&req, now)?;
-    let (case_doc, approval) = draft_approval(&state, &request, &req, terms, now).await?;
-    let (ticket, assignment) = sign_assignment(&state, &case_doc, &approval, now)?;
+    let terms = check_terms(req, now)?;
+    let (case_doc, approval) = draft_approval(state, request, req, terms, now).await?;
+    let (ticket, assignment) = sign_assignment(state, &case_doc, &approval, now)?;
     let payload = serde_json::to_string(&assignment)
         .map_err(|e| AppError::Internal(format!("assignment JSON: {e}")))?;
     let write = ApprovalWrite {
@@ -273,15 +286,27 @@ pub async fn approve(
     }
     tracing::info!(request = %request.request.id, approval = %approval.id,
         visit = %ticket.visit_id, "visit approved");
-    Ok((
-        StatusCode::CREATED,
-        Json(ApproveResponse {
-            approval_id: approval.id.to_string(),
-            visit_id: ticket.visit_id.to_string(),
-            approval: assignment.approval,
-            ticket: assignment.ticket,
-        }),
-    ))
+    let entry = AuditEntry::new(
+        now,
+        AuditAction::VisitApproved,
+        "visit-request",
+        Some(request.request.id.to_string()),
+    )
+    .by(user.user.user_id)
+    .bank(approval.bank_id)
+    .detail(serde_json::json!({
+        "approval": approval.id.to_string(),
+        "visit": ticket.visit_id.to_string(),
+        "team": approval.team.len(),
+        "cash": approval.cash.is_some(),
+    }));
+    state.db.append_audit(&entry).await?;
+    Ok(ApproveResponse {
+        approval_id: approval.id.to_string(),
+        visit_id: ticket.visit_id.to_string(),
+        approval: assignment.approval,
+        ticket: assignment.ticket,
+    })
 }
 
 /// The manager's terms, checked on their own before anything is read.

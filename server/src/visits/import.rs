@@ -353,3 +353,179 @@ pub fn already_stored(cases: &[ParsedCase], existing: &[String]) -> Vec<RowError
         })
         .collect()
 }
+
+/// Reads an XLSX workbook: its first sheet laid out like the CSV (the header on the sheet's
+/// first row), checked exactly as the CSV is — row errors name the sheet's row numbers.
+/// Numbers that are whole are read as integers; date cells in the `entrustment_start_ms`
+/// and `entrustment_end_ms` columns are read as the start of that day, or the end of it,
+/// in the bank's time zone `zone`.
+pub fn parse_xlsx(
+    bank: BankId,
+    body: &[u8],
+    zone: chrono_tz::Tz,
+) -> Result<Vec<ParsedCase>, ImportError> {
+    use calamine::{Data, Reader, Xlsx};
+    let not_xlsx = || ImportError::Malformed("The file is not a readable XLSX workbook.".into());
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(body)).map_err(|_| not_xlsx())?;
+    let sheet = book
+        .worksheet_range_at(0)
+        .ok_or_else(|| ImportError::Malformed("The workbook has no sheet.".into()))?
+        .map_err(|_| not_xlsx())?;
+    if sheet.height() > MAX_IMPORT_ROWS + 1 {
+        return Err(ImportError::TooManyRows);
+    }
+    let (first_row, first_col) = sheet.start().unwrap_or((0, 0));
+    let mut out = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    let mut header: Vec<String> = Vec::new();
+    for (r, row) in sheet.rows().enumerate() {
+        let mut cells: Vec<String> = vec![String::new(); first_col as usize];
+        for (c, cell) in row.iter().enumerate() {
+            let column = header.get(first_col as usize + c).map(String::as_str);
+            cells.push(match cell {
+                Data::Empty => String::new(),
+                Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+                Data::Int(i) => i.to_string(),
+                Data::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                    format!("{}", *f as i64)
+                }
+                Data::Float(f) => f.to_string(),
+                Data::Bool(b) => b.to_string(),
+                Data::DateTime(d) => match (column, d.as_datetime()) {
+                    (Some(col), Some(t)) if col.ends_with("_ms") => {
+                        let day = if col == "entrustment_end_ms" {
+                            t.date().succ_opt().unwrap_or(t.date())
+                        } else {
+                            t.date()
+                        };
+                        day.and_hms_opt(0, 0, 0)
+                            .and_then(|t| t.and_local_timezone(zone).earliest())
+                            .map(|t| t.timestamp_millis().to_string())
+                            .unwrap_or_default()
+                    }
+                    _ => d.to_string(),
+                },
+                Data::Error(_) => "#ERROR".to_owned(),
+            });
+        }
+        if r == 0 {
+            header = cells.iter().map(|c| c.trim().to_owned()).collect();
+        }
+        out.write_record(&cells).map_err(|_| not_xlsx())?;
+    }
+    let csv = out.into_inner().map_err(|_| not_xlsx())?;
+    // Errors name the sheet's rows: the CSV's line 1 is the sheet's first used row.
+    parse_csv(bank, &csv).map_err(|e| match e {
+        ImportError::Rows(mut errors) => {
+            for error in &mut errors {
+                error.line = error.line.map(|l| l + u64::from(first_row));
+            }
+            ImportError::Rows(errors)
+        }
+        other => other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bank's workbook: the header on row 1 (after a title row the sheet starts below),
+    /// entrustment dates as date cells, whole numbers as numbers.
+    fn workbook(bad_card_on_second: bool) -> Vec<u8> {
+        use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        let date = Format::new().set_num_format("yyyy-mm-dd");
+        let header = [
+            "case_ref",
+            "card_number",
+            "debtor_name",
+            "id_number",
+            "outstanding_fen",
+            "entrustment_start_ms",
+            "entrustment_end_ms",
+            "address_1",
+            "lat_e7_1",
+            "lon_e7_1",
+            "datum_1",
+        ];
+        for (c, h) in header.iter().enumerate() {
+            sheet.write_string(0, c as u16, *h).unwrap();
+        }
+        for (r, (case_ref, card)) in [
+            ("XL-1", "6222020200001234561"),
+            (
+                "XL-2",
+                if bad_card_on_second {
+                    "12"
+                } else {
+                    "6222020200001234572"
+                },
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let row = r as u32 + 1;
+            sheet.write_string(row, 0, case_ref).unwrap();
+            sheet.write_string(row, 1, card).unwrap();
+            sheet.write_string(row, 2, "林晓虹").unwrap();
+            sheet.write_string(row, 3, "310101198805120026").unwrap();
+            sheet.write_number(row, 4, 1_234_567.0).unwrap();
+            let start = ExcelDateTime::from_ymd(2026, 12, 1).unwrap();
+            let end = ExcelDateTime::from_ymd(2027, 5, 31).unwrap();
+            sheet
+                .write_datetime_with_format(row, 5, &start, &date)
+                .unwrap();
+            sheet
+                .write_datetime_with_format(row, 6, &end, &date)
+                .unwrap();
+            sheet
+                .write_string(row, 7, "上海市黄浦区南京东路300号")
+                .unwrap();
+            sheet.write_number(row, 8, 312_380_500.0).unwrap();
+            sheet.write_number(row, 9, 1_214_817_400.0).unwrap();
+            sheet.write_string(row, 10, "gcj02").unwrap();
+        }
+        book.save_to_buffer().unwrap()
+    }
+
+    #[test]
+    fn an_xlsx_workbook_is_read_like_the_csv_with_date_cells_in_the_banks_zone() {
+        let zone = chrono_tz::Asia::Shanghai;
+        let cases = parse_xlsx(BankId::new(), &workbook(false), zone).unwrap();
+        assert_eq!(cases.len(), 2);
+        let c = &cases[0].case.case;
+        assert_eq!(c.case_ref, "XL-1");
+        assert_eq!(c.outstanding_fen, 1_234_567);
+        assert_eq!(c.card.as_str(), "**** **** **** 4561");
+        // 2026-12-01 00:00 and the end of 2027-05-31 (2027-06-01 00:00) in Shanghai.
+        assert_eq!(c.entrustment_start_ms, 1_796_054_400_000);
+        assert_eq!(c.entrustment_end_ms, 1_811_779_200_000);
+    }
+
+    #[test]
+    fn a_bad_row_of_a_workbook_is_named_by_its_row_on_the_sheet() {
+        let Err(ImportError::Rows(errors)) =
+            parse_xlsx(BankId::new(), &workbook(true), chrono_tz::Asia::Shanghai)
+        else {
+            panic!("refused");
+        };
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, Some(3));
+        assert_eq!(errors[0].field, "card_number");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_workbook_is_refused_as_malformed() {
+        let refused = parse_xlsx(
+            BankId::new(),
+            b"PK\x03\x04 not really",
+            chrono_tz::Asia::Shanghai,
+        );
+        assert!(matches!(refused, Err(ImportError::Malformed(_))));
+    }
+}

@@ -20,6 +20,7 @@ use crate::error::AppError;
 
 pub mod approve;
 pub mod cases;
+pub mod complaints;
 pub mod import;
 pub mod policy;
 pub mod ranges;

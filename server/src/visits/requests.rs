@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{case_document, check_case_active};
+use crate::audit::{AuditAction, AuditEntry};
 use crate::auth::{DEVICE_TOKEN_PREFIX, DeviceAuth, UserAuth};
 use crate::db::Role;
 use crate::db::visits::{NewVisitRequest, VisitRequestRecord};
@@ -147,6 +148,19 @@ pub async fn create_request(
             (u.user.bank_ids.clone(), None, Some(u.user.user_id))
         }
     };
+    let stored = new_request(&state, &banks, device, user, req).await?;
+    Ok((StatusCode::CREATED, Json(RequestView::from(&stored))))
+}
+
+/// Stores a pending request for a case of `banks`, asked by `device` or `user`, and reads
+/// it back: what the JSON API and the console's case page share.
+pub(crate) async fn new_request(
+    state: &AppState,
+    banks: &[BankId],
+    device: Option<tandem_core::model::DeviceId>,
+    user: Option<Uuid>,
+    req: CreateRequest,
+) -> Result<VisitRequestRecord, AppError> {
     let case_id: CaseId = req.case_id.parse().map_err(|_| AppError::NotFound)?;
     let case = state.db.case(case_id).await?.ok_or(AppError::NotFound)?;
     if !banks.contains(&case.bank_id) {
@@ -202,12 +216,23 @@ pub async fn create_request(
     };
     state.db.create_visit_request(&request).await?;
     tracing::info!(request = %request.id, case = %case_id, "visit requested");
+    if let Some(by) = user {
+        let entry = AuditEntry::new(
+            now,
+            AuditAction::VisitRequested,
+            "visit-request",
+            Some(request.id.to_string()),
+        )
+        .by(by)
+        .bank(case.bank_id);
+        state.db.append_audit(&entry).await?;
+    }
     let stored = state
         .db
         .visit_request(request.id)
         .await?
         .ok_or_else(|| AppError::Internal("visit request vanished".into()))?;
-    Ok((StatusCode::CREATED, Json(RequestView::from(&stored))))
+    Ok(stored)
 }
 
 /// Which requests to list.
@@ -273,13 +298,14 @@ pub(crate) async fn queue(
     Ok(out)
 }
 
-/// The request, if the user's role and banks let them decide it (404 otherwise).
-pub(crate) async fn decidable_request(
+/// The request, in any state, if it is of one of the user's banks (404 otherwise, the
+/// same as for a random id).
+pub(crate) async fn visible_request(
     state: &AppState,
     user: &UserAuth,
     id: &str,
 ) -> Result<VisitRequestRecord, AppError> {
-    user.require(&[Role::Manager])?;
+    user.require(&[Role::Manager, Role::Admin])?;
     let id: Uuid = id.parse().map_err(|_| AppError::NotFound)?;
     let request = state
         .db
@@ -287,6 +313,17 @@ pub(crate) async fn decidable_request(
         .await?
         .ok_or(AppError::NotFound)?;
     user.check_bank(request.request.bank_id)?;
+    Ok(request)
+}
+
+/// The request, if the user's role and banks let them decide it (404 otherwise).
+pub(crate) async fn decidable_request(
+    state: &AppState,
+    user: &UserAuth,
+    id: &str,
+) -> Result<VisitRequestRecord, AppError> {
+    user.require(&[Role::Manager])?;
+    let request = visible_request(state, user, id).await?;
     if request.status != "pending" {
         return Err(decided());
     }
@@ -331,7 +368,19 @@ pub async fn reject(
 ) -> Result<Json<RequestView>, AppError> {
     let request = decidable_request(&state, &user, &id).await?;
     let Json(req) = body?;
-    let reason = req.reason.trim();
+    let stored = reject_request(&state, &user, &request, &req.reason).await?;
+    Ok(Json(RequestView::from(&stored)))
+}
+
+/// Rejects `request` (found by [`decidable_request`]) with the manager's reason, and reads
+/// it back: what the JSON API and the console's form share.
+pub(crate) async fn reject_request(
+    state: &AppState,
+    user: &UserAuth,
+    request: &VisitRequestRecord,
+    reason: &str,
+) -> Result<VisitRequestRecord, AppError> {
+    let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(AppError::invalid(
             "reject-reason-invalid",
@@ -347,10 +396,14 @@ pub async fn reject(
         return Err(decided());
     }
     tracing::info!(request = %id, "visit request rejected");
-    let stored = state
-        .db
-        .visit_request(id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    Ok(Json(RequestView::from(&stored)))
+    let entry = AuditEntry::new(
+        state.now_ms(),
+        AuditAction::VisitRejected,
+        "visit-request",
+        Some(id.to_string()),
+    )
+    .by(user.user.user_id)
+    .bank(request.request.bank_id);
+    state.db.append_audit(&entry).await?;
+    state.db.visit_request(id).await?.ok_or(AppError::NotFound)
 }

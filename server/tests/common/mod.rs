@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use tandem_core::crypto::{SignatureAlgorithm, SoftwareSigner};
 use tandem_server::AppState;
 use tandem_server::db::Db;

@@ -149,6 +149,22 @@ pub async fn seed_sample(db: &dyn Db, sample: &SampleBundle, address: Coordinate
     )
     .await
     .unwrap();
+    // The organisation is seeded in the past; its legal user's password counts from now, so
+    // that A01's password age does not stand between these tests and the ledger.
+    let hash = "$argon2id$unusable";
+    assert!(
+        db.change_password(&tandem_server::db::account::PasswordChange {
+            user: legal_user,
+            old_hash: hash,
+            new_hash: hash,
+            now_ms: tandem_server::clock::system_now_ms(),
+            keep_session: &secrets::token_hash(&legal_token),
+            keep_history: 0,
+            client: None,
+        })
+        .await
+        .unwrap()
+    );
     Seeded {
         lead_token,
         partner_token,

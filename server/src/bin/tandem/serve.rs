@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// Connections open at once; more are closed at once.
     #[arg(long, env = "TANDEM_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
+    /// Seconds between two runs of the deposit check (C03: receipts not deposited by their
+    /// deadline are flagged overdue). Several servers may run it at once.
+    #[arg(long, env = "TANDEM_DEPOSIT_CHECK_SECS", default_value_t = 300)]
+    pub deposit_check_secs: u64,
     /// Mark the session cookie `Secure` on every answer (TLS ends at a proxy in front).
     #[arg(long, env = "TANDEM_SECURE_COOKIES")]
     pub secure_cookies: bool,
@@ -211,6 +215,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         secure_cookies: args.secure_cookies,
         trust_forwarded_proto: args.trust_forwarded_proto,
         login: args.login_limits(),
+        // A01's values (DOMAIN.md): 5 failures lock for 15 minutes, 30-day passwords.
+        account: tandem_server::auth::AccountPolicy::default(),
     };
     let state = AppState::new(db.clone(), signer, config)?.with_clock(clock);
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -223,12 +229,24 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     tracing::info!(addr = %local, "listening");
     // A readable line for people and scripts (tests wait for the port through /healthz).
     println!("tandem: listening on http://{local}");
-    serve_listener(listener, app(state), &args.conn_limits(), shutdown_signal())
+    // The deposit check runs beside the server and stops with it.
+    let (stop_checks, checks_stopped) = tokio::sync::oneshot::channel::<()>();
+    let checks = tokio::spawn(tandem_server::receipts::run_deposit_checks(
+        state.clone(),
+        Duration::from_secs(args.deposit_check_secs),
+        async move {
+            let _ = checks_stopped.await;
+        },
+    ));
+    let served = serve_listener(listener, app(state), &args.conn_limits(), shutdown_signal())
         .await
         .map_err(|source| ServeError::Listen {
             addr: local,
             source,
-        })?;
+        });
+    let _ = stop_checks.send(());
+    let _ = checks.await;
+    served?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
