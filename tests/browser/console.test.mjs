@@ -6,12 +6,17 @@
 
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { api, backends, browser, messages, shots, startServer } from './support.mjs';
+import {
+  api,
+  assertAccessible,
+  assertOneLanguage,
+  backends,
+  browser,
+  messages,
+  shoot,
+  startServer,
+} from './support.mjs';
 
-const require = createRequire(import.meta.url);
-const axePath = require.resolve('axe-core/axe.min.js');
 const LOCALES = [
   { lang: 'zh-CN', locale: 'zh-CN', other: 'en' },
   { lang: 'en', locale: 'en-US', other: 'zh-CN' },
@@ -26,63 +31,6 @@ before(async () => {
 after(async () => {
   await chrome?.close();
 });
-
-/** Fails when the page shows a raw message id, or a message of the other language. */
-async function assertOneLanguage(page, lang, other, what) {
-  // A missing message shows its id, lower-case words joined by hyphens, as the whole text
-  // of its element (or of an attribute a screen reader reads).
-  const raw = await page.evaluate(() => {
-    const id = /^[a-z]+(-[a-z0-9]+)+$/;
-    const found = [];
-    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
-      if (id.test(n.textContent.trim())) found.push(n.textContent.trim());
-    }
-    for (const el of document.querySelectorAll('[aria-label],[title],[placeholder],[alt]')) {
-      for (const a of ['aria-label', 'title', 'placeholder', 'alt']) {
-        const v = el.getAttribute(a);
-        if (v && id.test(v.trim())) found.push(v.trim());
-      }
-    }
-    if (id.test(document.title.split(' · ')[0])) found.push(document.title);
-    return found;
-  });
-  assert.deepEqual(raw, [], `${what}: raw message ids`);
-  const text = await page.locator('body').innerText();
-  const own = new Set(messages(lang).values());
-  for (const [id, value] of messages(other)) {
-    // Only whole messages without placeables, long enough to be unambiguous, and not
-    // the same in both files (the language switch names the other language on purpose).
-    if (value.includes('{') || value.length < 6 || own.has(value) || id === 'lang-other' || id === 'lang-name') continue;
-    assert.ok(!text.includes(value), `${what}: "${value}" (${other}) on a ${lang} page`);
-  }
-}
-
-/** Screenshots the page at a laptop's width and at a tablet's, where nothing may push the
- *  page wider than the screen (a wide table scrolls inside its panel). */
-async function shoot(page, name, what) {
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-  await page.setViewportSize({ width: 768, height: 1024 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 0, `${what}: the page is ${overflow} px wider than a tablet`);
-  await page.screenshot({ path: join(shots, `${name}-tablet.png`), fullPage: true });
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
-
-/** axe-core's serious and critical violations on the page (in a CSP-bypassing context). */
-async function assertAccessible(context, url, what) {
-  const page = await context.newPage();
-  await page.goto(url);
-  await page.addScriptTag({ path: axePath });
-  const result = await page.evaluate(async () => await window.axe.run(document));
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(
-    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
-    [],
-    `${what}: accessibility`,
-  );
-  await page.close();
-}
 
 for (const backend of backends()) {
   test(`a manager signs in with the keyboard and reads the queue (${backend.label})`, async () => {
