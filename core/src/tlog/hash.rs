@@ -21,6 +21,26 @@ pub fn manifest_leaf_hash(manifest_digest: &Digest) -> Digest {
     leaf_hash(manifest_digest.as_bytes())
 }
 
+/// What an audit-log anchor's leaf data starts with. Its leaf data is longer than a
+/// manifest leaf's 32 bytes, so no anchor can pose as a bundle entry or the other way
+/// round, and both verify with the same RFC 6962 proofs.
+pub const AUDIT_HEAD_LEAF_PREFIX: &[u8] = b"tandem audit-log head v1\n";
+
+/// The leaf data of an audit-log anchor: the prefix, then the position of the log's newest
+/// entry (8 bytes, big-endian) and that entry's chain hash.
+pub fn audit_head_leaf(seq: u64, head: &Digest) -> Vec<u8> {
+    let mut leaf = Vec::with_capacity(AUDIT_HEAD_LEAF_PREFIX.len() + 8 + 32);
+    leaf.extend_from_slice(AUDIT_HEAD_LEAF_PREFIX);
+    leaf.extend_from_slice(&seq.to_be_bytes());
+    leaf.extend_from_slice(head.as_bytes());
+    leaf
+}
+
+/// The leaf hash of an audit-log anchor ([`audit_head_leaf`]).
+pub fn audit_head_leaf_hash(seq: u64, head: &Digest) -> Digest {
+    leaf_hash(&audit_head_leaf(seq, head))
+}
+
 /// The interior node hash `SHA-256(0x01 || left || right)`.
 pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
     let mut h = Sha256Stream::default();
@@ -58,6 +78,21 @@ pub fn tree_root(leaf_hashes: &[Digest]) -> Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_audit_anchor_leaf_never_equals_a_manifest_leaf() {
+        let head = sha256(b"head");
+        let leaf = audit_head_leaf(7, &head);
+        assert_eq!(leaf.len(), AUDIT_HEAD_LEAF_PREFIX.len() + 40);
+        assert_eq!(&leaf[leaf.len() - 32..], head.as_bytes());
+        // Another length than a manifest leaf's 32 bytes: the two kinds never share input.
+        assert_ne!(leaf.len(), 32);
+        assert_ne!(audit_head_leaf_hash(7, &head), manifest_leaf_hash(&head));
+        assert_ne!(
+            audit_head_leaf_hash(7, &head),
+            audit_head_leaf_hash(8, &head)
+        );
+    }
 
     #[test]
     fn split_point_is_the_largest_power_of_two_below() {

@@ -17,7 +17,10 @@ mod receipt;
 mod store;
 mod verify;
 
-pub use hash::{empty_root, leaf_hash, manifest_leaf_hash, node_hash, tree_root};
+pub use hash::{
+    AUDIT_HEAD_LEAF_PREFIX, audit_head_leaf, audit_head_leaf_hash, empty_root, leaf_hash,
+    manifest_leaf_hash, node_hash, tree_root,
+};
 pub use log::MerkleLog;
 pub use receipt::{
     Checkpoint, IngestReceipt, Verdict, VerifiedReceipt, verify_checkpoint_consistency,
