@@ -237,7 +237,7 @@ async fn an_unknown_account_gets_the_same_answer_as_a_wrong_password_in_similar_
         .await;
         let mut timings: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
         let mut bodies: [Option<(u16, Value)>; 2] = [None, None];
-        for _ in 0..5 {
+        for _ in 0..7 {
             for (slot, login) in ["manager", "nobody-at-all"].into_iter().enumerate() {
                 let start = Instant::now();
                 let resp = login_as(&server.http, &server, login, "wrong").await;
@@ -255,9 +255,11 @@ async fn an_unknown_account_gets_the_same_answer_as_a_wrong_password_in_similar_
             v[v.len() / 2]
         };
         let (known, unknown) = (median(&mut timings[0]), median(&mut timings[1]));
-        // Both pay for one argon2 hash; a skipped hash would be many times faster.
+        // Both pay for one argon2 hash; a skipped hash would be a hundred times faster. The
+        // bound is loose on purpose: a loaded machine (CI on two cores) stretches single
+        // answers, never the hash away.
         assert!(
-            unknown * 2 >= known && known * 2 >= unknown,
+            unknown * 4 >= known && known * 4 >= unknown,
             "{}: wrong password {known:?}, unknown account {unknown:?}",
             b.label
         );
