@@ -29,6 +29,18 @@ pub enum KeyError {
     },
 }
 
+/// Loads the key at `path`; never creates one (for tools that check what a server signed).
+pub fn load(path: &Path) -> Result<SoftwareSigner, KeyError> {
+    let pkcs8 = zeroize::Zeroizing::new(fs::read(path).map_err(|source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    })?);
+    SoftwareSigner::from_pkcs8(SignatureAlgorithm::Ed25519, &pkcs8).map_err(|e| KeyError::Invalid {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 /// Loads the key at `path`, or creates it there if the file does not exist.
 pub fn load_or_create(path: &Path) -> Result<SoftwareSigner, KeyError> {
     let io = |source| KeyError::Io {

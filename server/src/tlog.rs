@@ -25,6 +25,38 @@ use crate::AppState;
 use crate::auth::{DeviceAuth, UserAuth};
 use crate::error::{AppError, Problem};
 
+/// What a log entry records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoggedEntry {
+    /// A committed bundle's manifest digest.
+    Bundle {
+        /// The digest.
+        manifest_digest: Digest,
+    },
+    /// The audit log's head at an anchoring.
+    AuditHead {
+        /// Position of the audit log's newest entry then.
+        seq: u64,
+        /// Its chain hash.
+        head: Digest,
+    },
+}
+
+impl LoggedEntry {
+    /// The entry's leaf data.
+    pub fn leaf(&self) -> Vec<u8> {
+        match self {
+            Self::Bundle { manifest_digest } => manifest_digest.as_bytes().to_vec(),
+            Self::AuditHead { seq, head } => tandem_core::tlog::audit_head_leaf(*seq, head),
+        }
+    }
+
+    /// The entry's leaf hash, as the log stores it.
+    pub fn leaf_hash(&self) -> Digest {
+        tandem_core::tlog::leaf_hash(&self.leaf())
+    }
+}
+
 /// A stored node's address: (level, index at that level).
 pub type NodeKey = (u32, u64);
 
@@ -136,13 +168,14 @@ pub struct Appended {
     pub proof: Vec<Digest>,
 }
 
-/// The append of one manifest digest to a log of `size` entries, with root and proof.
-pub fn append_run(
+/// The append of one leaf hash (a bundle's manifest leaf, or an audit-log anchor's) to a
+/// log of `size` entries, with root and proof.
+pub fn append_leaf_run(
     size: u64,
-    manifest_digest: Digest,
+    leaf_hash: Digest,
 ) -> impl Fn(&mut MerkleLog<Prefetched>) -> Result<Appended, LogError> {
     move |log| {
-        let index = log.append_manifest(&manifest_digest)?;
+        let index = log.append(leaf_hash)?;
         let tree_size = size + 1;
         Ok(Appended {
             index,
@@ -151,6 +184,20 @@ pub fn append_run(
             proof: log.inclusion_proof(index, tree_size)?,
         })
     }
+}
+
+/// Runs a read-only computation over the stored log as it is now (the nodes it needs,
+/// fetched in one query).
+pub async fn read_stored<R>(
+    db: &dyn crate::db::Db,
+    run: impl Fn(&mut MerkleLog<Prefetched>) -> Result<R, LogError>,
+) -> Result<R, crate::db::DbError> {
+    let size = db.log_size().await?;
+    let keys = needed_nodes(size, &run).map_err(|e| crate::db::DbError::Log(e.to_string()))?;
+    let nodes = db.log_nodes(&keys).await?;
+    let (out, _) =
+        compute(size, nodes, &run).map_err(|e| crate::db::DbError::Log(e.to_string()))?;
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -299,8 +346,15 @@ pub struct InclusionAnswer {
     pub log_index: u64,
     /// The tree the proof is for.
     pub tree_size: u64,
-    /// The entry's leaf data: the manifest digest (hex).
-    pub manifest_digest: String,
+    /// What the entry is: `bundle` (a bundle's manifest digest) or `audit-head` (the head
+    /// of the audit log, `tandem_core::tlog::audit_head_leaf`).
+    pub kind: String,
+    /// A bundle entry's leaf data: the manifest digest (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
+    /// The entry's leaf data (hex), whatever its kind: its leaf hash is
+    /// `SHA-256(0x00 || leaf)`.
+    pub leaf: String,
     /// RFC 6962 audit path, lowercase hex, from the leaf upwards.
     pub proof: Vec<String>,
 }
@@ -366,15 +420,21 @@ pub async fn inclusion(
         None => newest_size(&state).await?,
     };
     let proof = read_log(&state, |log| log.inclusion_proof(index, tree_size)).await?;
-    let manifest_digest = state
+    let entry = state
         .db
-        .logged_digest(index)
+        .logged_entry(index)
         .await?
-        .ok_or_else(|| AppError::Internal(format!("log entry {index} has no bundle")))?;
+        .ok_or_else(|| AppError::Internal(format!("log entry {index} has no record")))?;
+    let (kind, manifest_digest) = match &entry {
+        LoggedEntry::Bundle { manifest_digest } => ("bundle", Some(manifest_digest.to_hex())),
+        LoggedEntry::AuditHead { .. } => ("audit-head", None),
+    };
     Ok(Json(InclusionAnswer {
         log_index: index,
         tree_size,
+        kind: kind.to_owned(),
         manifest_digest,
+        leaf: tandem_core::crypto::to_hex(&entry.leaf()),
         proof: proof.iter().map(Digest::to_hex).collect(),
     }))
 }

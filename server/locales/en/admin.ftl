@@ -211,3 +211,17 @@ admin-action-audit-anchored = Audit log anchored
 
 problem-revocation-reason = Give a reason of 1 to 200 characters.
 problem-policy-invalid = The policy is not valid.
+admin-col-purpose = Purpose
+admin-audit-verify = Verify the log now
+admin-audit-verify-explain = Checks the hash chain of every audit entry, the head, and each anchor written to the transparency log. Any entry changed, deleted or cut off is named.
+admin-audit-verified-ok = Verified: the hash chain, the head and every anchor agree.
+admin-audit-verified-bad = Verification failed: the audit log was changed or cut.
+admin-audit-verified-summary = { $entries } entries, { $anchors } anchors, { $unanchored } awaiting the next anchoring.
+admin-audit-verified-anchor = Newest anchor: entry { $seq }, at transparency log entry { $index }.
+admin-audit-finding-altered = Entry { $seq } was altered: its content no longer matches its hash.
+admin-audit-finding-missing = Entries { $from } to { $to } are missing (deleted).
+admin-audit-finding-head = The head names entry { $head } but the log ends at entry { $last }: the head or the last entries were changed.
+admin-audit-finding-cut = Transparency log entry { $index } anchored entry { $seq }, but entries from { $from } on are gone: the last entries were deleted.
+admin-audit-finding-rewritten = Entry { $seq } differs from what transparency log entry { $index } anchored: earlier entries were rewritten.
+admin-audit-finding-log-entry = Transparency log entry { $index } does not match its record: an anchor or a bundle record was changed.
+admin-audit-finding-checkpoint = The transparency log does not match the checkpoint the server signed: the log was rewritten.

@@ -207,3 +207,17 @@ admin-action-audit-anchored = 审计日志锚定
 
 problem-revocation-reason = 请填写 1 至 200 个字符的原因。
 problem-policy-invalid = 策略无效。
+admin-col-purpose = 用途
+admin-audit-verify = 立即校验日志
+admin-audit-verify-explain = 校验全部审计记录的哈希链、链头，以及每次写入透明日志的锚点。任何记录被修改、删除或截断都会被指出。
+admin-audit-verified-ok = 校验通过：哈希链、链头和全部锚点一致。
+admin-audit-verified-bad = 校验未通过：审计日志被修改或截断。
+admin-audit-verified-summary = 共 { $entries } 条记录，{ $anchors } 个锚点，{ $unanchored } 条尚待下次锚定。
+admin-audit-verified-anchor = 最新锚点：第 { $seq } 条记录，位于透明日志第 { $index } 项。
+admin-audit-finding-altered = 第 { $seq } 条记录被修改：其内容与哈希不再一致。
+admin-audit-finding-missing = 第 { $from } 至 { $to } 条记录缺失（已被删除）。
+admin-audit-finding-head = 链头指向第 { $head } 条记录，但日志止于第 { $last } 条：链头或最后的记录被改动。
+admin-audit-finding-cut = 透明日志第 { $index } 项锚定了第 { $seq } 条记录，但第 { $from } 条起的记录已不存在：最后的记录被删除。
+admin-audit-finding-rewritten = 第 { $seq } 条记录与透明日志第 { $index } 项锚定的内容不符：此前的记录被重写。
+admin-audit-finding-log-entry = 透明日志第 { $index } 项与其记录不符：锚点或存证记录被改动。
+admin-audit-finding-checkpoint = 透明日志与服务器签名的检查点不符：日志被重写。

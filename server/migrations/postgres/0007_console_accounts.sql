@@ -1,12 +1,17 @@
 -- Account security (A01) and the audit log. Times are UTC milliseconds.
 --
 -- The audit log is append-only: triggers refuse to change or delete a row, so an insider
--- with the server's database account cannot quietly rewrite who did what (a later step
--- hash-chains the rows). It holds no personal data beyond what is needed: the acting
--- user's id (none for an unauthenticated attempt), never a name typed at sign-in nor a
--- password.
+-- with the server's database account cannot quietly rewrite who did what. The rows are
+-- hash-chained: `entry_hash` commits to the row's fields and to the previous row's hash
+-- (`crate::audit::chain`), `audit_head` holds the newest position and hash (its row lock
+-- orders appends across servers), and `audit_anchors` records each head appended to the
+-- transparency log, so a rewrite or a cut is caught by `tandem audit verify` even by
+-- someone who can drop the triggers. It holds no personal data beyond what is needed:
+-- the acting user's id (none for an unauthenticated attempt), never a name typed at
+-- sign-in nor a password.
 CREATE TABLE audit_log (
-    seq            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- Given by `audit_head`: 1, 2, 3… without gaps.
+    seq            BIGINT PRIMARY KEY CHECK (seq >= 1),
     at_ms          BIGINT NOT NULL,
     -- Not a foreign key: the log outlives whatever it names and must never block a change.
     actor_user_id  TEXT,
@@ -19,7 +24,9 @@ CREATE TABLE audit_log (
     detail         TEXT NOT NULL DEFAULT '{}',
     client_addr    TEXT,
     -- Why, when the law asks for a stated purpose (legal retrieval, A03).
-    purpose        TEXT
+    purpose        TEXT,
+    -- SHA-256 (hex) over the previous row's hash and this row's fields.
+    entry_hash     TEXT NOT NULL CHECK (length(entry_hash) = 64)
 );
 CREATE INDEX audit_log_actor ON audit_log (actor_user_id, seq);
 CREATE INDEX audit_log_subject ON audit_log (subject_kind, subject_id, seq);
@@ -33,6 +40,26 @@ CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+
+-- The newest entry's position and chain hash (all zeros before the first).
+CREATE TABLE audit_head (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    seq   BIGINT NOT NULL CHECK (seq >= 0),
+    hash  TEXT NOT NULL CHECK (length(hash) = 64)
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+-- Each head appended to the transparency log (a leaf of its own kind:
+-- `tandem_core::tlog::audit_head_leaf`), at most hourly.
+CREATE TABLE audit_anchors (
+    log_index    BIGINT PRIMARY KEY CHECK (log_index >= 0),
+    audit_seq    BIGINT NOT NULL CHECK (audit_seq >= 1),
+    head_hash    TEXT NOT NULL CHECK (length(head_hash) = 64),
+    anchored_ms  BIGINT NOT NULL
+);
+CREATE INDEX audit_anchors_seq ON audit_anchors (audit_seq);
+CREATE TRIGGER audit_anchors_no_change BEFORE UPDATE OR DELETE ON audit_anchors
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 
 -- Failed sign-ins in a row and the lockout they lead to, per sign-in name, shared by every
 -- server on this database and kept across restarts. Keyed by a keyed hash of the name as

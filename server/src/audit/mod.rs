@@ -1,6 +1,9 @@
 //! The audit log: who did what to what, when, from where and (where the law asks) why.
-//! Append-only in the database (triggers refuse UPDATE and DELETE), against a malicious
-//! insider who would rewrite history (THREATS.md); a later step hash-chains the rows.
+//! Against a malicious insider who would rewrite history (THREATS.md) it is append-only in
+//! the database (triggers refuse UPDATE and DELETE), hash-chained ([`chain`]: each row
+//! commits to the one before), and its head is appended to the transparency log at least
+//! hourly ([`anchor`], [`run_anchoring`]), so that [`verify`] — `tandem audit verify` —
+//! catches a rewritten, removed or cut-off row even when the triggers were dropped.
 //!
 //! Any area writes an [`AuditEntry`] with [`crate::db::AuditDb::append_audit`], or, inside a
 //! transaction of its own, with `append_audit_in` of the backend's connection (see
@@ -9,10 +12,75 @@
 //! carries a small JSON detail: counts, reasons, never personal data (no typed sign-in
 //! names, no passwords, no debtor data).
 
+pub mod chain;
+pub mod verify;
+
+use std::future::Future;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use tandem_core::model::BankId;
 use uuid::Uuid;
+
+use crate::AppState;
+use crate::db::DbError;
+use crate::db::audit::AuditAnchor;
+
+/// How often `tandem serve` anchors the audit log's head by default (at least hourly).
+pub const ANCHOR_EVERY: Duration = Duration::from_secs(3_600);
+
+/// Appends the audit log's head to the transparency log, unless it is there already, and
+/// records that in the log itself (so the next anchoring covers this one).
+pub async fn anchor(state: &AppState) -> Result<Option<AuditAnchor>, DbError> {
+    let Some((anchor, _checkpoint)) = state
+        .db
+        .anchor_audit_head(state.signer.as_ref(), state.now_ms())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let entry = AuditEntry::new(
+        state.now_ms(),
+        AuditAction::AuditAnchored,
+        "audit-log",
+        Some(anchor.audit_seq.to_string()),
+    )
+    .detail(serde_json::json!({ "log_index": anchor.log_index, "head": anchor.head_hash }));
+    state.db.append_audit(&entry).await?;
+    Ok(Some(anchor))
+}
+
+/// Anchors the head every `every` until `stop` completes: once at start, on each tick, and
+/// once more on the way out. Several servers may run it at once: the head's row lock lets one anchor a head and
+/// the others find it anchored.
+pub async fn run_anchoring<F>(state: AppState, every: Duration, stop: F)
+where
+    F: Future<Output = ()> + Send,
+{
+    let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tokio::pin!(stop);
+    loop {
+        let stopping = tokio::select! {
+            () = &mut stop => true,
+            _ = ticks.tick() => false,
+        };
+        // On a clean stop too: what was done since the last tick is anchored before exit.
+        match tokio::time::timeout(Duration::from_secs(60), anchor(&state)).await {
+            Ok(Ok(Some(a))) => tracing::info!(
+                log_index = a.log_index,
+                audit_seq = a.audit_seq,
+                "audit log head anchored in the transparency log"
+            ),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "audit anchoring failed"),
+            Err(_) => tracing::error!("audit anchoring took over a minute; abandoned this tick"),
+        }
+        if stopping {
+            break;
+        }
+    }
+}
 
 /// The subject kind of an entry about a user account.
 pub const SUBJECT_USER: &str = "user";

@@ -105,6 +105,7 @@ pub fn routes() -> Router<AppState> {
             get(admin::policy::policy_page).post(admin::policy::save),
         )
         .route("/admin/audit", get(admin::audit::audit))
+        .route("/admin/audit/verify", post(admin::audit::verify))
 }
 
 /// `Content-Security-Policy` of every page: this origin only, no inline script or style,

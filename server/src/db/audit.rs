@@ -1,4 +1,6 @@
-//! The audit log's storage (`audit_log`, append-only: see `migrations/*/0007_*.sql`).
+//! The audit log's storage (`audit_log`, append-only and hash-chained: see
+//! `migrations/*/0007_*.sql` and `crate::audit::chain`), its head and its anchors in the
+//! transparency log.
 //!
 //! [`AuditDb::append_audit`] appends on its own; an area that records a change in a
 //! transaction appends in the same one with the backend's `append_audit_in`
@@ -7,8 +9,12 @@
 //! the entry commits or rolls back with what it records.
 
 use async_trait::async_trait;
+use tandem_core::crypto::{Digest, Signer};
+use tandem_core::model::Signed;
+use tandem_core::tlog::Checkpoint;
 
 use super::DbError;
+use crate::audit::chain::StoredEntry;
 use crate::audit::{AuditAction, AuditEntry, AuditFilter, AuditRecord};
 
 /// Storage for the audit log.
@@ -23,6 +29,42 @@ pub trait AuditDb: Send + Sync {
         filter: &AuditFilter,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, DbError>;
+
+    /// Up to `limit` rows after position `after`, in order, as stored, with their stored
+    /// chain hash: what `tandem audit verify` reads.
+    async fn audit_rows_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(StoredEntry, String)>, DbError>;
+
+    /// The head: the newest position and its chain hash (0 and zeros when empty).
+    async fn audit_head(&self) -> Result<(i64, String), DbError>;
+
+    /// Every anchor of the audit log in the transparency log, oldest first.
+    async fn audit_anchors(&self) -> Result<Vec<AuditAnchor>, DbError>;
+
+    /// Appends the audit log's head to the transparency log, unless the newest anchor
+    /// already holds it (then `None`): the leaf, its nodes, the new checkpoint and the
+    /// anchor row in one transaction.
+    async fn anchor_audit_head(
+        &self,
+        signer: &dyn Signer,
+        now_ms: i64,
+    ) -> Result<Option<(AuditAnchor, Signed<Checkpoint>)>, DbError>;
+}
+
+/// The audit log's head as appended to the transparency log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditAnchor {
+    /// The log entry's index.
+    pub log_index: u64,
+    /// Position of the audit log's newest entry then.
+    pub audit_seq: i64,
+    /// Its chain hash (hex).
+    pub head_hash: String,
+    /// When, UTC ms.
+    pub anchored_ms: i64,
 }
 
 row_by_name! {
@@ -41,9 +83,17 @@ row_by_name! {
     }
 }
 
-const AUDIT_INSERT: &str = "INSERT INTO audit_log (at_ms, actor_user_id, action, subject_kind, \
-     subject_id, bank_id, detail, client_addr, purpose) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq";
+const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, at_ms, actor_user_id, action, \
+     subject_kind, subject_id, bank_id, detail, client_addr, purpose, entry_hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// Takes the head (its row lock orders appends across servers) and the next position.
+const AUDIT_TAKE_HEAD: &str =
+    "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash";
+
+const AUDIT_ROWS_AFTER: &str = "SELECT seq, at_ms, actor_user_id, action, subject_kind, \
+     subject_id, bank_id, detail, client_addr, purpose, entry_hash FROM audit_log \
+     WHERE seq > $1 ORDER BY seq LIMIT $2";
 
 /// Every condition is skipped when its value is NULL, so one text serves every filter.
 const AUDIT_SELECT: &str = "SELECT seq, at_ms, actor_user_id, action, subject_kind, \
@@ -83,26 +133,69 @@ pub(super) fn record(row: AuditRow) -> Result<AuditRecord, DbError> {
     })
 }
 
+row_by_name! {
+    /// An `audit_log` row with its chain hash.
+    pub(super) struct ChainRow {
+        seq: i64,
+        at_ms: i64,
+        actor_user_id: Option<String>,
+        action: String,
+        subject_kind: String,
+        subject_id: Option<String>,
+        bank_id: Option<String>,
+        detail: String,
+        client_addr: Option<String>,
+        purpose: Option<String>,
+        entry_hash: String,
+    }
+}
+
+fn anchor_of(
+    (log_index, audit_seq, head_hash, anchored_ms): (i64, i64, String, i64),
+) -> Result<AuditAnchor, DbError> {
+    Ok(AuditAnchor {
+        log_index: u64::try_from(log_index)
+            .map_err(|_| DbError::Corrupt("audit_anchors.log_index"))?,
+        audit_seq,
+        head_hash,
+        anchored_ms,
+    })
+}
+
 macro_rules! impl_audit_db {
     ($db:ty, $conn:ty) => {
         impl $db {
-            /// Appends `entry` on `conn`, inside the caller's transaction; returns its
-            /// position.
+            /// Appends `entry` on `conn`, inside the caller's transaction (which the head's
+            /// row lock then orders with every other append); returns its position.
             pub async fn append_audit_in(
                 conn: &mut $conn,
                 entry: &AuditEntry,
             ) -> Result<i64, DbError> {
-                let seq: i64 = sqlx::query_scalar(AUDIT_INSERT)
-                    .bind(entry.at_ms)
-                    .bind(entry.actor.map(|u| u.to_string()))
-                    .bind(entry.action.as_str())
-                    .bind(&entry.subject_kind)
-                    .bind(entry.subject_id.as_deref())
-                    .bind(entry.bank_id.map(|b| b.to_string()))
-                    .bind(entry.detail.to_string())
-                    .bind(entry.client_addr.map(|a| a.to_string()))
-                    .bind(entry.purpose.as_deref())
+                let (seq, prev): (i64, String) = sqlx::query_as(AUDIT_TAKE_HEAD)
                     .fetch_one(&mut *conn)
+                    .await?;
+                let prev: Digest = prev
+                    .parse()
+                    .map_err(|_| DbError::Corrupt("audit_head.hash"))?;
+                let stored = StoredEntry::of(seq, entry);
+                let hash = stored.chain_hash(&prev).to_hex();
+                sqlx::query(AUDIT_INSERT)
+                    .bind(seq)
+                    .bind(stored.at_ms)
+                    .bind(&stored.actor_user_id)
+                    .bind(&stored.action)
+                    .bind(&stored.subject_kind)
+                    .bind(&stored.subject_id)
+                    .bind(&stored.bank_id)
+                    .bind(&stored.detail)
+                    .bind(&stored.client_addr)
+                    .bind(&stored.purpose)
+                    .bind(&hash)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+                    .bind(&hash)
+                    .execute(&mut *conn)
                     .await?;
                 Ok(seq)
             }
@@ -111,8 +204,10 @@ macro_rules! impl_audit_db {
         #[async_trait]
         impl AuditDb for $db {
             async fn append_audit(&self, entry: &AuditEntry) -> Result<i64, DbError> {
-                let mut conn = self.pool.acquire().await?;
-                Self::append_audit_in(&mut conn, entry).await
+                let mut tx = self.pool.begin().await?;
+                let seq = Self::append_audit_in(&mut tx, entry).await?;
+                tx.commit().await?;
+                Ok(seq)
             }
 
             async fn audit_entries(
@@ -132,6 +227,110 @@ macro_rules! impl_audit_db {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.into_iter().map(record).collect()
+            }
+
+            async fn audit_rows_after(
+                &self,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<(StoredEntry, String)>, DbError> {
+                let rows: Vec<ChainRow> = sqlx::query_as(AUDIT_ROWS_AFTER)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            StoredEntry {
+                                seq: r.seq,
+                                at_ms: r.at_ms,
+                                actor_user_id: r.actor_user_id,
+                                action: r.action,
+                                subject_kind: r.subject_kind,
+                                subject_id: r.subject_id,
+                                bank_id: r.bank_id,
+                                detail: r.detail,
+                                client_addr: r.client_addr,
+                                purpose: r.purpose,
+                            },
+                            r.entry_hash,
+                        )
+                    })
+                    .collect())
+            }
+
+            async fn audit_head(&self) -> Result<(i64, String), DbError> {
+                Ok(
+                    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                        .fetch_one(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn audit_anchors(&self) -> Result<Vec<AuditAnchor>, DbError> {
+                let rows: Vec<(i64, i64, String, i64)> = sqlx::query_as(
+                    "SELECT log_index, audit_seq, head_hash, anchored_ms FROM audit_anchors \
+                     ORDER BY log_index",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(anchor_of).collect()
+            }
+
+            async fn anchor_audit_head(
+                &self,
+                signer: &dyn Signer,
+                now_ms: i64,
+            ) -> Result<Option<(AuditAnchor, Signed<Checkpoint>)>, DbError> {
+                let mut tx = self.pool.begin().await?;
+                // The head's row lock first: no append slips between reading it and
+                // anchoring it, and two servers anchoring at once take turns.
+                let (seq, hash): (i64, String) = sqlx::query_as(
+                    "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                let newest: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(audit_seq) FROM audit_anchors")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if seq == 0 || newest == Some(seq) {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let head: Digest = hash
+                    .parse()
+                    .map_err(|_| DbError::Corrupt("audit_head.hash"))?;
+                let leaf = tandem_core::tlog::audit_head_leaf_hash(
+                    u64::try_from(seq).map_err(|_| DbError::Corrupt("audit_head.seq"))?,
+                    &head,
+                );
+                let (appended, checkpoint) =
+                    Self::append_leaf_in(&mut tx, leaf, signer, now_ms).await?;
+                let log_index = i64::try_from(appended.index)
+                    .map_err(|_| DbError::Corrupt("tlog_head.size"))?;
+                sqlx::query(
+                    "INSERT INTO audit_anchors (log_index, audit_seq, head_hash, anchored_ms) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(log_index)
+                .bind(seq)
+                .bind(&hash)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some((
+                    AuditAnchor {
+                        log_index: appended.index,
+                        audit_seq: seq,
+                        head_hash: hash,
+                        anchored_ms: now_ms,
+                    },
+                    checkpoint,
+                )))
             }
         }
     };

@@ -17,7 +17,7 @@ use tandem_core::tlog::{Checkpoint, IngestReceipt, Verdict};
 use uuid::Uuid;
 
 use super::{DbError, parse_datum};
-use crate::tlog::{self, Appended, NodeKey};
+use crate::tlog::{self, Appended, LoggedEntry, NodeKey};
 
 /// A bundle as first uploaded (`PUT`), stored pending.
 #[derive(Debug, Clone)]
@@ -223,7 +223,11 @@ pub trait LedgerDb: Send + Sync {
     /// A stored signed checkpoint (JSON), of `tree_size` or the newest.
     async fn checkpoint(&self, tree_size: Option<u64>) -> Result<Option<String>, DbError>;
     /// The manifest digest (hex) logged at `index`.
-    async fn logged_digest(&self, index: u64) -> Result<Option<String>, DbError>;
+    async fn logged_entry(&self, index: u64) -> Result<Option<LoggedEntry>, DbError>;
+    /// The leaf hashes of entries `from..to` (fewer when the log is shorter), in order.
+    async fn log_leaves(&self, from: u64, to: u64) -> Result<Vec<Digest>, DbError>;
+    /// The committed bundles' log entries with index in `from..to`: (index, manifest digest).
+    async fn bundle_log_entries(&self, from: u64, to: u64) -> Result<Vec<(u64, Digest)>, DbError>;
 }
 
 fn to_i64(v: u64, what: &'static str) -> Result<i64, DbError> {
@@ -311,6 +315,58 @@ fn bundle_from(row: BundleRow) -> Result<StoredBundle, DbError> {
 macro_rules! impl_ledger_db {
     ($db:ty, $conn:ty) => {
         impl $db {
+            /// Appends `leaf_hash` to the transparency log inside `tx`: takes the head (which
+            /// serialises appends across every server on this database), stores the nodes
+            /// it completes, and signs and stores the new tree's checkpoint.
+            pub(super) async fn append_leaf_in(
+                tx: &mut $conn,
+                leaf_hash: Digest,
+                signer: &dyn Signer,
+                now_ms: i64,
+            ) -> Result<(Appended, Signed<Checkpoint>), DbError> {
+                let new_size: i64 = sqlx::query_scalar(
+                    "UPDATE tlog_head SET size = size + 1 WHERE id = 1 RETURNING size",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                let size = to_u64(new_size - 1, "tlog_head.size")?;
+                let run = tlog::append_leaf_run(size, leaf_hash);
+                let keys = tlog::needed_nodes(size, &run).map_err(log_err)?;
+                let nodes = Self::fetch_nodes(&mut *tx, &keys).await?;
+                let (appended, new_nodes): (Appended, _) =
+                    tlog::compute(size, nodes, &run).map_err(log_err)?;
+                for ((level, idx), hash) in &new_nodes {
+                    sqlx::query("INSERT INTO tlog_nodes (level, idx, hash) VALUES ($1, $2, $3)")
+                        .bind(i64::from(*level))
+                        .bind(to_i64(*idx, "tlog_nodes.idx")?)
+                        .bind(hash.as_bytes().to_vec())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let checkpoint = Signed::sign(
+                    &Checkpoint {
+                        log_id: tlog::log_id(&signer.public_key()),
+                        tree_size: appended.tree_size,
+                        root: appended.root,
+                        timestamp_ms: now_ms,
+                    },
+                    signer,
+                )
+                .map_err(|e| DbError::Log(e.to_string()))?;
+                let checkpoint_json =
+                    serde_json::to_string(&checkpoint).map_err(|e| DbError::Log(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO tlog_checkpoints (tree_size, signed, created_ms) \
+                     VALUES ($1, $2, $3)",
+                )
+                .bind(new_size)
+                .bind(checkpoint_json)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                Ok((appended, checkpoint))
+            }
+
             async fn fetch_nodes(
                 conn: &mut $conn,
                 keys: &[NodeKey],
@@ -472,36 +528,13 @@ macro_rules! impl_ledger_db {
                     tx.rollback().await?;
                     return Ok(CommitOutcome::NotPending);
                 }
-                // The head: serialises appends across every server on this database.
-                let new_size: i64 = sqlx::query_scalar(
-                    "UPDATE tlog_head SET size = size + 1 WHERE id = 1 RETURNING size",
-                )
-                .fetch_one(&mut *tx)
-                .await?;
-                let size = to_u64(new_size - 1, "tlog_head.size")?;
-                let run = tlog::append_run(size, input.manifest_digest);
-                let keys = tlog::needed_nodes(size, &run).map_err(log_err)?;
-                let nodes = Self::fetch_nodes(&mut tx, &keys).await?;
-                let (appended, new_nodes): (Appended, _) =
-                    tlog::compute(size, nodes, &run).map_err(log_err)?;
-                for ((level, idx), hash) in &new_nodes {
-                    sqlx::query("INSERT INTO tlog_nodes (level, idx, hash) VALUES ($1, $2, $3)")
-                        .bind(i64::from(*level))
-                        .bind(to_i64(*idx, "tlog_nodes.idx")?)
-                        .bind(hash.as_bytes().to_vec())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let checkpoint = Signed::sign(
-                    &Checkpoint {
-                        log_id: tlog::log_id(&input.signer.public_key()),
-                        tree_size: appended.tree_size,
-                        root: appended.root,
-                        timestamp_ms: input.now_ms,
-                    },
+                let (appended, checkpoint) = Self::append_leaf_in(
+                    &mut tx,
+                    tandem_core::tlog::manifest_leaf_hash(&input.manifest_digest),
                     input.signer,
+                    input.now_ms,
                 )
-                .map_err(|e| DbError::Log(e.to_string()))?;
+                .await?;
                 let receipt = Signed::sign(
                     &IngestReceipt {
                         bundle_id: input.id,
@@ -519,23 +552,12 @@ macro_rules! impl_ledger_db {
                     inclusion_proof: appended.proof,
                     checkpoint,
                 };
-                let checkpoint_json = serde_json::to_string(&signed.checkpoint)
-                    .map_err(|e| DbError::Log(e.to_string()))?;
                 let answer = serde_json::to_string(&tandem_core::bundle::ServerReceipt {
                     receipt: signed.receipt.clone(),
                     inclusion_proof: signed.inclusion_proof.clone(),
                     checkpoint: signed.checkpoint.clone(),
                 })
                 .map_err(|e| DbError::Log(e.to_string()))?;
-                sqlx::query(
-                    "INSERT INTO tlog_checkpoints (tree_size, signed, created_ms) \
-                     VALUES ($1, $2, $3)",
-                )
-                .bind(new_size)
-                .bind(checkpoint_json)
-                .bind(input.now_ms)
-                .execute(&mut *tx)
-                .await?;
                 let status = match input.verdict {
                     Verdict::Accepted => "accepted",
                     Verdict::Quarantined => "quarantined",
@@ -642,16 +664,74 @@ macro_rules! impl_ledger_db {
                 })
             }
 
-            async fn logged_digest(&self, index: u64) -> Result<Option<String>, DbError> {
-                if i64::try_from(index).is_err() {
+            async fn logged_entry(&self, index: u64) -> Result<Option<LoggedEntry>, DbError> {
+                let Ok(index) = i64::try_from(index) else {
                     return Ok(None);
-                }
-                Ok(sqlx::query_scalar(
+                };
+                let bundle: Option<String> = sqlx::query_scalar(
                     "SELECT manifest_digest FROM bundles WHERE log_index = $1",
                 )
-                .bind(to_i64(index, "log_index")?)
+                .bind(index)
                 .fetch_optional(&self.pool)
-                .await?)
+                .await?;
+                if let Some(d) = bundle {
+                    return Ok(Some(LoggedEntry::Bundle {
+                        manifest_digest: parse(&d, "bundles.manifest_digest")?,
+                    }));
+                }
+                let anchor: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT audit_seq, head_hash FROM audit_anchors WHERE log_index = $1",
+                )
+                .bind(index)
+                .fetch_optional(&self.pool)
+                .await?;
+                anchor
+                    .map(|(seq, head)| {
+                        Ok(LoggedEntry::AuditHead {
+                            seq: to_u64(seq, "audit_anchors.audit_seq")?,
+                            head: parse(&head, "audit_anchors.head_hash")?,
+                        })
+                    })
+                    .transpose()
+            }
+
+            async fn log_leaves(&self, from: u64, to: u64) -> Result<Vec<Digest>, DbError> {
+                let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                    "SELECT idx, hash FROM tlog_nodes WHERE level = 0 AND idx >= $1 AND idx < $2 \
+                     ORDER BY idx",
+                )
+                .bind(to_i64(from, "tlog_nodes.idx")?)
+                .bind(to_i64(to, "tlog_nodes.idx")?)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (i, (idx, hash)) in rows.into_iter().enumerate() {
+                    if to_u64(idx, "tlog_nodes.idx")? != from + i as u64 {
+                        return Err(DbError::Corrupt("tlog_nodes: a leaf is missing"));
+                    }
+                    out.push(digest(&hash, "tlog_nodes.hash")?);
+                }
+                Ok(out)
+            }
+
+            async fn bundle_log_entries(
+                &self,
+                from: u64,
+                to: u64,
+            ) -> Result<Vec<(u64, Digest)>, DbError> {
+                let rows: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT log_index, manifest_digest FROM bundles \
+                     WHERE log_index >= $1 AND log_index < $2 ORDER BY log_index",
+                )
+                .bind(to_i64(from, "bundles.log_index")?)
+                .bind(to_i64(to, "bundles.log_index")?)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(i, d)| {
+                        Ok((to_u64(i, "bundles.log_index")?, parse(&d, "bundles.manifest_digest")?))
+                    })
+                    .collect()
             }
         }
     };

@@ -150,6 +150,26 @@ pub async fn open(url: &str) -> Result<Arc<dyn Db>, DbError> {
     Ok(db)
 }
 
+/// Opens an existing database named by the URL without creating or migrating it: for
+/// tools that check what a server stored (`tandem audit verify`).
+pub async fn open_existing(url: &str) -> Result<Arc<dyn Db>, DbError> {
+    if url.starts_with("sqlite:") {
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)?;
+        Ok(Arc::new(SqliteDb::connect_existing(options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgDb::connect(url).await?))
+    } else {
+        let scheme = url.split(':').next().unwrap_or_default().to_owned();
+        Err(DbError::UnsupportedUrl(scheme))
+    }
+}
+
+/// Opens the existing SQLite file at `path` without creating or migrating it.
+pub async fn open_existing_sqlite_file(path: &Path) -> Result<Arc<dyn Db>, DbError> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+    Ok(Arc::new(SqliteDb::connect_existing(options).await?))
+}
+
 /// Opens (creating if needed) the SQLite file at `path`, and migrates it.
 pub async fn open_sqlite_file(path: &Path) -> Result<Arc<dyn Db>, DbError> {
     let db = SqliteDb::connect_file(path).await?;

@@ -17,17 +17,23 @@ pub struct SqliteDb {
 impl SqliteDb {
     /// Connects to a `sqlite:` URL (without migrating).
     pub async fn connect_url(url: &str) -> Result<Self, DbError> {
-        Self::connect_with(SqliteConnectOptions::from_str(url)?).await
+        Self::connect_with(SqliteConnectOptions::from_str(url)?, true).await
     }
 
     /// Connects to (creating) the file at `path` (without migrating).
     pub async fn connect_file(path: &Path) -> Result<Self, DbError> {
-        Self::connect_with(SqliteConnectOptions::new().filename(path)).await
+        Self::connect_with(SqliteConnectOptions::new().filename(path), true).await
     }
 
-    async fn connect_with(options: SqliteConnectOptions) -> Result<Self, DbError> {
+    /// Connects to an existing database only (a `sqlite:` URL or a file), never creating
+    /// one: for tools that check what a server stored.
+    pub async fn connect_existing(options: SqliteConnectOptions) -> Result<Self, DbError> {
+        Self::connect_with(options, false).await
+    }
+
+    async fn connect_with(options: SqliteConnectOptions, create: bool) -> Result<Self, DbError> {
         let options = options
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));

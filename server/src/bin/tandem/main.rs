@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod field;
 mod serve;
 mod verify;
@@ -25,6 +26,9 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Run the server (SQLite in ./tandem-data by default, or PostgreSQL via DATABASE_URL).
     Serve(serve::ServeArgs),
+    /// Check the audit log: its hash chain, its head and its anchors in the transparency
+    /// log. Exit 0 all holds, 1 something was changed or removed, 2 cannot check.
+    Audit(audit::AuditArgs),
     /// One phone in the terminal: enrol, sync, check in with a partner's phone, capture,
     /// co-sign receipts, seal and push (run twice, with two --dir folders, for a visit).
     Field(field::FieldArgs),
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Serve(args) => serve(args),
         Command::Field(args) => field::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }
 

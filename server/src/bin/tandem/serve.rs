@@ -73,6 +73,11 @@ pub struct ServeArgs {
     /// deadline are flagged overdue). Several servers may run it at once.
     #[arg(long, env = "TANDEM_DEPOSIT_CHECK_SECS", default_value_t = 300)]
     pub deposit_check_secs: u64,
+    /// Seconds between two anchorings of the audit log's head in the transparency log
+    /// (at most an hour). Several servers may run it at once.
+    #[arg(long, env = "TANDEM_AUDIT_ANCHOR_SECS", default_value_t = 3_600,
+        value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub audit_anchor_secs: u64,
     /// Mark the session cookie `Secure` on every answer (TLS ends at a proxy in front).
     #[arg(long, env = "TANDEM_SECURE_COOKIES")]
     pub secure_cookies: bool,
@@ -238,6 +243,14 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             let _ = checks_stopped.await;
         },
     ));
+    let (stop_anchoring, anchoring_stopped) = tokio::sync::oneshot::channel::<()>();
+    let anchoring = tokio::spawn(tandem_server::audit::run_anchoring(
+        state.clone(),
+        Duration::from_secs(args.audit_anchor_secs),
+        async move {
+            let _ = anchoring_stopped.await;
+        },
+    ));
     let served = serve_listener(listener, app(state), &args.conn_limits(), shutdown_signal())
         .await
         .map_err(|source| ServeError::Listen {
@@ -246,6 +259,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         });
     let _ = stop_checks.send(());
     let _ = checks.await;
+    let _ = stop_anchoring.send(());
+    let _ = anchoring.await;
     served?;
     db.close().await;
     tracing::info!("stopped");

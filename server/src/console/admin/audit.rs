@@ -9,11 +9,17 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use tandem_core::crypto::Signer as _;
 use tandem_core::model::BankId;
 
-use super::AdminPage;
+use axum::http::Uri;
+use fluent_bundle::FluentValue;
+
+use super::{AdminPage, AdminPost};
 use crate::AppState;
+use crate::audit::verify::{Finding, Verification};
 use crate::audit::{AuditAction, AuditRecord};
+use crate::auth::UserAuth;
 use crate::console::frame::{Page, bank_zone, error_page, local_time, parse_local_day_end, render};
 use crate::console::i18n::Lang;
 use crate::db::admin::BankAuditQuery;
@@ -55,12 +61,21 @@ pub struct EntryRow {
     subject: String,
     subject_href: Option<String>,
     detail: String,
+    purpose: String,
+}
+
+/// The outcome of "verify the log now", as the page shows it.
+pub struct VerificationView {
+    holds: bool,
+    summary: String,
+    findings: Vec<String>,
 }
 
 #[derive(Template)]
 #[template(path = "console/admin_audit.html")]
 struct AuditPage {
     page: Page,
+    verification: Option<VerificationView>,
     actions: Vec<ActionOption>,
     from: String,
     to: String,
@@ -131,6 +146,116 @@ pub async fn audit(
     Query(query): Query<AuditQuery>,
     AdminPage { admin, lang, uri }: AdminPage,
 ) -> Response {
+    match load(&state, &admin, lang, &uri, &query).await {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(e) => error_page(lang, &uri, Some(&admin), &e),
+    }
+}
+
+/// `POST /admin/audit/verify`: checks the whole log now — its chain, head and anchors in
+/// the transparency log (`crate::audit::verify`) — and shows the outcome above the latest
+/// entries.
+pub async fn verify(
+    State(state): State<AppState>,
+    AdminPost {
+        admin, lang, uri, ..
+    }: AdminPost,
+) -> Response {
+    let shown = async {
+        let outcome =
+            crate::audit::verify::verify(state.db.as_ref(), &state.signer.public_key(), &[])
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+        let mut page = load(&state, &admin, lang, &uri, &AuditQuery::default()).await?;
+        page.verification = Some(view(lang, &outcome));
+        Ok::<_, AppError>(page)
+    };
+    match shown.await {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(e) => error_page(lang, &uri, Some(&admin), &e),
+    }
+}
+
+fn view(lang: Lang, v: &Verification) -> VerificationView {
+    let n = |x: i64| FluentValue::from(x);
+    let mut summary = lang.t_args(
+        "admin-audit-verified-summary",
+        &[
+            ("entries", n(i64::try_from(v.entries).unwrap_or(i64::MAX))),
+            ("anchors", n(i64::try_from(v.anchors).unwrap_or(i64::MAX))),
+            (
+                "unanchored",
+                n(i64::try_from(v.unanchored).unwrap_or(i64::MAX)),
+            ),
+        ],
+    );
+    if let Some(a) = &v.newest_anchor {
+        summary.push(' ');
+        summary.push_str(&lang.t_args(
+            "admin-audit-verified-anchor",
+            &[
+                ("seq", n(a.audit_seq)),
+                ("index", n(i64::try_from(a.log_index).unwrap_or(i64::MAX))),
+            ],
+        ));
+    }
+    let findings = v
+        .findings
+        .iter()
+        .map(|f| {
+            let u = |x: u64| n(i64::try_from(x).unwrap_or(i64::MAX));
+            match f {
+                Finding::Altered { seq } => {
+                    lang.t_args("admin-audit-finding-altered", &[("seq", n(*seq))])
+                }
+                Finding::Missing { from, to } => lang.t_args(
+                    "admin-audit-finding-missing",
+                    &[("from", n(*from)), ("to", n(*to))],
+                ),
+                Finding::Head { head_seq, last_seq } => lang.t_args(
+                    "admin-audit-finding-head",
+                    &[("head", n(*head_seq)), ("last", n(*last_seq))],
+                ),
+                Finding::Cut {
+                    log_index,
+                    seq,
+                    first_missing,
+                    ..
+                } => lang.t_args(
+                    "admin-audit-finding-cut",
+                    &[
+                        ("index", u(*log_index)),
+                        ("seq", n(*seq)),
+                        ("from", n(*first_missing)),
+                    ],
+                ),
+                Finding::Rewritten { log_index, seq } => lang.t_args(
+                    "admin-audit-finding-rewritten",
+                    &[("index", u(*log_index)), ("seq", n(*seq))],
+                ),
+                Finding::LogEntry { index, .. } => {
+                    lang.t_args("admin-audit-finding-log-entry", &[("index", u(*index))])
+                }
+                Finding::Checkpoint(_) => lang.t("admin-audit-finding-checkpoint"),
+            }
+        })
+        .collect();
+    VerificationView {
+        holds: v.holds(),
+        summary,
+        findings,
+    }
+}
+
+/// The page: the latest entries of the admin's banks matching `query`.
+async fn load(
+    state: &AppState,
+    admin: &UserAuth,
+    lang: Lang,
+    uri: &Uri,
+    query: &AuditQuery,
+) -> Result<AuditPage, AppError> {
+    let state = state.clone();
     let shown = async {
         let banks = &admin.user.bank_ids;
         let first_zone = match banks.first() {
@@ -223,13 +348,15 @@ pub async fn audit(
                 subject: format!("{kind} {}", short(subject_id)).trim().to_owned(),
                 subject_href,
                 detail: detail_text(lang, r),
+                purpose: e.purpose.clone().unwrap_or_default(),
             });
         }
         let next_href = (records.len() == PAGE_LEN as usize)
-            .then(|| records.last().map(|r| query_href(&query, r.seq)))
+            .then(|| records.last().map(|r| query_href(query, r.seq)))
             .flatten();
         Ok::<_, AppError>(AuditPage {
-            page: Page::new(lang, "admin-audit-title", &uri).signed_in(&admin, "admin-audit"),
+            page: Page::new(lang, "admin-audit-title", uri).signed_in(admin, "admin-audit"),
+            verification: None,
             actions: AuditAction::ALL
                 .into_iter()
                 .map(|a| ActionOption {
@@ -245,10 +372,7 @@ pub async fn audit(
             next_href,
         })
     };
-    match shown.await {
-        Ok(page) => render(StatusCode::OK, &page),
-        Err(e) => error_page(lang, &uri, Some(&admin), &e),
-    }
+    shown.await
 }
 
 #[cfg(test)]
