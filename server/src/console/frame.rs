@@ -34,6 +34,9 @@ pub struct Page {
     pub switch_href: String,
     /// The signed-in user is an admin (the navigation offers the administration).
     pub is_admin: bool,
+    /// The signed-in user reads evidence: legal staff or an admin (the navigation offers
+    /// the evidence search).
+    pub reads_evidence: bool,
 }
 
 impl Page {
@@ -51,6 +54,7 @@ impl Page {
                 urlencoding_path(&back)
             ),
             is_admin: false,
+            reads_evidence: false,
         }
     }
 
@@ -66,6 +70,7 @@ impl Page {
         self.csrf = session_csrf(user);
         self.section = section;
         self.is_admin = user.user.role == Role::Admin;
+        self.reads_evidence = matches!(user.user.role, Role::Admin | Role::Legal);
         self
     }
 

@@ -19,6 +19,7 @@
 mod account;
 mod admin;
 mod cases;
+mod dossier;
 mod flags;
 mod frame;
 pub mod i18n;
@@ -41,7 +42,10 @@ pub use session::{CSRF_COOKIE, CSRF_FIELD};
 use crate::AppState;
 
 /// The stylesheet, embedded.
-const CSS: &str = include_str!("../../assets/console.css");
+const CSS: &str = concat!(
+    include_str!("../../assets/console.css"),
+    include_str!("../../assets/dossier.css")
+);
 
 /// The console's routes.
 pub fn routes() -> Router<AppState> {
@@ -106,13 +110,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/audit", get(admin::audit::audit))
         .route("/admin/audit/verify", post(admin::audit::verify))
+        // Legal staff's evidence (A03): search, a visit's evidence, its blobs.
+        .merge(dossier::routes())
 }
 
 /// `Content-Security-Policy` of every page: this origin only, no inline script or style,
 /// no plugins, never framed, forms post back here only.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-    script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-    base-uri 'none'";
+    media-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
 
 /// An HTML page with the console's headers.
 pub(crate) fn html(status: StatusCode, body: String) -> Response {

@@ -182,7 +182,7 @@ const LATEST_BUNDLE: &str = "FROM bundles b WHERE b.visit_id = a.visit_id \
     ORDER BY b.received_ms DESC LIMIT 1";
 
 /// `$first, $first+1, …` for `n` parameters.
-fn params(first: usize, n: usize) -> String {
+pub(super) fn params(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
@@ -196,7 +196,7 @@ const SEARCH_BRANCH: usize = 2000;
 /// The least string above every string that starts with `prefix`, in code point order:
 /// `prefix` with its last character moved on by one (the end of a prefix search's range,
 /// which an index answers, where `LIKE '%…%'` reads every case).
-fn prefix_end(prefix: &str) -> String {
+pub(super) fn prefix_end(prefix: &str) -> String {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
         let mut next = u32::from(last) + 1;

@@ -51,6 +51,7 @@ pub mod audit;
 pub mod auth;
 pub mod complaints;
 pub mod console;
+pub mod dossier;
 pub mod ledger;
 pub mod org;
 mod postgres;
@@ -66,6 +67,7 @@ pub use audit::AuditDb;
 pub use auth::AuthDb;
 pub use complaints::ComplaintsDb;
 pub use console::ConsoleDb;
+pub use dossier::DossierDb;
 pub use ledger::LedgerDb;
 pub use org::{
     NewAddress, NewAgent, NewBank, NewCase, NewEnrollmentCode, NewUser, OrgDb, OrgSeed, Role,
@@ -123,6 +125,7 @@ pub trait Db:
     + ComplaintsDb
     + ReceiptsDb
     + AdminDb
+    + DossierDb
     + Send
     + Sync
     + 'static
@@ -226,6 +229,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "complaints",
         include_str!("../../migrations/sqlite/0009_complaints.sql"),
     ),
+    (
+        11,
+        "dossier",
+        include_str!("../../migrations/sqlite/0011_dossier.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embedded] = &[
@@ -273,6 +281,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         9,
         "complaints",
         include_str!("../../migrations/postgres/0009_complaints.sql"),
+    ),
+    (
+        11,
+        "dossier",
+        include_str!("../../migrations/postgres/0011_dossier.sql"),
     ),
 ];
 

@@ -448,6 +448,7 @@ pub async fn commit_bundle(
         // A retry after a crash between the commit and the complaints: opened now (once).
         let manifest = Manifest::parse(&stored.manifest).map_err(internal)?;
         open_complaints(&state, id, &manifest).await;
+        index_evidence(&state, &stored, &manifest).await;
         return stored_answer(&stored);
     }
     let manifest = Manifest::parse(&stored.manifest).map_err(internal)?;
@@ -479,7 +480,21 @@ pub async fn commit_bundle(
     let _: CommitOutcome = state.db.commit_bundle(&input).await?;
     open_complaints(&state, id, &complaints).await;
     let stored = state.db.bundle(id).await?.ok_or(AppError::NotFound)?;
+    index_evidence(&state, &stored, &complaints).await;
     stored_answer(&stored)
+}
+
+/// The legal search's row of the visit (`db::dossier`), from the verified manifest of a
+/// committed bundle. The evidence is committed already: a failure is logged and written
+/// again on the phone's next commit of the same bundle.
+async fn index_evidence(state: &AppState, stored: &StoredBundle, manifest: &Manifest) {
+    let Some(log_index) = stored.log_index else {
+        return;
+    };
+    let row = crate::db::dossier::EvidenceVisit::of(manifest, stored.id, stored.status, log_index);
+    if let Err(e) = state.db.index_evidence(&row).await {
+        tracing::error!(bundle = %stored.id, error = %e, "evidence search row not written yet");
+    }
 }
 
 /// P01: each complaint the visit recorded opens a 24-hour ticket and puts the case on hold,
@@ -576,7 +591,7 @@ fn blobs_missing(missing: Vec<String>) -> Response {
 
 /// Core's `verify_bundle` over the stored bundle and its blobs, with the trust the
 /// database gives, and the server's own check of the case's address.
-async fn verify_stored(
+pub(crate) async fn verify_stored(
     state: &AppState,
     stored: &StoredBundle,
     manifest: Manifest,

@@ -1,0 +1,469 @@
+//! Legal staff's evidence (A03): the search over visits with committed evidence, and a
+//! visit's evidence page — timeline, photos, audio, positions, receipts and every check,
+//! with the bundle verified again on demand — behind a purpose stated once per session and
+//! visit. Every search and every read (page, thumbnail, original, audio) goes to the audit
+//! log with that purpose and the client's address.
+//!
+//! Threats (THREATS.md): a user of another bank, or a role without need (D03: only legal
+//! staff and admins of the visit's bank; another bank's visit, a random id and a manager
+//! asking for a blob all get the same "not found"); a malicious insider who would read
+//! evidence unseen (A03: purpose first, every read audited) or rewrite it after the fact
+//! (the stored blobs verified again, the log's inclusion and consistency proofs checked
+//! against the newest checkpoint); a web attacker (CSRF tokens, every value escaped, blobs
+//! served `nosniff` with their manifest's media type).
+
+mod blob;
+pub(crate) mod model;
+pub(crate) mod plot;
+mod search;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tandem_core::bundle::BlobRole;
+use tandem_core::crypto::Digest;
+
+use super::frame::{Page, csrf_refused, error_page, render, to_sign_in};
+use super::i18n::Lang;
+use super::session::{PageLang, Viewer, csrf_matches, session_csrf};
+use crate::AppState;
+use crate::audit::{AuditAction, AuditEntry};
+use crate::auth::UserAuth;
+use crate::db::Role;
+use crate::db::dossier::EvidenceHit;
+use crate::error::AppError;
+use crate::throttle::ClientAddr;
+pub(crate) use model::{CheckRow, Dossier, load};
+pub(crate) use plot::positions_svg;
+
+/// Who reads evidence here: legal staff, and admins supporting them (A03).
+const READERS: &[Role] = &[Role::Legal, Role::Admin];
+/// The subject kind of the audit entries about a visit's evidence.
+const SUBJECT_VISIT: &str = "visit";
+/// The subject kind of the audit entries about one blob.
+const SUBJECT_BLOB: &str = "blob";
+/// The purposes offered (each with its message `dossier-purpose-<kind>`).
+const PURPOSE_KINDS: [&str; 4] = ["litigation", "complaint", "audit", "other"];
+/// A purpose's length, in characters.
+const PURPOSE_CHARS: std::ops::RangeInclusive<usize> = 5..=500;
+
+/// The routes of legal staff's evidence pages.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/evidence", get(search::search))
+        .route("/evidence/visits/{id}", get(visit_page))
+        .route("/evidence/visits/{id}/purpose", post(state_purpose))
+        .route("/evidence/visits/{id}/verify", post(verify_again))
+        .route("/evidence/visits/{id}/blobs/{digest}", get(blob_route))
+}
+
+/// The visit, when the user may read its evidence: legal or admin of its bank. Anything
+/// else — a random id, another bank's visit, a visit without committed evidence — is the
+/// same "not found".
+pub(crate) async fn find(
+    state: &AppState,
+    user: &UserAuth,
+    id: &str,
+) -> Result<EvidenceHit, AppError> {
+    let id: uuid::Uuid = id.parse().map_err(|_| AppError::NotFound)?;
+    let hit = state
+        .db
+        .evidence_visit(id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    user.check_bank(hit.bank_id)?;
+    Ok(hit)
+}
+
+/// Writes an audit entry about the visit's evidence, with the purpose and the client.
+async fn audit(
+    (state, user, client): (&AppState, &UserAuth, Option<std::net::IpAddr>),
+    action: AuditAction,
+    subject: (&str, String),
+    hit: &EvidenceHit,
+    purpose: &str,
+    detail: serde_json::Value,
+) -> Result<(), AppError> {
+    let entry = AuditEntry::new(state.now_ms(), action, subject.0, Some(subject.1))
+        .by(user.user.user_id)
+        .bank(hit.bank_id)
+        .from_addr(client)
+        .purpose(purpose)
+        .detail(detail);
+    state.db.append_audit(&entry).await?;
+    Ok(())
+}
+
+/// A purpose's kind offered in the form.
+pub struct PurposeKind {
+    value: &'static str,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/dossier_purpose.html")]
+struct PurposePage {
+    page: Page,
+    action: String,
+    case_ref: String,
+    kinds: Vec<PurposeKind>,
+    text: String,
+    error: Option<String>,
+}
+
+fn purpose_page(
+    lang: Lang,
+    uri: &Uri,
+    user: &UserAuth,
+    hit: &EvidenceHit,
+    form: Option<&PurposeForm>,
+    error: Option<String>,
+) -> PurposePage {
+    let chosen = form.map_or("litigation", |f| f.kind.as_str());
+    PurposePage {
+        page: Page::new(lang, "dossier-purpose-title", uri).signed_in(user, "evidence"),
+        action: format!("/evidence/visits/{}/purpose", hit.visit_id),
+        case_ref: hit
+            .case_ref
+            .as_deref()
+            .map(|r| tandem_core::text::visible(r).into_owned())
+            .unwrap_or_default(),
+        kinds: PURPOSE_KINDS
+            .iter()
+            .map(|k| PurposeKind {
+                value: k,
+                label: lang.t(&format!("dossier-purpose-{k}")),
+                selected: *k == chosen,
+            })
+            .collect(),
+        text: form.map(|f| f.text.clone()).unwrap_or_default(),
+        error,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/dossier_visit.html")]
+struct VisitPage {
+    page: Page,
+    d: Dossier,
+    purpose: String,
+    plot_svg: String,
+    verify_action: String,
+    reverify: Option<Reverify>,
+}
+
+/// The outcome of verifying the bundle again.
+pub struct Reverify {
+    valid: bool,
+    checks: Vec<CheckRow>,
+}
+
+/// Who is asking: the signed-in user (or where to send a browser that is not), and the
+/// client's address for the audit log.
+pub(crate) struct Asker {
+    user: Result<UserAuth, Response>,
+    client: Option<std::net::IpAddr>,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Asker {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        let Viewer(viewer) = Viewer::from_request_parts(parts, state).await?;
+        let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(parts, state).await;
+        Ok(Self {
+            user: viewer.ok_or_else(|| to_sign_in(&parts.headers)),
+            client,
+        })
+    }
+}
+
+/// `GET /evidence/visits/{id}`: the purpose form first, then the visit's evidence.
+async fn visit_page(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    asker: Asker,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Response {
+    let Asker { user, client } = asker;
+    let user = match user {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let outcome = async {
+        user.require(READERS)?;
+        let hit = find(&state, &user, &id).await?;
+        let purpose = state
+            .db
+            .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
+            .await?;
+        let Some(purpose) = purpose else {
+            return Ok(render(
+                StatusCode::OK,
+                &purpose_page(lang, &uri, &user, &hit, None, None),
+            ));
+        };
+        let page = visit_view(&state, &user, lang, &uri, &hit, purpose, None).await?;
+        audit(
+            (&state, &user, client),
+            AuditAction::EvidenceViewed,
+            (SUBJECT_VISIT, hit.visit_id.to_string()),
+            &hit,
+            &page.purpose,
+            serde_json::json!({"bundle": page.d.bundle_id}),
+        )
+        .await?;
+        Ok::<_, AppError>(render(StatusCode::OK, &page))
+    }
+    .await;
+    outcome.unwrap_or_else(|e| error_page(lang, &uri, Some(&user), &e))
+}
+
+async fn visit_view(
+    state: &AppState,
+    user: &UserAuth,
+    lang: Lang,
+    uri: &Uri,
+    hit: &EvidenceHit,
+    purpose: String,
+    reverify: Option<Reverify>,
+) -> Result<VisitPage, AppError> {
+    let d = load(state, hit, lang).await?;
+    Ok(VisitPage {
+        page: Page::new(lang, "dossier-visit-title", uri).signed_in(user, "evidence"),
+        plot_svg: positions_svg(&d.plot, lang),
+        verify_action: format!("/evidence/visits/{}/verify", hit.visit_id),
+        d,
+        purpose,
+        reverify,
+    })
+}
+
+/// The purpose form.
+#[derive(Debug, Deserialize)]
+pub struct PurposeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// `POST /evidence/visits/{id}/purpose`: states why the evidence is read (A03); refused
+/// without a kind offered and a text of 5–500 characters.
+async fn state_purpose(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    asker: Asker,
+    Path(id): Path<String>,
+    uri: Uri,
+    form: Result<axum::Form<PurposeForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Asker { user, client } = asker;
+    let user = match user {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Ok(axum::Form(form)) = form else {
+        return csrf_refused(lang, &uri);
+    };
+    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
+        return csrf_refused(lang, &uri);
+    }
+    let outcome = async {
+        user.require(READERS)?;
+        let hit = find(&state, &user, &id).await?;
+        let text = form.text.trim();
+        let chars = text.chars().count();
+        let error = if !PURPOSE_KINDS.contains(&form.kind.as_str()) {
+            Some("dossier-purpose-kind-missing")
+        } else if !PURPOSE_CHARS.contains(&chars) {
+            Some("dossier-purpose-length")
+        } else {
+            None
+        };
+        if let Some(id) = error {
+            return Ok(render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &purpose_page(lang, &uri, &user, &hit, Some(&form), Some(lang.t(id))),
+            ));
+        }
+        let purpose = format!("{}: {text}", form.kind);
+        state
+            .db
+            .state_purpose(
+                user.session_digest(),
+                hit.visit_id,
+                &purpose,
+                state.now_ms(),
+            )
+            .await?;
+        audit(
+            (&state, &user, client),
+            AuditAction::EvidenceAccessOpened,
+            (SUBJECT_VISIT, hit.visit_id.to_string()),
+            &hit,
+            &purpose,
+            serde_json::json!({"kind": form.kind}),
+        )
+        .await?;
+        Ok::<_, AppError>(
+            Redirect::to(&format!("/evidence/visits/{}", hit.visit_id)).into_response(),
+        )
+    }
+    .await;
+    outcome.unwrap_or_else(|e| error_page(lang, &uri, Some(&user), &e))
+}
+
+/// A form with only its token.
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /evidence/visits/{id}/verify`: core's verification run again on the stored
+/// manifest, signatures and blobs, shown check by check and audited with its outcome.
+async fn verify_again(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    asker: Asker,
+    Path(id): Path<String>,
+    uri: Uri,
+    form: Result<axum::Form<TokenForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Asker { user, client } = asker;
+    let user = match user {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Ok(axum::Form(form)) = form else {
+        return csrf_refused(lang, &uri);
+    };
+    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
+        return csrf_refused(lang, &uri);
+    }
+    let outcome = async {
+        user.require(READERS)?;
+        let hit = find(&state, &user, &id).await?;
+        let Some(purpose) = state
+            .db
+            .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
+            .await?
+        else {
+            return Ok(Redirect::to(&format!("/evidence/visits/{}", hit.visit_id)).into_response());
+        };
+        let (bundle, manifest) = model::committed_bundle(&state, &hit).await?;
+        let report = crate::ingest::verify_stored(&state, &bundle, manifest).await?;
+        let failed = report.failed();
+        let json = serde_json::to_value(&report).map_err(model::bad)?;
+        let checks = model::check_rows(lang, &json);
+        audit(
+            (&state, &user, client),
+            AuditAction::EvidenceVerified,
+            (SUBJECT_VISIT, hit.visit_id.to_string()),
+            &hit,
+            &purpose,
+            serde_json::json!({"bundle": bundle.id.to_string(), "valid": failed.is_empty(),
+                "failed": failed}),
+        )
+        .await?;
+        let reverify = Reverify {
+            valid: failed.is_empty(),
+            checks,
+        };
+        let page_uri: Uri = format!("/evidence/visits/{}", hit.visit_id)
+            .parse()
+            .unwrap_or(uri.clone());
+        let page = visit_view(
+            &state,
+            &user,
+            lang,
+            &page_uri,
+            &hit,
+            purpose,
+            Some(reverify),
+        )
+        .await?;
+        Ok::<_, AppError>(render(StatusCode::OK, &page))
+    }
+    .await;
+    outcome.unwrap_or_else(|e| error_page(lang, &uri, Some(&user), &e))
+}
+
+/// `GET /evidence/visits/{id}/blobs/{digest}`: one blob of the visit's committed bundle,
+/// only after a purpose was stated for the visit in this session. A manager, another
+/// bank's visit, a digest the manifest does not list, or no purpose yet: "not found".
+async fn blob_route(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    asker: Asker,
+    Path((id, digest)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let Asker { user, client } = asker;
+    let user = match user {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let outcome = async {
+        // Not even "forbidden": a role without need learns nothing of the blob.
+        user.require(READERS).map_err(|_| AppError::NotFound)?;
+        let hit = find(&state, &user, &id).await?;
+        let purpose = state
+            .db
+            .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let digest: Digest = digest.parse().map_err(|_| AppError::NotFound)?;
+        let (_, manifest) = model::committed_bundle(&state, &hit).await?;
+        let entry = manifest.blob(&digest).ok_or(AppError::NotFound)?.clone();
+        let action = match entry.role {
+            BlobRole::Derived => AuditAction::ThumbnailViewed,
+            BlobRole::Audio => AuditAction::AudioPlayed,
+            _ => AuditAction::OriginalViewed,
+        };
+        let blobs = state.blobs.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            let file = blobs.open_read(&digest)?;
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            Ok::<_, crate::blobstore::BlobStoreError>((file, size))
+        })
+        .await
+        .map_err(model::bad)?;
+        let (file, size) = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "a committed bundle's blob is not readable");
+                return Err(AppError::NotFound);
+            }
+        };
+        let range = headers
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        audit(
+            (&state, &user, client),
+            action,
+            (SUBJECT_BLOB, digest.to_hex()),
+            &hit,
+            &purpose,
+            serde_json::json!({"visit": hit.visit_id.to_string(), "range": range}),
+        )
+        .await?;
+        Ok::<_, AppError>(blob::serve(file, size, &entry.media_type, range.as_deref()).await)
+    }
+    .await;
+    outcome.unwrap_or_else(|e| error_page(lang, &uri, Some(&user), &e))
+}

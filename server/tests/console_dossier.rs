@@ -1,0 +1,673 @@
+//! Legal staff's evidence pages over real HTTP, on every backend: a real sealed visit (two
+//! core phones co-signing, a photo, audio, a receipt, pushed and committed by ingest) is
+//! found by its case reference, opened only after a purpose is stated, read blob by blob
+//! (bytes equal to their digests, byte ranges exact), every read audited with the purpose;
+//! verified again, and a blob altered on disk is caught. Negative tests name the actor they
+//! stop (THREATS.md).
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::TestServer;
+use reqwest::header::{self, HeaderMap};
+use tandem_core::clock::{Clock as _, ManualClock};
+use tandem_core::model::{Fen, Payer, PaymentMethod, PersonMet, VisitId};
+use tandem_core::phone::{ManualLocation, Phone, ReceiptRequest, VisitAction};
+use tandem_core::place::{Coordinate, Datum, Fix, Provider};
+use tandem_core::sync::{HttpTransport, Timeouts};
+use tandem_core::testing::{World, co_sign, signature_png, tone};
+use tandem_server::audit::{AuditAction, AuditFilter};
+use tandem_server::clock::{ServerClock as _, ShiftedClock};
+use tandem_server::db::Role;
+use tandem_server::testing::console::Console;
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+/// A debtor's name as a hostile case file might carry it.
+const MARKUP_NAME: &str = "<img src=x onerror=alert(1)>";
+
+/// The shift that puts a clock at 10:00 in Shanghai (02:00 UTC) tomorrow.
+fn ten_tomorrow_offset_ms() -> i64 {
+    let now = tandem_server::clock::system_now_ms();
+    let today = now - now.rem_euclid(DAY_MS);
+    today + DAY_MS + 2 * HOUR_MS - now
+}
+
+/// A browser without JavaScript: keeps its cookies by hand, never follows redirects.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+    lang: Option<&'static str>,
+}
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a csrf field")
+            + 19;
+        self.body[at..].split('"').next().unwrap().to_owned()
+    }
+}
+
+impl Browser {
+    fn new(server: &TestServer) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base.clone(),
+            cookies: Vec::new(),
+            lang: None,
+        }
+    }
+
+    fn keep_cookies(&mut self, headers: &HeaderMap) {
+        for set in headers.get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !attributes.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> (Page, Vec<u8>) {
+        let cookies = self
+            .cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut req = req.header(header::COOKIE, cookies);
+        if let Some(lang) = self.lang {
+            req = req.header(header::ACCEPT_LANGUAGE, lang);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        self.keep_cookies(&headers);
+        let bytes = resp.bytes().await.unwrap().to_vec();
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        (
+            Page {
+                status,
+                headers,
+                body,
+            },
+            bytes,
+        )
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await.0
+    }
+
+    async fn download(&mut self, path: &str) -> (Page, Vec<u8>) {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let req = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(req).await.0
+    }
+
+    async fn sign_in(&mut self, login: &str, password: &str) {
+        let form = self.get("/login").await;
+        let csrf = form.csrf();
+        let done = self
+            .post(
+                "/login",
+                &[("csrf", &csrf), ("login", login), ("password", password)],
+            )
+            .await;
+        assert_eq!(done.status, 303, "sign-in of {login}");
+    }
+}
+
+/// A GNSS fix `north_m` metres north of `address` (WGS-84, as GNSS reports it).
+fn fix_near(address: &Coordinate, north_m: i32, at_ms: i64) -> Fix {
+    let wgs = address.to_wgs84();
+    let lat = wgs.lat_e7() + north_m * 10_000_000 / 111_320;
+    Fix {
+        coordinate: Coordinate::new(lat, wgs.lon_e7(), Datum::Wgs84).unwrap(),
+        accuracy_m: 8,
+        provider: Provider::Gnss,
+        mock: false,
+        taken_at_ms: at_ms,
+    }
+}
+
+/// One of the two phones: a real core phone enrolled with the demo's code.
+struct Handset {
+    phone: Phone,
+    clock: Arc<ManualClock>,
+    location: Arc<ManualLocation>,
+    transport: HttpTransport,
+}
+
+impl Handset {
+    fn enrolled(dir: &Path, base: &str, now_ms: i64, code: &str) -> Self {
+        let clock = Arc::new(ManualClock::new(now_ms, 10_000_000));
+        let location = Arc::new(ManualLocation::default());
+        let phone = World::reopen_phone(dir, clock.clone(), location.clone()).unwrap();
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            read: Duration::from_secs(30),
+            write: Duration::from_secs(30),
+        };
+        let transport = HttpTransport::new(base, timeouts);
+        tandem_core::sync::enroll(&phone, &transport, code).unwrap();
+        Self {
+            phone,
+            clock,
+            location,
+            transport,
+        }
+    }
+
+    fn sync(&self) -> tandem_core::sync::SyncReport {
+        tandem_core::sync::sync_now(&self.phone, &self.transport, &mut |_, _| {}).unwrap()
+    }
+}
+
+impl Browser {
+    async fn get_range(&mut self, path: &str, range: &str) -> (Page, Vec<u8>) {
+        let req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(header::RANGE, range);
+        self.send(req).await
+    }
+}
+
+/// The demo bank (its first debtor's name carrying markup) on a server at 10:00 in
+/// Shanghai, its users, and two phones of its agents.
+struct Dossier {
+    server: TestServer,
+    clock: Arc<ShiftedClock>,
+    users: Vec<(String, Role, String)>,
+    lead: Handset,
+    partner: Handset,
+    _phones: tempfile::TempDir,
+    _backend: common::TestBackend,
+}
+
+impl Dossier {
+    async fn start(backend: common::TestBackend) -> Self {
+        let clock = Arc::new(ShiftedClock::new(ten_tomorrow_offset_ms()));
+        let state = backend.state().await.with_clock(clock.clone());
+        let now = clock.now_ms();
+        let (mut seed, creds) =
+            tokio::task::spawn_blocking(move || tandem_server::demo::build(now).unwrap())
+                .await
+                .unwrap();
+        let first = seed
+            .cases
+            .iter_mut()
+            .find(|c| c.case_ref == "PJ-2026-0001")
+            .unwrap();
+        first.debtor_name = MARKUP_NAME.to_owned();
+        assert!(state.db.seed_org(&seed).await.unwrap());
+        let server = TestServer::start(state).await;
+        let phones = tempfile::tempdir().unwrap();
+        let (base, dir) = (server.base.clone(), phones.path().to_owned());
+        let codes = (creds.agents[0].2.clone(), creds.agents[1].2.clone());
+        let (lead, partner) = tokio::task::spawn_blocking(move || {
+            (
+                Handset::enrolled(&dir.join("lead"), &base, now, &codes.0),
+                Handset::enrolled(&dir.join("partner"), &base, now, &codes.1),
+            )
+        })
+        .await
+        .unwrap();
+        Self {
+            server,
+            clock,
+            users: creds.users.clone(),
+            lead,
+            partner,
+            _phones: phones,
+            _backend: backend,
+        }
+    }
+
+    fn user(&self, role: Role) -> (String, String) {
+        self.users
+            .iter()
+            .find(|(_, r, _)| *r == role)
+            .map(|(l, _, p)| (l.clone(), p.clone()))
+            .unwrap()
+    }
+
+    async fn browser(&self, role: Role) -> Browser {
+        let (login, password) = self.user(role);
+        let mut browser = Browser::new(&self.server);
+        browser.sign_in(&login, &password).await;
+        browser
+    }
+
+    /// A whole visit to the first case: approved with cash, checked in, audio, a photo, a
+    /// receipt, checked out, sealed and pushed.
+    async fn visit(&self) -> VisitId {
+        let (base, now) = (self.server.base.clone(), self.clock.now_ms());
+        let (login, password) = self.user(Role::Manager);
+        let (lead, partner) = (&self.lead, &self.partner);
+        tokio::task::block_in_place(|| {
+            let manager = Console::sign_in(&base, &login, &password);
+            let case = manager
+                .cases()
+                .into_iter()
+                .find(|c| c.case_ref == "PJ-2026-0001")
+                .unwrap();
+            let team = [
+                lead.phone.identity().unwrap().1,
+                partner.phone.identity().unwrap().1,
+            ];
+            let visit: VisitId = manager
+                .approve_visit(now, &case.id, &team, Some(1_000_000))
+                .unwrap()
+                .parse()
+                .unwrap();
+            manager.serial_range(lead.phone.identity().unwrap().0, 10);
+            for (h, north) in [(lead, 15), (partner, 25)] {
+                h.sync();
+                h.location
+                    .set(Some(fix_near(&case.address, north, h.clock.wall_ms())));
+            }
+            co_sign(
+                &lead.phone,
+                &partner.phone,
+                lead.phone.begin_check_in(visit, None).unwrap(),
+            )
+            .unwrap();
+            lead.phone.start_audio(visit, 16_000).unwrap();
+            for _ in 0..50 {
+                lead.phone.push_audio(visit, &tone(320)).unwrap();
+            }
+            lead.phone
+                .record(
+                    visit,
+                    &VisitAction::IdentityConfirmed {
+                        person: PersonMet::Debtor,
+                    },
+                )
+                .unwrap();
+            lead.phone
+                .capture_photo(visit, &photo_png(), false)
+                .unwrap();
+            let payment = ReceiptRequest {
+                payer: Payer {
+                    role: PersonMet::Debtor,
+                    name: "林晓虹".into(),
+                },
+                amount: Fen(123_456),
+                method: PaymentMethod::Cash,
+                payer_signature_png: signature_png(),
+            };
+            let shown = lead.phone.begin_receipt(visit, &payment).unwrap();
+            co_sign(&lead.phone, &partner.phone, shown).unwrap();
+            lead.phone.stop_audio(visit).unwrap();
+            co_sign(
+                &lead.phone,
+                &partner.phone,
+                lead.phone.begin_check_out(visit).unwrap(),
+            )
+            .unwrap();
+            co_sign(
+                &lead.phone,
+                &partner.phone,
+                lead.phone.begin_seal(visit).unwrap(),
+            )
+            .unwrap();
+            let pushed = lead.sync();
+            assert_eq!(pushed.pushed.acknowledged, 1, "{pushed:?}");
+            visit
+        })
+    }
+}
+
+/// A small photo of its own (not the signature's bytes).
+fn photo_png() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, 120])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// Every blob link of a page (`/evidence/visits/…/blobs/<digest>`), once each.
+fn blob_links(body: &str) -> Vec<String> {
+    let mut out: Vec<String> = body
+        .match_indices("/evidence/visits/")
+        .filter_map(|(at, _)| {
+            let rest = &body[at..];
+            let end = rest.find('"')?;
+            let link = &rest[..end];
+            link.contains("/blobs/").then(|| link.to_owned())
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    tandem_core::crypto::sha256(bytes).to_hex()
+}
+
+async fn entries(
+    server: &TestServer,
+    action: AuditAction,
+) -> Vec<tandem_server::audit::AuditRecord> {
+    server
+        .state
+        .db
+        .audit_entries(
+            &AuditFilter {
+                action: Some(action),
+                ..AuditFilter::default()
+            },
+            500,
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legal_staff_find_a_visit_state_a_purpose_and_read_its_evidence() {
+    for b in common::backends().await {
+        let label = b.label;
+        let d = Dossier::start(b).await;
+        let visit = d.visit().await;
+        let page_path = format!("/evidence/visits/{visit}");
+        let mut legal = d.browser(Role::Legal).await;
+
+        // The search by the start of the case reference finds it; the search is audited
+        // without the text typed.
+        let found = legal.get("/evidence?case_ref=pj-2026-00").await;
+        assert_eq!(found.status, 200, "{label}: {}", found.body);
+        assert!(found.body.contains(&page_path), "{label}: {}", found.body);
+        assert!(found.body.contains("<html lang=\"zh-CN\">"), "{label}");
+        // Actor: a debtor name crafted as markup in a bank's case file: shown as text.
+        assert!(!found.body.contains("<img src=x"), "{label}");
+        assert!(found.body.contains("&#60;img src=x"), "{label}");
+        let searched = entries(&d.server, AuditAction::EvidenceSearched).await;
+        assert!(!searched.is_empty(), "{label}");
+        assert!(
+            !searched[0].entry.detail.to_string().contains("pj-2026"),
+            "{label}: the typed text is never logged"
+        );
+        let none = legal.get("/evidence?case_ref=ZZ-NOPE").await;
+        assert!(!none.body.contains(&page_path), "{label}");
+
+        // Actor: an insider reading evidence unseen (A03): a purpose comes first.
+        let form = legal.get(&page_path).await;
+        assert_eq!(form.status, 200, "{label}");
+        assert!(
+            form.body.contains(&format!("{page_path}/purpose")),
+            "{label}"
+        );
+        let csrf = form.csrf();
+        let refused = legal
+            .post(
+                &format!("{page_path}/purpose"),
+                &[("csrf", &csrf), ("kind", "litigation"), ("text", "  ")],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{label}: an empty purpose is refused");
+        let opened = legal
+            .post(
+                &format!("{page_path}/purpose"),
+                &[
+                    ("csrf", &csrf),
+                    ("kind", "litigation"),
+                    ("text", "(2026)沪0101民初123号"),
+                ],
+            )
+            .await;
+        assert_eq!(opened.status, 303, "{label}: {}", opened.body);
+
+        let page = legal.get(&page_path).await;
+        assert_eq!(page.status, 200, "{label}: {}", page.body);
+        for needle in [
+            "PJ-2026-0001",
+            "¥1,234.56",
+            "<svg",
+            "<audio controls preload=\"metadata\"",
+            "WGS-84",
+            "林晓虹",
+        ] {
+            assert!(page.body.contains(needle), "{label}: {needle}");
+        }
+        assert!(!page.body.contains("<img src=x"), "{label}");
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("media-src 'self'"), "{label}: {csp}");
+
+        // Every blob the page links is served with exactly the bytes of its digest.
+        let links = blob_links(&page.body);
+        assert!(links.len() >= 4, "{label}: {links:?}");
+        let mut audio = None;
+        for link in &links {
+            let (resp, bytes) = legal.download(link).await;
+            assert_eq!(resp.status, 200, "{label}: {link}");
+            let digest = link.rsplit('/').next().unwrap();
+            assert_eq!(sha256_hex(&bytes), digest, "{label}: {link}");
+            assert_eq!(
+                resp.headers["cache-control"], "private, no-store",
+                "{label}"
+            );
+            assert_eq!(resp.headers["x-content-type-options"], "nosniff", "{label}");
+            assert_eq!(resp.headers["accept-ranges"], "bytes", "{label}");
+            if resp.headers["content-type"] == "audio/wav" {
+                audio = Some((link.clone(), bytes));
+            }
+        }
+        let (audio_link, audio_bytes) = audio.expect("an audio segment");
+        let (part, bytes) = legal.get_range(&audio_link, "bytes=10-99").await;
+        assert_eq!(part.status, 206, "{label}");
+        assert_eq!(bytes, audio_bytes[10..100], "{label}");
+        assert_eq!(
+            part.headers["content-range"],
+            format!("bytes 10-99/{}", audio_bytes.len()).as_str(),
+            "{label}"
+        );
+        let (tail, bytes) = legal.get_range(&audio_link, "bytes=-16").await;
+        assert_eq!(tail.status, 206, "{label}");
+        assert_eq!(bytes, audio_bytes[audio_bytes.len() - 16..], "{label}");
+        let (beyond, _) = legal.get_range(&audio_link, "bytes=99999999-").await;
+        assert_eq!(beyond.status, 416, "{label}");
+
+        // Every read is in the audit log with the purpose stated.
+        for action in [
+            AuditAction::EvidenceAccessOpened,
+            AuditAction::EvidenceViewed,
+            AuditAction::ThumbnailViewed,
+            AuditAction::OriginalViewed,
+            AuditAction::AudioPlayed,
+        ] {
+            let found = entries(&d.server, action).await;
+            assert!(!found.is_empty(), "{label}: {action}");
+            for e in found {
+                assert_eq!(
+                    e.entry.purpose.as_deref(),
+                    Some("litigation: (2026)沪0101民初123号"),
+                    "{label}: {action}"
+                );
+            }
+        }
+
+        // Verified again: every check passes, and the log's proofs hold.
+        let csrf = page.csrf();
+        let again = legal
+            .post(&format!("{page_path}/verify"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(again.status, 200, "{label}");
+        assert!(
+            again.body.contains("没有校验失败"),
+            "{label}: {}",
+            again.body
+        );
+        assert!(!again.body.contains("badge bad"), "{label}");
+        assert!(again.body.contains("一致性证明"), "{label}");
+
+        // Actor: an insider altering stored evidence: the photo's bytes changed on disk.
+        let original = links
+            .iter()
+            .map(|l| l.rsplit('/').next().unwrap().to_owned())
+            .next()
+            .unwrap();
+        let digest: tandem_core::crypto::Digest = original.parse().unwrap();
+        let path = d.server.state.blobs.path(&digest);
+        std::fs::write(&path, b"garbage, not what the phones signed").unwrap();
+        let caught = legal
+            .post(&format!("{page_path}/verify"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(caught.status, 200, "{label}");
+        assert!(caught.body.contains("有校验失败"), "{label}");
+        assert!(caught.body.contains("blob_digests"), "{label}");
+        let verified = entries(&d.server, AuditAction::EvidenceVerified).await;
+        assert_eq!(verified.len(), 2, "{label}");
+        assert_eq!(verified[0].entry.detail["valid"], false, "{label}");
+
+        // The page in English, without raw message ids.
+        legal.lang = Some("en");
+        let en = legal.get(&page_path).await;
+        assert!(en.body.contains("<html lang=\"en\">"), "{label}");
+        assert!(en.body.contains("Verify again now"), "{label}");
+        for raw in ["dossier-", "check-result-", "nav-evidence"] {
+            assert!(!en.body.contains(raw), "{label}: {raw}");
+        }
+        let zh_search = {
+            legal.lang = None;
+            legal.get("/evidence").await
+        };
+        assert!(zh_search.body.contains("证据检索"), "{label}");
+        assert!(!zh_search.body.contains("dossier-"), "{label}");
+
+        // Actor: a role without need (a manager): no blob, no page.
+        let mut manager = d.browser(Role::Manager).await;
+        let blob = manager.get(&links[0]).await;
+        let random = manager
+            .get(&format!(
+                "/evidence/visits/{}/blobs/{original}",
+                uuid::Uuid::now_v7()
+            ))
+            .await;
+        assert_eq!(blob.status, 404, "{label}");
+        assert_eq!(blob.status, random.status, "{label}");
+        assert_eq!(manager.get(&page_path).await.status, 403, "{label}");
+        assert_eq!(manager.get("/evidence").await.status, 403, "{label}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_banks_legal_staff_find_nothing_and_pages_follow_by_keyset() {
+    for b in common::backends().await {
+        let label = b.label;
+        let d = Dossier::start(b).await;
+        let visit = d.visit().await;
+        let page_path = format!("/evidence/visits/{visit}");
+
+        // Actor: a user of another bank (D03): the same "not found" as a random id.
+        let other = common::seed_demo(d.server.state.db.as_ref(), "OTHER").await;
+        let mut theirs = Browser::new(&d.server);
+        theirs
+            .sign_in("OTHER-legal", other.password("OTHER-legal"))
+            .await;
+        let mine = theirs.get(&page_path).await;
+        let random_id = uuid::Uuid::now_v7();
+        let random = theirs.get(&format!("/evidence/visits/{random_id}")).await;
+        assert_eq!(mine.status, 404, "{label}");
+        assert_eq!(mine.status, random.status, "{label}");
+        // The same page but for the language switch's way back to the address asked.
+        assert_eq!(
+            mine.body,
+            random
+                .body
+                .replace(&random_id.to_string(), &visit.to_string()),
+            "{label}"
+        );
+        let blob = theirs
+            .get(&format!("{page_path}/blobs/{}", "0".repeat(64)))
+            .await;
+        assert_eq!(blob.status, 404, "{label}");
+        let search = theirs.get("/evidence?case_ref=PJ").await;
+        assert_eq!(search.status, 200, "{label}");
+        assert!(!search.body.contains(&page_path), "{label}");
+
+        // Sixty more visits of the bank: fifty a page, the next by keyset.
+        let hit = d
+            .server
+            .state
+            .db
+            .evidence_visit(visit.0)
+            .await
+            .unwrap()
+            .unwrap();
+        let stored = d
+            .server
+            .state
+            .db
+            .bundle(hit.bundle_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let manifest = tandem_core::bundle::Manifest::parse(&stored.manifest).unwrap();
+        for i in 0..60 {
+            let mut row = tandem_server::db::dossier::EvidenceVisit::of(
+                &manifest,
+                stored.id,
+                stored.status,
+                stored.log_index.unwrap(),
+            );
+            row.visit_id = uuid::Uuid::now_v7();
+            row.visit_ms -= (i + 1) * 60_000;
+            d.server.state.db.index_evidence(&row).await.unwrap();
+        }
+        let mut legal = d.browser(Role::Legal).await;
+        let first = legal.get("/evidence?case_ref=PJ-2026-0001").await;
+        assert_eq!(first.status, 200, "{label}");
+        assert_eq!(
+            first.body.matches("href=\"/evidence/visits/").count(),
+            50,
+            "{label}"
+        );
+        assert!(first.body.contains(&page_path), "{label}: the newest first");
+        let at = first.body.find("rel=\"next\"").expect("a next link");
+        let href_at = first.body[..at].rfind("href=\"").unwrap() + 6;
+        let next = first.body[href_at..]
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&")
+            .replace("&#38;", "&");
+        assert!(next.contains("before_ms="), "{label}: {next}");
+        assert!(!next.contains("offset"), "{label}");
+        let second = legal.get(&next).await;
+        assert_eq!(
+            second.body.matches("href=\"/evidence/visits/").count(),
+            11,
+            "{label}"
+        );
+        assert!(!second.body.contains(&page_path), "{label}");
+        assert!(!second.body.contains("rel=\"next\""), "{label}");
+    }
+}
