@@ -34,6 +34,8 @@ pub struct Page {
     pub switch_href: String,
     /// The signed-in user is an admin (the navigation offers the administration).
     pub is_admin: bool,
+    /// The signed-in user is legal staff (the navigation offers retention and holds).
+    pub is_legal: bool,
 }
 
 impl Page {
@@ -51,6 +53,7 @@ impl Page {
                 urlencoding_path(&back)
             ),
             is_admin: false,
+            is_legal: false,
         }
     }
 
@@ -66,6 +69,7 @@ impl Page {
         self.csrf = session_csrf(user);
         self.section = section;
         self.is_admin = user.user.role == Role::Admin;
+        self.is_legal = user.user.role == Role::Legal;
         self
     }
 

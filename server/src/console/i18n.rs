@@ -21,6 +21,7 @@ macro_rules! message_files {
             include_str!(concat!("../../locales/", $lang, "/manage.ftl")),
             include_str!(concat!("../../locales/", $lang, "/money.ftl")),
             include_str!(concat!("../../locales/", $lang, "/admin.ftl")),
+            include_str!(concat!("../../locales/", $lang, "/retention.ftl")),
         ]
     };
 }

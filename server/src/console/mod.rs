@@ -26,6 +26,7 @@ mod manage;
 mod pages;
 mod receipts;
 mod reports;
+mod retention;
 mod session;
 mod visits;
 
@@ -41,7 +42,10 @@ pub use session::{CSRF_COOKIE, CSRF_FIELD};
 use crate::AppState;
 
 /// The stylesheet, embedded.
-const CSS: &str = include_str!("../../assets/console.css");
+const CSS: &str = concat!(
+    include_str!("../../assets/console.css"),
+    include_str!("../../assets/retention.css")
+);
 
 /// The console's routes.
 pub fn routes() -> Router<AppState> {
@@ -105,6 +109,8 @@ pub fn routes() -> Router<AppState> {
             get(admin::policy::policy_page).post(admin::policy::save),
         )
         .route("/admin/audit", get(admin::audit::audit))
+        // Retention, legal hold and destruction (E04): legal and admin staff.
+        .merge(retention::routes())
 }
 
 /// `Content-Security-Policy` of every page: this origin only, no inline script or style,

@@ -55,6 +55,7 @@ pub mod ledger;
 pub mod org;
 mod postgres;
 pub mod receipts;
+pub mod retention;
 mod sqlite;
 pub mod sync;
 pub mod uploads;
@@ -72,6 +73,7 @@ pub use org::{
     TableCounts, UserCredentials,
 };
 pub use receipts::ReceiptsDb;
+pub use retention::RetentionDb;
 pub use sync::SyncDb;
 pub use uploads::UploadsDb;
 pub use visits::VisitsDb;
@@ -123,6 +125,7 @@ pub trait Db:
     + ComplaintsDb
     + ReceiptsDb
     + AdminDb
+    + RetentionDb
     + Send
     + Sync
     + 'static
@@ -206,6 +209,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "complaints",
         include_str!("../../migrations/sqlite/0009_complaints.sql"),
     ),
+    (
+        10,
+        "retention",
+        include_str!("../../migrations/sqlite/0010_retention.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embedded] = &[
@@ -253,6 +261,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         9,
         "complaints",
         include_str!("../../migrations/postgres/0009_complaints.sql"),
+    ),
+    (
+        10,
+        "retention",
+        include_str!("../../migrations/postgres/0010_retention.sql"),
     ),
 ];
 

@@ -1,0 +1,985 @@
+//! Retention, legal hold and destruction of evidence (E04): evidence is kept at least two
+//! years or the bank's longer period (its policy's `retention_days`), a legal hold stops
+//! its deletion, and a destruction at the bank's request needs a second person and ends in
+//! a certificate signed by the server key.
+//!
+//! The rules are here, independent of HTML; the console's pages (`console::retention`)
+//! call these functions, and the database area (`db::retention`) only stores.
+//!
+//! - A visit's retention runs from the commit of its newest bundle (the server's clock
+//!   when the evidence entered the transparency log; `docs/decisions.md`), counted in whole
+//!   days of the bank's zone, and never ends before two calendar years have passed (730
+//!   days alone fall a day short across a 29 February).
+//! - Holds: legal or admin staff of the case's bank, with a reference and a reason; lifted
+//!   by a person with a reason; a hold on a case covers all its visits.
+//! - Destruction: asked by legal or admin staff of the bank (refused at once, and audited,
+//!   inside retention or under a hold); approved by an administrator of the bank who did
+//!   not ask. The approval checks retention and holds again in the transaction that marks
+//!   the evidence destroyed, deletes every blob of the visit's bundles that no other
+//!   evidence still lists, keeps the bundle rows (manifest digests, receipts) and the
+//!   transparency log, and signs a certificate.
+//!
+//! Threats: a malicious insider who would delete evidence early or alone (retention, holds,
+//! a second person, the audit log, the signed certificate naming both); a user of another
+//! bank guessing ids (the "not found" of a random id, D03).
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+
+use chrono::{Datelike as _, NaiveDate, TimeZone as _};
+use serde_json::json;
+use tandem_core::bundle::Manifest;
+use tandem_core::crypto::{Digest, SignatureAlgorithm, Signer as _};
+use tandem_core::model::{BankId, CaseId, Policy, VisitId};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::audit::{AuditAction, AuditEntry};
+use crate::auth::UserAuth;
+use crate::db::retention::{
+    CertificateRecord, Decision, DestroyOutcome, DestructionFacts, EvidenceBundle, NewCertificate,
+    NewDestructionRequest, NewHold,
+};
+use crate::db::{DbError, Role};
+use crate::error::AppError;
+use crate::visits::policy::MIN_RETENTION_DAYS;
+
+/// The certificate's format id.
+pub const CERTIFICATE_FORMAT: &str = "tandem.destruction-certificate/v1";
+
+/// Longest reference (a court's case number, a bank's letter number), in characters.
+pub const MAX_REFERENCE_CHARS: usize = 100;
+/// Longest reason, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Why a retention action was refused. The three E04 refusals carry what the page names.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    /// No such case, visit, hold, request or certificate among the user's banks.
+    #[error("not found")]
+    NotFound,
+    /// This role may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// Inside retention: kept through `until` (the bank's zone).
+    #[error("E04: retention runs until {until}")]
+    InsideRetention {
+        /// The last day the evidence is kept.
+        until: NaiveDate,
+    },
+    /// Under a legal hold.
+    #[error("E04: legal hold {reference}")]
+    UnderHold {
+        /// The hold's reference.
+        reference: String,
+    },
+    /// The person who asked for a destruction cannot approve it.
+    #[error("E04: a destruction needs a second person")]
+    SamePerson,
+    /// Nothing of this case or visit is left to destroy.
+    #[error("nothing to destroy")]
+    NothingToDestroy,
+    /// The request was decided already.
+    #[error("already decided")]
+    NotPending,
+    /// The hold was lifted already.
+    #[error("hold not active")]
+    HoldNotActive,
+    /// A form field is missing or too long.
+    #[error("invalid {field}")]
+    Invalid {
+        /// `reference`, `reason`, `subject`.
+        field: &'static str,
+    },
+    /// Anything else (database, signing).
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<DbError> for RetentionError {
+    fn from(e: DbError) -> Self {
+        Self::App(AppError::from(e))
+    }
+}
+
+impl RetentionError {
+    /// The language-neutral text of an E04 refusal (audit detail, stored refusal).
+    pub fn refusal_text(&self) -> Option<String> {
+        match self {
+            Self::InsideRetention { .. } | Self::UnderHold { .. } | Self::SamePerson => {
+                Some(self.to_string())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// When a visit's retention ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionEnd {
+    /// The last day (bank's zone) the evidence is kept.
+    pub last_day: NaiveDate,
+    /// The first moment it may be destroyed: the next local midnight, UTC ms.
+    pub ends_ms: i64,
+}
+
+/// The end of the retention of evidence committed at `committed_ms`, kept `days` days (at
+/// least [`MIN_RETENTION_DAYS`]) in `zone`: the later of the commit's local day plus `days`
+/// and the same day two calendar years on (a 29 February's is 1 March), kept through that
+/// whole day. `None` only for times beyond the calendar.
+pub fn retention_end(committed_ms: i64, days: u32, zone: chrono_tz::Tz) -> Option<RetentionEnd> {
+    let days = i64::from(days).max(MIN_RETENTION_DAYS);
+    let day = zone
+        .timestamp_millis_opt(committed_ms)
+        .single()?
+        .date_naive();
+    let by_days = day.checked_add_signed(chrono::Duration::days(days))?;
+    let by_years = match NaiveDate::from_ymd_opt(day.year() + 2, day.month(), day.day()) {
+        Some(d) => d,
+        // 29 February: two years on there is none; the day after 28 February.
+        None => NaiveDate::from_ymd_opt(day.year() + 2, 3, 1)?,
+    };
+    let last_day = by_days.max(by_years);
+    let next = last_day.succ_opt()?;
+    Some(RetentionEnd {
+        last_day,
+        ends_ms: local_midnight(next, zone)?,
+    })
+}
+
+/// The first moment of `day` in `zone` (the first hour that exists when midnight is
+/// skipped).
+fn local_midnight(day: NaiveDate, zone: chrono_tz::Tz) -> Option<i64> {
+    (0..3).find_map(|h| {
+        day.and_hms_opt(h, 0, 0)?
+            .and_local_timezone(zone)
+            .earliest()
+            .map(|t| t.timestamp_millis())
+    })
+}
+
+/// The bank's retention days and zone from its stored policy (the defaults when it has
+/// none).
+fn retention_terms(policy: Option<&str>, bank: BankId) -> (u32, chrono_tz::Tz) {
+    let policy = policy
+        .and_then(|p| serde_json::from_str::<Policy>(p).ok())
+        .unwrap_or_else(|| Policy::defaults(bank));
+    let zone = policy
+        .time_zone
+        .parse()
+        .unwrap_or(chrono_tz::Asia::Shanghai);
+    (policy.retention_days, zone)
+}
+
+/// When the retention of a set of bundles ends: that of the newest commit (a bundle never
+/// committed counts from its arrival).
+fn evidence_retention(
+    bundles: &[EvidenceBundle],
+    days: u32,
+    zone: chrono_tz::Tz,
+) -> Option<RetentionEnd> {
+    let newest = bundles
+        .iter()
+        .map(|b| b.committed_ms.unwrap_or(b.received_ms))
+        .max()?;
+    retention_end(newest, days, zone)
+}
+
+/// What a form names: a case (by id or reference) or a visit (by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A whole case.
+    Case(CaseId),
+    /// One visit of a case.
+    Visit(CaseId, VisitId),
+}
+
+impl Subject {
+    fn case(self) -> CaseId {
+        match self {
+            Self::Case(c) | Self::Visit(c, _) => c,
+        }
+    }
+
+    fn visit(self) -> Option<VisitId> {
+        match self {
+            Self::Case(_) => None,
+            Self::Visit(_, v) => Some(v),
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Case(_) => "case",
+            Self::Visit(..) => "visit",
+        }
+    }
+
+    fn id(self) -> String {
+        match self {
+            Self::Case(c) => c.to_string(),
+            Self::Visit(_, v) => v.to_string(),
+        }
+    }
+}
+
+/// Resolves what a form names among `user`'s banks: `kind` `case` (an id or a case
+/// reference) or `visit` (an id). Another bank's, or nothing, is "not found".
+pub async fn resolve_subject(
+    state: &AppState,
+    user: &UserAuth,
+    kind: &str,
+    value: &str,
+) -> Result<(BankId, Subject), RetentionError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(RetentionError::Invalid { field: "subject" });
+    }
+    let (bank, subject) = match kind {
+        "visit" => {
+            let visit: Uuid = value.parse().map_err(|_| RetentionError::NotFound)?;
+            let visit = VisitId(visit);
+            let (bank, case) = state
+                .db
+                .visit_case(visit)
+                .await?
+                .ok_or(RetentionError::NotFound)?;
+            (bank, Subject::Visit(case, visit))
+        }
+        "case" => {
+            let case = match value.parse::<CaseId>() {
+                Ok(id) => id,
+                Err(_) => state
+                    .db
+                    .case_by_ref(&user.user.bank_ids, value)
+                    .await?
+                    .ok_or(RetentionError::NotFound)?,
+            };
+            let bank = state
+                .db
+                .case_bank(case)
+                .await?
+                .ok_or(RetentionError::NotFound)?;
+            (bank, Subject::Case(case))
+        }
+        _ => return Err(RetentionError::Invalid { field: "subject" }),
+    };
+    user.check_bank(bank)
+        .map_err(|_| RetentionError::NotFound)?;
+    Ok((bank, subject))
+}
+
+/// A form's text: trimmed, 1 to `max` characters, no control characters but line breaks.
+pub fn clean_text(value: &str, max: usize, field: &'static str) -> Result<String, RetentionError> {
+    let value = value.trim();
+    let ok = !value.is_empty()
+        && value.chars().count() <= max
+        && !value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(RetentionError::Invalid { field })
+    }
+}
+
+fn require(user: &UserAuth, roles: &[Role]) -> Result<(), RetentionError> {
+    user.require(roles).map_err(|_| RetentionError::Forbidden)
+}
+
+/// Places a legal hold (legal or admin staff of the bank), audited `LegalHoldPlaced`.
+pub async fn place_hold(
+    state: &AppState,
+    user: &UserAuth,
+    (bank, subject): (BankId, Subject),
+    reference: &str,
+    reason: &str,
+    client: Option<IpAddr>,
+) -> Result<Uuid, RetentionError> {
+    require(user, &[Role::Legal, Role::Admin])?;
+    user.check_bank(bank)
+        .map_err(|_| RetentionError::NotFound)?;
+    let reference = clean_text(reference, MAX_REFERENCE_CHARS, "reference")?;
+    let reason = clean_text(reason, MAX_REASON_CHARS, "reason")?;
+    let now = state.now_ms();
+    let hold = NewHold {
+        id: Uuid::now_v7(),
+        bank_id: bank,
+        case_id: subject.case(),
+        visit_id: subject.visit(),
+        reference: reference.clone(),
+        reason,
+        placed_by: user.user.user_id,
+        placed_ms: now,
+    };
+    let audit = AuditEntry::new(
+        now,
+        AuditAction::LegalHoldPlaced,
+        subject.kind(),
+        Some(subject.id()),
+    )
+    .by(user.user.user_id)
+    .bank(bank)
+    .from_addr(client)
+    .detail(json!({ "hold": hold.id.to_string(), "reference": reference }));
+    state.db.place_hold(&hold, &audit).await?;
+    tracing::info!(hold = %hold.id, "legal hold placed");
+    Ok(hold.id)
+}
+
+/// Lifts a hold (legal or admin staff of its bank, with a reason), audited
+/// `LegalHoldLifted`.
+pub async fn lift_hold(
+    state: &AppState,
+    user: &UserAuth,
+    id: &str,
+    reason: &str,
+    client: Option<IpAddr>,
+) -> Result<(), RetentionError> {
+    require(user, &[Role::Legal, Role::Admin])?;
+    let id: Uuid = id.parse().map_err(|_| RetentionError::NotFound)?;
+    let hold = state.db.hold(id).await?.ok_or(RetentionError::NotFound)?;
+    user.check_bank(hold.bank_id)
+        .map_err(|_| RetentionError::NotFound)?;
+    let reason = clean_text(reason, MAX_REASON_CHARS, "reason")?;
+    let now = state.now_ms();
+    let (kind, subject) = match hold.visit_id {
+        Some(v) => ("visit", v.to_string()),
+        None => ("case", hold.case_id.to_string()),
+    };
+    let audit = AuditEntry::new(now, AuditAction::LegalHoldLifted, kind, Some(subject))
+        .by(user.user.user_id)
+        .bank(hold.bank_id)
+        .from_addr(client)
+        .detail(json!({ "hold": id.to_string(), "reference": hold.reference }));
+    if !state
+        .db
+        .lift_hold(id, user.user.user_id, &reason, now, &audit)
+        .await?
+    {
+        return Err(RetentionError::HoldNotActive);
+    }
+    tracing::info!(hold = %id, "legal hold lifted");
+    Ok(())
+}
+
+/// Why the evidence of `subject` may not be destroyed now, if it may not: under a hold, or
+/// inside retention; `NothingToDestroy` when none is left.
+fn destruction_barrier(
+    bundles: &[EvidenceBundle],
+    holds: &[crate::db::retention::HoldRecord],
+    policy: Option<&str>,
+    bank: BankId,
+    now_ms: i64,
+) -> Result<(), RetentionError> {
+    if bundles.is_empty() {
+        return Err(RetentionError::NothingToDestroy);
+    }
+    if let Some(hold) = holds.first() {
+        return Err(RetentionError::UnderHold {
+            reference: hold.reference.clone(),
+        });
+    }
+    let (days, zone) = retention_terms(policy, bank);
+    let end = evidence_retention(bundles, days, zone).ok_or(RetentionError::App(
+        AppError::Internal("retention date".into()),
+    ))?;
+    if now_ms < end.ends_ms {
+        return Err(RetentionError::InsideRetention {
+            until: end.last_day,
+        });
+    }
+    Ok(())
+}
+
+/// The audit entry of a refused destruction.
+fn refused_entry(
+    now: i64,
+    user: &UserAuth,
+    bank: BankId,
+    subject: (&str, String),
+    error: &RetentionError,
+    request: Option<Uuid>,
+    client: Option<IpAddr>,
+) -> AuditEntry {
+    let reason = match error {
+        RetentionError::InsideRetention { .. } => "retention",
+        RetentionError::UnderHold { .. } => "hold",
+        RetentionError::SamePerson => "same-person",
+        _ => "other",
+    };
+    let mut detail = json!({
+        "rule": "E04",
+        "reason": reason,
+        "refusal": error.refusal_text().unwrap_or_default(),
+    });
+    if let Some(id) = request {
+        detail["request"] = json!(id.to_string());
+    }
+    AuditEntry::new(
+        now,
+        AuditAction::DestructionRefused,
+        subject.0,
+        Some(subject.1),
+    )
+    .by(user.user.user_id)
+    .bank(bank)
+    .from_addr(client)
+    .detail(detail)
+}
+
+/// Asks for the destruction of a case's or visit's evidence at the bank's request (legal
+/// or admin staff of the bank). Refused at once, and audited `DestructionRefused`, when
+/// the evidence is under a hold or inside retention; otherwise stored pending a second
+/// person's approval, audited `DestructionRequested`.
+pub async fn request_destruction(
+    state: &AppState,
+    user: &UserAuth,
+    (bank, subject): (BankId, Subject),
+    bank_reference: &str,
+    reason: &str,
+    client: Option<IpAddr>,
+) -> Result<Uuid, RetentionError> {
+    require(user, &[Role::Legal, Role::Admin])?;
+    user.check_bank(bank)
+        .map_err(|_| RetentionError::NotFound)?;
+    let bank_reference = clean_text(bank_reference, MAX_REFERENCE_CHARS, "reference")?;
+    let reason = clean_text(reason, MAX_REASON_CHARS, "reason")?;
+    let now = state.now_ms();
+    let bundles: Vec<EvidenceBundle> = state
+        .db
+        .evidence(subject.case(), subject.visit())
+        .await?
+        .into_iter()
+        .filter(|b| b.destroyed_ms.is_none())
+        .collect();
+    let holds = state
+        .db
+        .active_holds(subject.case(), subject.visit())
+        .await?;
+    let policy = state.db.latest_policy(bank).await?.map(|p| p.body);
+    if let Err(e) = destruction_barrier(&bundles, &holds, policy.as_deref(), bank, now) {
+        if e.refusal_text().is_some() {
+            let entry = refused_entry(
+                now,
+                user,
+                bank,
+                (subject.kind(), subject.id()),
+                &e,
+                None,
+                client,
+            );
+            state.db.append_audit(&entry).await?;
+        }
+        return Err(e);
+    }
+    let request = NewDestructionRequest {
+        id: Uuid::now_v7(),
+        bank_id: bank,
+        case_id: subject.case(),
+        visit_id: subject.visit(),
+        bank_reference: bank_reference.clone(),
+        reason,
+        requested_by: user.user.user_id,
+        requested_ms: now,
+    };
+    let audit = AuditEntry::new(
+        now,
+        AuditAction::DestructionRequested,
+        subject.kind(),
+        Some(subject.id()),
+    )
+    .by(user.user.user_id)
+    .bank(bank)
+    .from_addr(client)
+    .detail(json!({
+        "request": request.id.to_string(),
+        "bank_reference": bank_reference,
+        "bundles": bundles.len(),
+    }));
+    state.db.put_destruction_request(&request, &audit).await?;
+    tracing::info!(request = %request.id, "destruction requested");
+    Ok(request.id)
+}
+
+/// One blob of a destroyed bundle, as the certificate lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestroyedBlob {
+    /// Its address.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// Deleted from the blob store (`false`: kept, other evidence lists it).
+    pub deleted: bool,
+}
+
+/// The blobs one bundle lists: (address, size, media type).
+type ListedBlobs = Vec<(Digest, u64, String)>;
+
+/// What a destruction removes: each bundle's blobs, and every blob once.
+struct Inventory {
+    per_bundle: Vec<(String, ListedBlobs)>,
+    blobs: Vec<DestroyedBlob>,
+}
+
+/// Every blob the bundles list (once each, in order), and whether no other evidence lists
+/// it (so it is deleted).
+fn blobs_to_destroy(
+    bundles: &[EvidenceBundle],
+    other_manifests: &[Vec<u8>],
+) -> Result<Inventory, String> {
+    let mut shared: HashSet<Digest> = HashSet::new();
+    for bytes in other_manifests {
+        // A manifest the server stored always parses; one that does not keeps nothing
+        // alive, but neither can it list anything.
+        if let Ok(m) = Manifest::parse(bytes) {
+            shared.extend(m.blobs.iter().map(|b| b.sha256));
+        }
+    }
+    let mut per_bundle = Vec::new();
+    let mut seen = HashSet::new();
+    let mut all = Vec::new();
+    for b in bundles {
+        let manifest = Manifest::parse(&b.manifest).map_err(|e| format!("manifest: {e}"))?;
+        let mut listed = Vec::new();
+        for entry in &manifest.blobs {
+            listed.push((entry.sha256, entry.size, entry.media_type.clone()));
+            if seen.insert(entry.sha256) {
+                all.push(DestroyedBlob {
+                    digest: entry.sha256,
+                    size: entry.size,
+                    deleted: !shared.contains(&entry.sha256),
+                });
+            }
+        }
+        per_bundle.push((b.id.clone(), listed));
+    }
+    Ok(Inventory {
+        per_bundle,
+        blobs: all,
+    })
+}
+
+/// What the approver's decision needs besides the facts.
+struct Approval<'a> {
+    user: &'a UserAuth,
+    now: i64,
+    client: Option<IpAddr>,
+    certificate_id: Uuid,
+    server: &'a tandem_core::crypto::SoftwareSigner,
+}
+
+/// The decision of a destruction over the facts read in its transaction: refused (hold,
+/// retention) or the certificate signed.
+fn decide(a: &Approval<'_>, facts: &DestructionFacts) -> Result<Decision, String> {
+    let r = &facts.request;
+    let subject = match r.visit_id {
+        Some(v) => ("visit", v.to_string()),
+        None => ("case", r.case_id.to_string()),
+    };
+    if let Err(e) = destruction_barrier(
+        &facts.bundles,
+        &facts.holds,
+        facts.policy.as_deref(),
+        r.bank_id,
+        a.now,
+    ) {
+        let refusal = e
+            .refusal_text()
+            .unwrap_or_else(|| "E04: nothing left to destroy".to_owned());
+        let audit = refused_entry(a.now, a.user, r.bank_id, subject, &e, Some(r.id), a.client);
+        return Ok(Decision::Refuse { refusal, audit });
+    }
+    let (days, zone) = retention_terms(facts.policy.as_deref(), r.bank_id);
+    let Inventory { per_bundle, blobs } = blobs_to_destroy(&facts.bundles, &facts.other_manifests)?;
+    let deleted: HashSet<Digest> = blobs
+        .iter()
+        .filter(|b| b.deleted)
+        .map(|b| b.digest)
+        .collect();
+    let mut visits: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    for (b, (id, listed)) in facts.bundles.iter().zip(&per_bundle) {
+        let blobs: Vec<serde_json::Value> = listed
+            .iter()
+            .map(|(digest, size, media)| {
+                json!({
+                    "sha256": digest.to_hex(),
+                    "size": size,
+                    "media_type": media,
+                    "disposition": if deleted.contains(digest) { "deleted" } else { "kept-shared" },
+                })
+            })
+            .collect();
+        visits.entry(b.visit_id.clone()).or_default().push(json!({
+            "bundle_id": id,
+            "manifest_digest": b.manifest_digest,
+            "log_index": b.log_index,
+            "committed_ms": b.committed_ms,
+            "blobs": blobs,
+        }));
+    }
+    let visits: Vec<serde_json::Value> = visits
+        .into_iter()
+        .map(|(visit, bundles)| {
+            let own: Vec<EvidenceBundle> = facts
+                .bundles
+                .iter()
+                .filter(|b| b.visit_id == visit)
+                .cloned()
+                .collect();
+            let kept_through = evidence_retention(&own, days, zone)
+                .map(|e| e.last_day.to_string())
+                .unwrap_or_default();
+            json!({
+                "visit_id": visit,
+                "retention_kept_through": kept_through,
+                "bundles": bundles,
+            })
+        })
+        .collect();
+    let key = a.server.public_key();
+    let bytes_deleted: u64 = blobs.iter().filter(|b| b.deleted).map(|b| b.size).sum();
+    let document = json!({
+        "format": CERTIFICATE_FORMAT,
+        "certificate_id": a.certificate_id.to_string(),
+        "rule": "E04",
+        "bank_id": r.bank_id.to_string(),
+        "bank_reference": r.bank_reference,
+        "reason": r.reason,
+        "case_id": r.case_id.to_string(),
+        "case_ref": r.case_ref,
+        "requested_by": { "user_id": r.requested_by.to_string(), "name": r.requested_by_name },
+        "requested_ms": r.requested_ms,
+        "approved_by": { "user_id": a.user.user.user_id.to_string(), "name": a.user.user.display_name },
+        "destroyed_ms": a.now,
+        "destroyed_at_utc": chrono::DateTime::from_timestamp_millis(a.now)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default(),
+        "retention_days": days,
+        "time_zone": zone.name(),
+        "visits": visits,
+        "blobs_deleted": blobs.iter().filter(|b| b.deleted).count(),
+        "bytes_deleted": bytes_deleted,
+        "blobs_kept_shared": blobs.iter().filter(|b| !b.deleted).count(),
+        "kept": "bundle rows with their manifest digests, the transparency log, receipts and the audit log",
+        "server_key": { "alg": key.alg.to_string(), "kid": key.kid().to_string() },
+    });
+    let bytes = serde_json::to_vec_pretty(&document).map_err(|e| e.to_string())?;
+    // The certificate's JSON, signed as it is: it starts with `{`, so it can never be one
+    // of the `tandem/v1/<purpose>\n…` inputs the server key signs for anything else.
+    let signature = a.server.sign(&bytes).map_err(|e| e.to_string())?;
+    let audit = AuditEntry::new(
+        a.now,
+        AuditAction::DestructionApproved,
+        subject.0,
+        Some(subject.1),
+    )
+    .by(a.user.user.user_id)
+    .bank(r.bank_id)
+    .from_addr(a.client)
+    .detail(json!({
+        "request": r.id.to_string(),
+        "certificate": a.certificate_id.to_string(),
+        "bundles": facts.bundles.len(),
+        "blobs_deleted": blobs.iter().filter(|b| b.deleted).count(),
+    }));
+    Ok(Decision::Destroy {
+        bundle_ids: facts.bundles.iter().map(|b| b.id.clone()).collect(),
+        certificate: NewCertificate {
+            id: a.certificate_id,
+            document: bytes,
+            signature,
+        },
+        audit,
+    })
+}
+
+/// Approves a pending destruction request (an administrator of its bank who did not ask):
+/// retention and holds are checked again in the transaction that marks the evidence
+/// destroyed and stores the signed certificate; the blobs no other evidence lists are then
+/// removed from the blob store. Returns the certificate's id.
+pub async fn approve_destruction(
+    state: &AppState,
+    user: &UserAuth,
+    id: &str,
+    client: Option<IpAddr>,
+) -> Result<Uuid, RetentionError> {
+    let id: Uuid = id.parse().map_err(|_| RetentionError::NotFound)?;
+    let request = state
+        .db
+        .destruction_request(id)
+        .await?
+        .ok_or(RetentionError::NotFound)?;
+    user.check_bank(request.bank_id)
+        .map_err(|_| RetentionError::NotFound)?;
+    require(user, &[Role::Admin])?;
+    if request.status != "pending" {
+        return Err(RetentionError::NotPending);
+    }
+    let now = state.now_ms();
+    let subject = match request.visit_id {
+        Some(v) => ("visit", v.to_string()),
+        None => ("case", request.case_id.to_string()),
+    };
+    if request.requested_by == user.user.user_id {
+        let e = RetentionError::SamePerson;
+        let entry = refused_entry(now, user, request.bank_id, subject, &e, Some(id), client);
+        state.db.append_audit(&entry).await?;
+        return Err(e);
+    }
+    let approval = Approval {
+        user,
+        now,
+        client,
+        certificate_id: Uuid::now_v7(),
+        server: state.signer.as_ref(),
+    };
+    let decide_in_tx = |facts: &DestructionFacts| decide(&approval, facts);
+    match state
+        .db
+        .destroy(id, user.user.user_id, now, &decide_in_tx)
+        .await?
+    {
+        DestroyOutcome::NotPending => Err(RetentionError::NotPending),
+        DestroyOutcome::Failed(e) => Err(AppError::Internal(format!("destruction: {e}")).into()),
+        DestroyOutcome::Refused(_) => {
+            // Say why, as the request would have been refused.
+            let bundles: Vec<EvidenceBundle> = state
+                .db
+                .evidence(request.case_id, request.visit_id)
+                .await?
+                .into_iter()
+                .filter(|b| b.destroyed_ms.is_none())
+                .collect();
+            let holds = state
+                .db
+                .active_holds(request.case_id, request.visit_id)
+                .await?;
+            let policy = state
+                .db
+                .latest_policy(request.bank_id)
+                .await?
+                .map(|p| p.body);
+            Err(
+                destruction_barrier(&bundles, &holds, policy.as_deref(), request.bank_id, now)
+                    .err()
+                    .unwrap_or(RetentionError::NothingToDestroy),
+            )
+        }
+        DestroyOutcome::Destroyed(certificate) => {
+            remove_blobs(state, certificate).await;
+            tracing::info!(request = %id, certificate = %certificate, "evidence destroyed");
+            Ok(certificate)
+        }
+    }
+}
+
+/// Removes the blobs a certificate says were deleted (after its commit: a crash before
+/// leaves files a later run of this removes; never a record without its destruction).
+async fn remove_blobs(state: &AppState, certificate: Uuid) {
+    let Ok(Some(cert)) = state.db.certificate(certificate).await else {
+        tracing::error!(certificate = %certificate, "destroyed evidence: certificate unreadable");
+        return;
+    };
+    let digests = deleted_digests(&cert.document);
+    let blobs = state.blobs.clone();
+    let removed = tokio::task::spawn_blocking(move || {
+        let mut failed = 0usize;
+        for digest in digests {
+            let path = blobs.path(&digest);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    if let Some(dir) = path.parent() {
+                        let _ = crate::blobstore::sync_dir(dir);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    failed += 1;
+                    tracing::error!(error = %e, "destroyed evidence: a blob could not be removed");
+                }
+            }
+        }
+        failed
+    })
+    .await;
+    if !matches!(removed, Ok(0)) {
+        tracing::error!(certificate = %certificate, "destroyed evidence: blobs left behind");
+    }
+}
+
+/// The digests a certificate lists as deleted.
+fn deleted_digests(document: &[u8]) -> Vec<Digest> {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(document) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for visit in doc["visits"].as_array().into_iter().flatten() {
+        for bundle in visit["bundles"].as_array().into_iter().flatten() {
+            for blob in bundle["blobs"].as_array().into_iter().flatten() {
+                if blob["disposition"] == "deleted"
+                    && let Some(d) = blob["sha256"].as_str().and_then(|s| s.parse().ok())
+                {
+                    out.push(d);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A certificate of one of `user`'s banks (legal or admin staff).
+pub async fn certificate(
+    state: &AppState,
+    user: &UserAuth,
+    id: &str,
+) -> Result<CertificateRecord, RetentionError> {
+    require(user, &[Role::Legal, Role::Admin])?;
+    let id: Uuid = id.parse().map_err(|_| RetentionError::NotFound)?;
+    let cert = state
+        .db
+        .certificate(id)
+        .await?
+        .ok_or(RetentionError::NotFound)?;
+    user.check_bank(cert.bank_id)
+        .map_err(|_| RetentionError::NotFound)?;
+    Ok(cert)
+}
+
+/// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 raw key bytes follow.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// The server's public key as a SubjectPublicKeyInfo PEM for `openssl pkeyutl -verify
+/// -pubin`, as exports carry keys (`keys/<kid>.pem`); `None` for a key that is not Ed25519
+/// (the server's own key always is: `key.rs`).
+pub fn server_key_pem(state: &AppState) -> Option<String> {
+    use base64::Engine as _;
+    let key = state.signer.public_key();
+    if key.alg != SignatureAlgorithm::Ed25519 {
+        return None;
+    }
+    let mut der = ED25519_SPKI_PREFIX.to_vec();
+    der.extend_from_slice(&key.key);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PUBLIC KEY-----\n");
+    Some(pem)
+}
+
+/// What a manager's visit or case page says about retention: evidence destroyed (when, by
+/// which certificate) and holds in force.
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceStatus {
+    /// Destructions: (visit, destroyed at, certificate id), one per visit and certificate.
+    pub destroyed: Vec<(String, i64, String)>,
+    /// References of the holds in force.
+    pub holds: Vec<String>,
+}
+
+/// The retention status of a case, or of one of its visits.
+pub async fn evidence_status(
+    state: &AppState,
+    case: CaseId,
+    visit: Option<VisitId>,
+) -> Result<EvidenceStatus, AppError> {
+    let mut status = EvidenceStatus::default();
+    for b in state.db.evidence(case, visit).await? {
+        if let (Some(at), Some(cert)) = (b.destroyed_ms, b.certificate_id) {
+            let entry = (b.visit_id, at, cert);
+            if !status.destroyed.contains(&entry) {
+                status.destroyed.push(entry);
+            }
+        }
+    }
+    status.holds = state
+        .db
+        .active_holds(case, visit)
+        .await?
+        .into_iter()
+        .map(|h| h.reference)
+        .collect();
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+    fn at(zone: chrono_tz::Tz, y: i32, m: u32, d: u32, h: u32) -> i64 {
+        zone.with_ymd_and_hms(y, m, d, h, 0, 0)
+            .single()
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn e04_two_years_are_kept_even_across_a_leap_day() {
+        // 730 days from 2027-03-01 end on 2029-02-28 (2028 has a 29 February): one day
+        // short of two years, so two calendar years win.
+        let end = retention_end(at(SHANGHAI, 2027, 3, 1, 10), 730, SHANGHAI).unwrap();
+        assert_eq!(end.last_day, day(2029, 3, 1));
+        assert_eq!(end.ends_ms, at(SHANGHAI, 2029, 3, 2, 0));
+        // Without a leap day between, 730 days are two years to the day.
+        let end = retention_end(at(SHANGHAI, 2029, 3, 1, 10), 730, SHANGHAI).unwrap();
+        assert_eq!(end.last_day, day(2031, 3, 1));
+    }
+
+    #[test]
+    fn e04_a_29_february_is_kept_through_1_march_two_years_on() {
+        let end = retention_end(at(SHANGHAI, 2028, 2, 29, 9), 730, SHANGHAI).unwrap();
+        assert_eq!(end.last_day, day(2030, 3, 1));
+    }
+
+    #[test]
+    fn e04_less_than_two_years_is_never_used() {
+        let short = retention_end(at(SHANGHAI, 2029, 6, 1, 9), 30, SHANGHAI).unwrap();
+        let least = retention_end(at(SHANGHAI, 2029, 6, 1, 9), 730, SHANGHAI).unwrap();
+        assert_eq!(short, least);
+    }
+
+    #[test]
+    fn e04_a_banks_longer_period_wins() {
+        let end = retention_end(at(SHANGHAI, 2027, 1, 10, 9), 1_095, SHANGHAI).unwrap();
+        assert_eq!(end.last_day, day(2030, 1, 10));
+    }
+
+    #[test]
+    fn e04_days_are_counted_in_the_banks_zone() {
+        // 2027-03-01 20:00 UTC is already 2 March in Shanghai, still 1 March in UTC.
+        let utc_evening = chrono::Utc
+            .with_ymd_and_hms(2027, 3, 1, 20, 0, 0)
+            .single()
+            .unwrap()
+            .timestamp_millis();
+        let shanghai = retention_end(utc_evening, 730, SHANGHAI).unwrap();
+        assert_eq!(shanghai.last_day, day(2029, 3, 2));
+        assert_eq!(shanghai.ends_ms, at(SHANGHAI, 2029, 3, 3, 0));
+        let london = retention_end(utc_evening, 730, chrono_tz::Europe::London).unwrap();
+        assert_eq!(london.last_day, day(2029, 3, 1));
+    }
+
+    #[test]
+    fn form_text_is_trimmed_and_bounded() {
+        assert_eq!(
+            clean_text("  (2026)沪0101民初123号 ", 100, "reference").unwrap(),
+            "(2026)沪0101民初123号"
+        );
+        assert!(clean_text("   ", 100, "reference").is_err());
+        assert!(clean_text(&"字".repeat(101), 100, "reference").is_err());
+        assert!(clean_text("a\u{0}b", 100, "reference").is_err());
+        assert!(clean_text("第一行\n第二行", 100, "reason").is_ok());
+    }
+}
