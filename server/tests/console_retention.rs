@@ -152,6 +152,17 @@ impl Browser {
                 &[("csrf", &csrf), ("login", login), ("password", password)],
             )
             .await;
+        let done = if done.status == 303 {
+            done
+        } else {
+            // Changed already by an earlier sign-in of this test.
+            let csrf = b.get("/login").await.csrf();
+            b.post(
+                "/login",
+                &[("csrf", &csrf), ("login", login), ("password", renewed)],
+            )
+            .await
+        };
         assert_eq!(done.status, 303, "sign-in of {login}: {}", done.body);
         let home = b.get("/retention").await;
         if home.status == 303 && home.location() == "/password" {
@@ -512,8 +523,47 @@ async fn e04_destruction_is_refused_inside_retention_under_hold_and_by_the_reque
 
         e.after_retention();
         let mut legal = e.browser("legal").await;
-        let mut admin = e.browser("admin").await;
+        // Signs in once to renew the password that expired over the two years.
+        e.browser("admin").await;
         let mut second = e.browser(SECOND_ADMIN).await;
+
+        // The bank's period is its policy's, set by its administrator: never under two
+        // years (E04), and every change audited with the days.
+        let token = e.server.login("admin", "Tandem-Renewed-2029-Strong!").await;
+        let bank = e
+            .server
+            .state
+            .db
+            .visit_case(e.first.visit)
+            .await
+            .unwrap()
+            .unwrap()
+            .0;
+        let path = e.server.url(&format!("/v1/banks/{bank}/policy"));
+        for (days, status) in [(729, 422), (731, 200)] {
+            let policy = tandem_core::model::Policy {
+                retention_days: days,
+                ..tandem_core::model::Policy::defaults(bank)
+            };
+            let resp = e
+                .server
+                .http
+                .put(&path)
+                .bearer_auth(&token)
+                .json(&policy)
+                .send();
+            let resp = resp.await.unwrap();
+            assert_eq!(resp.status(), status, "{label}: {days} days");
+            if status == 422 {
+                let (_, body) = common::problem(resp, 422).await;
+                assert_eq!(body["rule"], "E04", "{label}");
+            }
+        }
+        let changed = e.audit(AuditAction::PolicyChanged).await;
+        assert_eq!(changed[0].entry.detail["retention_days"], 731, "{label}");
+        let overview = legal.get("/retention").await;
+        assert!(overview.body.contains("至少 731 天"), "{label}");
+        let mut admin = e.browser("admin").await;
 
         // A hold on the visit stops its destruction.
         let placed = legal.hold("visit", &visit, "(2029)沪0101民初123号").await;
@@ -564,6 +614,15 @@ async fn e04_destruction_is_refused_inside_retention_under_hold_and_by_the_reque
                 .contains("法律保全 (2029)沪0101民初456号：证据不得删除。"),
             "{label}: {}",
             manager_view.body
+        );
+        let case_view = e
+            .browser("manager")
+            .await
+            .get(&format!("/cases/{}", e.first.case))
+            .await;
+        assert!(
+            case_view.body.contains("法律保全 (2029)沪0101民初456号"),
+            "{label}"
         );
         let overview = legal.get("/retention").await;
         let case_hold_id = overview.first_id("hold-row-");
