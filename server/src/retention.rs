@@ -103,6 +103,22 @@ impl From<DbError> for RetentionError {
 }
 
 impl RetentionError {
+    /// The refusal a stored text names ([`RetentionError::refusal_text`] read back).
+    pub fn from_refusal(text: &str) -> Self {
+        if let Some(until) = text
+            .strip_prefix("E04: retention runs until ")
+            .and_then(|d| d.parse().ok())
+        {
+            Self::InsideRetention { until }
+        } else if let Some(reference) = text.strip_prefix("E04: legal hold ") {
+            Self::UnderHold {
+                reference: reference.to_owned(),
+            }
+        } else {
+            Self::NothingToDestroy
+        }
+    }
+
     /// The language-neutral text of an E04 refusal (audit detail, stored refusal).
     pub fn refusal_text(&self) -> Option<String> {
         match self {
@@ -743,30 +759,7 @@ pub async fn approve_destruction(
     {
         DestroyOutcome::NotPending => Err(RetentionError::NotPending),
         DestroyOutcome::Failed(e) => Err(AppError::Internal(format!("destruction: {e}")).into()),
-        DestroyOutcome::Refused(_) => {
-            // Say why, as the request would have been refused.
-            let bundles: Vec<EvidenceBundle> = state
-                .db
-                .evidence(request.case_id, request.visit_id)
-                .await?
-                .into_iter()
-                .filter(|b| b.destroyed_ms.is_none())
-                .collect();
-            let holds = state
-                .db
-                .active_holds(request.case_id, request.visit_id)
-                .await?;
-            let policy = state
-                .db
-                .latest_policy(request.bank_id)
-                .await?
-                .map(|p| p.body);
-            Err(
-                destruction_barrier(&bundles, &holds, policy.as_deref(), request.bank_id, now)
-                    .err()
-                    .unwrap_or(RetentionError::NothingToDestroy),
-            )
-        }
+        DestroyOutcome::Refused(refusal) => Err(RetentionError::from_refusal(&refusal)),
         DestroyOutcome::Destroyed(certificate) => {
             remove_blobs(state, certificate).await;
             tracing::info!(request = %id, certificate = %certificate, "evidence destroyed");
@@ -970,6 +963,28 @@ mod tests {
         assert_eq!(shanghai.ends_ms, at(SHANGHAI, 2029, 3, 3, 0));
         let london = retention_end(utc_evening, 730, chrono_tz::Europe::London).unwrap();
         assert_eq!(london.last_day, day(2029, 3, 1));
+    }
+
+    #[test]
+    fn a_stored_refusal_reads_back_as_the_refusal_it_names() {
+        for e in [
+            RetentionError::InsideRetention {
+                until: day(2029, 3, 1),
+            },
+            RetentionError::UnderHold {
+                reference: "(2029)沪0101民初123号".into(),
+            },
+        ] {
+            let text = e.refusal_text().unwrap();
+            assert_eq!(
+                RetentionError::from_refusal(&text).refusal_text(),
+                Some(text)
+            );
+        }
+        assert!(matches!(
+            RetentionError::from_refusal("E04: nothing left to destroy"),
+            RetentionError::NothingToDestroy
+        ));
     }
 
     #[test]

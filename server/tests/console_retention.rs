@@ -945,6 +945,24 @@ async fn e04_a_second_administrator_destroys_evidence_after_retention_with_a_cer
         let case_page = manager.get(&format!("/cases/{}", e.first.case)).await;
         assert!(case_page.body.contains(&certificate), "{label}");
 
+        // The same page in English: every string from the message files.
+        let switched = legal.get("/lang/en?back=/retention").await;
+        assert_eq!(switched.status, 303, "{label}");
+        let english = legal.get("/retention").await;
+        assert!(english.body.contains("<html lang=\"en\">"), "{label}");
+        for text in [
+            "Retention, legal hold and destruction",
+            "Destruction requests",
+            "Destroyed",
+            "Server key fingerprint:",
+        ] {
+            assert!(english.body.contains(text), "{label}: {text}");
+        }
+        assert!(
+            !english.body.contains(">retention-"),
+            "{label}: a raw message id"
+        );
+
         // Decided once: approving again changes nothing.
         let again = second
             .retention_form(&format!("/retention/destructions/{request}/approve"), &[])

@@ -326,19 +326,8 @@ impl OverviewPage {
 /// A stored refusal (`E04: retention runs until 2029-03-01`, `E04: legal hold X`) in the
 /// page's language.
 fn refusal_of_stored(lang: Lang, text: &str) -> String {
-    if let Some(day) = text.strip_prefix("E04: retention runs until ") {
-        lang.t_args(
-            "retention-refused-retention",
-            &[("until", day.to_owned().into())],
-        )
-    } else if let Some(reference) = text.strip_prefix("E04: legal hold ") {
-        lang.t_args(
-            "retention-refused-hold",
-            &[("reference", visible(reference).into_owned().into())],
-        )
-    } else {
-        lang.t("retention-refused-nothing")
-    }
+    refusal_text(lang, &RetentionError::from_refusal(text))
+        .unwrap_or_else(|| lang.t("retention-refused-nothing"))
 }
 
 /// A refusal or form error in the page's language; `None` for what is shown as an error
