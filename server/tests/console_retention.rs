@@ -658,7 +658,10 @@ async fn e04_destruction_is_refused_inside_retention_under_hold_and_by_the_reque
             "{label}: {}",
             own.body
         );
-        // Legal staff cannot approve either (administrators only).
+        // Actor: a role without need: legal staff ask and hold but never approve, and a
+        // manager does not reach the retention pages at all.
+        let mut manager = e.browser("manager").await;
+        assert_eq!(manager.get("/retention").await.status, 403, "{label}");
         let by_legal = legal
             .retention_form(&format!("/retention/destructions/{request}/approve"), &[])
             .await;
@@ -724,7 +727,8 @@ async fn e04_destruction_is_refused_inside_retention_under_hold_and_by_the_reque
             .await;
         assert_eq!(forged.status, 403, "{label}");
 
-        // A hold placed after the request: the approval checks again and refuses.
+        // Actor: an insider racing a hold: a hold placed after the request is seen by the
+        // approval, which checks again in its own transaction and refuses.
         let late = legal
             .hold("case", "PJ-2026-0001", "(2029)沪0101民初789号")
             .await;
@@ -982,5 +986,28 @@ async fn e04_a_second_administrator_destroys_evidence_after_retention_with_a_cer
             1,
             "{label}"
         );
+
+        // A whole case, by its reference: once the last evidence listing the shared photo
+        // is destroyed, the photo goes too.
+        let mut legal = e.browser("legal").await;
+        let asked = legal.ask_destruction("case", "PJ-2026-0002").await;
+        assert_eq!(asked.status, 303, "{label}: {}", asked.body);
+        let request = legal.get("/retention").await.first_id("request-row-");
+        let mut second = e.browser(SECOND_ADMIN).await;
+        let done = second
+            .retention_form(&format!("/retention/destructions/{request}/approve"), &[])
+            .await;
+        assert_eq!(done.status, 303, "{label}: {}", done.body);
+        for digest in &second_blobs {
+            assert!(!e.server.state.blobs.path(digest).exists(), "{label}");
+        }
+        assert_eq!(
+            e.audit(AuditAction::DestructionApproved).await.len(),
+            2,
+            "{label}"
+        );
+        let nothing = legal.ask_destruction("case", "PJ-2026-0002").await;
+        assert_eq!(nothing.status, 422, "{label}");
+        assert!(nothing.body.contains("已没有可销毁的证据"), "{label}");
     }
 }
