@@ -25,6 +25,7 @@ pub mod input;
 pub mod key;
 pub mod metrics;
 pub mod receipts;
+pub mod retention;
 pub mod secrets;
 pub mod serve;
 pub mod service;

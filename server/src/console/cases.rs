@@ -442,6 +442,8 @@ struct CasePage {
     complaint_error: Option<String>,
     complaint_note: String,
     notice: Option<String>,
+    /// Evidence destroyed, legal holds in force (E04).
+    retention_notes: Vec<String>,
 }
 
 impl CasePage {
@@ -459,7 +461,10 @@ impl CasePage {
         let zone = bank_zone(state, case.bank_id).await?;
         let history = state.db.debtor_visits(&case, 100).await?;
         let now = state.now_ms();
+        let retention_notes =
+            super::retention::evidence_notes(state, lang, case.bank_id, case.id, None).await;
         Ok(Self {
+            retention_notes,
             page: Page::new(lang, "case-title", uri).signed_in(user, "cases"),
             action: format!("/cases/{}/request", case.id),
             may_request: user.user.role == Role::Manager,

@@ -22,6 +22,7 @@ macro_rules! message_files {
             include_str!(concat!("../../locales/", $lang, "/money.ftl")),
             include_str!(concat!("../../locales/", $lang, "/admin.ftl")),
             include_str!(concat!("../../locales/", $lang, "/dossier.ftl")),
+            include_str!(concat!("../../locales/", $lang, "/retention.ftl")),
         ]
     };
 }

@@ -27,6 +27,7 @@ mod manage;
 mod pages;
 mod receipts;
 mod reports;
+mod retention;
 mod session;
 mod visits;
 
@@ -44,7 +45,8 @@ use crate::AppState;
 /// The stylesheet, embedded.
 const CSS: &str = concat!(
     include_str!("../../assets/console.css"),
-    include_str!("../../assets/dossier.css")
+    include_str!("../../assets/dossier.css"),
+    include_str!("../../assets/retention.css")
 );
 
 /// The console's routes.
@@ -112,6 +114,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/audit/verify", post(admin::audit::verify))
         // Legal staff's evidence (A03): search, a visit's evidence, its blobs.
         .merge(dossier::routes())
+        // Retention, legal hold and destruction (E04): legal and admin staff.
+        .merge(retention::routes())
 }
 
 /// `Content-Security-Policy` of every page: this origin only, no inline script or style,

@@ -189,6 +189,8 @@ struct VisitPage {
     terms: Option<Terms>,
     bundles: Vec<BundleRow>,
     receipts: Vec<ReceiptRow>,
+    /// Evidence destroyed, legal holds in force (E04).
+    retention_notes: Vec<String>,
 }
 
 /// `GET /visits/{id}`: one visit of the user's banks (another bank's, or a random id, is
@@ -297,7 +299,16 @@ async fn load_visit(
         })
         .collect();
     let (state_id, badge) = visit_state(&visit, state.now_ms());
+    let retention_notes = super::retention::evidence_notes(
+        state,
+        lang,
+        visit.bank_id,
+        visit.case_id,
+        Some(VisitId(id)),
+    )
+    .await;
     Ok(VisitPage {
+        retention_notes,
         page: Page::new(lang, "visit-title", uri).signed_in(user, "visits"),
         case_href: format!("/cases/{}", visit.case_id),
         case_ref: visible(&visit.case_ref).into_owned(),

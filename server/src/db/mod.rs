@@ -56,6 +56,7 @@ pub mod ledger;
 pub mod org;
 mod postgres;
 pub mod receipts;
+pub mod retention;
 mod sqlite;
 pub mod sync;
 pub mod uploads;
@@ -74,6 +75,7 @@ pub use org::{
     TableCounts, UserCredentials,
 };
 pub use receipts::ReceiptsDb;
+pub use retention::RetentionDb;
 pub use sync::SyncDb;
 pub use uploads::UploadsDb;
 pub use visits::VisitsDb;
@@ -126,6 +128,7 @@ pub trait Db:
     + ReceiptsDb
     + AdminDb
     + DossierDb
+    + RetentionDb
     + Send
     + Sync
     + 'static
@@ -230,6 +233,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         include_str!("../../migrations/sqlite/0009_complaints.sql"),
     ),
     (
+        10,
+        "retention",
+        include_str!("../../migrations/sqlite/0010_retention.sql"),
+    ),
+    (
         11,
         "dossier",
         include_str!("../../migrations/sqlite/0011_dossier.sql"),
@@ -281,6 +289,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         9,
         "complaints",
         include_str!("../../migrations/postgres/0009_complaints.sql"),
+    ),
+    (
+        10,
+        "retention",
+        include_str!("../../migrations/postgres/0010_retention.sql"),
     ),
     (
         11,

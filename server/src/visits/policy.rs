@@ -214,6 +214,7 @@ pub(crate) async fn set_policy(
             error
         });
     }
+    let retention_days = policy.retention_days;
     let signer = state.signer.clone();
     let build = move |version: i64| -> Result<(String, String), String> {
         let doc = Policy {
@@ -243,7 +244,7 @@ pub(crate) async fn set_policy(
     .by(user.user.user_id)
     .bank(bank)
     .from_addr(client)
-    .detail(json!({ "version": version }));
+    .detail(json!({ "version": version, "retention_days": retention_days }));
     state.db.append_audit(&entry).await?;
     tracing::info!(bank = %bank, version, "policy changed");
     current(state, bank).await
