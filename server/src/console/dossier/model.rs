@@ -129,6 +129,17 @@ pub(crate) async fn committed_bundle(
 }
 
 /// The blob route of a visit's blob.
+/// A word of the evidence (a person met, a consent's scope, a dispute's or a promise's
+/// kind, a health flag) in `lang`: message `dossier-<group>-<its snake_case name, hyphened>`.
+fn word(lang: Lang, group: &str, value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => {
+            lang.t(&format!("dossier-{group}-{}", name.replace('_', "-")))
+        }
+        _ => String::new(),
+    }
+}
+
 pub(crate) fn blob_href(visit: Uuid, digest: &Digest) -> String {
     format!("/evidence/visits/{visit}/blobs/{digest}")
 }
@@ -238,10 +249,10 @@ fn event_text(lang: Lang, kind: &EventKind, zone: chrono_tz::Tz) -> (&'static st
             ),
         ),
         EventKind::Note { text } => ("note", visible(text).into_owned()),
-        EventKind::Consent { scope } => ("consent", format!("{scope:?}")),
-        EventKind::IdentityConfirmed { person } => ("identity", format!("{person:?}")),
-        EventKind::Dispute { kind, .. } => ("dispute", format!("{kind:?}")),
-        EventKind::HealthFlagged { flag } => ("health", format!("{flag:?}")),
+        EventKind::Consent { scope } => ("consent", word(lang, "consent", scope)),
+        EventKind::IdentityConfirmed { person } => ("identity", word(lang, "person", person)),
+        EventKind::Dispute { kind, .. } => ("dispute", word(lang, "dispute", kind)),
+        EventKind::HealthFlagged { flag } => ("health", word(lang, "health", flag)),
         EventKind::TemplateUsed {
             template_id,
             version,
@@ -254,7 +265,8 @@ fn event_text(lang: Lang, kind: &EventKind, zone: chrono_tz::Tz) -> (&'static st
         } => (
             "promise",
             format!(
-                "{kind:?} · {} · {}",
+                "{} · {} · {}",
+                word(lang, "promise", kind),
                 yuan(amount.0),
                 local_time(*due_ms, zone)
             ),
