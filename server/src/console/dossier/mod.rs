@@ -151,7 +151,10 @@ fn purpose_page(
 struct VisitPage {
     page: Page,
     d: Dossier,
+    /// The purpose as stored and audited: `<kind>: <text>`.
     purpose: String,
+    /// The purpose as the page shows it, its kind in the page's language.
+    purpose_shown: String,
     plot_svg: String,
     verify_action: String,
     reverify: Option<Reverify>,
@@ -243,9 +246,24 @@ async fn visit_view(
         plot_svg: positions_svg(&d.plot, lang),
         verify_action: format!("/evidence/visits/{}/verify", hit.visit_id),
         d,
+        purpose_shown: purpose_shown(lang, &purpose),
         purpose,
         reverify,
     })
+}
+
+/// A stated purpose (`<kind>: <text>`) as a reader reads it: the kind in `lang`.
+fn purpose_shown(lang: Lang, purpose: &str) -> String {
+    match purpose.split_once(": ") {
+        Some((kind, text)) if PURPOSE_KINDS.contains(&kind) => lang.t_args(
+            "dossier-purpose-shown",
+            &[
+                ("kind", lang.t(&format!("dossier-purpose-{kind}")).into()),
+                ("text", text.to_owned().into()),
+            ],
+        ),
+        _ => purpose.to_owned(),
+    }
 }
 
 /// The purpose form.
@@ -466,4 +484,38 @@ async fn blob_route(
     }
     .await;
     outcome.unwrap_or_else(|e| error_page(lang, &uri, Some(&user), &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stylesheet_closes_every_block() {
+        // An unclosed block in console.css once swallowed every rule after it, this file's
+        // among them (CSS nesting made them apply only on narrow screens).
+        let mut depth = 0i32;
+        let mut rest = super::super::CSS;
+        while let Some(start) = rest.find("/*") {
+            let (code, comment) = rest.split_at(start);
+            depth += code.matches('{').count() as i32 - code.matches('}').count() as i32;
+            assert!(depth >= 0);
+            rest = comment.split_once("*/").map_or("", |(_, after)| after);
+        }
+        depth += rest.matches('{').count() as i32 - rest.matches('}').count() as i32;
+        assert_eq!(depth, 0, "every {{ of the stylesheet closed");
+    }
+
+    #[test]
+    fn a_purpose_is_shown_with_its_kind_in_the_language() {
+        assert_eq!(
+            purpose_shown(Lang::En, "litigation: Suit 1234"),
+            "Litigation: Suit 1234"
+        );
+        assert_eq!(
+            purpose_shown(Lang::ZhCn, "audit: 年度审计"),
+            "内部审计：年度审计"
+        );
+        assert_eq!(purpose_shown(Lang::En, "odd: text"), "odd: text");
+    }
 }

@@ -15,7 +15,7 @@ use tandem_core::tlog::manifest_leaf_hash;
 use tandem_core::tlog::{Checkpoint, verify_checkpoint_consistency, verify_inclusion};
 use uuid::Uuid;
 
-use super::super::frame::{bank_zone, local_time, yuan};
+use super::super::frame::{bank_zone, yuan};
 use super::super::i18n::Lang;
 use super::plot::{Mark, MarkKind, PositionsPlot};
 use crate::AppState;
@@ -96,6 +96,8 @@ pub(crate) struct Dossier {
     pub bundle_id: String,
     pub manifest_digest: String,
     pub sealed: String,
+    /// The zone every time of the page is in.
+    pub zone: String,
     pub timeline: Vec<TimelineRow>,
     pub photos: Vec<PhotoItem>,
     pub audio: Vec<AudioItem>,
@@ -129,6 +131,37 @@ pub(crate) async fn committed_bundle(
 }
 
 /// The blob route of a visit's blob.
+/// A time of the evidence in the bank's zone, to the second (`2026-12-04 10:00:07`): what
+/// happened in which order within a minute matters to a court.
+fn local_time(at_ms: i64, zone: chrono_tz::Tz) -> String {
+    chrono::DateTime::from_timestamp_millis(at_ms)
+        .map(|t| {
+            t.with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// The zone the page's times are in, with its offset then: `Asia/Shanghai (UTC+08:00)`.
+fn zone_text(at_ms: i64, zone: chrono_tz::Tz) -> String {
+    let offset = chrono::DateTime::from_timestamp_millis(at_ms)
+        .map(|t| t.with_timezone(&zone).format("%:z").to_string())
+        .unwrap_or_default();
+    format!("{} (UTC{offset})", zone.name())
+}
+
+/// A word of the evidence (a person met, a consent's scope, a dispute's or a promise's
+/// kind, a health flag) in `lang`: message `dossier-<group>-<its snake_case name, hyphened>`.
+fn word(lang: Lang, group: &str, value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => {
+            lang.t(&format!("dossier-{group}-{}", name.replace('_', "-")))
+        }
+        _ => String::new(),
+    }
+}
+
 pub(crate) fn blob_href(visit: Uuid, digest: &Digest) -> String {
     format!("/evidence/visits/{visit}/blobs/{digest}")
 }
@@ -142,10 +175,7 @@ fn place_text(lang: Lang, fix: &Fix) -> String {
             ("lat", format!("{:.6}", c.lat_degrees()).into()),
             ("lon", format!("{:.6}", c.lon_degrees()).into()),
             ("accuracy", i64::from(fix.accuracy_m).into()),
-            (
-                "provider",
-                format!("{:?}", fix.provider).to_lowercase().into(),
-            ),
+            ("provider", word(lang, "provider", &fix.provider).into()),
             ("datum", datum_name(c.datum()).into()),
         ],
     );
@@ -238,10 +268,10 @@ fn event_text(lang: Lang, kind: &EventKind, zone: chrono_tz::Tz) -> (&'static st
             ),
         ),
         EventKind::Note { text } => ("note", visible(text).into_owned()),
-        EventKind::Consent { scope } => ("consent", format!("{scope:?}")),
-        EventKind::IdentityConfirmed { person } => ("identity", format!("{person:?}")),
-        EventKind::Dispute { kind, .. } => ("dispute", format!("{kind:?}")),
-        EventKind::HealthFlagged { flag } => ("health", format!("{flag:?}")),
+        EventKind::Consent { scope } => ("consent", word(lang, "consent", scope)),
+        EventKind::IdentityConfirmed { person } => ("identity", word(lang, "person", person)),
+        EventKind::Dispute { kind, .. } => ("dispute", word(lang, "dispute", kind)),
+        EventKind::HealthFlagged { flag } => ("health", word(lang, "health", flag)),
         EventKind::TemplateUsed {
             template_id,
             version,
@@ -254,7 +284,8 @@ fn event_text(lang: Lang, kind: &EventKind, zone: chrono_tz::Tz) -> (&'static st
         } => (
             "promise",
             format!(
-                "{kind:?} · {} · {}",
+                "{} · {} · {}",
+                word(lang, "promise", kind),
                 yuan(amount.0),
                 local_time(*due_ms, zone)
             ),
@@ -521,6 +552,7 @@ pub(crate) async fn load(
         bundle_id: bundle.id.to_string(),
         manifest_digest: bundle.manifest_digest.to_hex(),
         sealed: local_time(manifest.sealed_at_ms, zone),
+        zone: zone_text(manifest.sealed_at_ms, zone),
         timeline,
         photos,
         audio,
