@@ -17,6 +17,7 @@ use tandem_core::crypto::{Digest, PublicKey};
 use tandem_core::model::Signed;
 use tandem_core::tlog::{Checkpoint, tree_root, verify_consistency};
 
+use crate::audit::chain::StoredEntry;
 use crate::db::audit::AuditAnchor;
 use crate::db::{Db, DbError};
 use crate::tlog::LoggedEntry;
@@ -169,45 +170,67 @@ pub async fn verify(
     Ok(out)
 }
 
-/// The chain, row by row, and each anchored row's hash.
+/// The chain, row by row, and each anchored row's hash. The next page is read while this
+/// one is checked (the database's reading and the hashing overlap).
 async fn check_chain(
     db: &dyn Db,
     anchors: &BTreeMap<i64, Vec<&AuditAnchor>>,
     out: &mut Verification,
 ) -> Result<(), VerifyError> {
-    let mut prev = Digest::ZERO;
-    let mut expected = 1_i64;
-    loop {
-        let rows = db.audit_rows_after(out.last_seq, PAGE).await?;
-        if rows.is_empty() {
-            return Ok(());
+    let mut link = Link {
+        prev: Digest::ZERO,
+        expected: 1,
+    };
+    let mut page = db.audit_rows_after(0, PAGE).await?;
+    while let Some(last) = page.last().map(|(row, _)| row.seq) {
+        let (next, ()) = tokio::join!(db.audit_rows_after(last, PAGE), async {
+            for (row, stored_hash) in &page {
+                link.check(row, stored_hash, anchors, out);
+            }
+        });
+        page = next?;
+    }
+    Ok(())
+}
+
+/// Where the chain stands: the previous row's stored hash and the position due next.
+struct Link {
+    prev: Digest,
+    expected: i64,
+}
+
+impl Link {
+    fn check(
+        &mut self,
+        row: &StoredEntry,
+        stored_hash: &str,
+        anchors: &BTreeMap<i64, Vec<&AuditAnchor>>,
+        out: &mut Verification,
+    ) {
+        if row.seq != self.expected {
+            out.findings.push(Finding::Missing {
+                from: self.expected,
+                to: row.seq - 1,
+            });
         }
-        for (row, stored_hash) in rows {
-            if row.seq != expected {
-                out.findings.push(Finding::Missing {
-                    from: expected,
-                    to: row.seq - 1,
+        let stored: Option<Digest> = stored_hash.parse().ok();
+        // A gap already explains a broken link: only a row in its place is checked against
+        // its predecessor, so only what changed is named.
+        if row.seq == self.expected && stored != Some(row.chain_hash(&self.prev)) {
+            out.findings.push(Finding::Altered { seq: row.seq });
+        }
+        for anchor in anchors.get(&row.seq).into_iter().flatten() {
+            if anchor.head_hash != stored_hash {
+                out.findings.push(Finding::Rewritten {
+                    log_index: anchor.log_index,
+                    seq: row.seq,
                 });
             }
-            let stored: Option<Digest> = stored_hash.parse().ok();
-            // A gap already explains a broken link: check the row against its own stored
-            // predecessor then, so only what changed is named.
-            if stored != Some(row.chain_hash(&prev)) && row.seq == expected {
-                out.findings.push(Finding::Altered { seq: row.seq });
-            }
-            for anchor in anchors.get(&row.seq).into_iter().flatten() {
-                if anchor.head_hash != stored_hash {
-                    out.findings.push(Finding::Rewritten {
-                        log_index: anchor.log_index,
-                        seq: row.seq,
-                    });
-                }
-            }
-            prev = stored.unwrap_or(Digest::ZERO);
-            expected = row.seq + 1;
-            out.last_seq = row.seq;
-            out.entries += 1;
         }
+        self.prev = stored.unwrap_or(Digest::ZERO);
+        self.expected = row.seq + 1;
+        out.last_seq = row.seq;
+        out.entries += 1;
     }
 }
 
