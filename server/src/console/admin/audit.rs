@@ -348,7 +348,11 @@ async fn load(
                 subject: format!("{kind} {}", short(subject_id)).trim().to_owned(),
                 subject_href,
                 detail: detail_text(lang, r),
-                purpose: e.purpose.clone().unwrap_or_default(),
+                purpose: e
+                    .purpose
+                    .as_deref()
+                    .map(|p| crate::console::dossier::purpose_shown(lang, p))
+                    .unwrap_or_default(),
             });
         }
         let next_href = (records.len() == PAGE_LEN as usize)

@@ -253,7 +253,7 @@ async fn visit_view(
 }
 
 /// A stated purpose (`<kind>: <text>`) as a reader reads it: the kind in `lang`.
-fn purpose_shown(lang: Lang, purpose: &str) -> String {
+pub(crate) fn purpose_shown(lang: Lang, purpose: &str) -> String {
     match purpose.split_once(": ") {
         Some((kind, text)) if PURPOSE_KINDS.contains(&kind) => lang.t_args(
             "dossier-purpose-shown",
