@@ -402,8 +402,20 @@ async fn legal_staff_find_a_visit_state_a_purpose_and_read_its_evidence() {
 
         // The search by the start of the case reference finds it; the search is audited
         // without the text typed.
+        // Legal staff start at the evidence search, and their navigation offers no
+        // manager's page (they would only meet "not your page" there).
+        let home = legal.get("/").await;
+        assert_eq!(home.status, 303, "{label}");
+        assert_eq!(home.headers[header::LOCATION], "/evidence", "{label}");
         let found = legal.get("/evidence?case_ref=pj-2026-00").await;
         assert_eq!(found.status, 200, "{label}: {}", found.body);
+        assert!(found.body.contains("href=\"/evidence\""), "{label}");
+        for manager_page in ["/requests", "/cases", "/receipts", "/flags"] {
+            assert!(
+                !found.body.contains(&format!("href=\"{manager_page}\"")),
+                "{label}: {manager_page} offered to legal staff"
+            );
+        }
         assert!(found.body.contains(&page_path), "{label}: {}", found.body);
         assert!(found.body.contains("<html lang=\"zh-CN\">"), "{label}");
         // Actor: a debtor name crafted as markup in a bank's case file: shown as text.

@@ -6,7 +6,10 @@ dossier-search-title = Evidence search
 dossier-search-heading = Evidence search
 dossier-search-audited = Every search and every read is written to the audit log.
 dossier-search-filter = Search visits
-dossier-search-count = { $count } visits on this page
+dossier-search-count = { $count ->
+    [one] 1 visit on this page
+   *[other] { $count } visits on this page
+}
 dossier-search-empty = No visit with evidence matches.
 dossier-search-next = Next page (older visits)
 dossier-search-first = Back to the first page

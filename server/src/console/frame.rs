@@ -37,6 +37,9 @@ pub struct Page {
     /// The signed-in user reads evidence: legal staff or an admin (the navigation offers
     /// the evidence search).
     pub reads_evidence: bool,
+    /// The signed-in user works on visits and money: a manager or an admin (the navigation
+    /// offers requests, cases, visits, receipts, reports and the review queue).
+    pub manages: bool,
 }
 
 impl Page {
@@ -55,6 +58,7 @@ impl Page {
             ),
             is_admin: false,
             reads_evidence: false,
+            manages: false,
         }
     }
 
@@ -71,6 +75,7 @@ impl Page {
         self.section = section;
         self.is_admin = user.user.role == Role::Admin;
         self.reads_evidence = matches!(user.user.role, Role::Admin | Role::Legal);
+        self.manages = matches!(user.user.role, Role::Admin | Role::Manager);
         self
     }
 

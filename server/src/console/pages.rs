@@ -28,8 +28,17 @@ pub async fn home(Viewer(viewer): Viewer, headers: HeaderMap) -> Response {
         Some(user) if user.user.role == crate::db::Role::Admin => {
             Redirect::to("/admin/users").into_response()
         }
-        Some(_) => Redirect::to("/requests").into_response(),
+        Some(user) => Redirect::to(start_page(user.user.role)).into_response(),
         None => to_sign_in(&headers),
+    }
+}
+
+/// Where a user starts after signing in: legal staff at the evidence search (the requests
+/// queue is not theirs), everyone else at the requests queue.
+fn start_page(role: crate::db::Role) -> &'static str {
+    match role {
+        crate::db::Role::Legal => "/evidence",
+        _ => "/requests",
     }
 }
 
@@ -115,8 +124,8 @@ pub async fn signin_page(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    if viewer.is_some() {
-        return Redirect::to("/requests").into_response();
+    if let Some(user) = viewer {
+        return Redirect::to(start_page(user.user.role)).into_response();
     }
     let notice = match query.why.as_deref() {
         Some("ended") => Some((lang.t("signin-ended"), "warn")),
@@ -209,7 +218,7 @@ pub async fn signin(
 fn signed_in(state: &AppState, headers: &HeaderMap, uri: &Uri, session: NewSession) -> Response {
     let secure = secure_cookie(&state.config, headers, uri);
     let cookie = session_cookie_header(&session.token, SESSION_TTL_MS / 1000, secure);
-    let mut response = Redirect::to("/requests").into_response();
+    let mut response = Redirect::to(start_page(session.user.role)).into_response();
     let h = response.headers_mut();
     // The sign-in form's token has served its purpose.
     for set in [cookie, csrf_cookie_header("", Some(0), secure)] {
