@@ -7,18 +7,16 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::TestServer;
-use reqwest::header::{self, HeaderMap};
-use tandem_core::clock::{Clock as _, ManualClock};
+use common::browser::Browser;
+use common::handset::{Handset, fix_near};
+use reqwest::header::{self};
+use tandem_core::clock::Clock as _;
 use tandem_core::model::{Fen, Payer, PaymentMethod, PersonMet, VisitId};
-use tandem_core::phone::{ManualLocation, Phone, ReceiptRequest, VisitAction};
-use tandem_core::place::{Coordinate, Datum, Fix, Provider};
-use tandem_core::sync::{HttpTransport, Timeouts};
-use tandem_core::testing::{World, co_sign, signature_png, tone};
+use tandem_core::phone::{ReceiptRequest, VisitAction};
+use tandem_core::testing::{co_sign, signature_png, tone};
 use tandem_server::audit::{AuditAction, AuditFilter};
 use tandem_server::clock::{ServerClock as _, ShiftedClock};
 use tandem_server::db::Role;
@@ -34,167 +32,6 @@ fn ten_tomorrow_offset_ms() -> i64 {
     let now = tandem_server::clock::system_now_ms();
     let today = now - now.rem_euclid(DAY_MS);
     today + DAY_MS + 2 * HOUR_MS - now
-}
-
-/// A browser without JavaScript: keeps its cookies by hand, never follows redirects.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
-    lang: Option<&'static str>,
-}
-
-struct Page {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn csrf(&self) -> String {
-        let at = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .expect("a csrf field")
-            + 19;
-        self.body[at..].split('"').next().unwrap().to_owned()
-    }
-}
-
-impl Browser {
-    fn new(server: &TestServer) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: server.base.clone(),
-            cookies: Vec::new(),
-            lang: None,
-        }
-    }
-
-    fn keep_cookies(&mut self, headers: &HeaderMap) {
-        for set in headers.get_all(header::SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(n, _)| n != name);
-            if !attributes.contains("Max-Age=0") {
-                self.cookies.push((name.to_owned(), value.to_owned()));
-            }
-        }
-    }
-
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> (Page, Vec<u8>) {
-        let cookies = self
-            .cookies
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut req = req.header(header::COOKIE, cookies);
-        if let Some(lang) = self.lang {
-            req = req.header(header::ACCEPT_LANGUAGE, lang);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        self.keep_cookies(&headers);
-        let bytes = resp.bytes().await.unwrap().to_vec();
-        let body = String::from_utf8_lossy(&bytes).into_owned();
-        (
-            Page {
-                status,
-                headers,
-                body,
-            },
-            bytes,
-        )
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let req = self.http.get(format!("{}{path}", self.base));
-        self.send(req).await.0
-    }
-
-    async fn download(&mut self, path: &str) -> (Page, Vec<u8>) {
-        let req = self.http.get(format!("{}{path}", self.base));
-        self.send(req).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let req = self.http.post(format!("{}{path}", self.base)).form(form);
-        self.send(req).await.0
-    }
-
-    async fn sign_in(&mut self, login: &str, password: &str) {
-        let form = self.get("/login").await;
-        let csrf = form.csrf();
-        let done = self
-            .post(
-                "/login",
-                &[("csrf", &csrf), ("login", login), ("password", password)],
-            )
-            .await;
-        assert_eq!(done.status, 303, "sign-in of {login}");
-    }
-}
-
-/// A GNSS fix `north_m` metres north of `address` (WGS-84, as GNSS reports it).
-fn fix_near(address: &Coordinate, north_m: i32, at_ms: i64) -> Fix {
-    let wgs = address.to_wgs84();
-    let lat = wgs.lat_e7() + north_m * 10_000_000 / 111_320;
-    Fix {
-        coordinate: Coordinate::new(lat, wgs.lon_e7(), Datum::Wgs84).unwrap(),
-        accuracy_m: 8,
-        provider: Provider::Gnss,
-        mock: false,
-        taken_at_ms: at_ms,
-    }
-}
-
-/// One of the two phones: a real core phone enrolled with the demo's code.
-struct Handset {
-    phone: Phone,
-    clock: Arc<ManualClock>,
-    location: Arc<ManualLocation>,
-    transport: HttpTransport,
-}
-
-impl Handset {
-    fn enrolled(dir: &Path, base: &str, now_ms: i64, code: &str) -> Self {
-        let clock = Arc::new(ManualClock::new(now_ms, 10_000_000));
-        let location = Arc::new(ManualLocation::default());
-        let phone = World::reopen_phone(dir, clock.clone(), location.clone()).unwrap();
-        let timeouts = Timeouts {
-            connect: Duration::from_secs(5),
-            read: Duration::from_secs(30),
-            write: Duration::from_secs(30),
-        };
-        let transport = HttpTransport::new(base, timeouts);
-        tandem_core::sync::enroll(&phone, &transport, code).unwrap();
-        Self {
-            phone,
-            clock,
-            location,
-            transport,
-        }
-    }
-
-    fn sync(&self) -> tandem_core::sync::SyncReport {
-        tandem_core::sync::sync_now(&self.phone, &self.transport, &mut |_, _| {}).unwrap()
-    }
-}
-
-impl Browser {
-    async fn get_range(&mut self, path: &str, range: &str) -> (Page, Vec<u8>) {
-        let req = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header(header::RANGE, range);
-        self.send(req).await
-    }
 }
 
 /// The demo bank (its first debtor's name carrying markup) on a server at 10:00 in
@@ -259,7 +96,7 @@ impl Dossier {
     async fn browser(&self, role: Role) -> Browser {
         let (login, password) = self.user(role);
         let mut browser = Browser::new(&self.server);
-        browser.sign_in(&login, &password).await;
+        browser.sign_in_ok(&login, &password).await;
         browser
     }
 
@@ -602,7 +439,7 @@ async fn another_banks_legal_staff_find_nothing_and_pages_follow_by_keyset() {
         let other = common::seed_demo(d.server.state.db.as_ref(), "OTHER").await;
         let mut theirs = Browser::new(&d.server);
         theirs
-            .sign_in("OTHER-legal", other.password("OTHER-legal"))
+            .sign_in_ok("OTHER-legal", other.password("OTHER-legal"))
             .await;
         let mine = theirs.get(&page_path).await;
         let random_id = uuid::Uuid::now_v7();

@@ -8,18 +8,16 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
+use common::browser::{Browser, Page};
+use common::handset::{Handset, fix_near};
 use common::{TestServer, seed_demo};
-use reqwest::header::{self, HeaderMap};
-use tandem_core::clock::{Clock as _, ManualClock};
+use reqwest::header::{self};
+use tandem_core::clock::Clock as _;
 use tandem_core::model::{Fen, Payer, PaymentMethod, PersonMet, ReceiptSerial, VisitId};
-use tandem_core::phone::{ManualLocation, Phone, ReceiptRequest, VisitAction};
-use tandem_core::place::{Coordinate, Datum, Fix, Provider};
-use tandem_core::sync::{HttpTransport, Timeouts};
-use tandem_core::testing::{World, co_sign, signature_png, tone};
+use tandem_core::phone::{ReceiptRequest, VisitAction};
+use tandem_core::testing::{co_sign, signature_png, tone};
 use tandem_server::clock::{ServerClock as _, ShiftedClock};
 use tandem_server::db::Role;
 use tandem_server::testing::console::Console;
@@ -42,37 +40,7 @@ fn next_friday_ten_offset_ms() -> i64 {
     day * DAY_MS + 2 * HOUR_MS - now
 }
 
-/// A browser without JavaScript: keeps its cookies by hand, never follows redirects.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
-    lang: Option<&'static str>,
-}
-
-struct Page {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
 impl Page {
-    fn location(&self) -> &str {
-        self.headers
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-
-    fn csrf(&self) -> String {
-        let at = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .expect("a csrf field")
-            + 19;
-        self.body[at..].split('"').next().unwrap().to_owned()
-    }
-
     /// The HTML of the receipt row of `serial`.
     fn receipt_row(&self, serial: u64) -> &str {
         let id = format!("id=\"receipt-{}\"", ReceiptSerial(serial));
@@ -86,84 +54,6 @@ impl Page {
 }
 
 impl Browser {
-    fn new(server: &TestServer) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: server.base.clone(),
-            cookies: Vec::new(),
-            lang: None,
-        }
-    }
-
-    fn keep_cookies(&mut self, headers: &HeaderMap) {
-        for set in headers.get_all(header::SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(n, _)| n != name);
-            if !attributes.contains("Max-Age=0") {
-                self.cookies.push((name.to_owned(), value.to_owned()));
-            }
-        }
-    }
-
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> (Page, Vec<u8>) {
-        let cookies = self
-            .cookies
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut req = req.header(header::COOKIE, cookies);
-        if let Some(lang) = self.lang {
-            req = req.header(header::ACCEPT_LANGUAGE, lang);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        self.keep_cookies(&headers);
-        let bytes = resp.bytes().await.unwrap().to_vec();
-        let body = String::from_utf8_lossy(&bytes).into_owned();
-        (
-            Page {
-                status,
-                headers,
-                body,
-            },
-            bytes,
-        )
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let req = self.http.get(format!("{}{path}", self.base));
-        self.send(req).await.0
-    }
-
-    async fn download(&mut self, path: &str) -> (Page, Vec<u8>) {
-        let req = self.http.get(format!("{}{path}", self.base));
-        self.send(req).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let req = self.http.post(format!("{}{path}", self.base)).form(form);
-        self.send(req).await.0
-    }
-
-    async fn sign_in(&mut self, login: &str, password: &str) {
-        let form = self.get("/login").await;
-        let csrf = form.csrf();
-        let done = self
-            .post(
-                "/login",
-                &[("csrf", &csrf), ("login", login), ("password", password)],
-            )
-            .await;
-        assert_eq!(done.status, 303, "sign-in of {login}");
-    }
-
     /// Sends the deposit form of `serial` as the receipts page shows it.
     async fn deposit(&mut self, serial: u64, reference: &str, day: &str, amount: &str) -> Page {
         let list = self.get("/receipts").await;
@@ -179,52 +69,6 @@ impl Browser {
             ],
         )
         .await
-    }
-}
-
-/// A GNSS fix `north_m` metres north of `address` (WGS-84, as GNSS reports it).
-fn fix_near(address: &Coordinate, north_m: i32, at_ms: i64) -> Fix {
-    let wgs = address.to_wgs84();
-    let lat = wgs.lat_e7() + north_m * 10_000_000 / 111_320;
-    Fix {
-        coordinate: Coordinate::new(lat, wgs.lon_e7(), Datum::Wgs84).unwrap(),
-        accuracy_m: 8,
-        provider: Provider::Gnss,
-        mock: false,
-        taken_at_ms: at_ms,
-    }
-}
-
-/// One of the two phones: a real core phone enrolled with the demo's code.
-struct Handset {
-    phone: Phone,
-    clock: Arc<ManualClock>,
-    location: Arc<ManualLocation>,
-    transport: HttpTransport,
-}
-
-impl Handset {
-    fn enrolled(dir: &Path, base: &str, now_ms: i64, code: &str) -> Self {
-        let clock = Arc::new(ManualClock::new(now_ms, 10_000_000));
-        let location = Arc::new(ManualLocation::default());
-        let phone = World::reopen_phone(dir, clock.clone(), location.clone()).unwrap();
-        let timeouts = Timeouts {
-            connect: Duration::from_secs(5),
-            read: Duration::from_secs(30),
-            write: Duration::from_secs(30),
-        };
-        let transport = HttpTransport::new(base, timeouts);
-        tandem_core::sync::enroll(&phone, &transport, code).unwrap();
-        Self {
-            phone,
-            clock,
-            location,
-            transport,
-        }
-    }
-
-    fn sync(&self) -> tandem_core::sync::SyncReport {
-        tandem_core::sync::sync_now(&self.phone, &self.transport, &mut |_, _| {}).unwrap()
     }
 }
 
@@ -404,7 +248,7 @@ impl Money {
     /// The manager, signed in to the console in a browser.
     async fn manager_browser(&self) -> Browser {
         let mut browser = Browser::new(&self.server);
-        browser.sign_in(&self.manager.0, &self.manager.1).await;
+        browser.sign_in_ok(&self.manager.0, &self.manager.1).await;
         browser
     }
 }
@@ -482,7 +326,7 @@ async fn receipts_of_an_ingested_visit_appear_for_their_banks_manager_only() {
         let other = seed_demo(m.server.state.db.as_ref(), "other-bank").await;
         let mut stranger = Browser::new(&m.server);
         stranger
-            .sign_in("other-bank-manager", other.password("other-bank-manager"))
+            .sign_in_ok("other-bank-manager", other.password("other-bank-manager"))
             .await;
         let theirs = stranger.get("/receipts").await;
         assert_eq!(theirs.status, 200, "{label}");

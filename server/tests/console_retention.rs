@@ -10,24 +10,21 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap};
 use tandem_core::bundle::Manifest;
-use tandem_core::clock::{Clock as _, ManualClock};
+use tandem_core::clock::Clock as _;
 use tandem_core::crypto::Digest;
 use tandem_core::model::{CaseId, PersonMet, VisitId};
-use tandem_core::phone::{ManualLocation, Phone, VisitAction};
-use tandem_core::place::{Coordinate, Datum, Fix, Provider};
-use tandem_core::sync::{HttpTransport, Timeouts};
-use tandem_core::testing::{World, co_sign, tone};
+use tandem_core::phone::VisitAction;
+use tandem_core::testing::{co_sign, tone};
 use tandem_server::audit::{AuditAction, AuditFilter};
 use tandem_server::clock::{ServerClock as _, ShiftedClock};
 use tandem_server::db::{NewUser, Role};
 use tandem_server::testing::console::Console;
 
+use common::handset::{Handset, fix_near};
 use common::{TestServer, seed_demo};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -225,52 +222,6 @@ fn main_of(body: &str) -> &str {
     let start = body.find("<main").unwrap_or(0);
     let end = body.find("</main>").unwrap_or(body.len());
     &body[start..end]
-}
-
-/// A GNSS fix `north_m` metres north of `address`.
-fn fix_near(address: &Coordinate, north_m: i32, at_ms: i64) -> Fix {
-    let wgs = address.to_wgs84();
-    let lat = wgs.lat_e7() + north_m * 10_000_000 / 111_320;
-    Fix {
-        coordinate: Coordinate::new(lat, wgs.lon_e7(), Datum::Wgs84).unwrap(),
-        accuracy_m: 8,
-        provider: Provider::Gnss,
-        mock: false,
-        taken_at_ms: at_ms,
-    }
-}
-
-/// One of the two phones: a real core phone enrolled with the demo's code.
-struct Handset {
-    phone: Phone,
-    clock: Arc<ManualClock>,
-    location: Arc<ManualLocation>,
-    transport: HttpTransport,
-}
-
-impl Handset {
-    fn enrolled(dir: &Path, base: &str, now_ms: i64, code: &str) -> Self {
-        let clock = Arc::new(ManualClock::new(now_ms, 10_000_000));
-        let location = Arc::new(ManualLocation::default());
-        let phone = World::reopen_phone(dir, clock.clone(), location.clone()).unwrap();
-        let timeouts = Timeouts {
-            connect: Duration::from_secs(5),
-            read: Duration::from_secs(30),
-            write: Duration::from_secs(30),
-        };
-        let transport = HttpTransport::new(base, timeouts);
-        tandem_core::sync::enroll(&phone, &transport, code).unwrap();
-        Self {
-            phone,
-            clock,
-            location,
-            transport,
-        }
-    }
-
-    fn sync(&self) -> tandem_core::sync::SyncReport {
-        tandem_core::sync::sync_now(&self.phone, &self.transport, &mut |_, _| {}).unwrap()
-    }
 }
 
 /// A visit the phones sealed and the server committed.

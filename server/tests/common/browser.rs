@@ -21,8 +21,10 @@ pub struct Page {
     pub status: u16,
     /// Its headers.
     pub headers: HeaderMap,
-    /// Its body.
+    /// Its body, as text (invalid UTF-8 replaced).
     pub body: String,
+    /// Its body's bytes, as sent.
+    pub bytes: Vec<u8>,
 }
 
 impl Page {
@@ -88,11 +90,31 @@ impl Browser {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         self.keep_cookies(&headers);
+        let bytes = resp.bytes().await.unwrap().to_vec();
         Page {
             status,
             headers,
-            body: resp.text().await.unwrap(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
+    }
+
+    /// GETs `path` and keeps the body's bytes apart (a file, a blob).
+    pub async fn download(&mut self, path: &str) -> (Page, Vec<u8>) {
+        let page = self.get(path).await;
+        let bytes = page.bytes.clone();
+        (page, bytes)
+    }
+
+    /// GETs the byte range `range` (`bytes=a-b`) of `path`.
+    pub async fn get_range(&mut self, path: &str, range: &str) -> (Page, Vec<u8>) {
+        let req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(header::RANGE, range);
+        let page = self.send(req).await;
+        let bytes = page.bytes.clone();
+        (page, bytes)
     }
 
     /// GETs `path`.
@@ -116,6 +138,12 @@ impl Browser {
             &[("csrf", &csrf), ("login", login), ("password", password)],
         )
         .await
+    }
+
+    /// Signs in through the form, which must succeed.
+    pub async fn sign_in_ok(&mut self, login: &str, password: &str) {
+        let done = self.sign_in(login, password).await;
+        assert_eq!(done.status, 303, "sign-in of {login}: {}", done.body);
     }
 
     /// Uploads `body` as `file_name` through the import form.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod handset;
 
 use tandem_core::crypto::{SignatureAlgorithm, SoftwareSigner};
 use tandem_server::AppState;
