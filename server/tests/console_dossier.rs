@@ -520,3 +520,86 @@ async fn another_banks_legal_staff_find_nothing_and_pages_follow_by_keyset() {
         assert!(!second.body.contains("rel=\"next\""), "{label}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_opens_the_visits_evidence_to_its_banks_managers_for_24_hours() {
+    for b in common::backends().await {
+        let label = b.label;
+        let d = Dossier::start(b).await;
+        let visit = d.visit().await;
+        let page_path = format!("/evidence/visits/{visit}");
+        let mut manager = d.browser(Role::Manager).await;
+        // Actor: a role without need (a manager, no complaint): the evidence stays closed.
+        assert_eq!(manager.get(&page_path).await.status, 403, "{label}");
+
+        // P01: a complaint about the visit's case, recorded in the console.
+        let case_id: String = {
+            use sqlx::Connection as _;
+            let url = &d._backend.url;
+            let sql = "SELECT case_id FROM evidence_visits WHERE visit_id = $1";
+            if label == "postgres" {
+                let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query_scalar(sql)
+                    .bind(visit.to_string())
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
+            } else {
+                let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+                sqlx::query_scalar(sql)
+                    .bind(visit.to_string())
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
+            }
+        };
+        let case = manager.get(&format!("/cases/{case_id}")).await;
+        let recorded = manager
+            .post(
+                &format!("/cases/{case_id}/complaint"),
+                &[("csrf", &case.csrf()), ("note", "债务人投诉外访人员态度")],
+            )
+            .await;
+        assert_eq!(recorded.status, 303, "{label}: {}", recorded.body);
+
+        // For quality review the manager now states a purpose and reads, audited.
+        let form = manager.get(&page_path).await;
+        assert_eq!(form.status, 200, "{label}: {}", form.body);
+        assert!(
+            form.body.contains("name=\"kind\""),
+            "{label}: the purpose form first"
+        );
+        let opened = manager
+            .post(
+                &format!("{page_path}/purpose"),
+                &[
+                    ("csrf", &form.csrf()),
+                    ("kind", "complaint"),
+                    ("text", "投诉复核：核对外访录音"),
+                ],
+            )
+            .await;
+        assert_eq!(opened.status, 303, "{label}: {}", opened.body);
+        let page = manager.get(&page_path).await;
+        assert_eq!(page.status, 200, "{label}");
+        let link = blob_links(&page.body)
+            .into_iter()
+            .next()
+            .expect("a blob link");
+        assert_eq!(manager.get(&link).await.status, 200, "{label}");
+        let viewed = entries(&d.server, AuditAction::EvidenceViewed).await;
+        assert!(
+            viewed
+                .iter()
+                .any(|e| e.entry.purpose.as_deref() == Some("complaint: 投诉复核：核对外访录音")),
+            "{label}: the manager's read is audited with its purpose"
+        );
+
+        // 24 hours later (a new session: the first one has expired by then) the evidence
+        // is closed to managers again.
+        d.clock.advance_ms(DAY_MS + 60_000);
+        let mut later = d.browser(Role::Manager).await;
+        assert_eq!(later.get(&page_path).await.status, 403, "{label}");
+        assert_eq!(later.get(&link).await.status, 404, "{label}");
+    }
+}

@@ -220,6 +220,7 @@ col-detail = Detail
 complaint-source-console = Recorded in the console
 complaint-source-phone = Recorded by the visit team
 complaint-overdue = Past 24 hours
+complaint-review-evidence = Review this visit's evidence (open for 24 hours after the complaint)
 complaint-resolution = Resolution note
 complaint-resolve = Resolve
 complaint-resolved-notice = The complaint is resolved; the case is off hold unless another complaint is open.

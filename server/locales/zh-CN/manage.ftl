@@ -220,6 +220,7 @@ col-detail = 详情
 complaint-source-console = 控制台登记
 complaint-source-phone = 外访组现场记录
 complaint-overdue = 已超 24 小时
+complaint-review-evidence = 复核本次外访证据（投诉后 24 小时内开放）
 complaint-resolution = 处理说明
 complaint-resolve = 处理完毕
 complaint-resolved-notice = 投诉已处理；如无其他未处理投诉，委案已解除暂停。

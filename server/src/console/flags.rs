@@ -25,6 +25,9 @@ use crate::visits::complaints;
 pub struct ComplaintRow {
     id: String,
     case_href: String,
+    /// The visit's evidence, open to quality review for 24 hours after the complaint
+    /// (P01), while it is.
+    review_href: Option<String>,
     case_ref: String,
     source: String,
     note: String,
@@ -183,6 +186,10 @@ fn complaint_row(lang: Lang, k: &ComplaintRecord, zone: chrono_tz::Tz, now: i64)
     ComplaintRow {
         id: k.id.to_string(),
         case_href: format!("/cases/{}", k.case_id),
+        review_href: k
+            .visit_id
+            .filter(|_| now < k.opened_ms + crate::db::dossier::COMPLAINT_REVIEW_MS)
+            .map(|v| format!("/evidence/visits/{v}")),
         case_ref: visible(&k.case_ref).into_owned(),
         source: lang.t(&format!("complaint-source-{}", k.source)),
         note: visible(&k.note).into_owned(),

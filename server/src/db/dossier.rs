@@ -211,7 +211,14 @@ pub trait DossierDb: Send + Sync {
         visit: Uuid,
         now_ms: i64,
     ) -> Result<Option<String>, DbError>;
+    /// Whether a complaint (P01) about `visit` — recorded from it, or about its case
+    /// without naming a visit — opened within the 24 hours before `now_ms`: its evidence is
+    /// then open to quality review.
+    async fn complaint_review_open(&self, visit: Uuid, now_ms: i64) -> Result<bool, DbError>;
 }
+
+/// How long a complaint opens a visit's evidence to quality review (P01).
+pub const COMPLAINT_REVIEW_MS: i64 = 24 * 3_600_000;
 
 row_by_name! {
     struct HitRow {
@@ -493,6 +500,24 @@ macro_rules! impl_dossier_db {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(found.map(|(p,)| p))
+            }
+
+            async fn complaint_review_open(
+                &self,
+                visit: Uuid,
+                now_ms: i64,
+            ) -> Result<bool, DbError> {
+                let found: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM complaints c JOIN evidence_visits e ON e.visit_id = $1 \
+                     WHERE (c.visit_id = $1 OR (c.visit_id IS NULL AND c.case_id = e.case_id)) \
+                     AND c.opened_ms <= $2 AND $2 < c.opened_ms + $3",
+                )
+                .bind(visit.to_string())
+                .bind(now_ms)
+                .bind(COMPLAINT_REVIEW_MS)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(found > 0)
             }
         }
     };

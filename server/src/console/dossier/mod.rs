@@ -79,6 +79,39 @@ pub(crate) async fn find(
     Ok(hit)
 }
 
+/// The visit, when `user` may read its evidence now: legal staff or an admin of its bank,
+/// or — for the 24 hours after a complaint about it (P01) — a manager of its bank, for
+/// quality review. `refused` is what anyone else gets: the forbidden page for a page,
+/// "not found" for a blob.
+async fn readable(
+    state: &AppState,
+    user: &UserAuth,
+    id: &str,
+    refused: AppError,
+) -> Result<EvidenceHit, AppError> {
+    if user.require(READERS).is_ok() {
+        return find(state, user, id).await;
+    }
+    if user.user.role != Role::Manager {
+        return Err(refused);
+    }
+    let hit = find(state, user, id).await?;
+    if state
+        .db
+        .complaint_review_open(hit.visit_id, state.now_ms())
+        .await?
+    {
+        Ok(hit)
+    } else {
+        Err(refused)
+    }
+}
+
+/// What `require(READERS)` answers a role without need.
+fn forbidden(user: &UserAuth) -> AppError {
+    user.require(READERS).err().unwrap_or(AppError::NotFound)
+}
+
 /// Writes an audit entry about the visit's evidence, with the purpose and the client.
 async fn audit(
     (state, user, client): (&AppState, &UserAuth, Option<std::net::IpAddr>),
@@ -203,8 +236,7 @@ async fn visit_page(
         Err(r) => return r,
     };
     let outcome = async {
-        user.require(READERS)?;
-        let hit = find(&state, &user, &id).await?;
+        let hit = readable(&state, &user, &id, forbidden(&user)).await?;
         let purpose = state
             .db
             .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
@@ -299,8 +331,7 @@ async fn state_purpose(
         return csrf_refused(lang, &uri);
     }
     let outcome = async {
-        user.require(READERS)?;
-        let hit = find(&state, &user, &id).await?;
+        let hit = readable(&state, &user, &id, forbidden(&user)).await?;
         let text = form.text.trim();
         let chars = text.chars().count();
         let error = if !PURPOSE_KINDS.contains(&form.kind.as_str()) {
@@ -372,8 +403,7 @@ async fn verify_again(
         return csrf_refused(lang, &uri);
     }
     let outcome = async {
-        user.require(READERS)?;
-        let hit = find(&state, &user, &id).await?;
+        let hit = readable(&state, &user, &id, forbidden(&user)).await?;
         let Some(purpose) = state
             .db
             .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
@@ -437,8 +467,7 @@ async fn blob_route(
     };
     let outcome = async {
         // Not even "forbidden": a role without need learns nothing of the blob.
-        user.require(READERS).map_err(|_| AppError::NotFound)?;
-        let hit = find(&state, &user, &id).await?;
+        let hit = readable(&state, &user, &id, AppError::NotFound).await?;
         let purpose = state
             .db
             .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
