@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use tandem_core::crypto::Digest;
 use tandem_server::audit::chain::StoredEntry;
-use tandem_server::db::Db;
 
 #[path = "support/postgres.rs"]
 mod postgres;
@@ -72,6 +71,7 @@ fn main() {
 /// every [`ANCHOR_EVERY`] through the server's own anchoring.
 async fn seed(url: &str, entries: i64, signer: &tandem_core::crypto::SoftwareSigner) {
     let db = tandem_server::db::open(url).await.unwrap();
+    let mut conn = Conn::open(url).await;
     let mut prev = Digest::ZERO;
     let mut seq = 0_i64;
     while seq < entries {
@@ -102,7 +102,7 @@ async fn seed(url: &str, entries: i64, signer: &tandem_core::crypto::SoftwareSig
             prev = hash;
             rows.push((row, hash.to_hex()));
         }
-        insert(db.as_ref(), url, &rows).await;
+        conn.insert(&rows).await;
         if seq % ANCHOR_EVERY == 0 || seq == entries {
             db.anchor_audit_head(signer, 1_780_000_000_000 + seq * 1_000)
                 .await
@@ -113,55 +113,71 @@ async fn seed(url: &str, entries: i64, signer: &tandem_core::crypto::SoftwareSig
     db.close().await;
 }
 
-async fn insert(_db: &dyn Db, url: &str, rows: &[(StoredEntry, String)]) {
-    use sqlx::Connection as _;
-    let cols = 11;
-    let values: Vec<String> = (0..rows.len())
-        .map(|r| {
-            let p: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO audit_log (seq, at_ms, actor_user_id, action, subject_kind, subject_id, \
-         bank_id, detail, client_addr, purpose, entry_hash) VALUES {}",
-        values.join(", ")
-    );
-    let last = rows.last().unwrap();
-    macro_rules! run {
-        ($conn:expr) => {{
-            let mut tx = $conn.begin().await.unwrap();
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
-            for (r, h) in rows {
-                q = q
-                    .bind(r.seq)
-                    .bind(r.at_ms)
-                    .bind(r.actor_user_id.clone())
-                    .bind(r.action.clone())
-                    .bind(r.subject_kind.clone())
-                    .bind(r.subject_id.clone())
-                    .bind(r.bank_id.clone())
-                    .bind(r.detail.clone())
-                    .bind(r.client_addr.clone())
-                    .bind(r.purpose.clone())
-                    .bind(h.clone());
-            }
-            q.execute(&mut *tx).await.unwrap();
-            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                .bind(last.0.seq)
-                .bind(last.1.clone())
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-        }};
+/// One connection for the whole seeding, beside the server's pool.
+enum Conn {
+    Sqlite(sqlx::SqliteConnection),
+    Pg(sqlx::PgConnection),
+}
+
+impl Conn {
+    async fn open(url: &str) -> Self {
+        use sqlx::Connection as _;
+        if url.starts_with("sqlite:") {
+            Self::Sqlite(sqlx::SqliteConnection::connect(url).await.unwrap())
+        } else {
+            Self::Pg(sqlx::PgConnection::connect(url).await.unwrap())
+        }
     }
-    if url.starts_with("sqlite:") {
-        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-        run!(c);
-    } else {
-        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-        run!(c);
+
+    /// Inserts `rows` (with their hashes) and moves the head to the last, in one
+    /// transaction.
+    async fn insert(&mut self, rows: &[(StoredEntry, String)]) {
+        use sqlx::Connection as _;
+        let cols = 11;
+        let values: Vec<String> = (0..rows.len())
+            .map(|r| {
+                let p: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_log (seq, at_ms, actor_user_id, action, subject_kind, subject_id, \
+             bank_id, detail, client_addr, purpose, entry_hash) VALUES {}",
+            values.join(", ")
+        );
+        let last = rows.last().unwrap();
+        macro_rules! run {
+            ($conn:expr) => {{
+                let mut tx = $conn.begin().await.unwrap();
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for (r, h) in rows {
+                    q = q
+                        .bind(r.seq)
+                        .bind(r.at_ms)
+                        .bind(r.actor_user_id.clone())
+                        .bind(r.action.clone())
+                        .bind(r.subject_kind.clone())
+                        .bind(r.subject_id.clone())
+                        .bind(r.bank_id.clone())
+                        .bind(r.detail.clone())
+                        .bind(r.client_addr.clone())
+                        .bind(r.purpose.clone())
+                        .bind(h.clone());
+                }
+                q.execute(&mut *tx).await.unwrap();
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                    .bind(last.0.seq)
+                    .bind(last.1.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }};
+        }
+        match self {
+            Self::Sqlite(c) => run!(c),
+            Self::Pg(c) => run!(c),
+        }
     }
 }
 
