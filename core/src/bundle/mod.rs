@@ -30,6 +30,7 @@ pub use export::{
 pub use manifest::{
     BlobEntry, BlobRole, DeviceHeader, FORMAT_V1, MANIFEST_PURPOSE, Manifest, VisitHeader,
 };
+pub use openssl::public_key_pem;
 pub use report::{Check, CheckName, CheckResult, VerificationReport};
 pub use signatures::{BundleSignature, SignerRole, parse_signatures, signatures_to_bytes};
 pub use source::{BundleSource, FolderSource, ZipSource, open_source, pump};

@@ -16,8 +16,9 @@ const P256_SPKI_PREFIX: [u8; 26] = [
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
-/// The key as a SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`).
-pub(crate) fn public_key_pem(key: &PublicKey) -> String {
+/// The key as a SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`), as exports carry
+/// keys (`keys/<kid>.pem`) and `openssl pkeyutl -verify -pubin` reads them.
+pub fn public_key_pem(key: &PublicKey) -> String {
     let mut der = match key.alg {
         SignatureAlgorithm::Ed25519 => ED25519_SPKI_PREFIX.to_vec(),
         SignatureAlgorithm::EcdsaP256Sha256 => P256_SPKI_PREFIX.to_vec(),

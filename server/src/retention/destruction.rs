@@ -489,28 +489,10 @@ pub async fn certificate(
     Ok(cert)
 }
 
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 raw key bytes follow.
-const ED25519_SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
-
 /// The server's public key as a SubjectPublicKeyInfo PEM for `openssl pkeyutl -verify
 /// -pubin`, as exports carry keys (`keys/<kid>.pem`); `None` for a key that is not Ed25519
-/// (the server's own key always is: `key.rs`).
+/// (the server's own key always is: `key.rs`; the certificate's steps are Ed25519's).
 pub fn server_key_pem(state: &AppState) -> Option<String> {
-    use base64::Engine as _;
     let key = state.signer.public_key();
-    if key.alg != SignatureAlgorithm::Ed25519 {
-        return None;
-    }
-    let mut der = ED25519_SPKI_PREFIX.to_vec();
-    der.extend_from_slice(&key.key);
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
-    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str("-----END PUBLIC KEY-----\n");
-    Some(pem)
+    (key.alg == SignatureAlgorithm::Ed25519).then(|| tandem_core::bundle::public_key_pem(&key))
 }
