@@ -11,13 +11,12 @@ mod common;
 use std::sync::Arc;
 
 use common::browser::{Browser, Page};
-use common::handset::{Handset, fix_near};
+use common::handset::Handset;
 use common::{TestServer, seed_demo};
 use reqwest::header::{self};
-use tandem_core::clock::Clock as _;
 use tandem_core::model::{Fen, Payer, PaymentMethod, PersonMet, ReceiptSerial, VisitId};
 use tandem_core::phone::{ReceiptRequest, VisitAction};
-use tandem_core::testing::{co_sign, signature_png, tone};
+use tandem_core::testing::{co_sign, signature_png};
 use tandem_server::clock::{ServerClock as _, ShiftedClock};
 use tandem_server::db::Role;
 use tandem_server::testing::console::Console;
@@ -164,44 +163,14 @@ impl Money {
         // The phones and the console client block (core is synchronous): off the workers.
         tokio::task::block_in_place(|| {
             let manager = Console::sign_in(&base, &login, &password);
-            let case = manager
-                .cases()
-                .into_iter()
-                .find(|c| c.case_ref == "PJ-2026-0001")
-                .unwrap();
-            let team = [
-                lead.phone.identity().unwrap().1,
-                partner.phone.identity().unwrap().1,
-            ];
-            let visit: VisitId = manager
-                .approve_visit(now, &case.id, &team, Some(1_000_000))
-                .unwrap()
-                .parse()
-                .unwrap();
-            manager.serial_range(lead.phone.identity().unwrap().0, 10);
-            for (h, north) in [(lead, 15), (partner, 25)] {
-                h.sync();
-                h.location
-                    .set(Some(fix_near(&case.address, north, h.clock.wall_ms())));
-            }
-            co_sign(
-                &lead.phone,
-                &partner.phone,
-                lead.phone.begin_check_in(visit, None).unwrap(),
-            )
-            .unwrap();
-            lead.phone.start_audio(visit, 16_000).unwrap();
-            for _ in 0..50 {
-                lead.phone.push_audio(visit, &tone(320)).unwrap();
-            }
-            lead.phone
-                .record(
-                    visit,
-                    &VisitAction::IdentityConfirmed {
-                        person: PersonMet::Debtor,
-                    },
-                )
-                .unwrap();
+            let (visit, _) = common::handset::checked_in_visit(
+                &manager,
+                (lead, partner),
+                "PJ-2026-0001",
+                now,
+                Some(1_000_000),
+                50,
+            );
             if let Some(note) = complaint {
                 lead.phone
                     .record(

@@ -14,17 +14,15 @@ use std::sync::Arc;
 
 use reqwest::header::{self, HeaderMap};
 use tandem_core::bundle::Manifest;
-use tandem_core::clock::Clock as _;
 use tandem_core::crypto::Digest;
-use tandem_core::model::{CaseId, PersonMet, VisitId};
-use tandem_core::phone::VisitAction;
-use tandem_core::testing::{co_sign, tone};
+use tandem_core::model::{CaseId, VisitId};
+use tandem_core::testing::co_sign;
 use tandem_server::audit::{AuditAction, AuditFilter};
 use tandem_server::clock::{ServerClock as _, ShiftedClock};
 use tandem_server::db::{NewUser, Role};
 use tandem_server::testing::console::Console;
 
-use common::handset::{Handset, fix_near};
+use common::handset::Handset;
 use common::{TestServer, seed_demo};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -386,43 +384,8 @@ fn visit(
     now: i64,
     photos: &[&[u8]],
 ) -> Visited {
-    let case = manager
-        .cases()
-        .into_iter()
-        .find(|c| c.case_ref == case_ref)
-        .unwrap();
-    let team = [
-        lead.phone.identity().unwrap().1,
-        partner.phone.identity().unwrap().1,
-    ];
-    let visit: VisitId = manager
-        .approve_visit(now, &case.id, &team, None)
-        .unwrap()
-        .parse()
-        .unwrap();
-    for (h, north) in [(lead, 15), (partner, 25)] {
-        h.sync();
-        h.location
-            .set(Some(fix_near(&case.address, north, h.clock.wall_ms())));
-    }
-    co_sign(
-        &lead.phone,
-        &partner.phone,
-        lead.phone.begin_check_in(visit, None).unwrap(),
-    )
-    .unwrap();
-    lead.phone.start_audio(visit, 16_000).unwrap();
-    for _ in 0..20 {
-        lead.phone.push_audio(visit, &tone(320)).unwrap();
-    }
-    lead.phone
-        .record(
-            visit,
-            &VisitAction::IdentityConfirmed {
-                person: PersonMet::Debtor,
-            },
-        )
-        .unwrap();
+    let (visit, case) =
+        common::handset::checked_in_visit(manager, (lead, partner), case_ref, now, None, 20);
     for photo in photos {
         lead.phone.capture_photo(visit, photo, false).unwrap();
     }

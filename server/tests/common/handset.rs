@@ -62,3 +62,68 @@ impl Handset {
         tandem_core::sync::sync_now(&self.phone, &self.transport, &mut |_, _| {}).unwrap()
     }
 }
+
+/// The start every console test's visit shares: the manager approves a visit to
+/// `case_ref` for the two phones (with cash up to `cash_fen`, and ten receipt numbers for
+/// the lead, when given), both sync and stand near the address, the partner's phone
+/// answers the lead's check-in, the lead records `audio_chunks` × 20 ms of tone and
+/// confirms the debtor's identity. Blocking (core is synchronous): call it off the async
+/// workers. Returns the visit and its case.
+pub fn checked_in_visit(
+    manager: &tandem_server::testing::console::Console,
+    (lead, partner): (&Handset, &Handset),
+    case_ref: &str,
+    now_ms: i64,
+    cash_fen: Option<i64>,
+    audio_chunks: usize,
+) -> (
+    tandem_core::model::VisitId,
+    tandem_server::testing::console::CaseRef,
+) {
+    use tandem_core::clock::Clock as _;
+    use tandem_core::model::PersonMet;
+    use tandem_core::phone::VisitAction;
+    use tandem_core::testing::{co_sign, tone};
+
+    let case = manager
+        .cases()
+        .into_iter()
+        .find(|c| c.case_ref == case_ref)
+        .unwrap_or_else(|| panic!("no case {case_ref}"));
+    let team = [
+        lead.phone.identity().unwrap().1,
+        partner.phone.identity().unwrap().1,
+    ];
+    let visit: tandem_core::model::VisitId = manager
+        .approve_visit(now_ms, &case.id, &team, cash_fen)
+        .unwrap()
+        .parse()
+        .unwrap();
+    if cash_fen.is_some() {
+        manager.serial_range(lead.phone.identity().unwrap().0, 10);
+    }
+    for (h, north) in [(lead, 15), (partner, 25)] {
+        h.sync();
+        h.location
+            .set(Some(fix_near(&case.address, north, h.clock.wall_ms())));
+    }
+    co_sign(
+        &lead.phone,
+        &partner.phone,
+        lead.phone.begin_check_in(visit, None).unwrap(),
+    )
+    .unwrap();
+    lead.phone.start_audio(visit, 16_000).unwrap();
+    for _ in 0..audio_chunks {
+        lead.phone.push_audio(visit, &tone(320)).unwrap();
+    }
+    lead.phone
+        .record(
+            visit,
+            &VisitAction::IdentityConfirmed {
+                person: PersonMet::Debtor,
+            },
+        )
+        .unwrap();
+    (visit, case)
+}
