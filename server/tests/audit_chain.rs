@@ -306,3 +306,38 @@ async fn what_cannot_be_checked_exits_2_with_one_line() {
         "the verifier creates nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_server_appending_and_anchoring_while_the_log_is_checked_finds_nothing() {
+    for b in common::backends().await {
+        let (state, _key) = state_with_key_file(&b).await;
+        append(&state, 50).await;
+        audit::anchor(&state).await.unwrap();
+        // The server goes on: reads are appended and the head anchored meanwhile.
+        let writer = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                for round in 0..20 {
+                    append(&state, 10).await;
+                    if round % 4 == 0 {
+                        audit::anchor(&state).await.unwrap();
+                    }
+                }
+            })
+        };
+        let public = state.signer.public_key();
+        for _ in 0..8 {
+            let v = tandem_server::audit::verify::verify(state.db.as_ref(), &public, &[])
+                .await
+                .unwrap();
+            assert!(v.holds(), "{}: {:?}", b.label, v.findings);
+        }
+        writer.await.unwrap();
+        let v = tandem_server::audit::verify::verify(state.db.as_ref(), &public, &[])
+            .await
+            .unwrap();
+        assert!(v.holds(), "{}: {:?}", b.label, v.findings);
+        assert!(v.entries >= 250, "{}: {}", b.label, v.entries);
+        state.db.close().await;
+    }
+}

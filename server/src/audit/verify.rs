@@ -139,15 +139,21 @@ pub async fn verify(
     held: &[Signed<Checkpoint>],
 ) -> Result<Verification, VerifyError> {
     let mut out = Verification::default();
+    // A live server may append entries, anchors and bundles while this runs: what is read
+    // first bounds what is judged. The head before the rows (rows appended later are
+    // checked, never missed); the log's size before the anchors (every anchor of an entry
+    // below it is in the list) and after (an anchor past that is a forged row).
+    let (head_seq, _) = db.audit_head().await?;
+    let size = db.log_size().await?;
     let anchors = db.audit_anchors().await?;
+    let size_after = db.log_size().await?;
     let by_seq: BTreeMap<i64, Vec<&AuditAnchor>> =
         anchors.iter().fold(BTreeMap::new(), |mut m, a| {
             m.entry(a.audit_seq).or_insert_with(Vec::new).push(a);
             m
         });
     check_chain(db, &by_seq, &mut out).await?;
-    let (head_seq, _) = db.audit_head().await?;
-    if head_seq != out.last_seq {
+    if head_seq > out.last_seq {
         out.findings.push(Finding::Head {
             head_seq,
             last_seq: out.last_seq,
@@ -166,7 +172,7 @@ pub async fn verify(
     out.newest_anchor = anchors.iter().max_by_key(|a| a.audit_seq).cloned();
     let anchored = out.newest_anchor.as_ref().map_or(0, |a| a.audit_seq);
     out.unanchored = u64::try_from(out.last_seq - anchored).unwrap_or(0);
-    check_log(db, &anchors, server_key, held, &mut out).await?;
+    check_log(db, &anchors, (size, size_after), server_key, held, &mut out).await?;
     Ok(out)
 }
 
@@ -234,22 +240,28 @@ impl Link {
     }
 }
 
-/// The transparency log: every entry a bundle or an anchor with its leaf, the leaves giving
-/// the newest signed checkpoint's root, and every held checkpoint a prefix of it.
+/// The transparency log's first `size` entries: each a bundle or an anchor with its leaf,
+/// the leaves giving the root of the checkpoint signed for that size, and every held
+/// checkpoint a prefix of it. An anchor past `size_after` (the size once the anchors were
+/// read) names an entry the log never had.
 async fn check_log(
     db: &dyn Db,
     anchors: &[AuditAnchor],
+    (size, size_after): (u64, u64),
     server_key: &PublicKey,
     held: &[Signed<Checkpoint>],
     out: &mut Verification,
 ) -> Result<(), VerifyError> {
-    let size = db.log_size().await?;
     out.log_size = size;
-    let anchor_at: BTreeMap<u64, &AuditAnchor> = anchors.iter().map(|a| (a.log_index, a)).collect();
-    for a in anchors.iter().filter(|a| a.log_index >= size) {
+    let anchor_at: BTreeMap<u64, &AuditAnchor> = anchors
+        .iter()
+        .filter(|a| a.log_index < size)
+        .map(|a| (a.log_index, a))
+        .collect();
+    for a in anchors.iter().filter(|a| a.log_index >= size_after) {
         out.findings.push(Finding::LogEntry {
             index: a.log_index,
-            what: format!("an anchor names it, but the log has {size} entries"),
+            what: format!("an anchor names it, but the log has {size_after} entries"),
         });
     }
     let mut leaves: Vec<Digest> = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
@@ -311,24 +323,25 @@ async fn check_log(
         from = to;
     }
     let root = |n: u64| tree_root(&leaves[..usize::try_from(n).unwrap_or(leaves.len())]);
-    match db.checkpoint(None).await? {
+    // The checkpoint of exactly that size (one is stored with every append).
+    match db.checkpoint(Some(size)).await? {
         None if size == 0 => {}
-        None => out
-            .findings
-            .push(Finding::Checkpoint("no signed checkpoint is stored".into())),
+        None => out.findings.push(Finding::Checkpoint(format!(
+            "no signed checkpoint of {size} entries is stored"
+        ))),
         Some(json) => match serde_json::from_str::<Signed<Checkpoint>>(&json)
             .map_err(|e| e.to_string())
             .and_then(|s| s.verify(server_key).map_err(|e| e.to_string()))
         {
             Err(e) => out.findings.push(Finding::Checkpoint(format!(
-                "the newest stored checkpoint does not verify with the server key: {e}"
+                "the stored checkpoint of {size} entries does not verify with the server key: {e}"
             ))),
             Ok(c) if c.tree_size != size => out.findings.push(Finding::Checkpoint(format!(
-                "the newest checkpoint covers {} entries, the log has {size}",
+                "the checkpoint stored for {size} entries covers {}",
                 c.tree_size
             ))),
             Ok(c) if c.root != root(size) => out.findings.push(Finding::Checkpoint(
-                "the leaves do not give the newest checkpoint's root (the log was rewritten)"
+                "the leaves do not give the signed checkpoint's root (the log was rewritten)"
                     .into(),
             )),
             Ok(_) => {}
