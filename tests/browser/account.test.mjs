@@ -87,16 +87,20 @@ for (const backend of backends()) {
         await guesser.close();
 
         // Actor: a thief of a password signing in alongside the user: one session only.
+        // Legal staff start at the evidence search, an admin at the requests queue.
+        const [start, startLink] = replaced === 'legal'
+          ? [/\/evidence$/, 'nav-evidence']
+          : [/\/requests$/, 'nav-requests'];
         const first = await context();
         const firstPage = await first.newPage();
         await signIn(firstPage, server, replaced, server.users.get(replaced));
-        await firstPage.waitForURL(/\/requests$/);
+        await firstPage.waitForURL(start);
         const second = await context();
         const secondPage = await second.newPage();
         await signIn(secondPage, server, replaced, server.users.get(replaced));
-        await secondPage.waitForURL(/\/requests$/);
+        await secondPage.waitForURL(start);
         // The first browser's next click lands on the sign-in form, saying why.
-        await firstPage.getByRole('link', { name: messages(lang).get('nav-requests') }).click();
+        await firstPage.getByRole('link', { name: messages(lang).get(startLink) }).click();
         await firstPage.waitForURL(/\/login\?why=elsewhere$/);
         const told = await firstPage.locator('[role=alert]').innerText();
         assert.equal(told, messages(lang).get('signin-elsewhere'), what);
