@@ -255,128 +255,124 @@ async fn load(
     uri: &Uri,
     query: &AuditQuery,
 ) -> Result<AuditPage, AppError> {
-    let state = state.clone();
-    let shown = async {
-        let banks = &admin.user.bank_ids;
-        let first_zone = match banks.first() {
-            Some(b) => bank_zone(&state, *b).await?,
-            None => chrono_tz::Asia::Shanghai,
-        };
-        let action = AuditAction::parse(&query.action);
-        let day_start = |value: &str| {
-            let day = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").ok()?;
-            day.and_hms_opt(0, 0, 0)?
-                .and_local_timezone(first_zone)
-                .earliest()
-                .map(|t| t.timestamp_millis())
-        };
-        let mut filter_error = None;
-        let since_ms = if query.from.trim().is_empty() {
-            None
-        } else {
-            let at = day_start(&query.from);
-            if at.is_none() {
-                filter_error = Some(lang.t("admin-audit-bad-day"));
-            }
-            at
-        };
-        let until_ms = if query.to.trim().is_empty() {
-            None
-        } else {
-            let at = parse_local_day_end(&query.to, first_zone);
-            if at.is_none() {
-                filter_error = Some(lang.t("admin-audit-bad-day"));
-            }
-            at
-        };
-        let records = state
-            .db
-            .bank_audit(
-                banks,
-                &BankAuditQuery {
-                    action,
-                    since_ms,
-                    until_ms,
-                    before_seq: query.before,
-                },
-                PAGE_LEN,
-            )
-            .await?;
-        let names: HashMap<BankId, String> = state
-            .db
-            .bank_names(banks)
-            .await?
-            .into_iter()
-            .map(|b| (b.id, b.name))
-            .collect();
-        let mut zones: HashMap<BankId, chrono_tz::Tz> = HashMap::new();
-        let mut rows = Vec::with_capacity(records.len());
-        for r in &records {
-            let e = &r.entry;
-            let zone = match e.bank_id {
-                Some(b) => match zones.get(&b) {
-                    Some(z) => *z,
-                    None => {
-                        let z = bank_zone(&state, b).await?;
-                        zones.insert(b, z);
-                        z
-                    }
-                },
-                None => first_zone,
-            };
-            let subject_id = e.subject_id.as_deref().unwrap_or_default();
-            let subject_href = match e.subject_kind.as_str() {
-                "user" if !subject_id.is_empty() => Some(format!("/admin/users/{subject_id}")),
-                "agent" if !subject_id.is_empty() => Some(format!("/admin/agents/{subject_id}")),
-                "policy" if !subject_id.is_empty() => Some(format!("/admin/policy/{subject_id}")),
-                _ => None,
-            };
-            let kind_id = format!("admin-subject-{}", e.subject_kind);
-            let kind = if lang.has(&kind_id) {
-                lang.t(&kind_id)
-            } else {
-                lang.t("admin-subject-other")
-            };
-            rows.push(EntryRow {
-                at: local_time(e.at_ms, zone),
-                bank: e
-                    .bank_id
-                    .and_then(|b| names.get(&b).cloned())
-                    .unwrap_or_default(),
-                action: action_label(lang, e.action),
-                actor: e.actor.map(|a| short(&a.to_string())).unwrap_or_default(),
-                subject: format!("{kind} {}", short(subject_id)).trim().to_owned(),
-                subject_href,
-                detail: detail_text(lang, r),
-                purpose: e
-                    .purpose
-                    .as_deref()
-                    .map(|p| crate::console::dossier::purpose_shown(lang, p))
-                    .unwrap_or_default(),
-            });
-        }
-        let next_href = (records.len() == PAGE_LEN as usize)
-            .then(|| records.last().map(|r| query_href(query, r.seq)))
-            .flatten();
-        Ok::<_, AppError>(AuditPage {
-            page: Page::new(lang, "admin-audit-title", uri).signed_in(admin, "admin-audit"),
-            verification: None,
-            actions: AuditAction::ALL
-                .into_iter()
-                .map(|a| ActionOption {
-                    value: a.as_str(),
-                    label: action_label(lang, a),
-                    selected: Some(a) == action,
-                })
-                .collect(),
-            from: query.from.clone(),
-            to: query.to.clone(),
-            filter_error,
-            rows,
-            next_href,
-        })
+    let banks = &admin.user.bank_ids;
+    let first_zone = match banks.first() {
+        Some(b) => bank_zone(state, *b).await?,
+        None => chrono_tz::Asia::Shanghai,
     };
-    shown.await
+    let action = AuditAction::parse(&query.action);
+    let day_start = |value: &str| {
+        let day = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").ok()?;
+        day.and_hms_opt(0, 0, 0)?
+            .and_local_timezone(first_zone)
+            .earliest()
+            .map(|t| t.timestamp_millis())
+    };
+    let mut filter_error = None;
+    let since_ms = if query.from.trim().is_empty() {
+        None
+    } else {
+        let at = day_start(&query.from);
+        if at.is_none() {
+            filter_error = Some(lang.t("admin-audit-bad-day"));
+        }
+        at
+    };
+    let until_ms = if query.to.trim().is_empty() {
+        None
+    } else {
+        let at = parse_local_day_end(&query.to, first_zone);
+        if at.is_none() {
+            filter_error = Some(lang.t("admin-audit-bad-day"));
+        }
+        at
+    };
+    let records = state
+        .db
+        .bank_audit(
+            banks,
+            &BankAuditQuery {
+                action,
+                since_ms,
+                until_ms,
+                before_seq: query.before,
+            },
+            PAGE_LEN,
+        )
+        .await?;
+    let names: HashMap<BankId, String> = state
+        .db
+        .bank_names(banks)
+        .await?
+        .into_iter()
+        .map(|b| (b.id, b.name))
+        .collect();
+    let mut zones: HashMap<BankId, chrono_tz::Tz> = HashMap::new();
+    let mut rows = Vec::with_capacity(records.len());
+    for r in &records {
+        let e = &r.entry;
+        let zone = match e.bank_id {
+            Some(b) => match zones.get(&b) {
+                Some(z) => *z,
+                None => {
+                    let z = bank_zone(state, b).await?;
+                    zones.insert(b, z);
+                    z
+                }
+            },
+            None => first_zone,
+        };
+        let subject_id = e.subject_id.as_deref().unwrap_or_default();
+        let subject_href = match e.subject_kind.as_str() {
+            "user" if !subject_id.is_empty() => Some(format!("/admin/users/{subject_id}")),
+            "agent" if !subject_id.is_empty() => Some(format!("/admin/agents/{subject_id}")),
+            "policy" if !subject_id.is_empty() => Some(format!("/admin/policy/{subject_id}")),
+            _ => None,
+        };
+        let kind_id = format!("admin-subject-{}", e.subject_kind);
+        let kind = if lang.has(&kind_id) {
+            lang.t(&kind_id)
+        } else {
+            lang.t("admin-subject-other")
+        };
+        rows.push(EntryRow {
+            at: local_time(e.at_ms, zone),
+            bank: e
+                .bank_id
+                .and_then(|b| names.get(&b).cloned())
+                .unwrap_or_default(),
+            action: action_label(lang, e.action),
+            actor: e.actor.map(|a| short(&a.to_string())).unwrap_or_default(),
+            subject: format!("{kind} {}", short(subject_id)).trim().to_owned(),
+            subject_href,
+            detail: detail_text(lang, r),
+            purpose: e
+                .purpose
+                .as_deref()
+                .map(|p| crate::console::dossier::purpose_shown(lang, p))
+                .unwrap_or_default(),
+        });
+    }
+    let next_href = (records.len() == PAGE_LEN as usize)
+        .then(|| records.last().map(|r| query_href(query, r.seq)))
+        .flatten();
+    Ok::<_, AppError>(AuditPage {
+        page: Page::new(lang, "admin-audit-title", uri).signed_in(admin, "admin-audit"),
+        verification: None,
+        actions: AuditAction::ALL
+            .into_iter()
+            .map(|a| ActionOption {
+                value: a.as_str(),
+                label: action_label(lang, a),
+                selected: Some(a) == action,
+            })
+            .collect(),
+        from: query.from.clone(),
+        to: query.to.clone(),
+        filter_error,
+        rows,
+        next_href,
+    })
 }
 
 #[cfg(test)]

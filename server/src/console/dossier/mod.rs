@@ -79,21 +79,33 @@ pub(crate) async fn find(
     Ok(hit)
 }
 
+/// What a user who may not read a visit's evidence gets.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// A page: the forbidden page a role without need gets.
+    Page,
+    /// A blob: "not found", so nothing is learnt of it.
+    Blob,
+}
+
 /// The visit, when `user` may read its evidence now: legal staff or an admin of its bank,
 /// or — for the 24 hours after a complaint about it (P01) — a manager of its bank, for
-/// quality review. `refused` is what anyone else gets: the forbidden page for a page,
-/// "not found" for a blob.
+/// quality review.
 async fn readable(
     state: &AppState,
     user: &UserAuth,
     id: &str,
-    refused: AppError,
+    refusal: Refusal,
 ) -> Result<EvidenceHit, AppError> {
-    if user.require(READERS).is_ok() {
+    let refused = |e: AppError| match refusal {
+        Refusal::Page => e,
+        Refusal::Blob => AppError::NotFound,
+    };
+    let Err(denied) = user.require(READERS) else {
         return find(state, user, id).await;
-    }
+    };
     if user.user.role != Role::Manager {
-        return Err(refused);
+        return Err(refused(denied));
     }
     let hit = find(state, user, id).await?;
     if state
@@ -103,13 +115,8 @@ async fn readable(
     {
         Ok(hit)
     } else {
-        Err(refused)
+        Err(refused(denied))
     }
-}
-
-/// What `require(READERS)` answers a role without need.
-fn forbidden(user: &UserAuth) -> AppError {
-    user.require(READERS).err().unwrap_or(AppError::NotFound)
 }
 
 /// Writes an audit entry about the visit's evidence, with the purpose and the client.
@@ -236,7 +243,7 @@ async fn visit_page(
         Err(r) => return r,
     };
     let outcome = async {
-        let hit = readable(&state, &user, &id, forbidden(&user)).await?;
+        let hit = readable(&state, &user, &id, Refusal::Page).await?;
         let purpose = state
             .db
             .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
@@ -331,7 +338,7 @@ async fn state_purpose(
         return csrf_refused(lang, &uri);
     }
     let outcome = async {
-        let hit = readable(&state, &user, &id, forbidden(&user)).await?;
+        let hit = readable(&state, &user, &id, Refusal::Page).await?;
         let text = form.text.trim();
         let chars = text.chars().count();
         let error = if !PURPOSE_KINDS.contains(&form.kind.as_str()) {
@@ -403,7 +410,7 @@ async fn verify_again(
         return csrf_refused(lang, &uri);
     }
     let outcome = async {
-        let hit = readable(&state, &user, &id, forbidden(&user)).await?;
+        let hit = readable(&state, &user, &id, Refusal::Page).await?;
         let Some(purpose) = state
             .db
             .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
@@ -467,7 +474,7 @@ async fn blob_route(
     };
     let outcome = async {
         // Not even "forbidden": a role without need learns nothing of the blob.
-        let hit = readable(&state, &user, &id, AppError::NotFound).await?;
+        let hit = readable(&state, &user, &id, Refusal::Blob).await?;
         let purpose = state
             .db
             .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
