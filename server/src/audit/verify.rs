@@ -176,8 +176,7 @@ pub async fn verify(
     Ok(out)
 }
 
-/// The chain, row by row, and each anchored row's hash. The next page is read while this
-/// one is checked (the database's reading and the hashing overlap).
+/// The chain, row by row, and each anchored row's hash, a page at a time.
 async fn check_chain(
     db: &dyn Db,
     anchors: &BTreeMap<i64, Vec<&AuditAnchor>>,
@@ -187,16 +186,15 @@ async fn check_chain(
         prev: Digest::ZERO,
         expected: 1,
     };
-    let mut page = db.audit_rows_after(0, PAGE).await?;
-    while let Some(last) = page.last().map(|(row, _)| row.seq) {
-        let (next, ()) = tokio::join!(db.audit_rows_after(last, PAGE), async {
-            for (row, stored_hash) in &page {
-                link.check(row, stored_hash, anchors, out);
-            }
-        });
-        page = next?;
+    loop {
+        let page = db.audit_rows_after(out.last_seq, PAGE).await?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        for (row, stored_hash) in &page {
+            link.check(row, stored_hash, anchors, out);
+        }
     }
-    Ok(())
 }
 
 /// Where the chain stands: the previous row's stored hash and the position due next.
