@@ -87,6 +87,7 @@ fn the_untouched_sample_bundle_is_valid_with_every_check_named() {
         (CheckName::Checkpoint, CheckResult::NotPresent),
         (CheckName::TimeWindow, CheckResult::Pass),
         (CheckName::ExportFiles, CheckResult::Pass),
+        (CheckName::ExportNote, CheckResult::NotPresent),
     ];
     let got: Vec<_> = report
         .checks

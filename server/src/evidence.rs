@@ -1,33 +1,41 @@
 //! Evidence retrieval for legal staff: the bundles received for a visit, and a bundle's
 //! export — the ZIP `tandem verify` checks (manifest, signatures, blobs, keys, server
-//! documents, `receipt/` with the receipt, inclusion proof and checkpoint, and
-//! `certificates/` with the server's word on each signing key), written by
-//! core's exporter from what the server holds, so it proves itself years later without
-//! this server.
+//! documents, `receipt/` with the receipt, inclusion proof and checkpoint,
+//! `certificates/` with the server's word on each signing key, and `export/` with
+//! `report.html` and the server's signed note of who exported it, when and why), written
+//! by core's exporter from what the server holds and streamed as it is written, so it
+//! proves itself years later without this server. Every export states its purpose and is
+//! audited (A03).
 
 use std::io::Read;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Serialize;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use tandem_core::bundle::{
-    BlobSupply, BundleError, ExportTarget, SealedBundle, ServerReceipt, parse_signatures,
-    write_export,
+    BlobSupply, BundleError, ExportAttachment, Manifest, SealedBundle, ServerReceipt,
+    parse_signatures, write_export_stream,
 };
 use tandem_core::crypto::{Digest, Signer as _};
 use tandem_core::model::{BundleId, DeviceCertificate, Signed, VisitId};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::AppState;
+use crate::audit::{AuditAction, AuditEntry};
 use crate::auth::UserAuth;
 use crate::blobstore::BlobStore;
+use crate::console::PageLang;
+use crate::console::dossier::report;
 use crate::db::Role;
+use crate::db::dossier::EvidenceHit;
 use crate::db::ledger::{BundleStatus, StoredBundle};
 use crate::error::{AppError, Problem};
+use crate::throttle::ClientAddr;
 
 /// The routes of evidence retrieval.
 pub fn routes() -> Router<AppState> {
@@ -98,21 +106,38 @@ pub async fn visit_bundles(
     Ok(axum::Json(bundles).into_response())
 }
 
+/// The query of an export: why the evidence is taken out (A03).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ExportQuery {
+    /// The purpose of the export, 5–500 characters; it is audited and written into the
+    /// signed export note and `report.html`.
+    #[serde(default)]
+    purpose: String,
+}
+
+/// The length of an export's purpose, in characters.
+pub(crate) const PURPOSE_CHARS: std::ops::RangeInclusive<usize> = 5..=500;
+
 /// The export of a committed bundle, as a ZIP.
 #[utoipa::path(get, path = "/v1/bundles/{id}/export", tag = "evidence",
-    params(("id" = String, Path, description = "Bundle id")),
+    params(("id" = String, Path, description = "Bundle id"), ExportQuery),
     responses(
-        (status = 200, description = "The export (ZIP); check it with `tandem verify`",
-            content_type = "application/zip"),
+        (status = 200, description = "The export (ZIP, streamed): the bundle, `receipt/`, \
+            `certificates/`, and `export/report.html` with the server's signed note; check it \
+            with `tandem verify`", content_type = "application/zip"),
         (status = 401, description = "Not signed in", body = Problem),
         (status = 403, description = "Not legal or admin", body = Problem),
         (status = 404, description = "No such bundle in the user's banks", body = Problem),
         (status = 409, description = "Not committed yet", body = Problem),
+        (status = 422, description = "No purpose of 5–500 characters", body = Problem),
     ))]
 pub async fn export_bundle(
     user: UserAuth,
     State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    ClientAddr(client): ClientAddr,
     Path(id): Path<BundleId>,
+    Query(query): Query<ExportQuery>,
 ) -> Result<Response, AppError> {
     user.require(EXPORTERS)?;
     let stored = state.db.bundle(id).await?.ok_or(AppError::NotFound)?;
@@ -123,43 +148,144 @@ pub async fn export_bundle(
             "The bundle's manifest arrived but it was not committed: there is no receipt yet.",
         ));
     }
-    // Logged for the audit trail: who took which evidence out (ids only).
-    tracing::info!(bundle = %id, user = %user.user.user_id, "evidence exported");
-    let blobs = state.blobs.clone();
+    let purpose = query.purpose.trim();
+    if !PURPOSE_CHARS.contains(&purpose.chars().count()) {
+        return Err(AppError::invalid(
+            "export-purpose-required",
+            "State the export's purpose (`purpose`, 5 to 500 characters): it is audited and \
+             written into the export.",
+        ));
+    }
+    let manifest = Manifest::parse(&stored.manifest).map_err(internal)?;
+    let visit = state
+        .db
+        .evidence_visit(manifest.visit.visit_id.0)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // The report of this very bundle, even when the visit has a newer one.
+    let hit = EvidenceHit {
+        bundle_id: stored.id,
+        status: stored.status,
+        ..visit
+    };
+    let attachment = report::attachment(&state, &hit, &user, purpose, lang).await?;
+    audit_export(&state, &user, client, &hit, purpose, &attachment).await?;
+    stream_export(&state, stored, Some(attachment)).await
+}
+
+/// The audit entry of an export: who took which bundle out, why, and which report the
+/// note binds.
+pub(crate) async fn audit_export(
+    state: &AppState,
+    user: &UserAuth,
+    client: Option<std::net::IpAddr>,
+    hit: &EvidenceHit,
+    purpose: &str,
+    attachment: &ExportAttachment,
+) -> Result<(), AppError> {
+    let report = tandem_core::crypto::sha256(&attachment.report_html);
+    let entry = AuditEntry::new(
+        state.now_ms(),
+        AuditAction::EvidenceExported,
+        "visit",
+        Some(hit.visit_id.to_string()),
+    )
+    .by(user.user.user_id)
+    .bank(hit.bank_id)
+    .from_addr(client)
+    .purpose(purpose)
+    .detail(serde_json::json!({
+        "bundle": hit.bundle_id.to_string(),
+        "report_sha256": report.to_hex(),
+    }));
+    state.db.append_audit(&entry).await?;
+    Ok(())
+}
+
+/// Streams the export of a committed bundle as it is written: no copy on disk or in
+/// memory but a few chunks in flight, each blob checked against its digest on the way.
+/// Every blob is first looked up with its size, so a missing one is an error before the
+/// first byte; a blob that turns out corrupt while it is copied ends the download short of
+/// the ZIP's central directory (the connection is reset, never a complete-looking ZIP).
+pub(crate) async fn stream_export(
+    state: &AppState,
+    stored: StoredBundle,
+    attachment: Option<ExportAttachment>,
+) -> Result<Response, AppError> {
+    let id = stored.id;
     let server_key = state.signer.public_key();
-    let certificates = certificates(&state, &stored).await?;
-    let file = tokio::task::spawn_blocking(move || -> Result<std::fs::File, AppError> {
-        let bundle = sealed_bundle(&stored)?.with_certificates(certificates);
-        let dir = tempfile::tempdir_in(blobs.tmp_dir()).map_err(internal)?;
-        let path = dir.path().join("export.zip");
-        write_export(
-            &bundle,
-            &ServerBlobs(&blobs),
-            Some(&server_key),
-            ExportTarget::Zip(&path),
-        )
-        .map_err(internal)?;
-        // Open, then let the folder go: the open file streams out and vanishes after.
-        std::fs::File::open(&path).map_err(internal)
+    let certificates = certificates(state, &stored).await?;
+    let mut bundle = sealed_bundle(&stored)?.with_certificates(certificates);
+    if let Some(attachment) = attachment {
+        bundle = bundle.with_export(attachment);
+    }
+    let blobs = state.blobs.clone();
+    let entries = bundle.manifest.blobs.clone();
+    let missing = tokio::task::spawn_blocking(move || {
+        entries
+            .iter()
+            .filter(|e| blobs.size(&e.sha256) != Some(e.size))
+            .count()
     })
     .await
-    .map_err(internal)??;
-    let length = file.metadata().map_err(internal)?.len();
-    let stream =
-        tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 16);
+    .map_err(internal)?;
+    if missing > 0 {
+        tracing::error!(bundle = %id, missing, "a committed bundle's blobs are not all stored");
+        return Err(internal(format!(
+            "{missing} of the bundle's blobs are missing from the store"
+        )));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(EXPORT_CHUNKS_IN_FLIGHT);
+    let blobs = state.blobs.clone();
+    tokio::task::spawn_blocking(move || {
+        let out = std::io::BufWriter::with_capacity(EXPORT_CHUNK, ChunkSender(tx.clone()));
+        if let Err(e) = write_export_stream(&bundle, &ServerBlobs(&blobs), Some(&server_key), out) {
+            // A reader who went away is no error of the evidence.
+            if !matches!(&e, BundleError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                tracing::error!(bundle = %id, error = %e, "export stopped short");
+            }
+            let _ = tx.blocking_send(Err(std::io::Error::other("export stopped short")));
+        }
+    });
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
     Ok((
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "application/zip".to_owned()),
-            (header::CONTENT_LENGTH, length.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"tandem-bundle-{id}.zip\""),
+                format!("attachment; filename=\"{}\"", report::zip_name(id)),
             ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
         ],
-        Body::from_stream(stream),
+        Body::from_stream(chunks),
     )
         .into_response())
+}
+
+/// The size of the chunks an export is sent in.
+const EXPORT_CHUNK: usize = 256 * 1024;
+/// Chunks written ahead of the reader: the export's memory is bounded by these.
+const EXPORT_CHUNKS_IN_FLIGHT: usize = 8;
+
+/// The exporter's output: each write a chunk of the response, waiting while the reader is
+/// behind; a reader who went away ends the export (`BrokenPipe`).
+struct ChunkSender(tokio::sync::mpsc::Sender<std::io::Result<Bytes>>);
+
+impl std::io::Write for ChunkSender {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The stored bundle as core's exporter takes it, with the receipt its commit stored.

@@ -556,6 +556,22 @@ async fn a_complaint_opens_the_visits_evidence_to_its_banks_managers_for_24_hour
             .next()
             .expect("a blob link");
         assert_eq!(manager.get(&link).await.status, 200, "{label}");
+        // Review is not export: the form is not offered, and asking anyway finds nothing.
+        assert!(
+            !page.body.contains(&format!("{page_path}/export")),
+            "{label}"
+        );
+        let export = manager
+            .post(
+                &format!("{page_path}/export"),
+                &[
+                    ("csrf", &page.csrf()),
+                    ("kind", "complaint"),
+                    ("text", "投诉复核：导出全部证据"),
+                ],
+            )
+            .await;
+        assert_eq!(export.status, 404, "{label}");
         let viewed = entries(&d.server, AuditAction::EvidenceViewed).await;
         assert!(
             viewed
@@ -570,5 +586,218 @@ async fn a_complaint_opens_the_visits_evidence_to_its_banks_managers_for_24_hour
         let mut later = d.browser(Role::Manager).await;
         assert_eq!(later.get(&page_path).await.status, 403, "{label}");
         assert_eq!(later.get(&link).await.status, 404, "{label}");
+    }
+}
+
+/// The entries of a ZIP by name.
+fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read as _;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut out = Vec::new();
+            entry.read_to_end(&mut out).unwrap();
+            (entry.name().unwrap().into_owned(), out)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legal_staff_export_a_visit_with_its_report_and_a_note_that_verify_offline() {
+    for b in common::backends().await {
+        let label = b.label;
+        let d = Dossier::start(b).await;
+        let visit = d.visit().await;
+        let page_path = format!("/evidence/visits/{visit}");
+        let mut legal = d.browser(Role::Legal).await;
+        let form = legal.get(&page_path).await;
+        let opened = legal
+            .post(
+                &format!("{page_path}/purpose"),
+                &[
+                    ("csrf", &form.csrf()),
+                    ("kind", "litigation"),
+                    ("text", "(2026)沪0101民初123号"),
+                ],
+            )
+            .await;
+        assert_eq!(opened.status, 303, "{label}");
+        let page = legal.get(&page_path).await;
+        assert!(
+            page.body.contains(&format!("{page_path}/export")),
+            "{label}"
+        );
+        let csrf = page.csrf();
+
+        // Actor: an insider taking evidence out unseen (A03): no export without a purpose.
+        let refused = legal
+            .post(
+                &format!("{page_path}/export"),
+                &[("csrf", &csrf), ("kind", "litigation"), ("text", "x")],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{label}");
+        assert!(refused.body.contains("role=\"alert\""), "{label}");
+        let purpose_text = "向法院提交 (2026)沪0101民初123号";
+        let export = legal
+            .post(
+                &format!("{page_path}/export"),
+                &[
+                    ("csrf", &csrf),
+                    ("kind", "litigation"),
+                    ("text", purpose_text),
+                ],
+            )
+            .await;
+        assert_eq!(export.status, 200, "{label}: {}", export.body);
+        assert_eq!(export.headers["content-type"], "application/zip", "{label}");
+        assert!(
+            export.headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment; filename=\"tandem-bundle-"),
+            "{label}"
+        );
+        let purpose = format!("litigation: {purpose_text}");
+
+        // The ZIP verifies offline, the note and report included, with only the server
+        // key's fingerprint given.
+        let dir = tempfile::tempdir().unwrap();
+        let zip = dir.path().join("export.zip");
+        std::fs::write(&zip, &export.bytes).unwrap();
+        let kid = {
+            use tandem_core::crypto::Signer as _;
+            d.server.state.signer.public_key().kid().to_string()
+        };
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["verify", "--json", "--server-key", &kid])
+            .arg(&zip)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{label}: {report:#}");
+        let note_check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "export_note")
+            .unwrap();
+        assert_eq!(note_check["result"], "pass", "{label}: {report:#}");
+
+        // The note names who, why and when, and binds the report.
+        let files = unzip(&export.bytes);
+        let note: serde_json::Value = serde_json::from_slice(&files["export/note.json"]).unwrap();
+        let body: serde_json::Value = serde_json::from_str(note["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["purpose"], purpose.as_str(), "{label}");
+        assert_eq!(body["requester_role"], "legal", "{label}");
+        assert_eq!(body["language"], "zh-CN", "{label}");
+        let html = String::from_utf8(files["export/report.html"].clone()).unwrap();
+        assert_eq!(
+            body["report_sha256"],
+            sha256_hex(html.as_bytes()),
+            "{label}"
+        );
+
+        // The report is self-contained and reads as the page does: the photo's thumbnail
+        // and the payer's signature inline, the plot, the checks, nothing fetched.
+        assert!(html.contains("<html lang=\"zh-CN\">"), "{label}");
+        for needle in [
+            "PJ-2026-0001",
+            "¥1,234.56",
+            "林晓虹",
+            "<svg",
+            purpose_text,
+            "tandem verify --server-key",
+        ] {
+            assert!(html.contains(needle), "{label}: {needle}");
+        }
+        assert!(html.matches("src=\"data:image/").count() >= 2, "{label}");
+        for external in [
+            "src=\"/",
+            "src=\"http",
+            "href=\"/",
+            "href=\"http",
+            "<script",
+            "<link",
+        ] {
+            assert!(!html.contains(external), "{label}: {external}");
+        }
+        assert!(!html.contains("<img src=x"), "{label}: markup escaped");
+        assert!(html.contains("../blobs/"), "{label}: originals linked");
+        for link in html.split("href=\"../").skip(1) {
+            let name = link.split('"').next().unwrap();
+            assert!(
+                files.contains_key(name),
+                "{label}: {name} not in the export"
+            );
+        }
+
+        // Audited with the purpose and the report's digest.
+        let exported = entries(&d.server, AuditAction::EvidenceExported).await;
+        assert_eq!(exported.len(), 1, "{label}");
+        assert_eq!(
+            exported[0].entry.purpose.as_deref(),
+            Some(purpose.as_str()),
+            "{label}"
+        );
+        assert_eq!(
+            exported[0].entry.detail["report_sha256"],
+            sha256_hex(html.as_bytes()),
+            "{label}"
+        );
+
+        // In English when the user reads English.
+        legal.lang = Some("en");
+        let en = legal
+            .post(
+                &format!("{page_path}/export"),
+                &[
+                    ("csrf", &csrf),
+                    ("kind", "audit"),
+                    ("text", "Annual audit sample"),
+                ],
+            )
+            .await;
+        assert_eq!(en.status, 200, "{label}");
+        let html = String::from_utf8(unzip(&en.bytes)["export/report.html"].clone()).unwrap();
+        assert!(html.contains("<html lang=\"en\">"), "{label}");
+        assert!(html.contains("Visit evidence report"), "{label}");
+        for raw in ["report-", "dossier-", "check-result-"] {
+            assert!(!html.contains(raw), "{label}: {raw}");
+        }
+
+        // Actor: a role without need: a manager finds no export, as for any unknown visit.
+        let mut manager = d.browser(Role::Manager).await;
+        let own = manager.get("/flags").await;
+        let denied = manager
+            .post(
+                &format!("{page_path}/export"),
+                &[
+                    ("csrf", &own.csrf()),
+                    ("kind", "audit"),
+                    ("text", "看看证据内容"),
+                ],
+            )
+            .await;
+        let random = uuid::Uuid::now_v7().to_string();
+        let unknown = manager
+            .post(
+                &format!("/evidence/visits/{random}/export"),
+                &[
+                    ("csrf", &own.csrf()),
+                    ("kind", "audit"),
+                    ("text", "看看证据内容"),
+                ],
+            )
+            .await;
+        assert_eq!(denied.status, 404, "{label}");
+        assert_eq!(
+            denied.body.replace(&page_path, "PAGE"),
+            unknown
+                .body
+                .replace(&format!("/evidence/visits/{random}"), "PAGE"),
+            "{label}: the same page as not found"
+        );
     }
 }

@@ -71,6 +71,7 @@ fn a_valid_folder_with_trust_exits_0_and_shows_every_check() {
         "checkpoint",
         "time_window",
         "export_files",
+        "export_note",
     ] {
         assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
     }
@@ -177,8 +178,11 @@ fn json_output_is_the_report() {
     assert_eq!(report["valid"], true);
     assert_eq!(report["checks"][0]["name"], "canonical_bytes");
     assert_eq!(report["checks"][0]["result"], "pass");
-    assert_eq!(report["checks"].as_array().unwrap().len(), 13);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 14);
     assert_eq!(report["checks"][12]["name"], "export_files");
+    // An export written without report.html has no export note to check.
+    assert_eq!(report["checks"][13]["name"], "export_note");
+    assert_eq!(report["checks"][13]["result"], "not_present");
 }
 
 #[test]

@@ -3,8 +3,10 @@
 // two photos, three seconds of audio and a cash receipt. Legal staff sign in, search the
 // case reference, state a purpose (kind and text), and read the visit: every image loaded,
 // the plot titled, an audio segment plays and seeks (HTTP Range), "verify again" passes
-// every check. A manager asking for the same original gets the very "not found" a random id
-// gets. An admin reads the reads in the audit log with the purpose stated, verifies the log
+// every check; they export it with a purpose, the ZIP passes `tandem verify --trust`, and
+// its report.html, opened with the network off, shows every image and the verification
+// table, and prints. A manager asking for the same original or the export gets the very
+// "not found" a random id gets. An admin reads the reads in the audit log with the purpose stated, verifies the log
 // from the page, and `tandem audit verify` holds on the server's database. No raw message
 // id nor string of the other language, no serious accessibility violation; every page
 // screenshotted in both languages, at a laptop's width and a tablet's.
@@ -19,7 +21,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 import {
-  assertAccessibleHere, assertOneLanguage, backends, messages, root, shoot, startServer, tandem,
+  assertAccessibleHere, assertOneLanguage, backends, messages, root, shoot, shots, startServer, tandem,
 } from './support.mjs';
 import { PHOTO, PORTRAIT, fieldTeam, fieldVisit, toneWav } from './field.mjs';
 
@@ -141,7 +143,7 @@ for (const backend of backends()) {
         await page.getByLabel(text.get('dossier-purpose-text')).fill(purpose);
         await page.getByRole('button', { name: text.get('dossier-purpose-open') }).click();
         await page.waitForSelector('#photos-h', WAIT);
-        const stated = await page.locator('p.sub').innerText();
+        const stated = await page.locator('p.sub').first().innerText();
         assert.ok(stated.includes(purpose), `${what}: the purpose shown`);
         assert.ok(stated.includes(text.get('dossier-purpose-litigation')), `${what}: its kind in the language: ${stated}`);
         assert.ok(!stated.includes('litigation:'), `${what}: no stored key shown: ${stated}`);
@@ -213,11 +215,65 @@ for (const backend of backends()) {
         assert.ok(results.filter(([, r]) => r === passed).length >= 10, `${what}: ${JSON.stringify(results)}`);
         assert.deepEqual(results.filter(([, r]) => r !== passed && r !== absent), [], `${what}: checks not passed`);
         assert.deepEqual(results.filter(([, r]) => r === absent).map(([id]) => id).sort(),
-          ['checkpoint', 'inclusion_proof', 'server_receipt'], `${what}: checks not applicable`);
+          ['checkpoint', 'export_note', 'inclusion_proof', 'server_receipt'], `${what}: checks not applicable`);
         const log = await rowsOf('#reverify ~ table.checks:last-of-type');
         assert.equal(log.length, 3, `${what}: the log's checks`);
         assert.deepEqual(log.filter(([, r]) => r !== passed), [], `${what}: the log's checks pass`);
         await record(page, loc, 'verified', what);
+
+        // The export, with its purpose: the ZIP verifies with the server's key alone.
+        const exportPurpose = `${purpose} (export)`;
+        await page.locator('#export textarea[name=text]').fill(exportPurpose);
+        const [download] = await Promise.all([
+          page.waitForEvent('download', WAIT),
+          page.getByRole('button', { name: text.get('dossier-export-button') }).click(),
+        ]);
+        const unpacked = mkdtempSync(join(tmpdir(), 'tandem-export-'));
+        try {
+          const zip = join(unpacked, download.suggestedFilename());
+          assert.match(download.suggestedFilename(), /^tandem-bundle-[0-9a-f-]+\.zip$/, what);
+          await download.saveAs(zip);
+          const key = await (await page.request.get(`${server.base}/v1/server-key`)).json();
+          const keys = join(unpacked, 'keys.json');
+          writeFileSync(keys, JSON.stringify({ server_keys: [{ alg: key.alg, key: key.key }] }));
+          const verified = await run(tandem, ['verify', '--json', '--trust', keys, '--server-key', key.kid, zip])
+            .catch((e) => { throw new Error(`${what}: tandem verify: exit ${e.code}: ${e.stdout}${e.stderr}`); });
+          const report = JSON.parse(verified.stdout);
+          assert.equal(report.checks.find((c) => c.name === 'export_note').result, 'pass', what);
+          assert.deepEqual(report.checks.filter((c) => c.result === 'fail'), [], what);
+
+          // report.html, opened from the unpacked ZIP with the network off: every image
+          // shows, the verification table is there, in the requester's language.
+          const folder = join(unpacked, 'export');
+          await run('python3', ['-m', 'zipfile', '-e', zip, folder]);
+          const offline = await chrome.newContext({ locale, offline: true, viewport: { width: 1280, height: 800 } });
+          const reader = await offline.newPage();
+          const requests = [];
+          reader.on('request', (r) => { if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) requests.push(r.url()); });
+          await reader.goto(`file://${join(folder, 'export', 'report.html')}`);
+          assert.equal(await reader.getAttribute('html', 'lang'), lang, what);
+          const images = await reader.evaluate(() =>
+            [...document.images].map((i) => i.complete && i.naturalWidth > 0));
+          assert.equal(images.length, 3, `${what}: two photos and the payer's signature`);
+          assert.ok(images.every(Boolean), `${what}: report images ${images}`);
+          const checks = await reader.locator('#verification tbody tr').count();
+          assert.ok(checks >= 10, `${what}: ${checks} checks in the report`);
+          assert.ok((await reader.locator('body').innerText()).includes(exportPurpose), `${what}: the purpose in the report`);
+          assert.equal(await reader.locator('svg.plot').count(), 1, `${what}: the plot`);
+          assert.deepEqual(requests, [], `${what}: the report fetched nothing`);
+          // An original opens from the report, from the unpacked files.
+          const original = await reader.locator('ul.thumbs a').first().getAttribute('href');
+          assert.ok(readFileSync(join(folder, 'export', original)).length > 0, `${what}: ${original}`);
+          await record(reader, loc, 'report', what);
+          await reader.emulateMedia({ media: 'print' });
+          await reader.screenshot({ path: join(shots, `legal-report-print-${lang}.png`), fullPage: true });
+          const pdf = await reader.pdf({ format: 'A4' });
+          assert.ok(pdf.length > 10_000, `${what}: the report prints (${pdf.length} bytes of PDF)`);
+          writeFileSync(join(shots, `legal-report-${lang}.pdf`), pdf);
+          await offline.close();
+        } finally {
+          rmSync(unpacked, { recursive: true, force: true });
+        }
         assert.deepEqual(dialogs, [], `${what}: no script ran`);
         await context.close();
 
@@ -230,6 +286,17 @@ for (const backend of backends()) {
         assert.deepEqual(refused, random, `${what}: the same "not found"`);
         assert.ok(refused.text.includes(text.get('error-not-found')), `${what}: ${refused.text}`);
         await record(manager.page, loc, 'manager-not-found', what);
+        // Nor the export: asked with the manager's own session token, the same "not found".
+        await manager.page.goto(`${server.base}/flags`);
+        const csrf = await manager.page.locator('input[name=csrf]').first().getAttribute('value');
+        const asked = async (id) => {
+          const answer = await manager.page.request.post(`${server.base}/evidence/visits/${id}/export`,
+            { form: { csrf, kind: 'audit', text: '看看证据的全部内容' } });
+          return { status: answer.status(), type: answer.headers()['content-type'] };
+        };
+        const exported = await asked(visitId);
+        assert.equal(exported.status, 404, `${what}: a manager's export`);
+        assert.deepEqual(exported, await asked(randomUUID()), `${what}: the same "not found"`);
         await manager.context.close();
 
         // The admin reads the reads, with the purpose, and verifies the log.
@@ -238,7 +305,7 @@ for (const backend of backends()) {
         const rows = await admin.page.locator('main table tbody tr').evaluateAll((trs) =>
           trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.innerText.trim())));
         for (const action of ['evidence-access-opened', 'evidence-viewed', 'thumbnail-viewed', 'original-viewed',
-          'audio-played', 'evidence-verified']) {
+          'audio-played', 'evidence-verified', 'evidence-exported']) {
           const label = text.get(`admin-action-${action}`);
           assert.ok(rows.some((r) => r[2] === label && r[6].includes(purpose)), `${what}: "${label}" with the purpose`);
         }

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use super::export_note::{EXPORT_DIR, ExportAttachment};
 use super::openssl::{ecdsa_fixed_to_der, public_key_pem};
 use super::verify::blob_file_name;
 use super::{
@@ -34,6 +35,8 @@ pub struct SealedBundle {
     pub receipt: Option<ServerReceipt>,
     /// The server's certificates of the signing keys (exported as `certificates/`).
     pub certificates: Vec<Signed<DeviceCertificate>>,
+    /// The report and the server's signed export note (exported as `export/`).
+    pub export: Option<ExportAttachment>,
 }
 
 impl SealedBundle {
@@ -48,6 +51,7 @@ impl SealedBundle {
             signatures,
             receipt: None,
             certificates: Vec::new(),
+            export: None,
         })
     }
 
@@ -62,6 +66,13 @@ impl SealedBundle {
     #[must_use]
     pub fn with_certificates(mut self, certificates: Vec<Signed<DeviceCertificate>>) -> Self {
         self.certificates = certificates;
+        self
+    }
+
+    /// The same bundle with the report and the note that binds it.
+    #[must_use]
+    pub fn with_export(mut self, export: ExportAttachment) -> Self {
+        self.export = Some(export);
         self
     }
 }
@@ -120,8 +131,8 @@ pub fn media_extension(media_type: &str) -> &'static str {
 /// Writes the export of `bundle`: `manifest.json`, `signatures.json`,
 /// `blobs/<sha256>.<ext>`, `keys/<kid>.pem` (each signer and the server key when given),
 /// `documents/` (the server-signed bodies), `signatures/` (each signing input and raw
-/// signature, DER too for P-256), `receipt/` and `certificates/` when the bundle has them,
-/// `SHA256SUMS` and `VERIFY.txt`. Every blob is checked
+/// signature, DER too for P-256), `receipt/`, `certificates/` and `export/` when the bundle
+/// has them, `SHA256SUMS` and `VERIFY.txt`. Every blob is checked
 /// against its digest and size while it is copied; the export appears only when complete.
 pub fn write_export(
     bundle: &SealedBundle,
@@ -149,6 +160,21 @@ pub fn write_export(
     write_contents(bundle, blobs, server_key, &mut out)?;
     out.finish()?;
     std::fs::rename(&partial, final_path).map_err(|e| BundleError::io(final_path, e))
+}
+
+/// Writes the export of `bundle` as a ZIP into `out` as it goes (a download, a pipe),
+/// nothing kept but the entry being written: the same entries as [`write_export`], each
+/// blob checked against its digest and size while it is copied. On an error the stream
+/// stops short and is no valid ZIP (it has no central directory).
+pub fn write_export_stream<W: Write>(
+    bundle: &SealedBundle,
+    blobs: &dyn BlobSupply,
+    server_key: Option<&PublicKey>,
+    out: W,
+) -> Result<(), BundleError> {
+    let mut out = Writer::Stream(Box::new(zip::ZipWriter::new_stream(Box::new(out))));
+    write_contents(bundle, blobs, server_key, &mut out)?;
+    out.finish()
 }
 
 fn remove_leftover(partial: &Path) -> Result<(), BundleError> {
@@ -233,8 +259,11 @@ pub fn derived_files(
     ] {
         files.remove(name);
     }
-    // So are the server's certificates (checked by signature with the trusted key).
-    files.retain(|name, _| !name.starts_with(super::CERTIFICATES_DIR));
+    // So are the server's certificates (checked by signature with the trusted key), and the
+    // export's report and note (the `export_note` check).
+    files.retain(|name, _| {
+        !name.starts_with(super::CERTIFICATES_DIR) && !name.starts_with(EXPORT_DIR)
+    });
     Ok(files)
 }
 
@@ -370,7 +399,13 @@ fn write_contents(
         out.file(&format!("keys/{kid}.pem"), public_key_pem(key).as_bytes())?;
     }
     let text = verify_txt::render(bundle, &checks);
-    out.file("VERIFY.txt", text.as_bytes())
+    out.file("VERIFY.txt", text.as_bytes())?;
+    if let Some(export) = &bundle.export {
+        for (name, bytes) in export.entries()? {
+            out.file(name, &bytes)?;
+        }
+    }
+    Ok(())
 }
 
 fn write_signature_files(
@@ -394,17 +429,44 @@ fn write_signature_files(
     Ok(())
 }
 
-/// The export being written: a folder or a ZIP.
-enum Writer {
+/// A ZIP written into a stream: nothing is sought back, each entry's sizes follow its data.
+type StreamZip<'a> = zip::ZipWriter<zip::write::StreamWriter<Box<dyn Write + 'a>>>;
+
+/// Where a streamed export's errors are said to be.
+const STREAM_NAME: &str = "export stream";
+
+/// The export being written: a folder, a ZIP file, or a ZIP streamed out.
+enum Writer<'a> {
     Folder(PathBuf),
     Zip {
         path: PathBuf,
         // Boxed: the writer is large and the folder variant tiny.
         zip: Box<zip::ZipWriter<BufWriter<File>>>,
     },
+    Stream(Box<StreamZip<'a>>),
 }
 
-impl Writer {
+/// Starts an entry of a ZIP: blobs stored as they are (photos and audio do not compress),
+/// documents deflated.
+fn start_entry<W: Write + std::io::Seek>(
+    zip: &mut zip::ZipWriter<W>,
+    name: &str,
+    stored: bool,
+    large: bool,
+) -> zip::result::ZipResult<()> {
+    let method = if stored {
+        zip::CompressionMethod::Stored
+    } else {
+        zip::CompressionMethod::Deflated
+    };
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(method)
+        .large_file(large)
+        .unix_permissions(0o644);
+    zip.start_file(name, options)
+}
+
+impl Writer<'_> {
     fn folder(path: &Path) -> Result<Self, BundleError> {
         std::fs::create_dir_all(path).map_err(|e| BundleError::io(path, e))?;
         Ok(Self::Folder(path.to_owned()))
@@ -433,7 +495,6 @@ impl Writer {
         large: bool,
         fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), BundleError>,
     ) -> Result<(), BundleError> {
-        use zip::write::SimpleFileOptions;
         match self {
             Self::Folder(root) => {
                 let path = root.join(name);
@@ -449,17 +510,12 @@ impl Writer {
                 file.sync_all().map_err(|e| BundleError::io(&path, e))
             }
             Self::Zip { path, zip } => {
-                let method = if stored {
-                    zip::CompressionMethod::Stored
-                } else {
-                    zip::CompressionMethod::Deflated
-                };
-                let options = SimpleFileOptions::default()
-                    .compression_method(method)
-                    .large_file(large)
-                    .unix_permissions(0o644);
-                zip.start_file(name, options)
-                    .map_err(|e| Self::zip_error(path, e))?;
+                start_entry(zip, name, stored, large).map_err(|e| Self::zip_error(path, e))?;
+                fill(zip.as_mut())
+            }
+            Self::Stream(zip) => {
+                start_entry(zip, name, stored, large)
+                    .map_err(|e| Self::zip_error(Path::new(STREAM_NAME), e))?;
                 fill(zip.as_mut())
             }
         }
@@ -475,11 +531,17 @@ impl Writer {
                     .map_err(|e| BundleError::io(&path, e.into_error()))?;
                 file.sync_all().map_err(|e| BundleError::io(&path, e))
             }
+            Self::Stream(zip) => {
+                let mut w = zip
+                    .finish()
+                    .map_err(|e| Self::zip_error(Path::new(STREAM_NAME), e))?;
+                w.flush().map_err(|e| BundleError::io(STREAM_NAME, e))
+            }
         }
     }
 }
 
-impl ExportSink for Writer {
+impl ExportSink for Writer<'_> {
     fn file(&mut self, name: &str, bytes: &[u8]) -> Result<(), BundleError> {
         let at = name.to_owned();
         self.write_with(name, false, false, &mut |w| {

@@ -11,6 +11,7 @@
 mod certificates;
 mod error;
 mod export;
+mod export_note;
 mod manifest;
 mod openssl;
 mod report;
@@ -25,7 +26,10 @@ pub use certificates::{CERTIFICATES_DIR, certificate_file, parse_fingerprint};
 pub use error::BundleError;
 pub use export::{
     BlobSupply, ExportTarget, FINGERPRINT_PLACEHOLDER, SealedBundle, VERIFY_COMMAND_PREFIX,
-    derived_files, media_extension, write_export,
+    derived_files, media_extension, write_export, write_export_stream,
+};
+pub use export_note::{
+    EXPORT_NOTE_FILE, EXPORT_REPORT_FILE, ExportAttachment, ExportNote, MAX_REPORT_BYTES,
 };
 pub use manifest::{
     BlobEntry, BlobRole, DeviceHeader, FORMAT_V1, MANIFEST_PURPOSE, Manifest, VisitHeader,

@@ -36,11 +36,14 @@ pub enum CheckName {
     /// (`documents/`, `keys/`, `signatures/`, `SHA256SUMS`, `VERIFY.txt`) byte-identical to
     /// what the exporter derives; no other entry, no name that escapes its folder.
     ExportFiles,
+    /// The export's `report.html` is the one the server's signed note (requester, purpose,
+    /// time) binds to this bundle; "not present" in a bundle exported without them.
+    ExportNote,
 }
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 13] = [
+    pub const ALL: [CheckName; 14] = [
         Self::CanonicalBytes,
         Self::BlobDigests,
         Self::EventChain,
@@ -54,6 +57,7 @@ impl CheckName {
         Self::Checkpoint,
         Self::TimeWindow,
         Self::ExportFiles,
+        Self::ExportNote,
     ];
 
     /// The name shown and used in JSON.
@@ -72,6 +76,7 @@ impl CheckName {
             Self::Checkpoint => "checkpoint",
             Self::TimeWindow => "time_window",
             Self::ExportFiles => "export_files",
+            Self::ExportNote => "export_note",
         }
     }
 }

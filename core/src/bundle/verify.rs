@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use super::export_note::check_export_note;
 use super::manifest::MANIFEST_PURPOSE;
 use super::signatures::MAX_SIGNATURES_BYTES;
 use super::{
@@ -91,6 +92,10 @@ pub fn verify_bundle(source: &dyn BundleSource, trust: &Trust) -> VerificationRe
         name: CheckName::ExportFiles,
         result: entries::check_entries(source, &bytes, &manifest),
     });
+    checks.push(Check {
+        name: CheckName::ExportNote,
+        result: check_export_note(source, &bytes, manifest.bundle_id, trust),
+    });
     VerificationReport::new(
         Some(manifest.bundle_id),
         Some(sha256(&bytes).to_hex()),
@@ -148,7 +153,7 @@ fn read_body<T: SignedPurpose + serde::Serialize + serde::de::DeserializeOwned>(
 }
 
 /// Joins failures into one reason, listing the first few.
-fn failures(mut problems: Vec<String>) -> CheckResult {
+pub(crate) fn failures(mut problems: Vec<String>) -> CheckResult {
     if problems.is_empty() {
         return CheckResult::Pass;
     }

@@ -19,7 +19,7 @@
 mod account;
 mod admin;
 mod cases;
-mod dossier;
+pub(crate) mod dossier;
 mod flags;
 mod frame;
 pub mod i18n;
@@ -38,6 +38,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use i18n::Lang;
+pub(crate) use session::PageLang;
 pub use session::{CSRF_COOKIE, CSRF_FIELD};
 
 use crate::AppState;

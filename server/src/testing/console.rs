@@ -195,7 +195,10 @@ impl Console {
     pub fn export(&self, bundle: &str) -> Vec<u8> {
         let mut answer = self
             .agent
-            .get(format!("{}/v1/bundles/{bundle}/export", self.base))
+            .get(format!(
+                "{}/v1/bundles/{bundle}/export?purpose=litigation%3A%20end-to-end%20test",
+                self.base
+            ))
             .header("Authorization", &format!("Bearer {}", self.token))
             .call()
             .expect("export request");

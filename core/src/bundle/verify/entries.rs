@@ -1,7 +1,7 @@
 //! The `export_files` check: every entry of a bundle or its export is accounted for. The
 //! bundle's own files are checked by the other checks; the server's certificates of the
 //! signing keys must be well formed (their signatures are checked with the trusted server
-//! key); every derived file (`documents/`, `keys/`, `signatures/`, `SHA256SUMS`,
+//! key); the export's `export/` is checked by `export_note`; every derived file (`documents/`, `keys/`, `signatures/`, `SHA256SUMS`,
 //! `VERIFY.txt`) must be byte-identical to what the exporter derives from this very bundle;
 //! anything else, and any name that could escape the folder it is unpacked into, fails.
 //!
@@ -14,10 +14,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::failures;
 use super::receipt::read_entry;
 use crate::bundle::certificates::{key_file, read_certificate, signer_kids};
+use crate::bundle::export_note::EXPORT_DIR;
 use crate::bundle::signatures::MAX_SIGNATURES_BYTES;
 use crate::bundle::{
-    BundleSource, CERTIFICATES_DIR, CHECKPOINT_FILE, CheckResult, INCLUSION_PROOF_FILE, Manifest,
-    RECEIPT_FILE, SealedBundle, ServerReceipt, certificate_file, derived_files, parse_signatures,
+    BundleSource, CERTIFICATES_DIR, CHECKPOINT_FILE, CheckResult, EXPORT_NOTE_FILE,
+    EXPORT_REPORT_FILE, INCLUSION_PROOF_FILE, Manifest, RECEIPT_FILE, SealedBundle, ServerReceipt,
+    certificate_file, derived_files, parse_signatures,
 };
 
 use super::blob_file_name;
@@ -25,8 +27,9 @@ use super::blob_file_name;
 /// Largest derived file compared (`VERIFY.txt` of a visit with hundreds of blobs).
 const MAX_DERIVED_BYTES: u64 = 4 * 1024 * 1024;
 /// The folders an export has; a ZIP may list them as entries of their own.
-const FOLDERS: [&str; 6] = [
+const FOLDERS: [&str; 7] = [
     "blobs/",
+    EXPORT_DIR,
     "receipt/",
     "documents/",
     "keys/",
@@ -71,6 +74,8 @@ pub(super) fn check_entries(
     let own: BTreeSet<String> = ["manifest.json", "signatures.json"]
         .into_iter()
         .chain([RECEIPT_FILE, INCLUSION_PROOF_FILE, CHECKPOINT_FILE])
+        // Checked by `export_note`.
+        .chain([EXPORT_NOTE_FILE, EXPORT_REPORT_FILE])
         .map(str::to_owned)
         .chain(
             manifest
@@ -160,6 +165,7 @@ fn derive(
         signatures,
         receipt,
         certificates,
+        export: None,
     };
     let server_key = server_kids(&bundle)
         .into_iter()

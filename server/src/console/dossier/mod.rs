@@ -15,6 +15,7 @@
 mod blob;
 pub(crate) mod model;
 pub(crate) mod plot;
+pub(crate) mod report;
 mod search;
 
 use askama::Template;
@@ -36,20 +37,21 @@ use crate::auth::UserAuth;
 use crate::db::Role;
 use crate::db::dossier::EvidenceHit;
 use crate::error::AppError;
+use crate::evidence::PURPOSE_CHARS;
 use crate::throttle::ClientAddr;
 pub(crate) use model::{CheckRow, Dossier, load};
 pub(crate) use plot::positions_svg;
 
 /// Who reads evidence here: legal staff, and admins supporting them (A03).
 const READERS: &[Role] = &[Role::Legal, Role::Admin];
+/// Who takes evidence out: the same, never a manager reviewing a complaint (P01).
+const EXPORTERS: &[Role] = READERS;
 /// The subject kind of the audit entries about a visit's evidence.
 const SUBJECT_VISIT: &str = "visit";
 /// The subject kind of the audit entries about one blob.
 const SUBJECT_BLOB: &str = "blob";
 /// The purposes offered (each with its message `dossier-purpose-<kind>`).
 const PURPOSE_KINDS: [&str; 4] = ["litigation", "complaint", "audit", "other"];
-/// A purpose's length, in characters.
-const PURPOSE_CHARS: std::ops::RangeInclusive<usize> = 5..=500;
 
 /// The routes of legal staff's evidence pages.
 pub(super) fn routes() -> Router<AppState> {
@@ -58,6 +60,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/evidence/visits/{id}", get(visit_page))
         .route("/evidence/visits/{id}/purpose", post(state_purpose))
         .route("/evidence/visits/{id}/verify", post(verify_again))
+        .route("/evidence/visits/{id}/export", post(export))
         .route("/evidence/visits/{id}/blobs/{digest}", get(blob_route))
 }
 
@@ -173,16 +176,33 @@ fn purpose_page(
             .as_deref()
             .map(|r| tandem_core::text::visible(r).into_owned())
             .unwrap_or_default(),
-        kinds: PURPOSE_KINDS
-            .iter()
-            .map(|k| PurposeKind {
-                value: k,
-                label: lang.t(&format!("dossier-purpose-{k}")),
-                selected: *k == chosen,
-            })
-            .collect(),
+        kinds: purpose_kinds(lang, chosen),
         text: form.map(|f| f.text.clone()).unwrap_or_default(),
         error,
+    }
+}
+
+/// The purposes offered, `chosen` selected.
+fn purpose_kinds(lang: Lang, chosen: &str) -> Vec<PurposeKind> {
+    PURPOSE_KINDS
+        .iter()
+        .map(|k| PurposeKind {
+            value: k,
+            label: lang.t(&format!("dossier-purpose-{k}")),
+            selected: *k == chosen,
+        })
+        .collect()
+}
+
+/// A stated purpose's problem, if it has one: a kind not offered, or a text not of 5–500
+/// characters. Returns the message id.
+fn purpose_problem(form: &PurposeForm) -> Option<&'static str> {
+    if !PURPOSE_KINDS.contains(&form.kind.as_str()) {
+        Some("dossier-purpose-kind-missing")
+    } else if !PURPOSE_CHARS.contains(&form.text.trim().chars().count()) {
+        Some("dossier-purpose-length")
+    } else {
+        None
     }
 }
 
@@ -198,6 +218,16 @@ struct VisitPage {
     plot_svg: String,
     verify_action: String,
     reverify: Option<Reverify>,
+    /// The export form, for legal staff and admins.
+    export: Option<ExportForm>,
+}
+
+/// The export form on the visit page: the purpose, the session's as a start.
+pub struct ExportForm {
+    action: String,
+    kinds: Vec<PurposeKind>,
+    text: String,
+    error: Option<String>,
 }
 
 /// The outcome of verifying the bundle again.
@@ -280,6 +310,15 @@ async fn visit_view(
     reverify: Option<Reverify>,
 ) -> Result<VisitPage, AppError> {
     let d = load(state, hit, lang).await?;
+    let export = user.require(EXPORTERS).is_ok().then(|| {
+        let (kind, text) = purpose.split_once(": ").unwrap_or(("other", &purpose));
+        ExportForm {
+            action: format!("/evidence/visits/{}/export", hit.visit_id),
+            kinds: purpose_kinds(lang, kind),
+            text: text.to_owned(),
+            error: None,
+        }
+    });
     Ok(VisitPage {
         page: Page::new(lang, "dossier-visit-title", uri).signed_in(user, "evidence"),
         plot_svg: positions_svg(&d.plot, lang),
@@ -288,6 +327,7 @@ async fn visit_view(
         purpose_shown: purpose_shown(lang, &purpose),
         purpose,
         reverify,
+        export,
     })
 }
 
@@ -340,15 +380,7 @@ async fn state_purpose(
     let outcome = async {
         let hit = readable(&state, &user, &id, Refusal::Page).await?;
         let text = form.text.trim();
-        let chars = text.chars().count();
-        let error = if !PURPOSE_KINDS.contains(&form.kind.as_str()) {
-            Some("dossier-purpose-kind-missing")
-        } else if !PURPOSE_CHARS.contains(&chars) {
-            Some("dossier-purpose-length")
-        } else {
-            None
-        };
-        if let Some(id) = error {
+        if let Some(id) = purpose_problem(&form) {
             return Ok(render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &purpose_page(lang, &uri, &user, &hit, Some(&form), Some(lang.t(id))),
@@ -451,6 +483,68 @@ async fn verify_again(
         )
         .await?;
         Ok::<_, AppError>(render(StatusCode::OK, &page))
+    }
+    .await;
+    outcome.unwrap_or_else(|e| error_page(lang, &uri, Some(&user), &e))
+}
+
+/// `POST /evidence/visits/{id}/export`: the visit's bundle as a ZIP with `report.html` in
+/// the page's language and the server's signed note naming the user, the purpose given
+/// here and the time; audited. Legal staff and admins of the visit's bank only, after the
+/// session stated a purpose for the visit: anyone else gets "not found", a manager
+/// reviewing a complaint included (P01 opens the evidence to review, not to export).
+async fn export(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    asker: Asker,
+    Path(id): Path<String>,
+    uri: Uri,
+    form: Result<axum::Form<PurposeForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Asker { user, client } = asker;
+    let user = match user {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Ok(axum::Form(form)) = form else {
+        return csrf_refused(lang, &uri);
+    };
+    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
+        return csrf_refused(lang, &uri);
+    }
+    let outcome = async {
+        if user.require(EXPORTERS).is_err() {
+            return Err(AppError::NotFound);
+        }
+        let hit = find(&state, &user, &id).await?;
+        let Some(stated) = state
+            .db
+            .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
+            .await?
+        else {
+            return Ok(Redirect::to(&format!("/evidence/visits/{}", hit.visit_id)).into_response());
+        };
+        if let Some(problem) = purpose_problem(&form) {
+            let page_uri: Uri = format!("/evidence/visits/{}", hit.visit_id)
+                .parse()
+                .unwrap_or(uri.clone());
+            let mut page = visit_view(&state, &user, lang, &page_uri, &hit, stated, None).await?;
+            if let Some(export) = page.export.as_mut() {
+                export.kinds = purpose_kinds(lang, &form.kind);
+                export.text = form.text.clone();
+                export.error = Some(format!(
+                    "{} {}",
+                    lang.t("dossier-export-error"),
+                    lang.t(problem)
+                ));
+            }
+            return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+        let purpose = format!("{}: {}", form.kind, form.text.trim());
+        let (bundle, _) = model::committed_bundle(&state, &hit).await?;
+        let attachment = report::attachment(&state, &hit, &user, &purpose, lang).await?;
+        crate::evidence::audit_export(&state, &user, client, &hit, &purpose, &attachment).await?;
+        crate::evidence::stream_export(&state, bundle, Some(attachment)).await
     }
     .await;
     outcome.unwrap_or_else(|e| error_page(lang, &uri, Some(&user), &e))

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use tandem_core::bundle::{Manifest, ServerReceipt};
 use tandem_core::crypto::{Digest, Signer as _};
-use tandem_core::model::{AgentId, BankId, EventKind, Policy, Signed};
+use tandem_core::model::{AgentId, EventKind, Policy, Signed};
 use tandem_core::place::{Coordinate, Datum, Fix};
 use tandem_core::text::visible;
 use tandem_core::tlog::manifest_leaf_hash;
@@ -43,6 +43,8 @@ pub(crate) struct TimelineRow {
 
 /// A photo: its thumbnail and original.
 pub(crate) struct PhotoItem {
+    pub thumb: Digest,
+    pub original: Digest,
     pub thumb_href: String,
     pub original_href: String,
     pub time: String,
@@ -52,6 +54,8 @@ pub(crate) struct PhotoItem {
 
 /// An audio segment, or a gap between segments (V07).
 pub(crate) struct AudioItem {
+    /// The segment, `None` for a gap.
+    pub digest: Option<Digest>,
     /// The segment's address; empty for a gap.
     pub href: String,
     pub label: String,
@@ -67,6 +71,8 @@ pub(crate) struct ReceiptItem {
     pub amount: String,
     pub payer: String,
     pub method: String,
+    /// The payer's signature image.
+    pub signature: Option<Digest>,
     pub signature_href: String,
 }
 
@@ -79,12 +85,9 @@ pub(crate) struct CheckRow {
     pub detail: String,
 }
 
-/// A visit's evidence, ready to show. The ids, the stored bundle and its manifest are for
-/// the export's `report.html`, which builds on this model.
-#[allow(dead_code)]
+/// A visit's evidence, ready to show: the page, and the export's `report.html`.
 pub(crate) struct Dossier {
     pub visit_id: Uuid,
-    pub bank_id: BankId,
     pub bank: String,
     pub case_ref: String,
     pub debtor: String,
@@ -133,7 +136,7 @@ pub(crate) async fn committed_bundle(
 /// The blob route of a visit's blob.
 /// A time of the evidence in the bank's zone, to the second (`2026-12-04 10:00:07`): what
 /// happened in which order within a minute matters to a court.
-fn local_time(at_ms: i64, zone: chrono_tz::Tz) -> String {
+pub(crate) fn local_time(at_ms: i64, zone: chrono_tz::Tz) -> String {
     chrono::DateTime::from_timestamp_millis(at_ms)
         .map(|t| {
             t.with_timezone(&zone)
@@ -396,6 +399,8 @@ pub(crate) async fn load(
                 height,
                 ..
             } => photos.push(PhotoItem {
+                thumb: thumbnail.digest,
+                original: *original,
                 thumb_href: blob_href(visit, &thumbnail.digest),
                 original_href: blob_href(visit, original),
                 time: local_time(e.at.best_ms(), zone),
@@ -413,6 +418,7 @@ pub(crate) async fn load(
                 recovered,
                 ..
             } => audio.push(AudioItem {
+                digest: Some(*digest),
                 href: blob_href(visit, digest),
                 label: lang.t_args(
                     "dossier-audio-segment",
@@ -434,6 +440,7 @@ pub(crate) async fn load(
                 until_ms,
                 reason,
             } => audio.push(AudioItem {
+                digest: None,
                 href: String::new(),
                 label: lang.t_args(
                     "dossier-audio-gap",
@@ -468,21 +475,24 @@ pub(crate) async fn load(
         .await?
         .iter()
         .rev()
-        .map(|r| ReceiptItem {
-            serial: format!("{:010}", r.serial),
-            time: local_time(r.issued_ms, zone),
-            amount: yuan(r.amount_fen),
-            payer: visible(&r.payer_name).into_owned(),
-            method: lang.t(if r.method == "cheque" {
-                "method-cheque"
-            } else {
-                "method-cash"
-            }),
-            signature_href: u64::try_from(r.serial)
+        .map(|r| {
+            let signature = u64::try_from(r.serial)
                 .ok()
                 .and_then(|s| signatures.get(&s))
-                .map(|d| blob_href(visit, d))
-                .unwrap_or_default(),
+                .copied();
+            ReceiptItem {
+                serial: format!("{:010}", r.serial),
+                time: local_time(r.issued_ms, zone),
+                amount: yuan(r.amount_fen),
+                payer: visible(&r.payer_name).into_owned(),
+                method: lang.t(if r.method == "cheque" {
+                    "method-cheque"
+                } else {
+                    "method-cash"
+                }),
+                signature_href: signature.map(|d| blob_href(visit, &d)).unwrap_or_default(),
+                signature,
+            }
         })
         .collect();
 
@@ -536,7 +546,6 @@ pub(crate) async fn load(
         .unwrap_or_default();
     Ok(Dossier {
         visit_id: visit,
-        bank_id: hit.bank_id,
         bank,
         case_ref: visible(hit.case_ref.as_deref().unwrap_or(&manifest.visit.case_ref)).into_owned(),
         debtor: hit
