@@ -222,6 +222,87 @@ async fn a_wrong_password_and_an_unknown_name_get_the_same_answer_in_the_users_l
     }
 }
 
+/// Every form a signed-in user posts (the evidence pages' aside), with ids that need not
+/// exist: the checks come before the id is looked up.
+const POSTED_FORMS: [&str; 22] = [
+    "/logout",
+    "/password",
+    "/requests/0/approve",
+    "/requests/0/reject",
+    "/cases/import",
+    "/cases/0/request",
+    "/cases/0/complaint",
+    "/complaints/0/resolve",
+    "/receipts/0/deposit",
+    "/admin/users",
+    "/admin/users/0/access",
+    "/admin/users/0/disable",
+    "/admin/users/0/enable",
+    "/admin/agents",
+    "/admin/agents/0/code",
+    "/admin/devices/0/revoke",
+    "/admin/policy/0",
+    "/admin/audit/verify",
+    "/retention/holds",
+    "/retention/holds/0/lift",
+    "/retention/destructions",
+    "/retention/destructions/0/approve",
+];
+
+#[tokio::test]
+async fn every_form_wants_a_session_then_its_token_then_the_role() {
+    for b in common::backends().await {
+        let label = b.label;
+        let server = TestServer::start(b.state().await).await;
+        let demo = seed_demo(server.state.db.as_ref(), "pujiang-cc").await;
+        // Actor: anyone on the internet, not signed in: sent to sign in, nothing read.
+        let mut stranger = Browser::new(&server);
+        for path in POSTED_FORMS {
+            let page = stranger.post(path, &[("csrf", "guess")]).await;
+            assert_eq!(
+                (page.status, page.location()),
+                (303, "/login"),
+                "{label}: {path}"
+            );
+        }
+        // Actor: a malicious web page a signed-in user visits: refused in the page's
+        // language before the role is even looked at (an admin's form too).
+        let mut manager = Browser::new(&server);
+        manager.lang = Some("en");
+        manager
+            .sign_in_ok("manager", demo.password("manager"))
+            .await;
+        for path in POSTED_FORMS {
+            let page = manager.post(path, &[("csrf", "not-the-token")]).await;
+            assert_eq!(page.status, 403, "{label}: {path}");
+            assert!(
+                page.body.contains("This form has expired"),
+                "{label}: {path}"
+            );
+        }
+        // Actor: a user without need for the data (D01): the right token, the wrong role.
+        let csrf = manager.get("/requests").await.csrf();
+        let mut legal = Browser::new(&server);
+        legal.lang = Some("en");
+        legal.sign_in_ok("legal", demo.password("legal")).await;
+        let legal_csrf = legal.get("/retention").await.csrf();
+        let refused = [
+            manager
+                .post("/admin/audit/verify", &[("csrf", &csrf)])
+                .await,
+            manager.post("/retention/holds", &[("csrf", &csrf)]).await,
+            legal.post("/admin/users", &[("csrf", &legal_csrf)]).await,
+        ];
+        for page in refused {
+            assert_eq!(page.status, 403, "{label}");
+            assert!(
+                page.body.contains("Your role cannot use this page."),
+                "{label}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn legal_staff_are_told_the_requests_queue_is_not_theirs() {
     for b in common::backends().await {

@@ -1,8 +1,9 @@
 //! The real `tandem serve` SIGKILLed in the middle of commits, again and again, on every
 //! backend. Afterwards nothing is half-stored (no committed bundle without its log entry and
 //! receipt, no log entry without its bundle), every acknowledged bundle is intact and its
-//! receipt and inclusion proof verify against the newest checkpoint, and every checkpoint
-//! seen before a crash is consistent with the log after it.
+//! receipt and inclusion proof verify against the newest checkpoint, every checkpoint
+//! seen before a crash is consistent with the log after it, and every committed visit is in
+//! legal staff's evidence search.
 //!
 //! Actor: anyone sending bad input or pulling the plug — "transactional writes, quarantine
 //! instead of crash" (THREATS.md); and the malicious insider, whose rewritten history the
@@ -179,6 +180,23 @@ async fn audit(
     }
 }
 
+/// Committed bundles whose visit legal staff cannot find (no search row as new as the
+/// bundle), read straight from the database while no server runs (a server's start would
+/// write the missing rows).
+async fn unsearchable(b: &common::TestBackend) -> i64 {
+    const SQL: &str = "SELECT COUNT(*) FROM bundles b WHERE b.log_index IS NOT NULL \
+                       AND NOT EXISTS (SELECT 1 FROM evidence_visits e \
+                       WHERE e.visit_id = b.visit_id AND e.log_index >= b.log_index)";
+    if b.label == "sqlite" {
+        let url = format!("sqlite://{}", b.dir.path().join("data/tandem.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar(SQL).fetch_one(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(&b.url).await.unwrap();
+        sqlx::query_scalar(SQL).fetch_one(&mut c).await.unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_server_during_commits_never_leaves_a_partial_bundle() {
     let seed = std::env::var("TANDEM_CRASH_SEED")
@@ -253,6 +271,12 @@ async fn killing_the_server_during_commits_never_leaves_a_partial_bundle() {
             let delay = rng.next() % (MAX_DELAY_MS + 1);
             tokio::time::sleep(Duration::from_millis(delay)).await;
             kill(server);
+            // The search's row is written with the commit: never a committed visit without.
+            assert_eq!(
+                unsearchable(&b).await,
+                0,
+                "{label}: round {round}: a committed visit missing from the evidence search"
+            );
             for task in tasks {
                 let (u, receipt) = task.await.unwrap();
                 if let Some(r) = receipt {

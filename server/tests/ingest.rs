@@ -6,6 +6,7 @@ mod common;
 mod ledger_support;
 
 use ledger_support::{Phone, Upload, far_position, fresh, receipt_of, sample_position, variant};
+use sqlx::Connection as _;
 use tandem_core::bundle::testing::{SampleBundle, TICKET_ISSUED_MS};
 use tandem_core::bundle::{
     BundleSignature, CheckName, CheckResult, ExportTarget, FolderSource, Manifest, SealedBundle,
@@ -600,5 +601,81 @@ async fn a_bundle_for_a_case_the_server_does_not_hold_is_quarantined() {
             failed.contains(&"case_address".to_owned()),
             "{label}: {failed:?}"
         );
+    }
+}
+
+/// The search's row of a bundle's visit, read straight from the database: (bundle, status).
+async fn search_row(b: &common::TestBackend, visit: uuid::Uuid) -> Option<(String, String)> {
+    const SQL: &str = "SELECT bundle_id, status FROM evidence_visits WHERE visit_id = $1";
+    if b.label == "postgres" {
+        let mut c = sqlx::PgConnection::connect(&b.url).await.unwrap();
+        let q = sqlx::query_as(SQL).bind(visit.to_string());
+        q.fetch_optional(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&b.url).await.unwrap();
+        let q = sqlx::query_as(SQL).bind(visit.to_string());
+        q.fetch_optional(&mut c).await.unwrap()
+    }
+}
+
+/// Deletes the search's row of a visit beside the server's pool: a visit committed by an
+/// older server whose write after the commit never came.
+async fn drop_search_row(b: &common::TestBackend, visit: uuid::Uuid) {
+    const SQL: &str = "DELETE FROM evidence_visits WHERE visit_id = $1";
+    if b.label == "postgres" {
+        let mut c = sqlx::PgConnection::connect(&b.url).await.unwrap();
+        let q = sqlx::query(SQL).bind(visit.to_string());
+        assert_eq!(q.execute(&mut c).await.unwrap().rows_affected(), 1);
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&b.url).await.unwrap();
+        let q = sqlx::query(SQL).bind(visit.to_string());
+        assert_eq!(q.execute(&mut c).await.unwrap().rows_affected(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_committed_visit_is_in_the_evidence_search_as_soon_as_it_is_committed() {
+    for backend in common::backends().await {
+        let label = backend.label;
+        let mut s = setup(backend, sample_position()).await;
+        let visit = s.sample.manifest.visit.visit_id.0;
+        let b = &s._backend;
+        assert_eq!(search_row(b, visit).await, None, "{label}");
+
+        // The commit writes the row in its own transaction: there when the answer comes.
+        let first = fresh(&mut s.sample);
+        let (status, body) = s.send(&first).await;
+        assert_eq!(status, 200, "{label}: {body}");
+        let row = Some((first.id.to_string(), "accepted".to_owned()));
+        assert_eq!(search_row(b, visit).await, row, "{label}");
+        // A later bundle of the same visit replaces it, quarantined or not.
+        let mut second = fresh(&mut s.sample);
+        let mut sigs = parse_signatures(&second.signatures).unwrap();
+        sigs[1].sig[5] ^= 1;
+        second.signatures = signatures_to_bytes(&sigs).unwrap();
+        let (status, body) = s.send(&second).await;
+        assert_eq!(status, 422, "{label}: {body}");
+        let row = Some((second.id.to_string(), "quarantined".to_owned()));
+        assert_eq!(search_row(b, visit).await, row, "{label}");
+        assert!(s.db().unindexed_bundles().await.unwrap().is_empty());
+        // A retry of the older commit leaves the newer row.
+        let (status, _, body) = s.lead().commit(&first).await;
+        assert_eq!(status, 200, "{label}: {body}");
+        assert_eq!(search_row(b, visit).await, row, "{label}");
+
+        // A visit committed before commits wrote the row (it is missing): written at start,
+        // from its newest bundle, once.
+        drop_search_row(b, visit).await;
+        assert_eq!(
+            s.db().unindexed_bundles().await.unwrap(),
+            vec![first.id, second.id],
+            "{label}"
+        );
+        let state = &s.server.state;
+        let written = tandem_server::ingest::index_unindexed_evidence(state).await;
+        assert_eq!(written.unwrap(), 2, "{label}");
+        assert_eq!(search_row(b, visit).await, row, "{label}");
+        let written = tandem_server::ingest::index_unindexed_evidence(state).await;
+        assert_eq!(written.unwrap(), 0, "{label}");
     }
 }

@@ -85,6 +85,7 @@ async fn commit_entries(
                 report: "{}".into(),
                 flags: Vec::new(),
                 money: Default::default(),
+                visit: None,
                 now_ms: tandem_server::clock::system_now_ms(),
                 signer,
             })

@@ -5,19 +5,18 @@
 //! `POST /v1/password`).
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::frame::{Page, csrf_refused, error_page, render, to_sign_in};
+use super::frame::{Page, error_page, render, to_sign_in};
 use super::i18n::Lang;
-use super::session::{PASSWORD_PATH, PageLang, SessionViewer, csrf_matches, session_csrf};
+use super::session::{HasCsrf, PASSWORD_PATH, PageLang, Posted, Posters, SessionViewer};
 use crate::AppState;
 use crate::auth::UserAuth;
 use crate::auth::account::{PasswordOutcome, PasswordProblem, change_password};
-use crate::throttle::{ClientAddr, Refusal};
+use crate::throttle::Refusal;
 
 #[derive(Template)]
 #[template(path = "console/password.html")]
@@ -95,26 +94,33 @@ pub struct PasswordForm {
     confirm: String,
 }
 
+impl HasCsrf for PasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Any signed-in user, their password expired or not: the password form is where an
+/// expired password is changed.
+pub struct ExpiredPassword;
+
+impl Posters for ExpiredPassword {
+    const EXPIRED_PASSWORD: bool = true;
+}
+
 /// `POST /password`: changes the password (form token required), or shows the form again
 /// with what is wrong with each field.
 pub async fn change(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    ClientAddr(client): ClientAddr,
-    SessionViewer(viewer): SessionViewer,
-    headers: HeaderMap,
-    uri: Uri,
-    form: Result<Form<PasswordForm>, axum::extract::rejection::FormRejection>,
+    Posted {
+        user,
+        form,
+        lang,
+        client,
+        uri,
+        ..
+    }: Posted<PasswordForm, ExpiredPassword>,
 ) -> Response {
-    let Some(user) = viewer else {
-        return to_sign_in(&headers);
-    };
-    let Ok(Form(form)) = form else {
-        return csrf_refused(lang, &uri);
-    };
-    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
     let mut page = PasswordPage::new(&state, lang, &uri, &user);
     if form.new != form.confirm {
         page.confirm_error = Some(lang.t("password-error-confirm"));

@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -13,12 +13,12 @@ use tandem_core::model::{BankId, CaseId};
 use tandem_core::text::visible;
 
 use super::frame::{
-    Page, Zones, bank_zone, csrf_refused, error_page, input_time, parse_local_time, problem_text,
-    render, to_sign_in,
+    Page, Zones, bank_zone, error_page, input_time, parse_local_time, problem_text, render,
+    to_sign_in,
 };
 use super::i18n::Lang;
 use super::manage::{CaseSummary, HistoryRow, case_summary, history_row};
-use super::session::{PageLang, Viewer, csrf_matches, session_csrf};
+use super::session::{ConsoleForm, HasCsrf, PageLang, Posted, Viewer, form_body};
 use crate::AppState;
 use crate::auth::UserAuth;
 use crate::db::Role;
@@ -273,12 +273,25 @@ fn row_problem_id(problem: &str) -> String {
 }
 
 /// What the upload form sent.
-struct Upload {
+pub struct Upload {
     csrf: String,
     bank: String,
     file_name: String,
     content_type: String,
     body: Bytes,
+}
+
+impl ConsoleForm for Upload {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    async fn read(req: Request, state: &AppState) -> Result<Option<Self>, Response> {
+        Ok(match Multipart::from_request(req, state).await {
+            Ok(multipart) => read_upload(multipart).await,
+            Err(_) => None,
+        })
+    }
 }
 
 async fn read_upload(mut multipart: Multipart) -> Option<Upload> {
@@ -308,25 +321,14 @@ async fn read_upload(mut multipart: Multipart) -> Option<Upload> {
 /// row errors are listed with their line and field (never the value).
 pub async fn import(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    Viewer(viewer): Viewer,
-    headers: HeaderMap,
-    uri: Uri,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    Posted {
+        user,
+        form: upload,
+        lang,
+        uri,
+        ..
+    }: Posted<Upload>,
 ) -> Response {
-    let Some(user) = viewer else {
-        return to_sign_in(&headers);
-    };
-    let upload = match multipart {
-        Ok(m) => read_upload(m).await,
-        Err(_) => None,
-    };
-    let Some(upload) = upload else {
-        return csrf_refused(lang, &uri);
-    };
-    if !csrf_matches(&upload.csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
     match import_upload(&state, &user, lang, &uri, upload).await {
         Ok((status, page)) => render(status, &page),
         Err(e) => error_page(lang, &uri, Some(&user), &e),
@@ -533,26 +535,25 @@ pub struct ComplaintForm {
     note: String,
 }
 
+impl HasCsrf for ComplaintForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /cases/{id}/complaint`: records a complaint about the case (P01); the case is on
 /// hold until it is resolved in the review queue.
 pub async fn record_complaint(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    Viewer(viewer): Viewer,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    form: Result<axum::Form<ComplaintForm>, axum::extract::rejection::FormRejection>,
+    Posted {
+        user,
+        form,
+        lang,
+        uri,
+        ..
+    }: Posted<ComplaintForm>,
 ) -> Response {
-    let Some(user) = viewer else {
-        return to_sign_in(&headers);
-    };
-    let Ok(axum::Form(form)) = form else {
-        return csrf_refused(lang, &uri);
-    };
-    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
     let page_uri: Uri = format!("/cases/{id}").parse().unwrap_or(uri);
     let outcome = async {
         let case: CaseId = id.parse().map_err(|_| AppError::NotFound)?;
@@ -573,36 +574,64 @@ pub async fn record_complaint(
     }
 }
 
+/// The visit request form as posted: repeated `address` fields, so read as pairs.
+pub struct VisitRequestForm {
+    csrf: String,
+    from: String,
+    until: String,
+    purpose: String,
+    addresses: Vec<String>,
+}
+
+impl ConsoleForm for VisitRequestForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    async fn read(req: Request, state: &AppState) -> Result<Option<Self>, Response> {
+        let body = form_body(req, state).await?;
+        let mut form = Self {
+            csrf: String::new(),
+            from: String::new(),
+            until: String::new(),
+            purpose: String::new(),
+            addresses: Vec::new(),
+        };
+        for (k, v) in form_urlencoded::parse(&body) {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "csrf" => form.csrf = v,
+                "wanted_from" => form.from = v,
+                "wanted_until" => form.until = v,
+                "purpose" => form.purpose = v,
+                "address" => form.addresses.push(v),
+                _ => {}
+            }
+        }
+        Ok(Some(form))
+    }
+}
+
 /// `POST /cases/{id}/request`: a manager asks for a visit to the case (the JSON API's
 /// service: V01 and the window are checked there), then sees the new request's page.
 pub async fn request_visit(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    Viewer(viewer): Viewer,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
+    Posted {
+        user,
+        form,
+        lang,
+        uri,
+        ..
+    }: Posted<VisitRequestForm>,
 ) -> Response {
-    let Some(user) = viewer else {
-        return to_sign_in(&headers);
-    };
-    let (mut csrf, mut from, mut until, mut purpose) =
-        (String::new(), String::new(), String::new(), String::new());
-    let mut addresses = Vec::new();
-    for (k, v) in form_urlencoded::parse(&body) {
-        match k.as_ref() {
-            "csrf" => csrf = v.into_owned(),
-            "wanted_from" => from = v.into_owned(),
-            "wanted_until" => until = v.into_owned(),
-            "purpose" => purpose = v.into_owned(),
-            "address" => addresses.push(v.into_owned()),
-            _ => {}
-        }
-    }
-    if !csrf_matches(&csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
+    let VisitRequestForm {
+        from,
+        until,
+        purpose,
+        addresses,
+        ..
+    } = form;
     let page_uri: Uri = format!("/cases/{id}").parse().unwrap_or(uri);
     let outcome = async {
         let mut page = CasePage::load(&state, &user, lang, &page_uri, &id).await?;

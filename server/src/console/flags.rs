@@ -8,11 +8,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use tandem_core::text::visible;
 
-use super::frame::{
-    Page, Zones, csrf_refused, error_page, local_time, problem_text, render, to_sign_in, yuan,
-};
+use super::frame::{Page, Zones, error_page, local_time, problem_text, render, to_sign_in, yuan};
 use super::i18n::Lang;
-use super::session::{PageLang, Viewer, csrf_matches, session_csrf};
+use super::session::{HasCsrf, PageLang, Posted, Viewer};
 use crate::AppState;
 use crate::auth::UserAuth;
 use crate::db::Role;
@@ -216,25 +214,24 @@ pub struct NoteForm {
     note: String,
 }
 
+impl HasCsrf for NoteForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /complaints/{id}/resolve`: resolves an open complaint with the manager's note.
 pub async fn resolve(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    Viewer(viewer): Viewer,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    form: Result<axum::Form<NoteForm>, axum::extract::rejection::FormRejection>,
+    Posted {
+        user,
+        form,
+        lang,
+        uri,
+        ..
+    }: Posted<NoteForm>,
 ) -> Response {
-    let Some(user) = viewer else {
-        return to_sign_in(&headers);
-    };
-    let Ok(axum::Form(form)) = form else {
-        return csrf_refused(lang, &uri);
-    };
-    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
     let page_uri: Uri = "/flags".parse().unwrap_or(uri);
     let outcome = async {
         let complaint = complaints::visible(&state, &user, &id).await?;

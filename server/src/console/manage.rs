@@ -5,8 +5,7 @@
 //! rule as the API would.
 
 use askama::Template;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use tandem_core::model::PromiseAuthorisation;
@@ -14,11 +13,11 @@ use tandem_core::rules::{Unworkable, case_unworkable, debtor_day_full};
 use tandem_core::text::visible;
 
 use super::frame::{
-    Page, Zones, bank_zone, csrf_refused, error_page, input_day, input_time, local_time,
-    parse_local_day_end, parse_local_time, parse_yuan, problem_text, render, to_sign_in, yuan,
+    Page, Zones, bank_zone, error_page, input_day, input_time, local_time, parse_local_day_end,
+    parse_local_time, parse_yuan, problem_text, render, to_sign_in, yuan,
 };
 use super::i18n::Lang;
-use super::session::{PageLang, Viewer, csrf_matches, session_csrf};
+use super::session::{ConsoleForm, HasCsrf, PageLang, Posted, Viewer, form_body};
 use crate::AppState;
 use crate::auth::UserAuth;
 use crate::db::console::{BankAgent, DebtorVisit};
@@ -513,10 +512,20 @@ async fn warnings(
 }
 
 /// The approval form as posted: repeated `agent` fields, so read as pairs.
-struct ApproveForm {
+pub struct ApproveForm {
     csrf: String,
     agents: Vec<String>,
     values: ApproveValues,
+}
+
+impl ConsoleForm for ApproveForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    async fn read(req: Request, state: &AppState) -> Result<Option<Self>, Response> {
+        Ok(Some(approve_form(&form_body(req, state).await?)))
+    }
 }
 
 fn approve_form(body: &[u8]) -> ApproveForm {
@@ -611,20 +620,15 @@ fn approve_request_of(
 /// service; a refusal shows the form again, as typed, with the reason and its rule.
 pub async fn approve(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    Viewer(viewer): Viewer,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
+    Posted {
+        user,
+        form,
+        lang,
+        uri,
+        ..
+    }: Posted<ApproveForm>,
 ) -> Response {
-    let Some(user) = viewer else {
-        return to_sign_in(&headers);
-    };
-    let form = approve_form(&body);
-    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
     let page_uri: Uri = format!("/requests/{id}").parse().unwrap_or(uri);
     let outcome = async {
         let request = visible_request(&state, &user, &id).await?;
@@ -667,25 +671,24 @@ pub struct RejectForm {
     reason: String,
 }
 
+impl HasCsrf for RejectForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /requests/{id}/reject`: rejects with the manager's reason.
 pub async fn reject(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    Viewer(viewer): Viewer,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    form: Result<axum::Form<RejectForm>, axum::extract::rejection::FormRejection>,
+    Posted {
+        user,
+        form,
+        lang,
+        uri,
+        ..
+    }: Posted<RejectForm>,
 ) -> Response {
-    let Some(user) = viewer else {
-        return to_sign_in(&headers);
-    };
-    let Ok(axum::Form(form)) = form else {
-        return csrf_refused(lang, &uri);
-    };
-    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
     let page_uri: Uri = format!("/requests/{id}").parse().unwrap_or(uri);
     let outcome = async {
         let request = visible_request(&state, &user, &id).await?;

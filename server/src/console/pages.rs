@@ -11,7 +11,7 @@ use super::frame::{Page, csrf_refused, error_page, render, to_sign_in};
 use super::i18n::{LANG_COOKIE, Lang};
 use super::secure_page_headers;
 use super::session::{
-    CSRF_COOKIE, PageLang, SessionViewer, Viewer, cookie, csrf_matches, session_csrf,
+    CSRF_COOKIE, HasCsrf, PageLang, Posted, Posters, Viewer, cookie, csrf_matches,
 };
 use crate::AppState;
 use crate::auth::SESSION_TTL_MS;
@@ -236,26 +236,37 @@ pub struct TokenForm {
     csrf: String,
 }
 
+impl HasCsrf for TokenForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Whoever is signed in, their password expired or not; a browser that is not is simply
+/// sent to the sign-in form (there is nothing to end).
+pub struct SigningOut;
+
+impl Posters for SigningOut {
+    const EXPIRED_PASSWORD: bool = true;
+
+    fn signed_out(_: &HeaderMap) -> Response {
+        Redirect::to("/login").into_response()
+    }
+}
+
 /// `POST /logout`: ends the session (its form token must match), writes it to the audit
 /// log and clears the cookie; open to a user whose password expired.
 pub async fn signout(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    ClientAddr(client): ClientAddr,
-    SessionViewer(viewer): SessionViewer,
-    headers: HeaderMap,
-    uri: Uri,
-    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
+    Posted {
+        user,
+        lang,
+        client,
+        headers,
+        uri,
+        ..
+    }: Posted<TokenForm, SigningOut>,
 ) -> Response {
-    let Some(user) = viewer else {
-        return Redirect::to("/login").into_response();
-    };
-    let Ok(Form(form)) = form else {
-        return csrf_refused(lang, &uri);
-    };
-    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
     if let Err(e) = sign_out(&state, &user, client, "console").await {
         return error_page(lang, &uri, Some(&user), &e);
     }

@@ -9,8 +9,7 @@
 //! (the session's CSRF token); a payer's name carrying markup (escaped like every value).
 
 use askama::Template;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -18,11 +17,10 @@ use tandem_core::model::{BankId, ReceiptSerial};
 use tandem_core::text::visible;
 
 use super::frame::{
-    Page, Zones, bank_zone, csrf_refused, error_page, local_time, parse_yuan, render, to_sign_in,
-    yuan,
+    Page, Zones, bank_zone, error_page, local_time, parse_yuan, render, to_sign_in, yuan,
 };
 use super::i18n::Lang;
-use super::session::{PageLang, Viewer, csrf_matches, session_csrf};
+use super::session::{ConsoleForm, PageLang, Posted, Viewer, form_body};
 use crate::AppState;
 use crate::auth::UserAuth;
 use crate::db::Role;
@@ -408,10 +406,20 @@ pub async fn receipts_page(
 }
 
 /// The deposit form as posted.
-struct DepositForm {
+pub struct DepositForm {
     csrf: String,
     back: String,
     values: DepositValues,
+}
+
+impl ConsoleForm for DepositForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    async fn read(req: Request, state: &AppState) -> Result<Option<Self>, Response> {
+        Ok(Some(deposit_form(&form_body(req, state).await?)))
+    }
 }
 
 fn deposit_form(body: &[u8]) -> DepositForm {
@@ -449,20 +457,15 @@ fn safe_back(back: &str) -> &str {
 /// page's language and the values as typed.
 pub async fn deposit(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    Viewer(viewer): Viewer,
     Path(serial): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
+    Posted {
+        user,
+        form,
+        lang,
+        uri,
+        ..
+    }: Posted<DepositForm>,
 ) -> Response {
-    let Some(user) = viewer else {
-        return to_sign_in(&headers);
-    };
-    let form = deposit_form(&body);
-    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
     let back = safe_back(&form.back).to_owned();
     let list_uri: Uri = format!("/receipts?{back}").parse().unwrap_or(uri);
     let outcome = async {

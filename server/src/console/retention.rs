@@ -10,8 +10,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,16 +20,15 @@ use tandem_core::crypto::Signer as _;
 use tandem_core::model::{BankId, CaseId, VisitId};
 use tandem_core::text::visible;
 
-use super::admin::Posted;
-use super::frame::{Page, Zones, csrf_refused, error_page, local_time, render, to_sign_in};
+use super::admin::Fields;
+use super::frame::{Page, Zones, error_page, local_time, render, to_sign_in};
 use super::i18n::Lang;
-use super::session::{PageLang, Viewer, csrf_matches, session_csrf};
+use super::session::{PageLang, Posted, Posters, Viewer};
 use crate::AppState;
 use crate::auth::UserAuth;
 use crate::db::Role;
 use crate::error::AppError;
 use crate::retention::{self as service, RetentionError, evidence_status, resolve_subject};
-use crate::throttle::ClientAddr;
 
 /// Rows shown per list.
 const LIST_SIZE: i64 = 100;
@@ -64,7 +62,7 @@ impl FromRequestParts<AppState> for RetentionPage {
         let Some(user) = viewer else {
             return Err(to_sign_in(&parts.headers));
         };
-        if let Err(e) = user.require(&[Role::Legal, Role::Admin]) {
+        if let Err(e) = user.require(LegalStaff::ROLES) {
             return Err(error_page(lang, &parts.uri, Some(&user), &e));
         }
         Ok(Self {
@@ -77,44 +75,13 @@ impl FromRequestParts<AppState> for RetentionPage {
 
 /// A retention form posted by signed-in legal or admin staff, its CSRF token checked
 /// before anything else.
-pub struct RetentionPost {
-    user: UserAuth,
-    lang: Lang,
-    uri: Uri,
-    form: Posted,
-    client: Option<std::net::IpAddr>,
-}
+pub type RetentionPost = Posted<Fields, LegalStaff>;
 
-impl FromRequest<AppState> for RetentionPost {
-    type Rejection = Response;
+/// Legal and admin staff.
+pub struct LegalStaff;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
-        let (mut parts, body) = req.into_parts();
-        let Ok(PageLang(lang)) = PageLang::from_request_parts(&mut parts, state).await;
-        let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(&mut parts, state).await;
-        let Viewer(viewer) = Viewer::from_request_parts(&mut parts, state).await?;
-        let (headers, uri) = (parts.headers.clone(), parts.uri.clone());
-        let body = Bytes::from_request(Request::from_parts(parts, body), state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let form = Posted::parse(&body);
-        let Some(user) = viewer else {
-            return Err(to_sign_in(&headers));
-        };
-        if !csrf_matches(form.get("csrf"), &session_csrf(&user)) {
-            return Err(csrf_refused(lang, &uri));
-        }
-        if let Err(e) = user.require(&[Role::Legal, Role::Admin]) {
-            return Err(error_page(lang, &uri, Some(&user), &e));
-        }
-        Ok(Self {
-            user,
-            lang,
-            uri,
-            form,
-            client,
-        })
-    }
+impl Posters for LegalStaff {
+    const ROLES: &'static [Role] = &[Role::Legal, Role::Admin];
 }
 
 /// A bank's retention period.

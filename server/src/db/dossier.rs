@@ -1,7 +1,8 @@
 //! What legal staff's evidence pages read and write (A03, D03): the search's row per visit
-//! with committed evidence (written after each commit from the verified manifest), the
-//! search itself (scoped to the banks the caller passes, keyset-paged), and the purpose a
-//! user stated for a visit in one session (gone with the session).
+//! with committed evidence (written by each commit, in its own transaction, from the
+//! verified manifest), the search itself (scoped to the banks the caller passes,
+//! keyset-paged), and the purpose a user stated for a visit in one session (gone with the
+//! session).
 
 use async_trait::async_trait;
 use tandem_core::bundle::Manifest;
@@ -190,8 +191,12 @@ pub struct EvidenceHit {
 /// Storage of legal staff's evidence pages.
 #[async_trait]
 pub trait DossierDb: Send + Sync {
-    /// Files (or replaces, when newer) the search's row of a visit.
+    /// Files (or replaces, when newer) the search's row of a visit. A commit writes its
+    /// row itself, in its own transaction ([`super::ledger::CommitInput::visit`]).
     async fn index_evidence(&self, row: &EvidenceVisit) -> Result<(), DbError>;
+    /// The committed bundles whose visit's row is missing or older than they are (visits
+    /// committed before commits wrote the row in their own transaction), oldest first.
+    async fn unindexed_bundles(&self) -> Result<Vec<BundleId>, DbError>;
     /// Visits matching `query`, newest first.
     async fn search_evidence(&self, query: &EvidenceQuery) -> Result<Vec<EvidenceHit>, DbError>;
     /// One visit's row (any bank: the caller checks the bank).
@@ -396,10 +401,14 @@ fn search_sql(query: &EvidenceQuery, k: &str) -> (String, Vec<Arg>) {
 }
 
 macro_rules! impl_dossier_db {
-    ($db:ty, $collate:expr, $true:expr) => {
-        #[async_trait]
-        impl DossierDb for $db {
-            async fn index_evidence(&self, row: &EvidenceVisit) -> Result<(), DbError> {
+    ($db:ty, $conn:ty, $collate:expr, $true:expr) => {
+        impl $db {
+            /// Files (or replaces, when newer) the search's row of a visit on `conn`: the
+            /// commit's own transaction (`db::ledger`), or a connection of its own.
+            pub(super) async fn index_evidence_in(
+                conn: &mut $conn,
+                row: &EvidenceVisit,
+            ) -> Result<(), DbError> {
                 sqlx::query(
                     "INSERT INTO evidence_visits (visit_id, bank_id, case_id, bundle_id, \
                      status, visit_ms, lead_agent, partner_agent, receipt, promise, dispute, \
@@ -427,9 +436,31 @@ macro_rules! impl_dossier_db {
                 .bind(row.outcome.dispute)
                 .bind(row.outcome.complaint)
                 .bind(i64::try_from(row.log_index).map_err(|_| DbError::Corrupt("log_index"))?)
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await?;
                 Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl DossierDb for $db {
+            async fn index_evidence(&self, row: &EvidenceVisit) -> Result<(), DbError> {
+                let mut conn = self.pool.acquire().await?;
+                Self::index_evidence_in(&mut conn, row).await
+            }
+
+            async fn unindexed_bundles(&self) -> Result<Vec<BundleId>, DbError> {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT b.id FROM bundles b WHERE b.log_index IS NOT NULL \
+                     AND NOT EXISTS (SELECT 1 FROM evidence_visits e \
+                     WHERE e.visit_id = b.visit_id AND e.log_index >= b.log_index) \
+                     ORDER BY b.log_index",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                ids.iter()
+                    .map(|id| id.parse().map_err(bad("bundles.id")))
+                    .collect()
             }
 
             async fn search_evidence(
@@ -523,8 +554,8 @@ macro_rules! impl_dossier_db {
     };
 }
 
-impl_dossier_db!(super::SqliteDb, "", "1");
-impl_dossier_db!(super::PgDb, " COLLATE \"C\"", "TRUE");
+impl_dossier_db!(super::SqliteDb, sqlx::SqliteConnection, "", "1");
+impl_dossier_db!(super::PgDb, sqlx::PgConnection, " COLLATE \"C\"", "TRUE");
 
 #[cfg(test)]
 mod tests {

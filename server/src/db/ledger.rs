@@ -5,7 +5,8 @@
 //! head (`UPDATE … RETURNING`: SQLite's write lock, PostgreSQL's row lock, so concurrent
 //! commits on several servers get distinct consecutive indexes), reads the O(log n) nodes
 //! the append needs, stores the new nodes, signs the checkpoint and the receipt, and stores
-//! them with the bundle's verdict and flags. A crash at any point leaves all or nothing.
+//! them with the bundle's verdict and flags, its receipts (C02) and the legal search's row of
+//! its visit (`db::dossier`). A crash at any point leaves all or nothing.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ use tandem_core::place::Coordinate;
 use tandem_core::tlog::{Checkpoint, IngestReceipt, Verdict};
 use uuid::Uuid;
 
+use super::dossier::EvidenceVisit;
 use super::{DbError, parse_datum};
 use crate::tlog::{self, Appended, LoggedEntry, NodeKey};
 
@@ -153,6 +155,10 @@ pub struct CommitInput<'a> {
     pub flags: Vec<NewFlag>,
     /// The receipts and voids its events carry (C02), recorded in the same transaction.
     pub money: super::receipts::BundleMoney,
+    /// The verified manifest, when the entry is a visit's (always, but for the log's own
+    /// tests): the legal search's row of the visit is written from it in the same
+    /// transaction, so committed evidence is never missing from the search.
+    pub visit: Option<&'a tandem_core::bundle::Manifest>,
     /// The server's clock: receipt and checkpoint time.
     pub now_ms: i64,
     /// The server key, which signs the receipt and the checkpoint.
@@ -578,6 +584,14 @@ macro_rules! impl_ledger_db {
                     Self::insert_flag(&mut tx, input.id, flag, input.now_ms).await?;
                 }
                 Self::record_money(&mut tx, input.id, &input.money, input.now_ms).await?;
+                if let Some(manifest) = input.visit {
+                    let status = match input.verdict {
+                        Verdict::Accepted => BundleStatus::Accepted,
+                        Verdict::Quarantined => BundleStatus::Quarantined,
+                    };
+                    let row = EvidenceVisit::of(manifest, input.id, status, appended.index);
+                    Self::index_evidence_in(&mut tx, &row).await?;
+                }
                 tx.commit().await?;
                 Ok(CommitOutcome::Committed(signed))
             }

@@ -448,7 +448,6 @@ pub async fn commit_bundle(
         // A retry after a crash between the commit and the complaints: opened now (once).
         let manifest = Manifest::parse(&stored.manifest).map_err(internal)?;
         open_complaints(&state, id, &manifest).await;
-        index_evidence(&state, &stored, &manifest).await;
         return stored_answer(&stored);
     }
     let manifest = Manifest::parse(&stored.manifest).map_err(internal)?;
@@ -471,6 +470,7 @@ pub async fn commit_bundle(
         },
         flags: flag_rows(id, &stored_report),
         money,
+        visit: Some(&complaints),
         report: serde_json::to_string(&stored_report).map_err(internal)?,
         now_ms: state.now_ms(),
         signer: state.signer.as_ref(),
@@ -480,21 +480,33 @@ pub async fn commit_bundle(
     let _: CommitOutcome = state.db.commit_bundle(&input).await?;
     open_complaints(&state, id, &complaints).await;
     let stored = state.db.bundle(id).await?.ok_or(AppError::NotFound)?;
-    index_evidence(&state, &stored, &complaints).await;
     stored_answer(&stored)
 }
 
-/// The legal search's row of the visit (`db::dossier`), from the verified manifest of a
-/// committed bundle. The evidence is committed already: a failure is logged and written
-/// again on the phone's next commit of the same bundle.
-async fn index_evidence(state: &AppState, stored: &StoredBundle, manifest: &Manifest) {
-    let Some(log_index) = stored.log_index else {
-        return;
-    };
-    let row = crate::db::dossier::EvidenceVisit::of(manifest, stored.id, stored.status, log_index);
-    if let Err(e) = state.db.index_evidence(&row).await {
-        tracing::error!(bundle = %stored.id, error = %e, "evidence search row not written yet");
+/// Writes the legal search's missing rows (`db::dossier`) from the stored manifests: visits
+/// committed before a commit wrote its row in its own transaction, when the write after
+/// the commit failed or never came. Run once at start; the number of rows written.
+pub async fn index_unindexed_evidence(state: &AppState) -> Result<usize, AppError> {
+    let mut written = 0;
+    for id in state.db.unindexed_bundles().await? {
+        let Some(stored) = state.db.bundle(id).await? else {
+            continue;
+        };
+        let Some(log_index) = stored.log_index else {
+            continue;
+        };
+        let manifest = match Manifest::parse(&stored.manifest) {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                tracing::error!(bundle = %id, error = %e, "stored manifest unreadable: not searchable");
+                continue;
+            }
+        };
+        let row = crate::db::dossier::EvidenceVisit::of(&manifest, id, stored.status, log_index);
+        state.db.index_evidence(&row).await?;
+        written += 1;
     }
+    Ok(written)
 }
 
 /// P01: each complaint the visit recorded opens a 24-hour ticket and puts the case on hold,

@@ -224,6 +224,13 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         account: tandem_server::auth::AccountPolicy::default(),
     };
     let state = AppState::new(db.clone(), signer, config)?.with_clock(clock);
+    // Visits committed before commits wrote their search row themselves, and whose write
+    // after the commit failed: found by legal staff from now on.
+    match tandem_server::ingest::index_unindexed_evidence(&state).await {
+        Ok(0) => {}
+        Ok(written) => tracing::info!(written, "evidence search rows written for older visits"),
+        Err(e) => tracing::error!(error = %e, "evidence search rows of older visits not written"),
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| ServeError::Listen {

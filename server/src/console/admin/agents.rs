@@ -157,12 +157,12 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     AdminPost {
-        admin,
+        user: admin,
         form,
         lang,
         client,
-        headers: _,
         uri,
+        ..
     }: AdminPost,
 ) -> Response {
     let new = NewAgentForm {
@@ -356,12 +356,13 @@ pub async fn issue_code(
     State(state): State<AppState>,
     Path(id): Path<String>,
     AdminPost {
-        admin,
+        user: admin,
         form: _,
         lang,
         client,
         headers,
         uri,
+        ..
     }: AdminPost,
 ) -> Response {
     let base = public_base(&state, &headers, &uri);
@@ -391,12 +392,12 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
     AdminPost {
-        admin,
+        user: admin,
         form,
         lang,
         client,
-        headers: _,
         uri,
+        ..
     }: AdminPost,
 ) -> Response {
     let outcome = async {

@@ -158,7 +158,10 @@ pub async fn audit(
 pub async fn verify(
     State(state): State<AppState>,
     AdminPost {
-        admin, lang, uri, ..
+        user: admin,
+        lang,
+        uri,
+        ..
     }: AdminPost,
 ) -> Response {
     let shown = async {

@@ -10,23 +10,19 @@ pub mod audit;
 pub mod policy;
 pub mod users;
 
-use std::net::IpAddr;
-
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request};
+use axum::http::Uri;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tandem_core::model::BankId;
 
-use super::frame::{csrf_refused, error_page, to_sign_in};
+use super::frame::{error_page, to_sign_in};
 use super::i18n::Lang;
-use super::session::{PageLang, Viewer, csrf_matches, session_csrf};
+use super::session::{CSRF_FIELD, ConsoleForm, PageLang, Posted, Posters, Viewer, form_body};
 use crate::AppState;
 use crate::auth::UserAuth;
 use crate::db::Role;
 use crate::error::AppError;
-use crate::throttle::ClientAddr;
 
 /// A page of the administration as a signed-in admin asks for it: who, in which language,
 /// at which address. The signed-out are sent to the sign-in form, any other role gets the
@@ -49,7 +45,7 @@ impl FromRequestParts<AppState> for AdminPage {
         let Some(admin) = viewer else {
             return Err(to_sign_in(&parts.headers));
         };
-        if let Err(e) = admin.require(&[Role::Admin]) {
+        if let Err(e) = admin.require(Admins::ROLES) {
             return Err(error_page(lang, &parts.uri, Some(&admin), &e));
         }
         Ok(Self {
@@ -61,60 +57,30 @@ impl FromRequestParts<AppState> for AdminPage {
 }
 
 /// A form posted to the administration by a signed-in admin, its CSRF token checked first
-/// (a refused form is refused before anything else): who, the form, the language, the
-/// client's address (for the audit log) and the request's headers and address.
-pub struct AdminPost {
-    /// The admin.
-    pub admin: UserAuth,
-    /// The form.
-    pub form: Posted,
-    /// The page's language.
-    pub lang: Lang,
-    /// The client's address.
-    pub client: Option<IpAddr>,
-    /// The request's headers.
-    pub headers: HeaderMap,
-    /// The request's address.
-    pub uri: Uri,
-}
+/// (a refused form is refused before anything else; [`Posted`]).
+pub type AdminPost = Posted<Fields, Admins>;
 
-impl FromRequest<AppState> for AdminPost {
-    type Rejection = Response;
+/// Admins only.
+pub struct Admins;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
-        let (mut parts, body) = req.into_parts();
-        let Ok(PageLang(lang)) = PageLang::from_request_parts(&mut parts, state).await;
-        let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(&mut parts, state).await;
-        let Viewer(viewer) = Viewer::from_request_parts(&mut parts, state).await?;
-        let (headers, uri) = (parts.headers.clone(), parts.uri.clone());
-        let body = Bytes::from_request(Request::from_parts(parts, body), state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let form = Posted::parse(&body);
-        let Some(admin) = viewer else {
-            return Err(to_sign_in(&headers));
-        };
-        if !csrf_matches(form.get("csrf"), &session_csrf(&admin)) {
-            return Err(csrf_refused(lang, &uri));
-        }
-        if let Err(e) = admin.require(&[Role::Admin]) {
-            return Err(error_page(lang, &uri, Some(&admin), &e));
-        }
-        Ok(Self {
-            admin,
-            form,
-            lang,
-            client,
-            headers,
-            uri,
-        })
-    }
+impl Posters for Admins {
+    const ROLES: &'static [Role] = &[Role::Admin];
 }
 
 /// A posted form: its pairs in order (a field such as `bank` may repeat).
-pub(super) struct Posted(Vec<(String, String)>);
+pub(super) struct Fields(Vec<(String, String)>);
 
-impl Posted {
+impl ConsoleForm for Fields {
+    fn csrf(&self) -> &str {
+        self.get(CSRF_FIELD)
+    }
+
+    async fn read(req: Request, state: &AppState) -> Result<Option<Self>, Response> {
+        Ok(Some(Self::parse(&form_body(req, state).await?)))
+    }
+}
+
+impl Fields {
     pub(super) fn parse(body: &[u8]) -> Self {
         Self(
             form_urlencoded::parse(body)

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use tandem_core::model::{BankId, Policy};
 
-use super::{AdminPage, AdminPost, Posted};
+use super::{AdminPage, AdminPost, Fields};
 use crate::AppState;
 use crate::auth::UserAuth;
 use crate::console::frame::{Page, error_page, local_time, render};
@@ -477,7 +477,7 @@ pub async fn policy_page(
 
 /// The policy the form describes, over `base`; or what the form shows again with each
 /// field's error.
-fn read_form(lang: Lang, base: &Policy, form: &Posted) -> Result<Policy, Box<Shown>> {
+fn read_form(lang: Lang, base: &Policy, form: &Fields) -> Result<Policy, Box<Shown>> {
     let mut policy = base.clone();
     let mut shown = Shown {
         zone: form.get("time_zone").trim().to_owned(),
@@ -558,12 +558,12 @@ pub async fn save(
     State(state): State<AppState>,
     Path(bank): Path<String>,
     AdminPost {
-        admin,
+        user: admin,
         form,
         lang,
         client,
-        headers: _,
         uri,
+        ..
     }: AdminPost,
 ) -> Response {
     let outcome = async {

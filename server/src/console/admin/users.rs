@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tandem_core::model::BankId;
 
 use super::{
-    AdminPage, AdminPost, BankOption, Posted, account_problem_text, bank_list, bank_options,
+    AdminPage, AdminPost, BankOption, Fields, account_problem_text, bank_list, bank_options,
 };
 use crate::AppState;
 use crate::auth::UserAuth;
@@ -159,12 +159,12 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     AdminPost {
-        admin,
+        user: admin,
         form,
         lang,
         client,
-        headers: _,
         uri,
+        ..
     }: AdminPost,
 ) -> Response {
     let role = Role::parse(form.get("role")).unwrap_or(Role::Agent);
@@ -353,7 +353,7 @@ async fn change(
 }
 
 enum Change<'a> {
-    Access(&'a Posted),
+    Access(&'a Fields),
     Disabled(bool),
 }
 
@@ -364,7 +364,7 @@ async fn answer_change(
     disabled: Option<bool>,
 ) -> Response {
     let AdminPost {
-        admin,
+        user: admin,
         form,
         lang,
         client,
