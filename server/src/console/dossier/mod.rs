@@ -28,9 +28,9 @@ use serde::Deserialize;
 use tandem_core::bundle::BlobRole;
 use tandem_core::crypto::Digest;
 
-use super::frame::{Page, csrf_refused, error_page, render, to_sign_in};
+use super::frame::{Page, error_page, render, to_sign_in};
 use super::i18n::Lang;
-use super::session::{PageLang, Viewer, csrf_matches, session_csrf};
+use super::session::{HasCsrf, PageLang, Posted, Viewer};
 use crate::AppState;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::auth::UserAuth;
@@ -360,23 +360,16 @@ pub struct PurposeForm {
 /// without a kind offered and a text of 5–500 characters.
 async fn state_purpose(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    asker: Asker,
     Path(id): Path<String>,
-    uri: Uri,
-    form: Result<axum::Form<PurposeForm>, axum::extract::rejection::FormRejection>,
+    Posted {
+        user,
+        form,
+        lang,
+        client,
+        uri,
+        ..
+    }: Posted<PurposeForm>,
 ) -> Response {
-    let Asker { user, client } = asker;
-    let user = match user {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let Ok(axum::Form(form)) = form else {
-        return csrf_refused(lang, &uri);
-    };
-    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
     let outcome = async {
         let hit = readable(&state, &user, &id, Refusal::Page).await?;
         let text = form.text.trim();
@@ -413,6 +406,12 @@ async fn state_purpose(
     outcome.unwrap_or_else(|e| error_page(lang, &uri, Some(&user), &e))
 }
 
+impl HasCsrf for PurposeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// A form with only its token.
 #[derive(Debug, Deserialize)]
 pub struct TokenForm {
@@ -420,27 +419,25 @@ pub struct TokenForm {
     csrf: String,
 }
 
+impl HasCsrf for TokenForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /evidence/visits/{id}/verify`: core's verification run again on the stored
 /// manifest, signatures and blobs, shown check by check and audited with its outcome.
 async fn verify_again(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    asker: Asker,
     Path(id): Path<String>,
-    uri: Uri,
-    form: Result<axum::Form<TokenForm>, axum::extract::rejection::FormRejection>,
+    Posted {
+        user,
+        lang,
+        client,
+        uri,
+        ..
+    }: Posted<TokenForm>,
 ) -> Response {
-    let Asker { user, client } = asker;
-    let user = match user {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let Ok(axum::Form(form)) = form else {
-        return csrf_refused(lang, &uri);
-    };
-    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
     let outcome = async {
         let hit = readable(&state, &user, &id, Refusal::Page).await?;
         let Some(purpose) = state
@@ -495,23 +492,16 @@ async fn verify_again(
 /// reviewing a complaint included (P01 opens the evidence to review, not to export).
 async fn export(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    asker: Asker,
     Path(id): Path<String>,
-    uri: Uri,
-    form: Result<axum::Form<PurposeForm>, axum::extract::rejection::FormRejection>,
+    Posted {
+        user,
+        form,
+        lang,
+        client,
+        uri,
+        ..
+    }: Posted<PurposeForm>,
 ) -> Response {
-    let Asker { user, client } = asker;
-    let user = match user {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let Ok(axum::Form(form)) = form else {
-        return csrf_refused(lang, &uri);
-    };
-    if !csrf_matches(&form.csrf, &session_csrf(&user)) {
-        return csrf_refused(lang, &uri);
-    }
     let outcome = async {
         if user.require(EXPORTERS).is_err() {
             return Err(AppError::NotFound);
