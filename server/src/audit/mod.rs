@@ -50,14 +50,16 @@ pub async fn anchor(state: &AppState) -> Result<Option<AuditAnchor>, DbError> {
     Ok(Some(anchor))
 }
 
-/// Anchors the head every `every` until `stop` completes: once at start, on each tick, and
-/// once more on the way out. Several servers may run it at once: the head's row lock lets one anchor a head and
-/// the others find it anchored.
+/// Anchors the head every `every` until `stop` completes: on each tick, and once more on
+/// the way out (the server anchors once before it listens: [`anchor_logged`]). Several
+/// servers may run it at once: the head's row lock lets one anchor a head and the others
+/// find it anchored.
 pub async fn run_anchoring<F>(state: AppState, every: Duration, stop: F)
 where
     F: Future<Output = ()> + Send,
 {
-    let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
+    let every = every.max(Duration::from_secs(1));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(stop);
     loop {
@@ -66,19 +68,25 @@ where
             _ = ticks.tick() => false,
         };
         // On a clean stop too: what was done since the last tick is anchored before exit.
-        match tokio::time::timeout(Duration::from_secs(60), anchor(&state)).await {
-            Ok(Ok(Some(a))) => tracing::info!(
-                log_index = a.log_index,
-                audit_seq = a.audit_seq,
-                "audit log head anchored in the transparency log"
-            ),
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "audit anchoring failed"),
-            Err(_) => tracing::error!("audit anchoring took over a minute; abandoned this tick"),
-        }
+        anchor_logged(&state).await;
         if stopping {
             break;
         }
+    }
+}
+
+/// Anchors the head once, within a minute, saying how it went in the log: a failure is
+/// logged, never fatal (the next tick tries again).
+pub async fn anchor_logged(state: &AppState) {
+    match tokio::time::timeout(Duration::from_secs(60), anchor(state)).await {
+        Ok(Ok(Some(a))) => tracing::info!(
+            log_index = a.log_index,
+            audit_seq = a.audit_seq,
+            "audit log head anchored in the transparency log"
+        ),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "audit anchoring failed"),
+        Err(_) => tracing::error!("audit anchoring took over a minute; abandoned this tick"),
     }
 }
 

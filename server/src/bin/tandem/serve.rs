@@ -238,6 +238,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             source,
         })?;
     let local = listener.local_addr().unwrap_or(args.listen);
+    // What the audit log holds at start is anchored before the first request is served, so
+    // a client that sees the server up sees that anchor in the log.
+    tandem_server::audit::anchor_logged(&state).await;
     tracing::info!(addr = %local, "listening");
     // A readable line for people and scripts (tests wait for the port through /healthz).
     println!("tandem: listening on http://{local}");
