@@ -240,12 +240,13 @@ pub(crate) async fn stream_export(
     tokio::task::spawn_blocking(move || {
         let out = std::io::BufWriter::with_capacity(EXPORT_CHUNK, ChunkSender(tx.clone()));
         if let Err(e) = write_export_stream(&bundle, &ServerBlobs(&blobs), Some(&server_key), out) {
-            // A reader who went away is no error of the evidence.
-            if !matches!(&e, BundleError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
-            {
+            if tx.is_closed() {
+                // The reader went away: no error of the evidence.
+                tracing::info!(bundle = %id, "export abandoned by its reader");
+            } else {
                 tracing::error!(bundle = %id, error = %e, "export stopped short");
+                let _ = tx.blocking_send(Err(std::io::Error::other("export stopped short")));
             }
-            let _ = tx.blocking_send(Err(std::io::Error::other("export stopped short")));
         }
     });
     let chunks = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -767,6 +767,49 @@ async fn legal_staff_export_a_visit_with_its_report_and_a_note_that_verify_offli
             assert!(!html.contains(raw), "{label}: {raw}");
         }
 
+        // Actor: an insider altering stored evidence: a photo's bytes changed on disk,
+        // same length. The export starts (every blob is there) but stops at that blob:
+        // the download fails instead of ending as a complete-looking ZIP.
+        let photo: tandem_core::crypto::Digest = html
+            .split("href=\"../blobs/")
+            .nth(1)
+            .and_then(|rest| rest.split('.').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let path = d.server.state.blobs.path(&photo);
+        let length = std::fs::metadata(&path).unwrap().len() as usize;
+        std::fs::write(&path, vec![b'x'; length]).unwrap();
+        let (login, password) = d.user(Role::Legal);
+        let token: serde_json::Value = d
+            .server
+            .http
+            .post(format!("{}/v1/login", d.server.base))
+            .json(&serde_json::json!({"login": login, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let bundle = body["bundle_id"].as_str().unwrap();
+        let answer = d
+            .server
+            .http
+            .get(format!(
+                "{}/v1/bundles/{bundle}/export?purpose=litigation%3A%20a%20second%20copy",
+                d.server.base
+            ))
+            .bearer_auth(token["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{label}");
+        assert!(
+            answer.bytes().await.is_err(),
+            "{label}: an export over a corrupt blob must not end as a whole ZIP"
+        );
+
         // Actor: a role without need: a manager finds no export, as for any unknown visit.
         let mut manager = d.browser(Role::Manager).await;
         let own = manager.get("/flags").await;
