@@ -33,6 +33,14 @@ pub trait BundleSource: Send + Sync {
         Ok(None)
     }
 
+    /// The size of a blob entry whose bytes this source guarantees to hash to the digest in
+    /// its name, because a content-addressed store checked them when it stored them (the
+    /// server's, at upload); the verifier then checks the size and reads no byte. `None`
+    /// (the default, and for every folder or ZIP) has the blob streamed and hashed.
+    fn verified_size(&self, _name: &str) -> Option<u64> {
+        None
+    }
+
     /// Streams an entry to `sink` in chunks of at most 1 MiB, stopping after `limit` bytes
     /// (so a bomb cannot run on); returns the number of bytes passed to `sink`.
     fn stream(

@@ -44,6 +44,7 @@ pub mod checks;
 pub mod source;
 
 use checks::{IngestReport, StoredReport, check_case_address};
+pub use source::Reading;
 use source::StoredSource;
 
 /// Largest `signatures.json` accepted (two entries are a few hundred bytes).
@@ -458,7 +459,7 @@ pub async fn commit_bundle(
     }
     // Receipts and voids (C02) are recorded with the commit, whatever its verdict.
     let money = crate::receipts::money_of(&manifest);
-    let report = verify_stored(&state, &stored, manifest).await?;
+    let report = verify_stored(&state, &stored, manifest, Reading::TrustAddresses).await?;
     let stored_report = StoredReport::new(&report).map_err(internal)?;
     let input = CommitInput {
         id,
@@ -602,11 +603,13 @@ fn blobs_missing(missing: Vec<String>) -> Response {
 }
 
 /// Core's `verify_bundle` over the stored bundle and its blobs, with the trust the
-/// database gives, and the server's own check of the case's address.
+/// database gives, and the server's own check of the case's address. `reading` says
+/// whether the blobs' bytes are hashed again (see [`Reading`]).
 pub(crate) async fn verify_stored(
     state: &AppState,
     stored: &StoredBundle,
     manifest: Manifest,
+    reading: Reading,
 ) -> Result<IngestReport, AppError> {
     let trust = trust_for(state, &manifest, &stored.signatures).await?;
     let case = state.db.case_addresses(manifest.visit.case_id).await?;
@@ -615,6 +618,7 @@ pub(crate) async fn verify_stored(
         &manifest,
         stored.signatures.clone(),
         state.blobs.clone(),
+        reading,
     );
     tokio::task::spawn_blocking(move || IngestReport {
         core: verify_bundle(&source, &trust),

@@ -18,6 +18,19 @@ pub struct StoredSource {
     signatures: Vec<u8>,
     blobs: BTreeMap<String, Digest>,
     store: Arc<BlobStore>,
+    reading: Reading,
+}
+
+/// How the verifier is to take the stored blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// As the store checked them: a blob is only ever installed under its address after
+    /// its bytes hashed to it (at upload), so a commit checks each blob's presence and
+    /// size and hashes nothing again.
+    TrustAddresses,
+    /// Every byte read and hashed again: "verify again", which is there to catch what
+    /// changed on disk since.
+    Rehash,
 }
 
 impl StoredSource {
@@ -27,6 +40,7 @@ impl StoredSource {
         manifest: &Manifest,
         signatures: Vec<u8>,
         store: Arc<BlobStore>,
+        reading: Reading,
     ) -> Self {
         let blobs = manifest
             .blobs
@@ -43,6 +57,7 @@ impl StoredSource {
             signatures,
             blobs,
             store,
+            reading,
         }
     }
 
@@ -74,6 +89,13 @@ impl BundleSource for StoredSource {
             return Err(too_large(name, limit));
         }
         Ok(Some(bytes.clone()))
+    }
+
+    fn verified_size(&self, name: &str) -> Option<u64> {
+        match self.reading {
+            Reading::TrustAddresses => self.store.size(self.digest_of(name)?),
+            Reading::Rehash => None,
+        }
     }
 
     fn blob_names(&self) -> Result<Vec<String>, BundleError> {

@@ -448,7 +448,9 @@ async fn verify_again(
             return Ok(Redirect::to(&format!("/evidence/visits/{}", hit.visit_id)).into_response());
         };
         let (bundle, manifest) = model::committed_bundle(&state, &hit).await?;
-        let report = crate::ingest::verify_stored(&state, &bundle, manifest).await?;
+        let report =
+            crate::ingest::verify_stored(&state, &bundle, manifest, crate::ingest::Reading::Rehash)
+                .await?;
         let failed = report.failed();
         let json = serde_json::to_value(&report).map_err(model::bad)?;
         let checks = model::check_rows(lang, &json);
