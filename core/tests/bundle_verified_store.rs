@@ -9,11 +9,14 @@ use tandem_core::bundle::{
     BundleError, BundleSource, CheckName, CheckResult, ExportTarget, FolderSource, verify_bundle,
 };
 
+/// The size a store vouches for, by entry name.
+type Sizes = Box<dyn Fn(&str) -> Option<u64> + Send + Sync>;
+
 /// An export folder that vouches for its blobs' addresses, with the sizes it is given, and
 /// refuses to have any blob read.
 struct VouchingStore {
     folder: FolderSource,
-    size: Box<dyn Fn(&str) -> Option<u64> + Send + Sync>,
+    size: Sizes,
 }
 
 impl BundleSource for VouchingStore {
