@@ -122,6 +122,17 @@ async fn readable(
     }
 }
 
+/// The visit's evidence page.
+fn visit_path(hit: &EvidenceHit) -> String {
+    format!("/evidence/visits/{}", hit.visit_id)
+}
+
+/// The address of the visit's evidence page, for a page rendered in answer to one of its
+/// forms (its language switch leads back there); `fallback` if it will not parse.
+fn visit_uri(hit: &EvidenceHit, fallback: &Uri) -> Uri {
+    visit_path(hit).parse().unwrap_or_else(|_| fallback.clone())
+}
+
 /// Writes an audit entry about the visit's evidence, with the purpose and the client.
 async fn audit(
     (state, user, client): (&AppState, &UserAuth, Option<std::net::IpAddr>),
@@ -398,9 +409,7 @@ async fn state_purpose(
             serde_json::json!({"kind": form.kind}),
         )
         .await?;
-        Ok::<_, AppError>(
-            Redirect::to(&format!("/evidence/visits/{}", hit.visit_id)).into_response(),
-        )
+        Ok::<_, AppError>(Redirect::to(&visit_path(&hit)).into_response())
     }
     .await;
     outcome.unwrap_or_else(|e| error_page(lang, &uri, Some(&user), &e))
@@ -445,7 +454,7 @@ async fn verify_again(
             .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
             .await?
         else {
-            return Ok(Redirect::to(&format!("/evidence/visits/{}", hit.visit_id)).into_response());
+            return Ok(Redirect::to(&visit_path(&hit)).into_response());
         };
         let (bundle, manifest) = model::committed_bundle(&state, &hit).await?;
         let report =
@@ -468,9 +477,7 @@ async fn verify_again(
             valid: failed.is_empty(),
             checks,
         };
-        let page_uri: Uri = format!("/evidence/visits/{}", hit.visit_id)
-            .parse()
-            .unwrap_or(uri.clone());
+        let page_uri = visit_uri(&hit, &uri);
         let page = visit_view(
             &state,
             &user,
@@ -514,12 +521,10 @@ async fn export(
             .stated_purpose(user.session_digest(), hit.visit_id, state.now_ms())
             .await?
         else {
-            return Ok(Redirect::to(&format!("/evidence/visits/{}", hit.visit_id)).into_response());
+            return Ok(Redirect::to(&visit_path(&hit)).into_response());
         };
         if let Some(problem) = purpose_problem(&form) {
-            let page_uri: Uri = format!("/evidence/visits/{}", hit.visit_id)
-                .parse()
-                .unwrap_or(uri.clone());
+            let page_uri = visit_uri(&hit, &uri);
             let mut page = visit_view(&state, &user, lang, &page_uri, &hit, stated, None).await?;
             if let Some(export) = page.export.as_mut() {
                 export.kinds = purpose_kinds(lang, &form.kind);
