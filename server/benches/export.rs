@@ -37,6 +37,8 @@ const PURPOSE: &str = "bench%20export%20throughput";
 struct Download {
     bytes: u64,
     took: Duration,
+    /// From the request to the first byte of the body.
+    first_byte: Duration,
     /// The first bytes (a ZIP starts with `PK`).
     head: Vec<u8>,
 }
@@ -51,7 +53,9 @@ async fn download(http: &reqwest::Client, url: &str, token: Option<&str>) -> Dow
     assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
     let mut bytes = 0u64;
     let mut head = Vec::new();
+    let mut first_byte = None;
     while let Some(chunk) = resp.chunk().await.unwrap() {
+        first_byte.get_or_insert_with(|| started.elapsed());
         if head.len() < 4 {
             head.extend_from_slice(&chunk[..chunk.len().min(4)]);
         }
@@ -60,6 +64,7 @@ async fn download(http: &reqwest::Client, url: &str, token: Option<&str>) -> Dow
     Download {
         bytes,
         took: started.elapsed(),
+        first_byte: first_byte.unwrap_or_default(),
         head,
     }
 }
@@ -179,6 +184,7 @@ fn main() {
         let _ = download(&http, &export_url, Some(&token)).await;
         let mut nginx_runs = Vec::new();
         let mut tandem_runs = Vec::new();
+        let mut first_bytes = Vec::new();
         let mut growths = Vec::new();
         let mut zip_bytes = 0;
         for _ in 0..runs {
@@ -201,6 +207,7 @@ fn main() {
             assert!(got.bytes >= blob_bytes, "the export carries every blob");
             zip_bytes = got.bytes;
             tandem_runs.push(got.took);
+            first_bytes.push(got.first_byte);
             growths.push((before, peak));
         }
         let _ = nginx.kill();
@@ -230,6 +237,11 @@ fn main() {
             list(&tandem_runs),
             best_tandem.as_secs_f64(),
             gib_s(zip_bytes, best_tandem)
+        );
+        println!(
+            "| Tandem export: time to the first byte | {} | {:.3} s | |",
+            list(&first_bytes),
+            first_bytes.iter().min().unwrap().as_secs_f64()
         );
         println!(
             "| ratio Tandem / nginx (bytes per second) | | **{:.2}** | target ≥ 0.7 |",

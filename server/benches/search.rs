@@ -3,8 +3,8 @@
 //! search's index (`evidence_visits`: a twenty-fifth quarantined, a twentieth flagged,
 //! outcomes spread, the demo's four agents in turn) and 1,000,000 entries in the audit log,
 //! seeded straight into the database; then a release-built `tandem serve` process on it and
-//! `TANDEM_BENCH_CLIENTS` legal users signed in at once, each sending, without pause, one
-//! search of every kind in turn: case reference prefix, debtor name prefix, bank, agent,
+//! `TANDEM_BENCH_CLIENTS` legal users signed in; first one of them alone, then all at once,
+//! each sending, without pause, one search of every kind in turn: case reference prefix, debtor name prefix, bank, agent,
 //! date range, state, flagged, outcome, and a later page by the keyset cursor. Every search
 //! is also an audit append (the server records it). Reports each kind's p50, p95 and p99
 //! and the rows on its page; on SQLite, and on PostgreSQL when `TANDEM_TEST_DATABASE_URL`
@@ -12,8 +12,9 @@
 //! from nginx as static files (the floor of HTTP here).
 //!
 //! `./scripts/with-postgres cargo bench -p tandem-server --bench search`
-//! (`TANDEM_BENCH_CLIENTS`, `TANDEM_BENCH_ROUNDS`, `TANDEM_BENCH_AUDIT_ENTRIES` and the
-//! console data's `TANDEM_BENCH_CASES`, `TANDEM_BENCH_VISITS`, `TANDEM_BENCH_RECEIPTS`).
+//! (`TANDEM_BENCH_CLIENTS`, `TANDEM_BENCH_ROUNDS`, `TANDEM_BENCH_AUDIT_ENTRIES`,
+//! `TANDEM_BENCH_BACKENDS=postgres` to skip SQLite, and the console data's
+//! `TANDEM_BENCH_CASES`, `TANDEM_BENCH_VISITS`, `TANDEM_BENCH_RECEIPTS`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -304,6 +305,14 @@ async fn run_tandem(label: &str, database_url: Option<String>, clients: usize, r
         "{label}: {entries} audit entries in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    if url.starts_with("postgres") {
+        // A live cluster's autovacuum would have analysed the tables long before anyone
+        // searched; without statistics the planner guesses (and autovacuum then analyses
+        // in the middle of the run).
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query("ANALYZE").execute(&pool).await.unwrap();
+        pool.close().await;
+    }
     // The days the visits fall on, in the bank's zone, oldest first.
     let mut days: Vec<String> = cursors
         .iter()
@@ -328,10 +337,19 @@ async fn run_tandem(label: &str, database_url: Option<String>, clients: usize, r
         let targets = targets.clone();
         Arc::new(move |k: usize, c: usize, r: usize| path_of(k, c, r, &targets))
     };
-    // One warm-up round (the server's caches and the database's pages), then the run.
+    // One warm-up round (the server's caches and the database's pages), then one user
+    // alone (what a search costs), then every user at once (the queue they make).
     let _ = load(&server.base, paths.clone(), cookies.clone(), 1).await;
+    let alone = load(
+        &server.base,
+        paths.clone(),
+        cookies[..1].to_vec(),
+        rounds * 4,
+    )
+    .await;
+    report(&format!("{label}, 1 user"), &alone);
     let run = load(&server.base, paths, cookies.clone(), rounds).await;
-    report(label, &run);
+    report(&format!("{label}, {clients} users"), &run);
     println!(
         "| {label} | server peak memory | | | | | {} MiB |",
         proc_status(server.child.id(), "VmHWM:") / 1024
@@ -378,8 +396,13 @@ async fn peer(
         std::fs::write(root.join("static").join(format!("search{k}.html")), body).unwrap();
     }
     let paths = Arc::new(|k: usize, _: usize, _: usize| format!("/static/search{k}.html"));
+    let alone = load(&nginx_base, paths.clone(), vec![String::new()], rounds * 4).await;
+    report("nginx static, same bytes (peer), 1 client", &alone);
     let run = load(&nginx_base, paths, vec![String::new(); clients], rounds).await;
-    report("nginx static, same bytes (peer)", &run);
+    report(
+        &format!("nginx static, same bytes (peer), {clients} clients"),
+        &run,
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -394,7 +417,11 @@ fn main() {
     rt.block_on(async {
         println!("| run | search | p50 ms | p95 ms | p99 ms | first page | throughput |");
         println!("|---|---|---|---|---|---|---|");
-        run_tandem("SQLite", None, clients, rounds).await;
+        // `TANDEM_BENCH_BACKENDS=postgres` skips SQLite (and its seeding, minutes long).
+        let backends = std::env::var("TANDEM_BENCH_BACKENDS").unwrap_or_default();
+        if backends.is_empty() || backends.contains("sqlite") {
+            run_tandem("SQLite", None, clients, rounds).await;
+        }
         match std::env::var("TANDEM_TEST_DATABASE_URL") {
             Ok(admin) if !admin.is_empty() => {
                 let url = postgres::fresh_database(&admin).await;
