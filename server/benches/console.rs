@@ -184,7 +184,7 @@ async fn peer(
     rounds: usize,
     work: &Path,
 ) {
-    let Some((mut child, nginx_base, root)) =
+    let Some((nginx, nginx_base, root)) =
         nginx::start_nginx(work, "location /static/ { root ROOT; }", &["static"])
     else {
         println!("| nginx (peer) | not installed: `apt-get install nginx-light` | | | | | |");
@@ -206,8 +206,7 @@ async fn peer(
     let paths = Arc::new(|p: usize, _: usize, _: usize| format!("/static/page{p}.html"));
     let run = load(&nginx_base, paths, vec![String::new(); clients], rounds).await;
     report("nginx static, same bytes (peer)", &run);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(nginx);
 }
 
 fn main() {

@@ -161,7 +161,7 @@ fn main() {
         let token = login["token"].as_str().expect("a session token").to_owned();
 
         // The peer serves the server's own blob files.
-        let Some((mut nginx, nginx_base, root)) =
+        let Some((nginx, nginx_base, root)) =
             nginx::start_nginx(work.path(), "location /blobs/ { root ROOT; }", &["blobs"])
         else {
             println!("nginx not installed: `apt-get install nginx-light`");
@@ -210,8 +210,7 @@ fn main() {
             first_bytes.push(got.first_byte);
             growths.push((before, peak));
         }
-        let _ = nginx.kill();
-        let _ = nginx.wait();
+        drop(nginx);
         let best_nginx = *nginx_runs.iter().min().unwrap();
         let best_tandem = *tandem_runs.iter().min().unwrap();
         let list = |v: &[Duration]| {

@@ -190,7 +190,7 @@ async fn run_tandem(
 
 /// The peer: the same blob bytes PUT by the same clients to nginx.
 async fn run_nginx(per_client: &Arc<Vec<Vec<BenchVisit>>>, work: &Path) -> Option<f64> {
-    let (mut child, base, _) = nginx::start_nginx(
+    let (nginx, base, _) = nginx::start_nginx(
         work,
         "location /up/ { root ROOT; dav_methods PUT; create_full_put_path on; }",
         &["up"],
@@ -223,8 +223,7 @@ async fn run_nginx(per_client: &Arc<Vec<Vec<BenchVisit>>>, work: &Path) -> Optio
         errors += t.await.unwrap();
     }
     let secs = started.elapsed().as_secs_f64();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(nginx);
     let mb_s = total_bytes as f64 / 1e6 / secs;
     println!(
         "| nginx PUT (peer) | same bytes, {} clients | {secs:.1} s | — | {mb_s:.0} MB/s | — | {errors} errors | — |",

@@ -376,7 +376,7 @@ async fn peer(
     rounds: usize,
     work: &Path,
 ) {
-    let Some((mut child, nginx_base, root)) =
+    let Some((nginx, nginx_base, root)) =
         nginx::start_nginx(work, "location /static/ { root ROOT; }", &["static"])
     else {
         println!("| nginx (peer) | not installed: `apt-get install nginx-light` | | | | | |");
@@ -403,8 +403,7 @@ async fn peer(
         &format!("nginx static, same bytes (peer), {clients} clients"),
         &run,
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(nginx);
 }
 
 fn main() {
