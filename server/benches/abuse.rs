@@ -25,6 +25,7 @@ use rand::{RngExt as _, SeedableRng as _};
 use tokio::io::AsyncReadExt as _;
 
 #[path = "support/process.rs"]
+#[allow(dead_code)]
 mod process;
 use process::{env_number, proc_status};
 

@@ -23,10 +23,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use tandem_core::crypto::Digest;
-use visits::{BenchVisit, Org};
+use visits::{BenchVisit, Org, send_visit};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -95,114 +93,6 @@ struct ClientResult {
     visit_ms: Vec<f64>,
     bytes_ok: u64,
     errors: Vec<String>,
-}
-
-async fn upload(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    blob: &visits::BlobSpec,
-) -> Result<(), String> {
-    let created = http
-        .post(format!("{base}/v1/uploads"))
-        .bearer_auth(token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", blob.size.to_string())
-        .header(
-            "Upload-Metadata",
-            format!("sha256 {}", B64.encode(blob.digest.to_hex())),
-        )
-        .send()
-        .await
-        .map_err(|e| format!("create: {e}"))?;
-    if !created.status().is_success() {
-        return Err(format!("create: {}", created.status()));
-    }
-    let offset: u64 = created
-        .headers()
-        .get("upload-offset")
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .unwrap_or(0);
-    if offset == blob.size as u64 {
-        return Ok(());
-    }
-    let location = created
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .ok_or("create: no Location")?
-        .to_owned();
-    let url = if location.starts_with("http") {
-        location
-    } else {
-        format!("{base}{location}")
-    };
-    // Every bench blob fits one chunk, so the chunk's checksum is the blob's address.
-    let patched = http
-        .patch(url)
-        .bearer_auth(token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Upload-Offset", offset.to_string())
-        .header(
-            "Upload-Checksum",
-            format!("sha256 {}", B64.encode(blob.digest.as_bytes())),
-        )
-        .body(blob.bytes())
-        .send()
-        .await
-        .map_err(|e| format!("patch: {e}"))?;
-    if patched.status().as_u16() != 204 {
-        return Err(format!("patch: {}", patched.status()));
-    }
-    Ok(())
-}
-
-async fn send_visit(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    visit: &BenchVisit,
-) -> Result<f64, String> {
-    for blob in &visit.blobs {
-        upload(http, base, token, blob).await?;
-    }
-    let put = http
-        .put(format!("{base}/v1/bundles/{}", visit.bundle_id))
-        .bearer_auth(token)
-        .json(&serde_json::json!({
-            "manifest": String::from_utf8_lossy(&visit.manifest),
-            "signatures": String::from_utf8_lossy(&visit.signatures),
-        }))
-        .send()
-        .await
-        .map_err(|e| format!("put: {e}"))?;
-    if !put.status().is_success() {
-        let status = put.status();
-        return Err(format!(
-            "put: {status} {}",
-            put.text().await.unwrap_or_default()
-        ));
-    }
-    let started = Instant::now();
-    let commit = http
-        .post(format!("{base}/v1/bundles/{}/commit", visit.bundle_id))
-        .bearer_auth(token)
-        .json(&serde_json::json!({
-            "manifest_digest": tandem_core::bundle::Manifest::digest_of(&visit.manifest).to_hex(),
-        }))
-        .send()
-        .await
-        .map_err(|e| format!("commit: {e}"))?;
-    let ms = started.elapsed().as_secs_f64() * 1e3;
-    if !commit.status().is_success() {
-        let status = commit.status();
-        return Err(format!(
-            "commit: {status} {}",
-            commit.text().await.unwrap_or_default()
-        ));
-    }
-    Ok(ms)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -300,7 +190,7 @@ async fn run_tandem(
 
 /// The peer: the same blob bytes PUT by the same clients to nginx.
 async fn run_nginx(per_client: &Arc<Vec<Vec<BenchVisit>>>, work: &Path) -> Option<f64> {
-    let (mut child, base, _) = nginx::start_nginx(
+    let (nginx, base, _) = nginx::start_nginx(
         work,
         "location /up/ { root ROOT; dav_methods PUT; create_full_put_path on; }",
         &["up"],
@@ -333,8 +223,7 @@ async fn run_nginx(per_client: &Arc<Vec<Vec<BenchVisit>>>, work: &Path) -> Optio
         errors += t.await.unwrap();
     }
     let secs = started.elapsed().as_secs_f64();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(nginx);
     let mb_s = total_bytes as f64 / 1e6 / secs;
     println!(
         "| nginx PUT (peer) | same bytes, {} clients | {secs:.1} s | — | {mb_s:.0} MB/s | — | {errors} errors | — |",

@@ -23,6 +23,7 @@ use rand::{Rng as _, SeedableRng as _};
 use tandem_core::crypto::{Digest, SignatureAlgorithm, SoftwareSigner, sha256};
 
 #[path = "support/process.rs"]
+#[allow(dead_code)]
 mod process;
 use process::{env_number, proc_status};
 

@@ -1,5 +1,25 @@
 //! nginx as the peer of the benches that serve or take bytes over HTTP.
 
+/// A running nginx, stopped when dropped (also when the bench panics).
+pub struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        stop(&mut self.0);
+    }
+}
+
+/// Stops an nginx master process and its workers: SIGTERM (a SIGKILL'd master leaves its
+/// workers running), then waits.
+pub fn stop(master: &mut std::process::Child) {
+    if let Ok(pid) = libc::pid_t::try_from(master.id()) {
+        // SAFETY: kill has no memory preconditions; the pid is our own child's, not yet
+        // waited for, so it cannot have been reused.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    let _ = master.wait();
+}
+
 /// nginx on an ephemeral port of 127.0.0.1 with one `location` block (`ROOT` in it stands for
 /// its root folder, made under `work` with the `folders` given), the peer several benches
 /// measure against; `None` when nginx is not installed. Returns the process, its base URL
@@ -8,7 +28,7 @@ pub fn start_nginx(
     work: &std::path::Path,
     location: &str,
     folders: &[&str],
-) -> Option<(std::process::Child, String, std::path::PathBuf)> {
+) -> Option<(Nginx, String, std::path::PathBuf)> {
     use std::process::{Command, Stdio};
     let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
@@ -44,7 +64,7 @@ pub fn start_nginx(
         d = dir.display(),
     );
     std::fs::write(dir.join("nginx.conf"), conf).ok()?;
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .arg("-c")
         .arg(dir.join("nginx.conf"))
         .arg("-e")
@@ -56,9 +76,10 @@ pub fn start_nginx(
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((child, base, root));
+            return Some((Nginx(child), base, root));
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    stop(&mut child);
     None
 }

@@ -3,9 +3,14 @@
 //! before the visits), and for each visit a manifest signed by both phones, whose approval,
 //! ticket and policy the server's own key signed, with 10 photos of ~4 MB (and their
 //! thumbnails) and 10 one-minute WAV segments. Blob bytes are generated again from a seed
-//! whenever they are needed, so 12 GB of evidence never sits in memory.
+//! whenever they are needed, so 12 GB of evidence never sits in memory. And sending a visit
+//! as a phone does (tus uploads, the manifest, the commit).
 
 use std::collections::BTreeMap;
+use std::time::Instant;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 
 use tandem_core::bundle::testing::{
     TeamSigner, VisitDocuments, VisitRecord, filler, sample_approval, seal_by,
@@ -123,6 +128,11 @@ impl Org {
 
     /// Stores the organisation and enrols every phone (a month before the visits).
     pub async fn seed_into(&self, db: &dyn Db) {
+        self.seed_with_users(db, Vec::new()).await;
+    }
+
+    /// [`Org::seed_into`], with more console users (of this bank) beside the manager.
+    pub async fn seed_with_users(&self, db: &dyn Db, more_users: Vec<NewUser>) {
         let enrolled_at = VISIT_DAY_MS - 30 * 24 * 60 * MINUTE;
         let phones: Vec<&BenchPhone> = self.pairs.iter().flat_map(|(a, b)| [a, b]).collect();
         let code = |i: usize| format!("BENCH{i:07}");
@@ -155,14 +165,17 @@ impl Org {
             },
             policy_json: serde_json::to_string(&Policy::defaults(self.bank)).unwrap(),
             // The approving manager signs in nowhere: a hash no password matches will do.
-            users: vec![NewUser {
+            users: [NewUser {
                 id: self.manager,
                 login: "bench-manager".into(),
                 display_name: "Manager".into(),
                 role: Role::Manager,
                 password_hash: Some("$argon2id$unusable".into()),
                 bank_ids: vec![self.bank],
-            }],
+            }]
+            .into_iter()
+            .chain(more_users)
+            .collect(),
             agents,
             cases: vec![NewCase {
                 id: self.case,
@@ -242,6 +255,18 @@ pub fn visit(
     prev_manifest: Option<Digest>,
     seed: u64,
 ) -> BenchVisit {
+    visit_with_photos_of(org, server, pair, (seq, prev_manifest), seed, PHOTO_BYTES)
+}
+
+/// [`visit`] with photos of `photo_bytes` each: the export bench's 1 GiB visit.
+pub fn visit_with_photos_of(
+    org: &Org,
+    server: &dyn Signer,
+    pair: &(BenchPhone, BenchPhone),
+    (seq, prev_manifest): (u64, Option<Digest>),
+    seed: u64,
+    photo_bytes: usize,
+) -> BenchVisit {
     let team = [pair.0.signer(), pair.1.signer()];
     let start = VISIT_DAY_MS + i64::try_from(seq).unwrap() * 30 * MINUTE;
     let t = |minutes: i64| start + minutes * MINUTE;
@@ -278,7 +303,7 @@ pub fn visit(
         record.audio(i as u32, seg_end, wav);
         let original = keep(BlobSpec::new(
             b"\xFF\xD8\xFF\xE1",
-            PHOTO_BYTES,
+            photo_bytes,
             (seed << 16) | (2 << 8) | i as u64,
         ));
         let thumb = keep(BlobSpec::new(
@@ -338,4 +363,115 @@ fn trust(org: &Org, server: &dyn Signer) -> tandem_core::bundle::Trust {
             .map(|p| p.enrolment(enrolled_at_ms))
             .collect(),
     }
+}
+
+/// Uploads one blob through tus (one checksummed PATCH), as a phone does.
+pub async fn upload(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    blob: &BlobSpec,
+) -> Result<(), String> {
+    let created = http
+        .post(format!("{base}/v1/uploads"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", blob.size.to_string())
+        .header(
+            "Upload-Metadata",
+            format!("sha256 {}", B64.encode(blob.digest.to_hex())),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("create: {e}"))?;
+    if !created.status().is_success() {
+        return Err(format!("create: {}", created.status()));
+    }
+    let offset: u64 = created
+        .headers()
+        .get("upload-offset")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    if offset == blob.size as u64 {
+        return Ok(());
+    }
+    let location = created
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("create: no Location")?
+        .to_owned();
+    let url = if location.starts_with("http") {
+        location
+    } else {
+        format!("{base}{location}")
+    };
+    // Every bench blob fits one chunk, so the chunk's checksum is the blob's address.
+    let patched = http
+        .patch(url)
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", offset.to_string())
+        .header(
+            "Upload-Checksum",
+            format!("sha256 {}", B64.encode(blob.digest.as_bytes())),
+        )
+        .body(blob.bytes())
+        .send()
+        .await
+        .map_err(|e| format!("patch: {e}"))?;
+    if patched.status().as_u16() != 204 {
+        return Err(format!("patch: {}", patched.status()));
+    }
+    Ok(())
+}
+
+/// Sends a visit as its lead phone does: every blob, the manifest, the commit; returns the
+/// commit's time in ms.
+pub async fn send_visit(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    visit: &BenchVisit,
+) -> Result<f64, String> {
+    for blob in &visit.blobs {
+        upload(http, base, token, blob).await?;
+    }
+    let put = http
+        .put(format!("{base}/v1/bundles/{}", visit.bundle_id))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "manifest": String::from_utf8_lossy(&visit.manifest),
+            "signatures": String::from_utf8_lossy(&visit.signatures),
+        }))
+        .send()
+        .await
+        .map_err(|e| format!("put: {e}"))?;
+    if !put.status().is_success() {
+        let status = put.status();
+        return Err(format!(
+            "put: {status} {}",
+            put.text().await.unwrap_or_default()
+        ));
+    }
+    let started = Instant::now();
+    let commit = http
+        .post(format!("{base}/v1/bundles/{}/commit", visit.bundle_id))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "manifest_digest": tandem_core::bundle::Manifest::digest_of(&visit.manifest).to_hex(),
+        }))
+        .send()
+        .await
+        .map_err(|e| format!("commit: {e}"))?;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    if !commit.status().is_success() {
+        let status = commit.status();
+        return Err(format!(
+            "commit: {status} {}",
+            commit.text().await.unwrap_or_default()
+        ));
+    }
+    Ok(ms)
 }

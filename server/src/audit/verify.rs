@@ -176,7 +176,8 @@ pub async fn verify(
     Ok(out)
 }
 
-/// The chain, row by row, and each anchored row's hash, a page at a time.
+/// The chain, row by row, and each anchored row's hash, a page at a time (on a SQLite file,
+/// the next page read while this one is hashed).
 async fn check_chain(
     db: &dyn Db,
     anchors: &BTreeMap<i64, Vec<&AuditAnchor>>,
@@ -186,15 +187,14 @@ async fn check_chain(
         prev: Digest::ZERO,
         expected: 1,
     };
-    loop {
-        let page = db.audit_rows_after(out.last_seq, PAGE).await?;
-        if page.is_empty() {
-            return Ok(());
-        }
+    // Read after the head and the anchors: every row they name is in it.
+    let mut chain = db.audit_chain(out.last_seq, PAGE).await?;
+    while let Some(page) = chain.next_page().await? {
         for (row, stored_hash) in &page {
             link.check(row, stored_hash, anchors, out);
         }
     }
+    Ok(())
 }
 
 /// Where the chain stands: the previous row's stored hash and the position due next.

@@ -14,6 +14,7 @@ use tandem_core::model::Signed;
 use tandem_core::tlog::Checkpoint;
 
 use super::DbError;
+use super::audit_chain::{AuditChain, ChainPage};
 use crate::audit::chain::StoredEntry;
 use crate::audit::{AuditAction, AuditEntry, AuditFilter, AuditRecord};
 
@@ -37,6 +38,11 @@ pub trait AuditDb: Send + Sync {
         after: i64,
         limit: u32,
     ) -> Result<Vec<(StoredEntry, String)>, DbError>;
+
+    /// Every row after position `after`, in order, as stored, with its stored chain hash,
+    /// in pages of up to `page` rows: what `tandem audit verify` reads
+    /// (`super::audit_chain`). Rows appended meanwhile may or may not be included.
+    async fn audit_chain(&self, after: i64, page: u32) -> Result<AuditChain, DbError>;
 
     /// The head: the newest position and its chain hash (0 and zeros when empty).
     async fn audit_head(&self) -> Result<(i64, String), DbError>;
@@ -94,6 +100,24 @@ const AUDIT_TAKE_HEAD: &str =
 const AUDIT_ROWS_AFTER: &str = "SELECT seq, at_ms, actor_user_id, action, subject_kind, \
      subject_id, bank_id, detail, client_addr, purpose, entry_hash FROM audit_log \
      WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+fn chain_row(r: ChainRow) -> (StoredEntry, String) {
+    (
+        StoredEntry {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            actor_user_id: r.actor_user_id,
+            action: r.action,
+            subject_kind: r.subject_kind,
+            subject_id: r.subject_id,
+            bank_id: r.bank_id,
+            detail: r.detail,
+            client_addr: r.client_addr,
+            purpose: r.purpose,
+        },
+        r.entry_hash,
+    )
+}
 
 /// Every condition is skipped when its value is NULL, so one text serves every filter.
 const AUDIT_SELECT: &str = "SELECT seq, at_ms, actor_user_id, action, subject_kind, \
@@ -201,6 +225,36 @@ macro_rules! impl_audit_db {
             }
         }
 
+        impl $db {
+            async fn chain_page(
+                pool: &sqlx::Pool<<$conn as sqlx::Connection>::Database>,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<ChainRow>, DbError> {
+                Ok(sqlx::query_as(AUDIT_ROWS_AFTER)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await?)
+            }
+
+            /// The rows through the pool, each page after the last position read (what
+            /// the verifier read before rows on a SQLite file were read with rusqlite).
+            fn audit_chain_through_pool(&self, after: i64, page: u32) -> AuditChain {
+                let pool = self.pool.clone();
+                AuditChain::through_pool(
+                    after,
+                    Box::new(move |after| {
+                        let pool = pool.clone();
+                        Box::pin(async move {
+                            let rows = Self::chain_page(&pool, after, page).await?;
+                            Ok(rows.into_iter().map(chain_row).collect::<ChainPage>())
+                        })
+                    }),
+                )
+            }
+        }
+
         #[async_trait]
         impl AuditDb for $db {
             async fn append_audit(&self, entry: &AuditEntry) -> Result<i64, DbError> {
@@ -234,31 +288,15 @@ macro_rules! impl_audit_db {
                 after: i64,
                 limit: u32,
             ) -> Result<Vec<(StoredEntry, String)>, DbError> {
-                let rows: Vec<ChainRow> = sqlx::query_as(AUDIT_ROWS_AFTER)
-                    .bind(after)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows
+                Ok(Self::chain_page(&self.pool, after, limit)
+                    .await?
                     .into_iter()
-                    .map(|r| {
-                        (
-                            StoredEntry {
-                                seq: r.seq,
-                                at_ms: r.at_ms,
-                                actor_user_id: r.actor_user_id,
-                                action: r.action,
-                                subject_kind: r.subject_kind,
-                                subject_id: r.subject_id,
-                                bank_id: r.bank_id,
-                                detail: r.detail,
-                                client_addr: r.client_addr,
-                                purpose: r.purpose,
-                            },
-                            r.entry_hash,
-                        )
-                    })
+                    .map(chain_row)
                     .collect())
+            }
+
+            async fn audit_chain(&self, after: i64, page: u32) -> Result<AuditChain, DbError> {
+                Ok(self.read_audit_chain(after, page))
             }
 
             async fn audit_head(&self) -> Result<(i64, String), DbError> {
@@ -338,3 +376,19 @@ macro_rules! impl_audit_db {
 
 impl_audit_db!(super::SqliteDb, sqlx::SqliteConnection);
 impl_audit_db!(super::PgDb, sqlx::PgConnection);
+
+impl super::SqliteDb {
+    /// With `rusqlite` on the file when there is one (see `super::audit_chain`).
+    fn read_audit_chain(&self, after: i64, page: u32) -> AuditChain {
+        match super::audit_chain::sqlite_file(&self.pool.connect_options()) {
+            Some(path) => super::audit_chain::read_sqlite_file(path, after, page),
+            None => self.audit_chain_through_pool(after, page),
+        }
+    }
+}
+
+impl super::PgDb {
+    fn read_audit_chain(&self, after: i64, page: u32) -> AuditChain {
+        self.audit_chain_through_pool(after, page)
+    }
+}

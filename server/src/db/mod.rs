@@ -48,6 +48,7 @@ macro_rules! row_by_name {
 pub mod account;
 pub mod admin;
 pub mod audit;
+pub mod audit_chain;
 pub mod auth;
 pub mod complaints;
 pub mod console;
@@ -89,6 +90,9 @@ pub enum DbError {
     /// The database answered with an error or could not be reached.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
+    /// The SQLite file could not be read outside the pool (`tandem audit verify`'s reader).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A migration could not be applied (or the applied ones differ from the embedded ones).
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
