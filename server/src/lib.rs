@@ -26,6 +26,7 @@ pub mod key;
 pub mod metrics;
 pub mod receipts;
 pub mod retention;
+pub mod schedule;
 pub mod secrets;
 pub mod serve;
 pub mod service;

@@ -335,13 +335,18 @@ pub async fn run_deposit_checks<F>(state: AppState, every: Duration, stop: F)
 where
     F: Future<Output = ()> + Send,
 {
-    let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
+    let every = every.max(Duration::from_secs(1));
+    let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(stop);
     loop {
         tokio::select! {
             () = &mut stop => break,
             _ = ticks.tick() => {}
+        }
+        // Several servers on one database: one of them runs the check per period.
+        if !crate::schedule::claim(&state, crate::schedule::Job::DepositCheck, every).await {
+            continue;
         }
         // P01: complaints still open past their 24 hours, escalated once.
         match tokio::time::timeout(

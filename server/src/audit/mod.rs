@@ -52,8 +52,9 @@ pub async fn anchor(state: &AppState) -> Result<Option<AuditAnchor>, DbError> {
 
 /// Anchors the head every `every` until `stop` completes: on each tick, and once more on
 /// the way out (the server anchors once before it listens: [`anchor_logged`]). Several
-/// servers may run it at once: the head's row lock lets one anchor a head and the others
-/// find it anchored.
+/// servers may run it at once: a tick anchors only when it claims this period's run
+/// ([`crate::schedule`]), so the log gets one anchor per period, not one per server; and
+/// the head's row lock lets one anchor a head and the others find it anchored.
 pub async fn run_anchoring<F>(state: AppState, every: Duration, stop: F)
 where
     F: Future<Output = ()> + Send,
@@ -67,10 +68,13 @@ where
             () = &mut stop => true,
             _ = ticks.tick() => false,
         };
-        // On a clean stop too: what was done since the last tick is anchored before exit.
-        anchor_logged(&state).await;
         if stopping {
+            // On a clean stop: what was done since the last tick is anchored before exit.
+            anchor_logged(&state).await;
             break;
+        }
+        if crate::schedule::claim(&state, crate::schedule::Job::AuditAnchor, every).await {
+            anchor_logged(&state).await;
         }
     }
 }

@@ -53,6 +53,7 @@ pub mod auth;
 pub mod complaints;
 pub mod console;
 pub mod dossier;
+pub mod jobs;
 pub mod ledger;
 pub mod org;
 mod postgres;
@@ -70,6 +71,7 @@ pub use auth::AuthDb;
 pub use complaints::ComplaintsDb;
 pub use console::ConsoleDb;
 pub use dossier::DossierDb;
+pub use jobs::JobsDb;
 pub use ledger::LedgerDb;
 pub use org::{
     NewAddress, NewAgent, NewBank, NewCase, NewEnrollmentCode, NewUser, OrgDb, OrgSeed, Role,
@@ -133,6 +135,7 @@ pub trait Db:
     + AdminDb
     + DossierDb
     + RetentionDb
+    + JobsDb
     + Send
     + Sync
     + 'static
@@ -143,7 +146,66 @@ pub trait Db:
     async fn migrate(&self) -> Result<(), DbError>;
     /// Closes the pool, waiting for connections to be returned.
     async fn close(&self);
+    /// How the schema stands against this binary's migrations, without changing anything
+    /// (`tandem serve --check`).
+    async fn schema_state(&self) -> Result<SchemaState, DbError>;
 }
+
+/// How a database's schema stands against the migrations embedded in this binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaState {
+    /// Every embedded migration is applied, and nothing else.
+    Current {
+        /// How many are applied.
+        applied: usize,
+    },
+    /// Some embedded migrations are not applied yet: the next start applies them.
+    Pending {
+        /// How many are applied.
+        applied: usize,
+        /// How many the next start applies.
+        pending: usize,
+    },
+    /// A migration this binary does not know is applied: a newer server migrated it.
+    Newer {
+        /// The unknown version.
+        version: i64,
+    },
+    /// An applied migration differs from the embedded one of its version, or failed half-way.
+    Changed {
+        /// Its version.
+        version: i64,
+    },
+}
+
+/// Compares applied migrations (version, checksum, success) with the embedded ones.
+fn schema_state_of(files: &[Embedded], applied: &[(i64, Vec<u8>, bool)]) -> SchemaState {
+    let embedded = migrator(files);
+    for (version, checksum, success) in applied {
+        match embedded.iter().find(|m| m.version == *version) {
+            None => return SchemaState::Newer { version: *version },
+            Some(m) if !*success || m.checksum.as_ref() != checksum.as_slice() => {
+                return SchemaState::Changed { version: *version };
+            }
+            Some(_) => {}
+        }
+    }
+    let pending = files.len().saturating_sub(applied.len());
+    if pending == 0 {
+        SchemaState::Current {
+            applied: applied.len(),
+        }
+    } else {
+        SchemaState::Pending {
+            applied: applied.len(),
+            pending,
+        }
+    }
+}
+
+/// The applied migrations as sqlx records them.
+const APPLIED_MIGRATIONS: &str =
+    "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version";
 
 /// Opens the database named by the URL (`sqlite:` or `postgres://`), and migrates it.
 pub async fn open(url: &str) -> Result<Arc<dyn Db>, DbError> {
@@ -246,6 +308,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "dossier",
         include_str!("../../migrations/sqlite/0011_dossier.sql"),
     ),
+    (
+        12,
+        "scheduled jobs",
+        include_str!("../../migrations/sqlite/0012_scheduled_jobs.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embedded] = &[
@@ -303,6 +370,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         11,
         "dossier",
         include_str!("../../migrations/postgres/0011_dossier.sql"),
+    ),
+    (
+        12,
+        "scheduled jobs",
+        include_str!("../../migrations/postgres/0012_scheduled_jobs.sql"),
     ),
 ];
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use super::{Backend, Db, DbError, migrator};
+use super::{Backend, Db, DbError, SchemaState, migrator};
 
 /// [`Db`] on PostgreSQL.
 pub struct PgDb {
@@ -37,5 +37,21 @@ impl Db for PgDb {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn schema_state(&self) -> Result<SchemaState, DbError> {
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = '_sqlx_migrations' AND schemaname = ANY (current_schemas(false))",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let applied: Vec<(i64, Vec<u8>, bool)> = if tables == 0 {
+            Vec::new()
+        } else {
+            sqlx::query_as(super::APPLIED_MIGRATIONS)
+                .fetch_all(&self.pool)
+                .await?
+        };
+        Ok(super::schema_state_of(super::POSTGRES_MIGRATIONS, &applied))
     }
 }

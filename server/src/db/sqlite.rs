@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use super::{Backend, Db, DbError, migrator};
+use super::{Backend, Db, DbError, SchemaState, migrator};
 
 /// [`Db`] on a SQLite file.
 pub struct SqliteDb {
@@ -58,5 +58,21 @@ impl Db for SqliteDb {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn schema_state(&self) -> Result<SchemaState, DbError> {
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let applied: Vec<(i64, Vec<u8>, bool)> = if tables == 0 {
+            Vec::new()
+        } else {
+            sqlx::query_as(super::APPLIED_MIGRATIONS)
+                .fetch_all(&self.pool)
+                .await?
+        };
+        Ok(super::schema_state_of(super::SQLITE_MIGRATIONS, &applied))
     }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod check;
 mod field;
 mod serve;
 mod verify;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Verify(args) => verify::run(&args),
+        Command::Serve(args) if args.check => check(&args),
         Command::Serve(args) => serve(args),
         Command::Field(args) => field::run(args),
         Command::Audit(args) => audit::run(args),
@@ -72,6 +74,30 @@ fn serve(args: serve::ServeArgs) -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "server stopped");
             eprintln!("tandem serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tandem serve --check`: one line on stdout and exit 0, or one line on stderr and exit 1.
+fn check(args: &serve::ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tandem serve --check: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(check::run(args)) {
+        Ok(summary) => {
+            println!("tandem serve --check: {summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tandem serve --check: {e}");
             ExitCode::FAILURE
         }
     }

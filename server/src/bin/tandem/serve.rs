@@ -70,11 +70,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TANDEM_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
     /// Seconds between two runs of the deposit check (C03: receipts not deposited by their
-    /// deadline are flagged overdue). Several servers may run it at once.
+    /// deadline are flagged overdue). Of several servers on one database, one runs it per period.
     #[arg(long, env = "TANDEM_DEPOSIT_CHECK_SECS", default_value_t = 300)]
     pub deposit_check_secs: u64,
     /// Seconds between two anchorings of the audit log's head in the transparency log
-    /// (at most an hour). Several servers may run it at once.
+    /// (at most an hour). Of several servers on one database, one anchors per period.
     #[arg(long, env = "TANDEM_AUDIT_ANCHOR_SECS", default_value_t = 3_600,
         value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub audit_anchor_secs: u64,
@@ -105,6 +105,13 @@ pub struct ServeArgs {
         default_value_t = 30
     )]
     pub login_free_failures_per_address: u32,
+
+    // Several instances (issue 16).
+    /// Check the configuration (database reachable and migrated or migratable, key file
+    /// readable and the log's signer, data folder writable, listen address free), print
+    /// one line and exit: 0 when it would start, 1 naming what is wrong. Changes nothing.
+    #[arg(long)]
+    pub check: bool,
 }
 
 impl ServeArgs {
