@@ -562,33 +562,128 @@ impl ExportSink for Writer<'_> {
         };
         let large = entry.size >= u64::from(u32::MAX);
         self.write_with(name, true, large, &mut |w| {
-            let mut hasher = Sha256Stream::default();
-            let mut buf = vec![0u8; super::source::CHUNK];
-            let mut total = 0u64;
-            let mut limited = (&mut *reader).take(entry.size.saturating_add(1));
-            loop {
-                let n = match limited.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(blob_error(e.to_string())),
-                };
-                let chunk = buf.get(..n).unwrap_or_default();
-                hasher.update(chunk);
-                w.write_all(chunk).map_err(|e| blob_error(e.to_string()))?;
-                total += n as u64;
-            }
-            if total != entry.size {
-                return Err(blob_error(format!(
-                    "{total} bytes, listed as {}",
-                    entry.size
-                )));
-            }
-            let digest = std::mem::take(&mut hasher).finish();
-            if digest != entry.sha256 {
-                return Err(blob_error(format!("bytes have digest {digest}")));
-            }
-            Ok(())
+            copy_blob(&mut *reader, w, entry).map_err(blob_error)
         })
+    }
+}
+
+/// Blobs at least this large are hashed on a thread of their own while they are copied:
+/// the hash is the export's slowest step, and the copy (and its sending) need not wait.
+const PARALLEL_HASH_FROM: u64 = 8 * 1024 * 1024;
+/// Chunks queued for the hashing thread.
+const HASH_QUEUE: usize = 4;
+
+/// Copies a blob from `reader` to `w`, and checks what was copied against its size and
+/// SHA-256 in the manifest; a reader that runs past the size is cut one byte after it.
+fn copy_blob(reader: &mut dyn Read, w: &mut dyn Write, entry: &BlobEntry) -> Result<(), String> {
+    let mut limited = reader.take(entry.size.saturating_add(1));
+    let (total, digest) = if entry.size >= PARALLEL_HASH_FROM {
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(HASH_QUEUE);
+            let hasher = scope.spawn(move || {
+                let mut hasher = Sha256Stream::default();
+                for chunk in rx {
+                    hasher.update(&chunk);
+                }
+                hasher.finish()
+            });
+            let copied = pump_chunks(&mut limited, &mut |chunk| {
+                w.write_all(&chunk).map_err(|e| e.to_string())?;
+                tx.send(std::sync::Arc::new(chunk))
+                    .map_err(|_| "the hashing thread stopped".to_owned())
+            });
+            drop(tx);
+            let digest = hasher
+                .join()
+                .map_err(|_| "the hashing thread panicked".to_owned())?;
+            Ok::<_, String>((copied?, digest))
+        })?
+    } else {
+        let mut hasher = Sha256Stream::default();
+        let total = pump_chunks(&mut limited, &mut |chunk| {
+            hasher.update(&chunk);
+            w.write_all(&chunk).map_err(|e| e.to_string())
+        })?;
+        (total, hasher.finish())
+    };
+    if total != entry.size {
+        return Err(format!("{total} bytes, listed as {}", entry.size));
+    }
+    if digest != entry.sha256 {
+        return Err(format!("bytes have digest {digest}"));
+    }
+    Ok(())
+}
+
+/// Reads `reader` to its end in chunks of at most 1 MiB, each handed to `each` as its own
+/// buffer; returns the bytes read.
+fn pump_chunks(
+    reader: &mut dyn Read,
+    each: &mut dyn FnMut(Vec<u8>) -> Result<(), String>,
+) -> Result<u64, String> {
+    let mut total = 0u64;
+    loop {
+        let mut buf = vec![0u8; super::source::CHUNK];
+        let n = loop {
+            match reader.read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        if n == 0 {
+            return Ok(total);
+        }
+        buf.truncate(n);
+        total += n as u64;
+        each(buf)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BlobEntry, PARALLEL_HASH_FROM, copy_blob};
+    use crate::bundle::BlobRole;
+    use crate::crypto::sha256;
+
+    fn entry(bytes: &[u8]) -> BlobEntry {
+        BlobEntry {
+            sha256: sha256(bytes),
+            size: bytes.len() as u64,
+            media_type: "image/jpeg".into(),
+            role: BlobRole::Original,
+            derived_from: None,
+            captured_at_ms: 0,
+            fix: None,
+        }
+    }
+
+    /// Both paths — hashed while copying, and hashed on a thread of its own — copy every
+    /// byte and refuse a blob that is not the one listed.
+    #[test]
+    fn a_blob_is_copied_whole_and_refused_when_it_is_not_the_listed_one() {
+        let sizes = [1_000, PARALLEL_HASH_FROM as usize + 3 * 1024 * 1024 + 17];
+        for size in sizes {
+            let bytes: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+            let listed = entry(&bytes);
+            let mut out = Vec::new();
+            copy_blob(&mut bytes.as_slice(), &mut out, &listed).unwrap();
+            assert!(out == bytes, "{size}: copied whole");
+
+            let mut flipped = bytes.clone();
+            flipped[size / 2] ^= 1;
+            let err = copy_blob(&mut flipped.as_slice(), &mut Vec::new(), &listed).unwrap_err();
+            assert!(err.contains("digest"), "{size}: {err}");
+
+            let mut longer = bytes.clone();
+            longer.extend_from_slice(b"tail");
+            let mut out = Vec::new();
+            let err = copy_blob(&mut longer.as_slice(), &mut out, &listed).unwrap_err();
+            assert!(err.contains("listed as"), "{size}: {err}");
+            assert_eq!(out.len(), size + 1, "{size}: cut one byte past the size");
+
+            let err = copy_blob(&mut &bytes[..size - 1], &mut Vec::new(), &listed).unwrap_err();
+            assert!(err.contains("listed as"), "{size}: {err}");
+        }
     }
 }
