@@ -108,6 +108,7 @@ pub async fn visit_bundles(
 
 /// The query of an export: why the evidence is taken out (A03).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// The purpose of the export, 5–500 characters; it is audited and written into the
     /// signed export note and `report.html`.
