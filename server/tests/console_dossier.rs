@@ -793,7 +793,7 @@ async fn legal_staff_export_a_visit_with_its_report_and_a_note_that_verify_offli
             .await
             .unwrap();
         let bundle = body["bundle_id"].as_str().unwrap();
-        let answer = d
+        let sent = d
             .server
             .http
             .get(format!(
@@ -802,11 +802,18 @@ async fn legal_staff_export_a_visit_with_its_report_and_a_note_that_verify_offli
             ))
             .bearer_auth(token["token"].as_str().unwrap())
             .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200, "{label}");
+            .await;
+        // The connection is reset where the export stops: before the answer's head reached
+        // the client when the corrupt blob comes first, or in the middle of its body.
+        let cut_short = match sent {
+            Err(_) => true,
+            Ok(answer) => {
+                assert_eq!(answer.status(), 200, "{label}");
+                answer.bytes().await.is_err()
+            }
+        };
         assert!(
-            answer.bytes().await.is_err(),
+            cut_short,
             "{label}: an export over a corrupt blob must not end as a whole ZIP"
         );
 
