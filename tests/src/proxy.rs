@@ -545,6 +545,17 @@ impl Connection {
             if allowed > 0 {
                 self.progress().awaiting_answer = true;
             }
+            // A stall begins before its last bytes reach the server, so the server's
+            // answer to them is held by the stall (and dropped by its reset) however the
+            // two pumps are scheduled.
+            let stall = match self.fault {
+                Fault::Stall { hold, .. } if fault_due && !count_due => Some(hold),
+                _ => None,
+            };
+            if let Some(hold) = stall {
+                add(&shared.counters.stalls, 1);
+                self.progress().stalled_until = Some(Instant::now() + hold);
+            }
             if (&self.server).write_all(&buf[..sent]).is_err() {
                 self.reset(shared);
                 break;
@@ -556,9 +567,7 @@ impl Connection {
                 break;
             }
             if fault_due {
-                if let Fault::Stall { hold, .. } = self.fault {
-                    add(&shared.counters.stalls, 1);
-                    self.progress().stalled_until = Some(Instant::now() + hold);
+                if stall.is_some() {
                     self.wait_out_stall(shared);
                 }
                 self.reset(shared);
