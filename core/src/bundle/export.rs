@@ -577,34 +577,55 @@ const HASH_QUEUE: usize = 4;
 /// SHA-256 in the manifest; a reader that runs past the size is cut one byte after it.
 fn copy_blob(reader: &mut dyn Read, w: &mut dyn Write, entry: &BlobEntry) -> Result<(), String> {
     let mut limited = reader.take(entry.size.saturating_add(1));
-    let (total, digest) = if entry.size >= PARALLEL_HASH_FROM {
+    let mut total = 0u64;
+    let digest = if entry.size >= PARALLEL_HASH_FROM {
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(HASH_QUEUE);
+            // Chunks go to the hasher once written, and come back to be filled again: a
+            // few buffers serve the whole blob (no allocation, zeroing or page faults per
+            // chunk).
+            let (to_hash, hash_queue) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_QUEUE);
+            let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
             let hasher = scope.spawn(move || {
                 let mut hasher = Sha256Stream::default();
-                for chunk in rx {
+                for chunk in hash_queue {
                     hasher.update(&chunk);
+                    let _ = give_back.send(chunk);
                 }
                 hasher.finish()
             });
-            let copied = pump_chunks(&mut limited, &mut |chunk| {
-                w.write_all(&chunk).map_err(|e| e.to_string())?;
-                tx.send(std::sync::Arc::new(chunk))
-                    .map_err(|_| "the hashing thread stopped".to_owned())
-            });
-            drop(tx);
+            let copied: Result<(), String> = (|| loop {
+                let mut buf = returned.try_recv().unwrap_or_default();
+                buf.resize(super::source::CHUNK, 0);
+                let n = read_some(&mut limited, &mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.truncate(n);
+                total += n as u64;
+                w.write_all(&buf).map_err(|e| e.to_string())?;
+                to_hash
+                    .send(buf)
+                    .map_err(|_| "the hashing thread stopped".to_owned())?;
+            })();
+            drop(to_hash);
             let digest = hasher
                 .join()
                 .map_err(|_| "the hashing thread panicked".to_owned())?;
-            Ok::<_, String>((copied?, digest))
+            copied.map(|()| digest)
         })?
     } else {
         let mut hasher = Sha256Stream::default();
-        let total = pump_chunks(&mut limited, &mut |chunk| {
-            hasher.update(&chunk);
-            w.write_all(&chunk).map_err(|e| e.to_string())
-        })?;
-        (total, hasher.finish())
+        let mut buf = vec![0u8; super::source::CHUNK];
+        loop {
+            let n = read_some(&mut limited, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            hasher.update(&buf[..n]);
+            w.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+        }
+        hasher.finish()
     };
     if total != entry.size {
         return Err(format!("{total} bytes, listed as {}", entry.size));
@@ -615,28 +636,14 @@ fn copy_blob(reader: &mut dyn Read, w: &mut dyn Write, entry: &BlobEntry) -> Res
     Ok(())
 }
 
-/// Reads `reader` to its end in chunks of at most 1 MiB, each handed to `each` as its own
-/// buffer; returns the bytes read.
-fn pump_chunks(
-    reader: &mut dyn Read,
-    each: &mut dyn FnMut(Vec<u8>) -> Result<(), String>,
-) -> Result<u64, String> {
-    let mut total = 0u64;
+/// One read into `buf` (retried when interrupted); 0 at the end.
+fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize, String> {
     loop {
-        let mut buf = vec![0u8; super::source::CHUNK];
-        let n = loop {
-            match reader.read(&mut buf) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.to_string()),
-            }
-        };
-        if n == 0 {
-            return Ok(total);
+        match reader.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
         }
-        buf.truncate(n);
-        total += n as u64;
-        each(buf)?;
     }
 }
 
