@@ -25,6 +25,8 @@ pub const BUCKET: &str = "tandem-evidence";
 pub struct Garage {
     bin: PathBuf,
     nodes: Vec<Node>,
+    /// Each node's `id@address`.
+    ids: Vec<String>,
     /// `http://127.0.0.1:PORT` of the first node's S3 API.
     pub endpoint: String,
     /// The access key's id.
@@ -145,12 +147,14 @@ root_domain = ".s3.garage.localhost"
             bin,
             endpoint: format!("http://{}", nodes[0].s3),
             nodes,
+            ids: Vec::new(),
             key_id: String::new(),
             secret: String::new(),
             started_in: Duration::ZERO,
             _dir: dir,
         };
         let ids: Vec<String> = (0..3).map(|i| garage.node_id(i)).collect();
+        garage.ids.clone_from(&ids);
         for id in &ids[1..] {
             garage.cli(0, &["node", "connect", id]);
         }
@@ -220,11 +224,14 @@ root_domain = ".s3.garage.localhost"
         self.nodes[i].kill();
     }
 
-    /// Starts node `i` again on its folders and ports.
+    /// Starts node `i` again on its folders and ports, and waits until a node that stayed
+    /// up is connected to it again.
     pub fn restart(&mut self, i: usize) {
         let bin = self.bin.clone();
         self.nodes[i].spawn(&bin);
         self.node_id(i);
+        let other = (i + 1) % self.nodes.len();
+        self.cli_retrying(other, &["node", "connect", &self.ids[i].clone()]);
     }
 
     fn run(&self, i: usize, args: &[&str]) -> Output {
