@@ -190,6 +190,25 @@ fn a_garage_bucket_keeps_blobs_whole_and_takes_a_blob_folder() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("7 blobs verified"), "{out}");
     assert!(out.contains("0 copied, 7 there already"), "{out}");
+    // A server given a wrong secret stops at start with one line saying so.
+    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TANDEM_DATA_DIR", dir.path().join("refused"))
+        .env_remove("DATABASE_URL")
+        .envs(garage.env())
+        .env("TANDEM_S3_SECRET_ACCESS_KEY", "0".repeat(64))
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("tandem serve: object store s3://tandem-evidence/")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&garage.secret), "{stderr}");
+
     common::garage::note(&format!(
         "s3_store: store and migration checks in {:.1} s (cluster start {:.1} s)",
         started.elapsed().as_secs_f64(),

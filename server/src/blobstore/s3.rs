@@ -133,6 +133,14 @@ impl S3Blobs {
         })
     }
 
+    /// Asks the bucket for an object that is never there: reachable, signed in and allowed
+    /// to read when the answer is "not found" (a server checks this before it serves).
+    pub async fn probe(&self) -> Result<(), BlobStoreError> {
+        self.run(self.head("tandem-probe/none".to_owned()))
+            .await
+            .map(drop)
+    }
+
     /// `s3://bucket/key`, for messages.
     pub fn location(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.bucket)

@@ -229,6 +229,10 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let mut state = AppState::new(db.clone(), signer, config)?.with_clock(clock);
     if let Some(s3) = args.s3.config() {
         let blobs = tandem_server::blobstore::BlobStore::open_s3(args.data_dir.join("blobs"), &s3)?;
+        // A wrong endpoint, key or bucket stops the start, not the first upload.
+        if let Some(bucket) = blobs.bucket() {
+            bucket.probe().await?;
+        }
         tracing::info!(bucket = %s3.bucket, "evidence in an S3 bucket");
         state = state.with_blobs(blobs);
     }
