@@ -94,7 +94,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Request metrics.
     pub metrics: Arc<metrics::Metrics>,
-    /// Content-addressed blobs, under `<data_dir>/blobs`.
+    /// Content-addressed blobs, under `<data_dir>/blobs` or in a bucket (uploads in
+    /// progress always under `<data_dir>/blobs/tmp`).
     pub blobs: Arc<blobstore::BlobStore>,
     /// Hash states of uploads this process is writing in order (so blobs are hashed once).
     pub upload_hashes: Arc<uploads::HashCache>,
@@ -123,6 +124,13 @@ impl AppState {
             login_throttle,
             clock: Arc::new(clock::SystemClock),
         })
+    }
+
+    /// The same state with its blobs in another store (a bucket: `tandem serve --s3-…`).
+    #[must_use]
+    pub fn with_blobs(mut self, blobs: blobstore::BlobStore) -> Self {
+        self.blobs = Arc::new(blobs);
+        self
     }
 
     /// The same state on another clock (demos and tests).

@@ -47,8 +47,35 @@ struct Dossier {
 
 impl Dossier {
     async fn start(backend: common::TestBackend) -> Self {
+        Self::start_on(backend, None).await
+    }
+
+    /// As [`Self::start`], with the blobs in `bucket` when one is given.
+    async fn start_on(
+        backend: common::TestBackend,
+        bucket: Option<tandem_server::blobstore::S3Config>,
+    ) -> Self {
         let clock = Arc::new(ShiftedClock::new(ten_tomorrow_offset_ms()));
-        let state = backend.state().await.with_clock(clock.clone());
+        let mut state = backend.state().await.with_clock(clock.clone());
+        if let Some(config) = bucket {
+            let root = backend.dir.path().join("s3-uploads");
+            let blobs = tandem_server::blobstore::BlobStore::open_s3(root, &config).unwrap();
+            blobs.bucket().unwrap().probe().await.unwrap();
+            // A new cluster takes writes once its layout has spread.
+            let probe = blobs.clone();
+            tokio::task::spawn_blocking(move || {
+                for _ in 0..100 {
+                    if probe.put_bytes(b"ready").is_ok() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                }
+                panic!("the bucket never took a write");
+            })
+            .await
+            .unwrap();
+            state = state.with_blobs(blobs);
+        }
         let now = clock.now_ms();
         let (mut seed, creds) =
             tokio::task::spawn_blocking(move || tandem_server::demo::build(now).unwrap())
@@ -850,4 +877,104 @@ async fn legal_staff_export_a_visit_with_its_report_and_a_note_that_verify_offli
             "{label}: the same page as not found"
         );
     }
+}
+
+/// Actor: the operator whose evidence outgrew one disk: on a Garage bucket, legal staff read
+/// every blob whole and by range, verify again over the bucket's bytes, and export a ZIP
+/// whose report inlines the thumbnails read from the bucket and that verifies offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_garage_bucket_legal_staff_read_verify_and_export_a_visit() {
+    let Some(garage) = common::garage::start_or_skip("console_dossier") else {
+        return;
+    };
+    let d = Dossier::start_on(common::sqlite(), Some(garage.config())).await;
+    let visit = d.visit().await;
+    let page_path = format!("/evidence/visits/{visit}");
+    let mut legal = d.browser(Role::Legal).await;
+    let form = legal.get(&page_path).await;
+    let csrf = form.csrf();
+    let opened = legal
+        .post(
+            &format!("{page_path}/purpose"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "litigation"),
+                ("text", "S3 case 1"),
+            ],
+        )
+        .await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    let page = legal.get(&page_path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        std::fs::read_dir(d.server.state.blobs.root())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != "tmp")
+            .count(),
+        0,
+        "no blob in the local folder"
+    );
+
+    let links = blob_links(&page.body);
+    assert!(links.len() >= 4, "{links:?}");
+    let mut audio = None;
+    for link in &links {
+        let (resp, bytes) = legal.download(link).await;
+        assert_eq!(resp.status, 200, "{link}");
+        assert_eq!(
+            sha256_hex(&bytes),
+            link.rsplit('/').next().unwrap(),
+            "{link}"
+        );
+        if resp.headers["content-type"] == "audio/wav" {
+            audio = Some((link.clone(), bytes));
+        }
+    }
+    let (audio_link, audio_bytes) = audio.expect("an audio segment");
+    let (part, bytes) = legal.get_range(&audio_link, "bytes=10-99").await;
+    assert_eq!(part.status, 206);
+    assert_eq!(bytes, audio_bytes[10..100]);
+    let (tail, bytes) = legal.get_range(&audio_link, "bytes=-16").await;
+    assert_eq!(tail.status, 206);
+    assert_eq!(bytes, audio_bytes[audio_bytes.len() - 16..]);
+
+    let csrf = page.csrf();
+    let again = legal
+        .post(&format!("{page_path}/verify"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(again.status, 200);
+    assert!(!again.body.contains("badge bad"), "{}", again.body);
+
+    let export = legal
+        .post(
+            &format!("{page_path}/export"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "litigation"),
+                ("text", "S3 case 1"),
+            ],
+        )
+        .await;
+    assert_eq!(export.status, 200, "{}", export.body);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(export.bytes.clone())).unwrap();
+    let mut report = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("export/report.html").unwrap(), &mut report)
+        .unwrap();
+    assert!(
+        report.contains("data:image/"),
+        "the report inlines thumbnails"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.zip");
+    std::fs::write(&path, &export.bytes).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -228,14 +228,22 @@ fn not_on_team() -> AppError {
 }
 
 /// Missing blobs, in manifest order, each once.
-fn missing_blobs(state: &AppState, manifest: &Manifest) -> Vec<String> {
+async fn missing_blobs(state: &AppState, manifest: &Manifest) -> Result<Vec<String>, AppError> {
     let mut seen = BTreeSet::new();
-    manifest
-        .blobs
-        .iter()
-        .filter(|b| seen.insert(b.sha256) && !state.blobs.contains(&b.sha256))
-        .map(|b| b.sha256.to_hex())
-        .collect()
+    let mut missing = Vec::new();
+    for b in &manifest.blobs {
+        if seen.insert(b.sha256)
+            && state
+                .blobs
+                .stat(&b.sha256)
+                .await
+                .map_err(internal)?
+                .is_none()
+        {
+            missing.push(b.sha256.to_hex());
+        }
+    }
+    Ok(missing)
 }
 
 /// Stores a sealed bundle's manifest and signatures, pending its commit.
@@ -289,7 +297,7 @@ pub async fn put_bundle(
     let (lead, partner) = team_devices(&manifest)?;
     authorize_upload(&device, &manifest, &[lead, partner])?;
     let digest = sha256(&manifest_bytes);
-    let missing = missing_blobs(&state, &manifest);
+    let missing = missing_blobs(&state, &manifest).await?;
     let new = NewBundle {
         id,
         bank_id: manifest.visit.bank_id,
@@ -453,7 +461,7 @@ pub async fn commit_bundle(
     }
     let manifest = Manifest::parse(&stored.manifest).map_err(internal)?;
     let complaints = manifest.clone();
-    let missing = missing_blobs(&state, &manifest);
+    let missing = missing_blobs(&state, &manifest).await?;
     if !missing.is_empty() {
         return Ok(blobs_missing(missing));
     }

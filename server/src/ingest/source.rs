@@ -1,5 +1,5 @@
 //! A [`BundleSource`] over what the server holds: the stored `manifest.json` and
-//! `signatures.json` bytes and the content-addressed blob folder.
+//! `signatures.json` bytes and the content-addressed blob store (folder or bucket).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -99,12 +99,18 @@ impl BundleSource for StoredSource {
     }
 
     fn blob_names(&self) -> Result<Vec<String>, BundleError> {
-        Ok(self
-            .blobs
-            .iter()
-            .filter(|(_, d)| self.store.contains(d))
-            .map(|(name, _)| name.clone())
-            .collect())
+        let mut names = Vec::with_capacity(self.blobs.len());
+        for (name, digest) in &self.blobs {
+            // A store that cannot answer is an error, not a missing blob.
+            let size = self.store.try_size(digest).map_err(|e| BundleError::Io {
+                path: self.store.location(digest),
+                source: std::io::Error::other(e),
+            })?;
+            if size.is_some() {
+                names.push(name.clone());
+            }
+        }
+        Ok(names)
     }
 
     fn stream(
@@ -116,12 +122,12 @@ impl BundleSource for StoredSource {
         let digest = self.digest_of(name).ok_or_else(|| BundleError::Missing {
             name: name.to_owned(),
         })?;
-        let path = self.store.path(digest);
-        let mut file = std::fs::File::open(&path).map_err(|e| BundleError::Io {
+        let path = self.store.location(digest);
+        let mut blob = self.store.open_read(digest).map_err(|e| BundleError::Io {
             path: path.clone(),
-            source: e,
+            source: std::io::Error::other(e),
         })?;
         // Core's loop: one reused 1 MiB buffer, so memory stays flat whatever the blob size.
-        pump(&mut file, limit, sink, &path)
+        pump(&mut blob, limit, sink, &path)
     }
 }

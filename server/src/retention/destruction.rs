@@ -429,14 +429,8 @@ async fn remove_blobs(state: &AppState, certificate: Uuid) {
     let removed = tokio::task::spawn_blocking(move || {
         let mut failed = 0usize;
         for digest in digests {
-            let path = blobs.path(&digest);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {
-                    if let Some(dir) = path.parent() {
-                        let _ = crate::blobstore::sync_dir(dir);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            match blobs.remove(&digest) {
+                Ok(()) => {}
                 Err(e) => {
                     failed += 1;
                     tracing::error!(error = %e, "destroyed evidence: a blob could not be removed");

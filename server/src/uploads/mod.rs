@@ -140,7 +140,7 @@ async fn find(state: &AppState, id: &str, device: DeviceId) -> Result<UploadRow,
 /// crash between the install and the commit) completes it; a completed upload whose blob
 /// is gone starts again.
 async fn reconcile(state: &AppState, row: UploadRow) -> Result<UploadRow, UploadFailure> {
-    let stored = state.blobs.size(&row.sha256) == Some(row.length);
+    let stored = state.blobs.stat(&row.sha256).await.map_err(blob_error)? == Some(row.length);
     let changed = match (row.completed_ms.is_some(), stored) {
         (false, true) => {
             state.db.complete_upload(row.id, state.now_ms()).await?;
@@ -253,7 +253,7 @@ pub async fn create(
         .into());
     }
     let sha256 = tus::metadata_sha256(&headers)?;
-    match state.blobs.size(&sha256) {
+    match state.blobs.stat(&sha256).await.map_err(blob_error)? {
         Some(size) if size != length => {
             return Err(AppError::invalid(
                 "upload-length-mismatch",
@@ -282,6 +282,11 @@ pub async fn create(
         HeaderValue::from_str(&location).map_err(|e| AppError::Internal(e.to_string()))?,
     );
     Ok((StatusCode::CREATED, h).into_response())
+}
+
+/// A blob store that cannot answer (a bucket out of reach): the upload can be asked again.
+fn blob_error(e: crate::blobstore::BlobStoreError) -> AppError {
+    AppError::Internal(e.to_string())
 }
 
 /// An empty blob has nothing to PATCH: it is stored at creation when it hashes right.

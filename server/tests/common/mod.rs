@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod garage;
 pub mod handset;
 
 use tandem_core::crypto::{SignatureAlgorithm, SoftwareSigner};

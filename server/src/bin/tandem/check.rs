@@ -1,7 +1,7 @@
 //! `tandem serve --check`: validates what `tandem serve` would start with — the database
 //! reachable and migrated or migratable by this binary, the key file readable and the one
 //! that signed this database's transparency log, the data folder writable, the listen
-//! address free — changing nothing, and says so in one line. For a deployment's pre-start
+//! address free, the bucket reachable with its credentials when evidence is in S3 — changing nothing, and says so in one line. For a deployment's pre-start
 //! step (`ExecStartPre=` in docs/deploy.md) and for operators.
 
 use std::net::SocketAddr;
@@ -77,6 +77,9 @@ pub enum CheckError {
     /// The newest checkpoint cannot be read.
     #[error("the newest checkpoint of the transparency log is unreadable")]
     CheckpointUnreadable,
+    /// The evidence bucket cannot be reached, or refuses the credentials.
+    #[error(transparent)]
+    Bucket(#[from] tandem_server::blobstore::BlobStoreError),
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -137,8 +140,20 @@ pub async fn run(args: &ServeArgs) -> Result<String, CheckError> {
             source,
         })?;
     drop(listener);
+    let store_line = match args.s3.config() {
+        Some(s3) => {
+            let blobs =
+                tandem_server::blobstore::BlobStore::open_s3(args.data_dir.join("blobs"), &s3)?;
+            if let Some(bucket) = blobs.bucket() {
+                bucket.probe().await?;
+            }
+            format!("bucket {} reachable", s3.bucket)
+        }
+        None => "evidence in the data folder".to_owned(),
+    };
     Ok(format!(
-        "ok: {backend} database {schema_line}; {key_line}; data folder {} writable; {} free",
+        "ok: {backend} database {schema_line}; {key_line}; data folder {} writable; \
+         {store_line}; {} free",
         args.data_dir.display(),
         args.listen
     ))

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod blobs;
 mod check;
 mod field;
 mod serve;
@@ -30,6 +31,8 @@ enum Command {
     /// Check the audit log: its hash chain, its head and its anchors in the transparency
     /// log. Exit 0 all holds, 1 something was changed or removed, 2 cannot check.
     Audit(audit::AuditArgs),
+    /// The evidence store: copy the data folder's blobs into an S3-compatible bucket.
+    Blobs(blobs::BlobsArgs),
     /// One phone in the terminal: enrol, sync, check in with a partner's phone, capture,
     /// co-sign receipts, seal and push (run twice, with two --dir folders, for a visit).
     Field(field::FieldArgs),
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Field(args) => field::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Blobs(args) => blobs::run(args),
     }
 }
 

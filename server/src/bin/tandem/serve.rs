@@ -112,6 +112,10 @@ pub struct ServeArgs {
     /// one line and exit: 0 when it would start, 1 naming what is wrong. Changes nothing.
     #[arg(long)]
     pub check: bool,
+
+    /// Evidence in an S3-compatible bucket (`--s3-bucket` and the rest).
+    #[command(flatten)]
+    pub s3: crate::blobs::S3Args,
 }
 
 impl ServeArgs {
@@ -230,7 +234,16 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         // A01's values (DOMAIN.md): 5 failures lock for 15 minutes, 30-day passwords.
         account: tandem_server::auth::AccountPolicy::default(),
     };
-    let state = AppState::new(db.clone(), signer, config)?.with_clock(clock);
+    let mut state = AppState::new(db.clone(), signer, config)?.with_clock(clock);
+    if let Some(s3) = args.s3.config() {
+        let blobs = tandem_server::blobstore::BlobStore::open_s3(args.data_dir.join("blobs"), &s3)?;
+        // A wrong endpoint, key or bucket stops the start, not the first upload.
+        if let Some(bucket) = blobs.bucket() {
+            bucket.probe().await?;
+        }
+        tracing::info!(bucket = %s3.bucket, "evidence in an S3 bucket");
+        state = state.with_blobs(blobs);
+    }
     // Visits committed before commits wrote their search row themselves, and whose write
     // after the commit failed: found by legal staff from now on.
     match tandem_server::ingest::index_unindexed_evidence(&state).await {

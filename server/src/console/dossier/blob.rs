@@ -1,10 +1,12 @@
-//! A visit's blob as the browser reads it: the stored file streamed (never read whole into
+//! A visit's blob as the browser reads it: the stored blob streamed (never read whole into
 //! memory), one byte range when asked (audio players seek), private and never cached.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+use tandem_core::crypto::Digest;
+
+use crate::blobstore::BlobStore;
 
 /// A byte range of a blob, inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,9 +73,11 @@ fn blob_headers(headers: &mut HeaderMap, media_type: &str) {
     super::super::secure_page_headers(headers);
 }
 
-/// Streams `file` (of `size` bytes) as `media_type`, whole or the range asked.
+/// Streams the stored blob `digest` (of `size` bytes) as `media_type`, whole or the range
+/// asked, from the folder or the bucket.
 pub(crate) async fn serve(
-    file: std::fs::File,
+    blobs: &BlobStore,
+    digest: &Digest,
     size: u64,
     media_type: &str,
     range_header: Option<&str>,
@@ -89,15 +93,17 @@ pub(crate) async fn serve(
             return response;
         }
     };
-    let mut file = tokio::fs::File::from_std(file);
     let (status, first, length) = match range {
         Some(r) => (StatusCode::PARTIAL_CONTENT, r.first, r.last - r.first + 1),
         None => (StatusCode::OK, 0, size),
     };
-    if first > 0 && file.seek(std::io::SeekFrom::Start(first)).await.is_err() {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    }
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 1 << 16);
+    let stream = match blobs.stream_range(digest, first, length).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "a committed bundle's blob is not readable");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     let mut response = (status, Body::from_stream(stream)).into_response();
     let headers = response.headers_mut();
     blob_headers(headers, media_type);

@@ -579,16 +579,12 @@ async fn blob_route(
             BlobRole::Audio => AuditAction::AudioPlayed,
             _ => AuditAction::OriginalViewed,
         };
-        let blobs = state.blobs.clone();
-        let opened = tokio::task::spawn_blocking(move || {
-            let file = blobs.open_read(&digest)?;
-            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            Ok::<_, crate::blobstore::BlobStoreError>((file, size))
-        })
-        .await
-        .map_err(model::bad)?;
-        let (file, size) = match opened {
-            Ok(f) => f,
+        let size = match state.blobs.stat(&digest).await {
+            Ok(Some(size)) => size,
+            Ok(None) => {
+                tracing::error!("a committed bundle's blob is not stored");
+                return Err(AppError::NotFound);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "a committed bundle's blob is not readable");
                 return Err(AppError::NotFound);
@@ -607,7 +603,16 @@ async fn blob_route(
             serde_json::json!({"visit": hit.visit_id.to_string(), "range": range}),
         )
         .await?;
-        Ok::<_, AppError>(blob::serve(file, size, &entry.media_type, range.as_deref()).await)
+        Ok::<_, AppError>(
+            blob::serve(
+                &state.blobs,
+                &digest,
+                size,
+                &entry.media_type,
+                range.as_deref(),
+            )
+            .await,
+        )
     }
     .await;
     outcome.unwrap_or_else(|e| error_page(lang, &uri, Some(&user), &e))

@@ -116,7 +116,18 @@ fn data_uri(blobs: &BlobStore, manifest: &Manifest, digest: &Digest) -> String {
     if !entry.media_type.starts_with("image/") || entry.size > MAX_INLINE_IMAGE {
         return String::new();
     }
-    match std::fs::read(blobs.path(digest)) {
+    let read = blobs.open_read(digest).and_then(|blob| {
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        blob.take(MAX_INLINE_IMAGE + 1)
+            .read_to_end(&mut bytes)
+            .map(|_| bytes)
+            .map_err(|source| crate::blobstore::BlobStoreError::Io {
+                path: blobs.location(digest),
+                source,
+            })
+    });
+    match read {
         // Only the bytes the manifest names: the report shows the evidence, nothing else.
         Ok(bytes) if sha256(&bytes) == *digest => format!(
             "data:{};base64,{}",
