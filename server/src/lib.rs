@@ -106,13 +106,17 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with fresh metrics; opens (creating) the blob folder under the data folder.
+    /// State with fresh metrics; opens (creating) the blob folder under the data folder,
+    /// its blobs sealed under keys wrapped by `master` (checked by
+    /// [`blobstore::Keyring::check_master`] before serving).
     pub fn new(
         db: Arc<dyn db::Db>,
         signer: SoftwareSigner,
+        master: Arc<dyn blobstore::keys::MasterKey>,
         config: Config,
     ) -> Result<Self, blobstore::BlobStoreError> {
-        let blobs = blobstore::BlobStore::open(config.data_dir.join("blobs"))?;
+        let keys = blobstore::Keyring::new(db.clone(), master);
+        let blobs = blobstore::BlobStore::open(config.data_dir.join("blobs"), keys)?;
         let login_throttle = Arc::new(throttle::LoginThrottle::new(&config.login));
         Ok(Self {
             db,

@@ -53,7 +53,17 @@ impl TestBackend {
             data_dir: self.dir.path().to_owned(),
             ..Config::default()
         };
-        AppState::new(self.open().await, signer, config).unwrap()
+        AppState::new(self.open().await, signer, self.master_key(), config).unwrap()
+    }
+
+    /// The master key of this test's data folder (`master.key`, created on first use), as
+    /// `tandem serve` keeps it by default.
+    pub fn master_key(&self) -> Arc<dyn crate::blobstore::keys::MasterKey> {
+        let path = self.dir.path().join("master.key");
+        match crate::blobstore::keys::LocalMasterKey::load(&path) {
+            Ok(key) => Arc::new(key),
+            Err(_) => Arc::new(crate::blobstore::keys::LocalMasterKey::create(&path).unwrap()),
+        }
     }
 }
 

@@ -491,7 +491,7 @@ async fn fixture(
     // has one entry.
     let mut sample = tandem_core::bundle::testing::SampleBundle::with_server(sample_key).unwrap();
     let seeded = ledger_support::seed_sample(db, &sample, ledger_support::sample_position()).await;
-    ledger_support::store_blobs(&server.state.blobs, &sample.blobs);
+    ledger_support::store_blobs(&server.state.blobs, &sample.blobs).await;
     let upload = ledger_support::fresh(&mut sample);
     for (path, body) in [
         (format!("/v1/bundles/{}", upload.id), upload.put_body()),

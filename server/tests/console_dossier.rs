@@ -59,7 +59,12 @@ impl Dossier {
         let mut state = backend.state().await.with_clock(clock.clone());
         if let Some(config) = bucket {
             let root = backend.dir.path().join("s3-uploads");
-            let blobs = tandem_server::blobstore::BlobStore::open_s3(root, &config).unwrap();
+            let blobs = tandem_server::blobstore::BlobStore::open_s3(
+                root,
+                &config,
+                state.blobs.keys().clone(),
+            )
+            .unwrap();
             blobs.bucket().unwrap().probe().await.unwrap();
             // A new cluster takes writes once its layout has spread.
             let probe = blobs.clone();

@@ -232,9 +232,10 @@ async fn killing_the_server_during_commits_never_leaves_a_partial_bundle() {
             b.open().await
         };
         let seeded = ledger_support::seed_sample(db.as_ref(), &sample, sample_position()).await;
+        let blobs = common::blob_store(&data, db.clone());
+        ledger_support::store_blobs(&blobs, &sample.blobs).await;
+        drop(blobs);
         db.close().await;
-        let blobs = tandem_server::blobstore::BlobStore::open(data.join("blobs")).unwrap();
-        ledger_support::store_blobs(&blobs, &sample.blobs);
 
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))

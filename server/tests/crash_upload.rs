@@ -216,19 +216,21 @@ async fn drive(
 }
 
 /// Every file at a blob address is complete and hashes to it; `expected` are present in full.
-fn check_blob_folder(blobs: &Path) {
-    for dir in std::fs::read_dir(blobs).unwrap() {
+/// Every blob visible at its address is complete and correct: it opens under its key,
+/// every record authenticates and its plaintext hashes to its name.
+fn check_blob_folder(store: &tandem_server::blobstore::BlobStore) {
+    for dir in std::fs::read_dir(store.root()).unwrap() {
         let dir = dir.unwrap().path();
         if dir.file_name().is_some_and(|n| n == "tmp") || !dir.is_dir() {
             continue;
         }
         for file in std::fs::read_dir(&dir).unwrap() {
             let path: PathBuf = file.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let digest: Digest = name.parse().unwrap();
             assert_eq!(
-                sha256(&bytes).to_hex(),
-                name,
+                sha256(&common::read_blob(store, &digest)),
+                digest,
                 "a blob visible at its address is complete and correct"
             );
         }
@@ -251,8 +253,8 @@ async fn uploads_survive_sigkill_at_random_moments() {
         let mut rng = StdRng::seed_from_u64(seed);
         let db = b.open().await;
         let demo = common::seed_demo(db.as_ref(), "pujiang-cc").await;
-        db.close().await;
         let data = b.dir.path().join("data");
+        let store = common::blob_store(&data, db.clone());
 
         let mut server = Server::start(&b, &data);
         let (signer, _) = SoftwareSigner::generate(SignatureAlgorithm::Ed25519).unwrap();
@@ -319,19 +321,14 @@ async fn uploads_survive_sigkill_at_random_moments() {
                 server.kill();
                 figures.kills += 1;
                 // While it is down: nothing half-way at any address.
-                check_blob_folder(&data.join("blobs"));
+                check_blob_folder(&store);
                 server = Server::start(&b, &data);
                 if !up.done {
                     figures.resumes += 1;
                 }
             }
             if up.done {
-                let stored = std::fs::read(
-                    data.join("blobs")
-                        .join(&up.digest.to_hex()[..2])
-                        .join(up.digest.to_hex()),
-                )
-                .expect("a completed upload's blob is stored");
+                let stored = common::read_blob(&store, &up.digest);
                 assert_eq!(sha256(&stored), up.digest);
                 figures.blobs += 1;
                 uploads.push(up);
@@ -346,14 +343,10 @@ async fn uploads_survive_sigkill_at_random_moments() {
             figures.kills
         );
         assert!(current.is_none(), "{}: the last upload finished", b.label);
-        check_blob_folder(&data.join("blobs"));
+        check_blob_folder(&store);
         for up in &uploads {
-            let path = data
-                .join("blobs")
-                .join(&up.digest.to_hex()[..2])
-                .join(up.digest.to_hex());
             assert_eq!(
-                sha256(&std::fs::read(path).unwrap()),
+                sha256(&common::read_blob(&store, &up.digest)),
                 up.digest,
                 "{}",
                 b.label

@@ -31,7 +31,7 @@ async fn state(b: &TestBackend, tune: impl FnOnce(&mut Config)) -> AppState {
         ..Config::default()
     };
     tune(&mut config);
-    AppState::new(b.open().await, signer, config).unwrap()
+    AppState::new(b.open().await, signer, b.master_key(), config).unwrap()
 }
 
 async fn demo_server(state: AppState) -> (TestServer, Demo) {

@@ -52,7 +52,7 @@ async fn setup(backend: common::TestBackend, address: tandem_core::place::Coordi
     let state = backend.state_with(for_state).await;
     let sample = SampleBundle::with_server(for_sample).unwrap();
     let seeded = ledger_support::seed_sample(state.db.as_ref(), &sample, address).await;
-    ledger_support::store_blobs(&state.blobs, &sample.blobs);
+    ledger_support::store_blobs(&state.blobs, &sample.blobs).await;
     let server = common::TestServer::start(state).await;
     Setup {
         _backend: backend,
@@ -214,7 +214,10 @@ async fn missing_blobs_are_listed_and_nothing_is_committed() {
         let seeded =
             ledger_support::seed_sample(state.db.as_ref(), &sample, sample_position()).await;
         let first = sample.blobs.values().next().unwrap().clone();
-        state.blobs.put_bytes(&first).unwrap();
+        let (blobs, bytes) = (state.blobs.clone(), first.clone());
+        tokio::task::spawn_blocking(move || blobs.put_bytes(&bytes).unwrap())
+            .await
+            .unwrap();
         let server = common::TestServer::start(state).await;
         let phone = Phone {
             base: &server.base,
@@ -241,7 +244,7 @@ async fn missing_blobs_are_listed_and_nothing_is_committed() {
         assert_eq!(missing, expected, "{label}");
         assert_eq!(server.state.db.log_size().await.unwrap(), 0, "{label}");
 
-        ledger_support::store_blobs(&server.state.blobs, &sample.blobs);
+        ledger_support::store_blobs(&server.state.blobs, &sample.blobs).await;
         let (status, _, body) = phone.commit(&upload).await;
         assert_eq!(status, 200, "{label}: {body}");
     }

@@ -19,7 +19,7 @@ mod ledger_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -296,11 +296,6 @@ async fn phone(
     }
 }
 
-fn blob_path(data: &Path, d: &Digest) -> PathBuf {
-    let hex = d.to_hex();
-    data.join("blobs").join(&hex[..2]).join(hex)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_one_killed_twenty_times_keep_one_log_and_every_visit_once() {
     let Some(b) = common::backends()
@@ -331,9 +326,8 @@ async fn three_instances_one_killed_twenty_times_keep_one_log_and_every_visit_on
     let mut sample = SampleBundle::with_server(server_key).unwrap();
     let db = b.open().await;
     let seeded = ledger_support::seed_sample(db.as_ref(), &sample, sample_position()).await;
-    db.close().await;
-    let blobs = tandem_server::blobstore::BlobStore::open(data.join("blobs")).unwrap();
-    ledger_support::store_blobs(&blobs, &sample.blobs);
+    let blobs = common::blob_store(&data, db.clone());
+    ledger_support::store_blobs(&blobs, &sample.blobs).await;
 
     // The configuration checks out before anything starts.
     let checked = serve_command(free_port(), &data, &b.url)
@@ -539,7 +533,7 @@ async fn three_instances_one_killed_twenty_times_keep_one_log_and_every_visit_on
     );
     // Uploads: whole and at their address; some were carried on by another instance.
     for d in &seen.blobs {
-        assert_eq!(sha256(&std::fs::read(blob_path(&data, d)).unwrap()), *d);
+        assert_eq!(sha256(&common::read_blob(&blobs, d)), *d);
     }
     assert!(
         seen.resumed_elsewhere > 0,

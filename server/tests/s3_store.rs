@@ -21,7 +21,7 @@ use ledger_support::{Phone, fresh, receipt_of, sample_position};
 use tandem_core::bundle::testing::SampleBundle;
 use tandem_core::crypto::{Digest, Signer as _, sha256};
 use tandem_core::tlog::verify_receipt;
-use tandem_server::blobstore::{BlobStore, BlobStoreError};
+use tandem_server::blobstore::{BlobStore, BlobStoreError, KeyringError};
 
 /// Bytes that differ from any other test's (a counter folded into a pattern).
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
@@ -74,7 +74,10 @@ fn a_garage_bucket_keeps_blobs_whole_and_takes_a_blob_folder() {
     };
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::open_s3(dir.path().join("blobs"), &garage.config()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let keys = rt.block_on(common::scratch_keyring(&dir.path().join("keys")));
+    let store =
+        BlobStore::open_s3(dir.path().join("blobs"), &garage.config(), keys.clone()).unwrap();
     wait_writable(&store);
 
     // A small blob: put, size, read back whole and by range; nothing in the local folder.
@@ -84,7 +87,19 @@ fn a_garage_bucket_keeps_blobs_whole_and_takes_a_blob_folder() {
     assert!(store.contains(&digest));
     assert_eq!(read_all(&store, &digest), small);
     assert_eq!(local_blob_files(store.root()), 0);
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The bucket holds it sealed: not one 64-byte run of its plaintext.
+    let mut raw = Vec::new();
+    store
+        .open_sealed(&digest)
+        .unwrap()
+        .0
+        .read_to_end(&mut raw)
+        .unwrap();
+    assert_eq!(
+        raw.len() as u64,
+        tandem_core::blobs::Sealer::sealed_len(small.len() as u64)
+    );
+    assert!(!raw.windows(64).any(|w| w == &small[100_000..100_064]));
     let range: Vec<u8> = rt.block_on(async {
         assert_eq!(store.stat(&digest).await.unwrap(), Some(small.len() as u64));
         let chunks: Vec<bytes::Bytes> = store
@@ -104,7 +119,7 @@ fn a_garage_bucket_keeps_blobs_whole_and_takes_a_blob_folder() {
     assert_eq!(rt.block_on(store.stat(&absent)).unwrap(), None);
     assert!(matches!(
         store.open_read(&absent),
-        Err(BlobStoreError::Remote { .. })
+        Err(BlobStoreError::Keys(KeyringError::NoKey(_)))
     ));
 
     // The empty blob is a blob.
@@ -142,10 +157,10 @@ fn a_garage_bucket_keeps_blobs_whole_and_takes_a_blob_folder() {
     assert_eq!(store.size(&digest), None);
     store.remove(&digest).unwrap();
 
-    // `tandem blobs migrate`: a folder of blobs (one large) copied and verified; a file
-    // that does not hash to its name is named, not copied, and fails the run.
+    // `tandem blobs migrate`: a folder of sealed blobs (one large) copied as they are and
+    // verified; a file that is not a sealed blob is named, not copied, and fails the run.
     let data = dir.path().join("data");
-    let folder = BlobStore::open(data.join("blobs")).unwrap();
+    let folder = BlobStore::open(data.join("blobs"), keys).unwrap();
     let mut migrated: Vec<Digest> = (0..5u8)
         .map(|i| {
             folder
@@ -178,7 +193,7 @@ fn a_garage_bucket_keeps_blobs_whole_and_takes_a_blob_folder() {
         out.contains(&format!("FAILED {}", &rotten.to_hex()[..2])),
         "{out}"
     );
-    assert!(out.contains("not its name; not copied"), "{out}");
+    assert!(out.contains("not a sealed blob; not copied"), "{out}");
     assert!(out.contains("7 blobs verified"), "{out}");
     assert_eq!(store.size(&rotten), None);
     for d in &migrated {
@@ -207,6 +222,35 @@ fn a_garage_bucket_keeps_blobs_whole_and_takes_a_blob_folder() {
             && stderr.lines().count() == 1,
         "{stderr}"
     );
+    assert!(!stderr.contains(&garage.secret), "{stderr}");
+    // `--check` probes the bucket too: it passes with the right secret and names the
+    // bucket, and refuses the wrong one in one line, changing nothing.
+    let check = |secret: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["serve", "--check", "--listen", "127.0.0.1:0"])
+            .env("TANDEM_DATA_DIR", dir.path().join("checked"))
+            .env_remove("DATABASE_URL")
+            .envs(garage.env())
+            .env("TANDEM_S3_SECRET_ACCESS_KEY", secret)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = check(&garage.secret);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("bucket tandem-evidence reachable"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = check(&"0".repeat(64));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("s3://tandem-evidence/"), "{stderr}");
     assert!(!stderr.contains(&garage.secret), "{stderr}");
 
     common::garage::note(&format!(
@@ -276,8 +320,9 @@ async fn a_visit_sent_to_a_server_on_garage_commits_and_exports_verifiably() {
     let dir = tempfile::tempdir().unwrap();
     // The new cluster takes writes once its layout has spread.
     let (probe, config) = (dir.path().join("probe"), garage.config());
+    let keys = common::scratch_keyring(&probe).await;
     tokio::task::spawn_blocking(move || {
-        wait_writable(&BlobStore::open_s3(probe, &config).unwrap())
+        wait_writable(&BlobStore::open_s3(probe, &config, keys).unwrap())
     })
     .await
     .unwrap();
@@ -347,15 +392,35 @@ async fn a_visit_sent_to_a_server_on_garage_commits_and_exports_verifiably() {
     )
     .unwrap();
 
-    // Every blob is in the bucket, whole; none in the server's folder.
+    // Every blob is in the bucket, whole and sealed under the server's keys; none in the
+    // server's folder, and no plaintext in the bucket.
     assert_eq!(local_blob_files(&data.join("blobs")), 0);
     let check = tempfile::tempdir().unwrap();
-    let bucket = BlobStore::open_s3(check.path(), &garage.config()).unwrap();
-    let digests: Vec<Digest> = sample.blobs.keys().copied().collect();
+    let server_db = tandem_server::db::open_sqlite_file(&data.join("tandem.db"))
+        .await
+        .unwrap();
+    let bucket = BlobStore::open_s3(
+        check.path(),
+        &garage.config(),
+        common::keyring(&data, server_db),
+    )
+    .unwrap();
+    let blobs: Vec<(Digest, Vec<u8>)> = sample.blobs.iter().map(|(d, b)| (*d, b.clone())).collect();
     let read_back = tokio::task::spawn_blocking(move || {
-        digests
+        blobs
             .iter()
-            .map(|d| sha256(&read_all(&bucket, d)) == *d)
+            .map(|(d, plain)| {
+                let mut raw = Vec::new();
+                bucket
+                    .open_sealed(d)
+                    .unwrap()
+                    .0
+                    .read_to_end(&mut raw)
+                    .unwrap();
+                let needle = &plain[plain.len() / 2..(plain.len() / 2 + 64).min(plain.len())];
+                let sealed = plain.len() < 64 || !raw.windows(needle.len()).any(|w| w == needle);
+                sha256(&read_all(&bucket, d)) == *d && sealed
+            })
             .collect::<Vec<_>>()
     })
     .await
@@ -400,7 +465,9 @@ fn with_any_one_garage_node_killed_blobs_still_go_in_and_come_back_whole() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::open_s3(dir.path().join("blobs"), &garage.config()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let keys = rt.block_on(common::scratch_keyring(&dir.path().join("keys")));
+    let store = BlobStore::open_s3(dir.path().join("blobs"), &garage.config(), keys).unwrap();
     wait_writable(&store);
     let before: Vec<Digest> = (0..3u8)
         .map(|i| store.put_bytes(&bytes(50_000, 40 + i)).unwrap())

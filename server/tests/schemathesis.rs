@@ -136,7 +136,7 @@ async fn world(
     // A committed bundle of a third bank (the sample visit), so the log has an entry.
     let mut sample = tandem_core::bundle::testing::SampleBundle::with_server(sample_key).unwrap();
     let seeded = ledger_support::seed_sample(db, &sample, ledger_support::sample_position()).await;
-    ledger_support::store_blobs(&server.state.blobs, &sample.blobs);
+    ledger_support::store_blobs(&server.state.blobs, &sample.blobs).await;
     let upload = ledger_support::fresh(&mut sample);
     let phone = ledger_support::Phone {
         base: &server.base,

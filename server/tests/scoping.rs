@@ -44,8 +44,8 @@ async fn two_banks(backend: common::TestBackend) -> TwoBanks {
     let b = SampleBundle::with_server(for_b).unwrap();
     let a_org = ledger_support::seed_sample(state.db.as_ref(), &a, sample_position()).await;
     let b_org = ledger_support::seed_sample(state.db.as_ref(), &b, sample_position()).await;
-    store_blobs(&state.blobs, &a.blobs);
-    store_blobs(&state.blobs, &b.blobs);
+    store_blobs(&state.blobs, &a.blobs).await;
+    store_blobs(&state.blobs, &b.blobs).await;
     let server = TestServer::start(state).await;
     TwoBanks {
         _backend: backend,

@@ -15,9 +15,13 @@ use super::{BlobError, Digest, FilePart};
 
 /// Streams a blob's original bytes, verifying each record; errors are `io::Error`s wrapping
 /// a [`BlobError`] (see [`BlobReader::recover_error`]). Nothing unverified is ever returned,
-/// and the digest check runs before the last bytes are handed out.
-pub struct BlobReader {
-    file: File,
+/// and the digest check runs before the last bytes are handed out. The sealed bytes come
+/// from a file of this store or, for the server's store, any reader
+/// ([`super::Sealer::reader`]).
+pub struct BlobReader<R = File> {
+    file: R,
+    /// The sealed bytes' length, as their file or object reported it when opened.
+    stored_len: u64,
     path: PathBuf,
     digest: Digest,
     header: FileHeader,
@@ -38,7 +42,7 @@ impl BlobReader {
         digest: Digest,
         key: Arc<LessSafeKey>,
     ) -> Result<Self, BlobError> {
-        let mut file = match File::open(&path) {
+        let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(BlobError::NotFound { digest });
@@ -49,6 +53,20 @@ impl BlobReader {
             .metadata()
             .map_err(|e| BlobError::io("reading size of blob", &path, e))?
             .len();
+        Self::over(file, actual, path, digest, key)
+    }
+}
+
+impl<R: Read> BlobReader<R> {
+    /// Reads the sealed bytes of `digest` from `file`, which holds `actual` bytes in all;
+    /// `path` names them in errors.
+    pub(crate) fn over(
+        mut file: R,
+        actual: u64,
+        path: PathBuf,
+        digest: Digest,
+        key: Arc<LessSafeKey>,
+    ) -> Result<Self, BlobError> {
         let mut raw = [0u8; HEADER_LEN];
         let got =
             read_full(&mut file, &mut raw).map_err(|e| BlobError::io("reading blob", &path, e))?;
@@ -95,6 +113,7 @@ impl BlobReader {
         let buf = vec![0u8; header.record_size as usize + TAG_LEN];
         Ok(Self {
             file,
+            stored_len: actual,
             path,
             digest,
             header,
@@ -268,10 +287,7 @@ impl BlobReader {
     }
 
     fn file_len(&self) -> Result<u64, BlobError> {
-        self.file
-            .metadata()
-            .map(|m| m.len())
-            .map_err(|e| BlobError::io("reading size of blob", self.path.clone(), e))
+        Ok(self.stored_len)
     }
 
     fn read_exact_or_eof(&mut self, buf: &mut [u8]) -> Result<usize, BlobError> {
@@ -280,7 +296,7 @@ impl BlobReader {
     }
 }
 
-impl std::fmt::Debug for BlobReader {
+impl<R> std::fmt::Debug for BlobReader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlobReader")
             .field("digest", &self.digest)
@@ -290,7 +306,7 @@ impl std::fmt::Debug for BlobReader {
     }
 }
 
-impl Read for BlobReader {
+impl<R: Read> Read for BlobReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.end {
             if self.hasher.is_none() && !self.failed {

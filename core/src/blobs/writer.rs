@@ -28,23 +28,23 @@ const RECORD: usize = RECORD_SIZE as usize;
 const SLOT: usize = RECORD + RECORD_OVERHEAD;
 /// Records per chunk handed from the hashing stage to the writing stage.
 const CHUNK_RECORDS: usize = 16;
-const CHUNK_BYTES: usize = CHUNK_RECORDS * SLOT;
+pub(super) const CHUNK_BYTES: usize = CHUNK_RECORDS * SLOT;
 /// Chunk buffers in circulation: being read, queued, hashed, sealed and written.
 const BUFFERS: usize = 4;
 /// Bytes written between requests to the flusher to start writing them back.
 const FLUSH_EVERY: usize = 32 * 1024 * 1024;
 
 /// A run of consecutive records laid out exactly as they go to disk.
-struct Chunk {
-    buf: Vec<u8>,
-    first_index: u64,
-    records: usize,
+pub(super) struct Chunk {
+    pub(super) buf: Vec<u8>,
+    pub(super) first_index: u64,
+    pub(super) records: usize,
     last_len: usize,
-    ends_blob: bool,
+    pub(super) ends_blob: bool,
 }
 
 impl Chunk {
-    fn new(buf: Vec<u8>, first_index: u64) -> Self {
+    pub(super) fn new(buf: Vec<u8>, first_index: u64) -> Self {
         Self {
             buf,
             first_index,
@@ -55,7 +55,7 @@ impl Chunk {
     }
 
     /// Bytes of `buf` to write once sealed.
-    fn encoded_len(&self) -> usize {
+    pub(super) fn encoded_len(&self) -> usize {
         (self.records - 1) * SLOT + RECORD_HEADER_LEN + self.last_len + TAG_LEN
     }
 }
@@ -76,7 +76,7 @@ pub(crate) fn put(store: &BlobStore, mut input: impl Read) -> Result<StoredBlob,
     let mut size = 0u64;
     let mut first = Chunk::new(vec![0u8; CHUNK_BYTES], 0);
     fill(&mut input, &mut first, &mut size)?;
-    let sealer = Sealer {
+    let sealer = ChunkSealer {
         key: store.key(),
         rng: store.rng(),
         file_id,
@@ -124,7 +124,7 @@ pub(crate) fn put(store: &BlobStore, mut input: impl Read) -> Result<StoredBlob,
 /// Reads, seals and writes on this thread (which owns `input`) while a helper hashes the
 /// chunks in order and a second helper starts the disk writeback early.
 fn pipeline(
-    sealer: &Sealer<'_>,
+    sealer: &ChunkSealer<'_>,
     file: &File,
     path: &Path,
     input: &mut impl Read,
@@ -242,7 +242,11 @@ fn pipeline(
 }
 
 /// Reads plaintext straight into the chunk's record slots.
-fn fill(input: &mut impl Read, chunk: &mut Chunk, size: &mut u64) -> Result<(), BlobError> {
+pub(super) fn fill(
+    input: &mut impl Read,
+    chunk: &mut Chunk,
+    size: &mut u64,
+) -> Result<(), BlobError> {
     for k in 0..CHUNK_RECORDS {
         let start = k * SLOT + RECORD_HEADER_LEN;
         let body = &mut chunk.buf[start..start + RECORD];
@@ -286,14 +290,14 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Seals the records of a chunk in place.
-struct Sealer<'a> {
-    key: &'a LessSafeKey,
-    rng: &'a SystemRandom,
-    file_id: FileId,
+pub(super) struct ChunkSealer<'a> {
+    pub(super) key: &'a LessSafeKey,
+    pub(super) rng: &'a SystemRandom,
+    pub(super) file_id: FileId,
 }
 
-impl Sealer<'_> {
-    fn seal(&self, chunk: &mut Chunk) -> Result<(), BlobError> {
+impl ChunkSealer<'_> {
+    pub(super) fn seal(&self, chunk: &mut Chunk) -> Result<(), BlobError> {
         let mut nonces = [0u8; NONCE_LEN * CHUNK_RECORDS];
         self.rng.fill(&mut nonces).map_err(|_| BlobError::Random)?;
         let slots = chunk.buf.chunks_exact_mut(SLOT).take(chunk.records);

@@ -1,10 +1,13 @@
 //! Copies a local blob folder into a bucket and verifies every object by reading it back
-//! from the bucket and hashing what it returns (`tandem blobs migrate`).
+//! from the bucket and hashing what it returns (`tandem blobs migrate`). Blobs are copied
+//! sealed, exactly as they lie in the folder: their keys stay in the database, and the
+//! migration needs none of them.
 
 use std::fs;
 use std::io::Read as _;
 use std::path::Path;
 
+use tandem_core::blobs::Sealer;
 use tandem_core::crypto::Digest;
 
 use super::{BlobStoreError, S3Blobs, hash_file, key_of};
@@ -16,7 +19,7 @@ pub struct MigrationReport {
     pub copied: u64,
     /// Blobs the bucket held already with their size (verified all the same).
     pub present: u64,
-    /// Blobs read back from the bucket whose bytes hash to their address.
+    /// Blobs read back from the bucket byte for byte as the folder holds them.
     pub verified: u64,
     /// Bytes verified.
     pub bytes: u64,
@@ -27,8 +30,9 @@ pub struct MigrationReport {
 }
 
 /// Copies every blob of `folder` (`<2 hex>/<sha256 hex>`) into `bucket` unless it is there
-/// with its size, then reads each back from the bucket and checks its digest and size. A
-/// folder file that does not hash to its own name is reported and not copied. Blocking.
+/// with its size, then reads each back from the bucket and checks that it returns the
+/// folder's bytes (the same SHA-256 and size). A folder file that is not a sealed blob
+/// (not of a sealed length, or not in the format) is reported and not copied. Blocking.
 pub fn migrate_folder(folder: &Path, bucket: &S3Blobs) -> Result<MigrationReport, BlobStoreError> {
     let mut report = MigrationReport::default();
     let read_dir = |dir: &Path| {
@@ -63,17 +67,17 @@ pub fn migrate_folder(folder: &Path, bucket: &S3Blobs) -> Result<MigrationReport
 fn migrate_one(file: &Path, digest: &Digest, bucket: &S3Blobs, report: &mut MigrationReport) {
     let key = key_of(digest);
     let mut fail = |reason: String| report.failed.push((key.clone(), reason));
-    match hash_file(file) {
-        Ok(actual) if actual == *digest => {}
-        Ok(actual) => {
-            return fail(format!(
-                "the folder's file hashes to {actual}, not its name; not copied"
-            ));
-        }
-        Err(e) => return fail(e.to_string()),
-    }
     let len = match fs::metadata(file) {
         Ok(m) => m.len(),
+        Err(e) => return fail(e.to_string()),
+    };
+    match looks_sealed(file) {
+        Ok(true) if Sealer::plaintext_len(len).is_some() => {}
+        Ok(_) => return fail("the folder's file is not a sealed blob; not copied".to_owned()),
+        Err(e) => return fail(e.to_string()),
+    }
+    let local = match hash_file(file) {
+        Ok(local) => local,
         Err(e) => return fail(e.to_string()),
     };
     match bucket.block_on(bucket.head(key.clone())) {
@@ -85,14 +89,32 @@ fn migrate_one(file: &Path, digest: &Digest, bucket: &S3Blobs, report: &mut Migr
         Err(e) => return fail(e.to_string()),
     }
     match read_back(bucket, &key) {
-        Ok((actual, size)) if actual == *digest && size == len => {
+        Ok((actual, size)) if actual == local && size == len => {
             report.verified += 1;
             report.bytes += size;
         }
         Ok((actual, size)) => fail(format!(
-            "the bucket returned {size} bytes hashing to {actual}, not {len} bytes of {digest}"
+            "the bucket returned {size} bytes hashing to {actual}, not the folder's {len} \
+             bytes hashing to {local}"
         )),
         Err(e) => fail(e.to_string()),
+    }
+}
+
+/// Whether the file starts as a sealed blob does (`TNDMBLOB`, format 1).
+fn looks_sealed(file: &Path) -> Result<bool, BlobStoreError> {
+    let mut head = [0u8; 10];
+    let mut f = fs::File::open(file).map_err(|source| BlobStoreError::Io {
+        path: file.to_owned(),
+        source,
+    })?;
+    match f.read_exact(&mut head) {
+        Ok(()) => Ok(head == *b"TNDMBLOB\x00\x01"),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(source) => Err(BlobStoreError::Io {
+            path: file.to_owned(),
+            source,
+        }),
     }
 }
 

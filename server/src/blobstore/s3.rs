@@ -252,6 +252,7 @@ impl S3Blobs {
         let path = ObjectPath::from(key);
         let got = self.block_on(async move { store.get(&path).await.map_err(remote) })?;
         Ok(ObjectReader {
+            size: got.meta.size,
             handle: self.handle.clone(),
             stream: got.into_stream(),
             chunk: Bytes::new(),
@@ -315,6 +316,8 @@ impl S3Blobs {
 /// An object's body as a blocking reader: each chunk is awaited on the client's runtime
 /// as it is needed, so memory holds one chunk whatever the object's size.
 pub struct ObjectReader {
+    /// The object's length when it was opened.
+    pub(crate) size: u64,
     handle: Handle,
     stream: BoxStream<'static, object_store::Result<Bytes>>,
     chunk: Bytes,

@@ -54,6 +54,7 @@ pub mod complaints;
 pub mod console;
 pub mod dossier;
 pub mod jobs;
+pub mod keys;
 pub mod ledger;
 pub mod org;
 mod postgres;
@@ -72,6 +73,7 @@ pub use complaints::ComplaintsDb;
 pub use console::ConsoleDb;
 pub use dossier::DossierDb;
 pub use jobs::JobsDb;
+pub use keys::KeysDb;
 pub use ledger::LedgerDb;
 pub use org::{
     NewAddress, NewAgent, NewBank, NewCase, NewEnrollmentCode, NewUser, OrgDb, OrgSeed, Role,
@@ -136,6 +138,7 @@ pub trait Db:
     + DossierDb
     + RetentionDb
     + JobsDb
+    + KeysDb
     + Send
     + Sync
     + 'static
@@ -313,6 +316,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "scheduled jobs",
         include_str!("../../migrations/sqlite/0012_scheduled_jobs.sql"),
     ),
+    (
+        13,
+        "blob keys",
+        include_str!("../../migrations/sqlite/0013_blob_keys.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embedded] = &[
@@ -375,6 +383,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         12,
         "scheduled jobs",
         include_str!("../../migrations/postgres/0012_scheduled_jobs.sql"),
+    ),
+    (
+        13,
+        "blob keys",
+        include_str!("../../migrations/postgres/0013_blob_keys.sql"),
     ),
 ];
 

@@ -467,6 +467,19 @@ pub async fn commit_bundle(
     }
     // Receipts and voids (C02) are recorded with the commit, whatever its verdict.
     let money = crate::receipts::money_of(&manifest);
+    // From now on the visit's bank holds its blobs' keys, under the bank's own key: when
+    // that key is destroyed (`tandem bank destroy`), so is every copy of these blobs.
+    let digests: Vec<Digest> = manifest.blobs.iter().map(|b| b.sha256).collect();
+    state
+        .blobs
+        .keys()
+        .grant(
+            &manifest.visit.bank_id.to_string(),
+            &digests,
+            state.now_ms(),
+        )
+        .await
+        .map_err(internal)?;
     let report = verify_stored(&state, &stored, manifest, Reading::TrustAddresses).await?;
     let stored_report = StoredReport::new(&report).map_err(internal)?;
     let input = CommitInput {

@@ -199,3 +199,78 @@ pub async fn seed_demo(db: &dyn Db, code: &str) -> Demo {
     assert!(db.seed_org(&seed).await.unwrap(), "seeded");
     Demo { seed, creds }
 }
+
+/// The blob store `tandem serve --data-dir <data>` keeps on `db`: sealed under
+/// `<data>/master.key`, created here when absent as the server would create it.
+pub fn blob_store(
+    data: &std::path::Path,
+    db: std::sync::Arc<dyn Db>,
+) -> tandem_server::blobstore::BlobStore {
+    tandem_server::blobstore::BlobStore::open(data.join("blobs"), keyring(data, db)).unwrap()
+}
+
+/// The keys of the blobs of a server's data folder on `db` (see [`blob_store`]).
+pub fn keyring(
+    data: &std::path::Path,
+    db: std::sync::Arc<dyn Db>,
+) -> tandem_server::blobstore::Keyring {
+    use tandem_server::blobstore::keys::LocalMasterKey;
+    let path = data.join("master.key");
+    let master = match LocalMasterKey::load(&path) {
+        Ok(key) => key,
+        Err(_) => {
+            std::fs::create_dir_all(data).unwrap();
+            LocalMasterKey::create(&path).unwrap()
+        }
+    };
+    tandem_server::blobstore::Keyring::new(db, std::sync::Arc::new(master))
+}
+
+/// A stored blob's plaintext, every record authenticated and its digest checked (blocking:
+/// a multi-threaded runtime's test body or a blocking thread).
+pub fn read_blob(
+    store: &tandem_server::blobstore::BlobStore,
+    digest: &tandem_core::crypto::Digest,
+) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    store
+        .open_read(digest)
+        .unwrap_or_else(|e| panic!("blob {digest}: {e}"))
+        .read_to_end(&mut out)
+        .unwrap_or_else(|e| panic!("blob {digest}: {e}"));
+    out
+}
+
+/// Keys on a scratch SQLite database in `dir`, for store tests without a server. Made on
+/// the caller's runtime, which must outlive it.
+pub async fn scratch_keyring(dir: &std::path::Path) -> tandem_server::blobstore::Keyring {
+    std::fs::create_dir_all(dir).unwrap();
+    let db = tandem_server::db::open_sqlite_file(&dir.join("keys.db"))
+        .await
+        .unwrap();
+    keyring(dir, db)
+}
+
+/// Whether `needle` (at least 64 bytes, taken from the middle of a blob) occurs in any file
+/// under `root`: stored evidence must never hold plaintext.
+pub fn occurs_in_files(root: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}

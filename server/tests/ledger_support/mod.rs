@@ -224,10 +224,19 @@ pub fn variant(sample: &mut SampleBundle, edit: impl FnOnce(&mut Manifest)) -> U
 }
 
 /// Puts every blob of the sample in the server's blob store.
-pub fn store_blobs(store: &tandem_server::blobstore::BlobStore, blobs: &BTreeMap<Digest, Vec<u8>>) {
-    for bytes in blobs.values() {
-        store.put_bytes(bytes).unwrap();
-    }
+pub async fn store_blobs(
+    store: &tandem_server::blobstore::BlobStore,
+    blobs: &BTreeMap<Digest, Vec<u8>>,
+) {
+    // Storing seals under keys kept in the database: blocking work, off the runtime's thread.
+    let (store, blobs) = (store.clone(), blobs.clone());
+    tokio::task::spawn_blocking(move || {
+        for bytes in blobs.values() {
+            store.put_bytes(bytes).unwrap();
+        }
+    })
+    .await
+    .unwrap();
 }
 
 /// The receipt part of a commit answer (200 or the 422 quarantine problem).

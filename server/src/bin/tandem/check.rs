@@ -1,8 +1,9 @@
 //! `tandem serve --check`: validates what `tandem serve` would start with — the database
 //! reachable and migrated or migratable by this binary, the key file readable and the one
 //! that signed this database's transparency log, the data folder writable, the listen
-//! address free, the bucket reachable with its credentials when evidence is in S3 — changing nothing, and says so in one line. For a deployment's pre-start
-//! step (`ExecStartPre=` in docs/deploy.md) and for operators.
+//! address free, the bucket reachable with its credentials when evidence is in S3 —
+//! changing nothing, and says so in one line. For a deployment's pre-start step
+//! (`ExecStartPre=` in docs/deploy.md) and for operators.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,9 @@ pub enum CheckError {
     /// The evidence bucket cannot be reached, or refuses the credentials.
     #[error(transparent)]
     Bucket(#[from] tandem_server::blobstore::BlobStoreError),
+    /// The master key is missing, malformed or not this database's.
+    #[error(transparent)]
+    MasterKey(#[from] tandem_server::blobstore::KeyringError),
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -130,6 +134,12 @@ pub async fn run(args: &ServeArgs) -> Result<String, CheckError> {
             .map_err(|source| CheckError::Database { backend, source })?,
         _ => None,
     };
+    let master_line = match &db {
+        Some(db) if matches!(schema, SchemaState::Current { .. }) => {
+            master(args, db.clone()).await?
+        }
+        _ => "master key: set up on first start".to_owned(),
+    };
     if let Some(db) = db {
         db.close().await;
     }
@@ -142,21 +152,57 @@ pub async fn run(args: &ServeArgs) -> Result<String, CheckError> {
     drop(listener);
     let store_line = match args.s3.config() {
         Some(s3) => {
-            let blobs =
-                tandem_server::blobstore::BlobStore::open_s3(args.data_dir.join("blobs"), &s3)?;
-            if let Some(bucket) = blobs.bucket() {
-                bucket.probe().await?;
-            }
+            tandem_server::blobstore::S3Blobs::open(&s3)?
+                .probe()
+                .await?;
             format!("bucket {} reachable", s3.bucket)
         }
         None => "evidence in the data folder".to_owned(),
     };
     Ok(format!(
-        "ok: {backend} database {schema_line}; {key_line}; data folder {} writable; \
-         {store_line}; {} free",
+        "ok: {backend} database {schema_line}; {key_line}; {master_line}; data folder {} \
+         writable; {store_line}; {} free",
         args.data_dir.display(),
         args.listen
     ))
+}
+
+/// The master key as `tandem serve` would find it, checked against the database's keyring
+/// without creating either.
+async fn master(args: &ServeArgs, db: std::sync::Arc<dyn Db>) -> Result<String, CheckError> {
+    use tandem_server::blobstore::keys::{LocalMasterKey, MASTER_KEY_ENV, MasterKey};
+    use tandem_server::blobstore::{Keyring, KeyringError};
+    let default = args.data_dir.join("master.key");
+    let path = args.master_key_file.as_deref().unwrap_or(&default);
+    let (key, from): (std::sync::Arc<dyn MasterKey>, String) =
+        if let Ok(text) = std::env::var(MASTER_KEY_ENV) {
+            let key = LocalMasterKey::from_base64(&text, MASTER_KEY_ENV)?;
+            (std::sync::Arc::new(key), MASTER_KEY_ENV.to_owned())
+        } else {
+            match LocalMasterKey::load(path) {
+                Ok(key) => (std::sync::Arc::new(key), path.display().to_string()),
+                Err(KeyringError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    return match db.keyring_check().await {
+                        Ok(None) => Ok(format!(
+                            "master key {} created on first start",
+                            path.display()
+                        )),
+                        Ok(Some(_)) => Err(KeyringError::Missing(path.to_owned()).into()),
+                        Err(e) => Err(KeyringError::Db(e).into()),
+                    };
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+    match Keyring::new(db, key).opens_keyring().await? {
+        Some(true) => Ok(format!("master key ({from}) opens the keyring")),
+        Some(false) => Err(KeyringError::WrongMaster.into()),
+        None => Ok(format!(
+            "master key ({from}) sets up the keyring on first start"
+        )),
+    }
 }
 
 /// Creates the folder if needed (as the server would), and writes, syncs and removes a file.

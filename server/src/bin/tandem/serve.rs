@@ -30,6 +30,12 @@ pub struct ServeArgs {
     /// created on first start.
     #[arg(long, env = "TANDEM_KEY_FILE")]
     pub key_file: Option<PathBuf>,
+    /// The master key (32 random bytes in base64) that wraps the keys blobs are sealed
+    /// under; default: `master.key` in the data folder, created on first start of a new
+    /// database. Keep it out of the data folder's backups in production (docs/deploy.md).
+    /// `TANDEM_MASTER_KEY` may carry the key itself instead.
+    #[arg(long, env = "TANDEM_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// Seed a demo organisation on first start (printing its logins and codes once).
     #[arg(long)]
     pub demo: bool,
@@ -168,6 +174,9 @@ pub enum ServeError {
     /// The blob folder could not be created.
     #[error(transparent)]
     Blobs(#[from] tandem_server::blobstore::BlobStoreError),
+    /// The master key is missing, malformed or not this database's.
+    #[error(transparent)]
+    Keys(#[from] tandem_server::blobstore::KeyringError),
     /// `--clock-offset-ms` (or `TANDEM_CLOCK_OFFSET_MS`) without `--demo`.
     #[error(
         "--clock-offset-ms (TANDEM_CLOCK_OFFSET_MS) shifts the server's clock and is allowed \
@@ -215,6 +224,15 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         .clone()
         .unwrap_or_else(|| args.data_dir.join("server-key.p8"));
     let signer = key::load_or_create(&key_path)?;
+    let master = tandem_server::blobstore::keys::resolve_master(
+        args.master_key_file.as_deref(),
+        &args.data_dir.join("master.key"),
+        db.as_ref(),
+    )
+    .await?;
+    tandem_server::blobstore::Keyring::new(db.clone(), master.clone())
+        .check_master(clock.now_ms())
+        .await?;
     if args.demo {
         match demo::seed(db.as_ref(), clock.now_ms()).await? {
             Some(creds) => println!("{creds}"),
@@ -234,9 +252,13 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         // A01's values (DOMAIN.md): 5 failures lock for 15 minutes, 30-day passwords.
         account: tandem_server::auth::AccountPolicy::default(),
     };
-    let mut state = AppState::new(db.clone(), signer, config)?.with_clock(clock);
+    let mut state = AppState::new(db.clone(), signer, master, config)?.with_clock(clock);
     if let Some(s3) = args.s3.config() {
-        let blobs = tandem_server::blobstore::BlobStore::open_s3(args.data_dir.join("blobs"), &s3)?;
+        let blobs = tandem_server::blobstore::BlobStore::open_s3(
+            args.data_dir.join("blobs"),
+            &s3,
+            state.blobs.keys().clone(),
+        )?;
         // A wrong endpoint, key or bucket stops the start, not the first upload.
         if let Some(bucket) = blobs.bucket() {
             bucket.probe().await?;
