@@ -336,11 +336,17 @@ struct ServerBlobs<'a>(&'a BlobStore);
 
 impl BlobSupply for ServerBlobs<'_> {
     fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + '_>, BundleError> {
-        let file = self.0.open_read(digest).map_err(|e| BundleError::Blob {
-            digest: digest.to_hex(),
-            reason: e.to_string(),
-        })?;
-        Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, file)))
+        // The exporter hashes every blob against the signed manifest itself; the reader
+        // authenticates each record (it reads whole 64 KiB records, no buffer needed).
+        let blob = self
+            .0
+            .open_read(digest)
+            .map_err(|e| BundleError::Blob {
+                digest: digest.to_hex(),
+                reason: e.to_string(),
+            })?
+            .digest_checked_by_caller();
+        Ok(Box::new(blob))
     }
 }
 

@@ -558,6 +558,8 @@ async fn three_instances_one_killed_twenty_times_keep_one_log_and_every_visit_on
     let other = b.dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     tandem_server::key::load_or_create(&other.join("server-key.p8")).unwrap();
+    // The same master key, so that the server key is the one thing wrong.
+    std::fs::copy(data.join("master.key"), other.join("master.key")).unwrap();
     let refused = serve_command(free_port(), &other, &b.url)
         .arg("--check")
         .stderr(Stdio::piped())

@@ -346,7 +346,9 @@ async fn an_upload_belongs_to_the_device_that_created_it() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 204, "{label}");
-        let stored = std::fs::read(server.state.blobs.path(&sha256(&data))).unwrap();
+        let stored = common::stored_plaintext(&server.state.blobs, sha256(&data))
+            .await
+            .unwrap();
         assert_eq!(sha256(&stored), sha256(&data), "{label}");
 
         // A finished blob is still shared by content: another device creating it is told

@@ -185,7 +185,9 @@ async fn a_stock_tus_client_uploads_with_its_sha1_chunk_checksums() {
         let url = String::from_utf8_lossy(&out.stdout);
         assert!(url.contains("/v1/uploads/"), "{}: {url}", b.label);
         // The blob is installed under its SHA-256 address, whole.
-        let stored = std::fs::read(server.state.blobs.path(&digest)).unwrap();
+        let stored = common::stored_plaintext(&server.state.blobs, digest)
+            .await
+            .unwrap();
         assert_eq!(sha256(&stored), digest, "{}", b.label);
         server.state.db.close().await;
     }

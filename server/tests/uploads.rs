@@ -170,8 +170,9 @@ impl<'a> Tus<'a> {
     }
 }
 
-fn stored(server: &TestServer, blob: &[u8]) -> Option<Vec<u8>> {
-    std::fs::read(server.state.blobs.path(&sha256(blob))).ok()
+/// The stored blob's plaintext (sealed at rest: checked), `None` when it is not stored.
+async fn stored(server: &TestServer, blob: &[u8]) -> Option<Vec<u8>> {
+    common::stored_plaintext(&server.state.blobs, sha256(blob)).await
 }
 
 /// Partial files left in `blobs/tmp/`.
@@ -222,7 +223,7 @@ async fn a_blob_uploads_in_one_go_and_lands_at_its_address() {
             .await;
         assert_eq!(resp.status(), 204, "{}", b.label);
         assert_eq!(header_u64(&resp, "upload-offset"), data.len() as u64);
-        assert_eq!(stored(&server, &data).as_deref(), Some(&data[..]));
+        assert_eq!(stored(&server, &data).await.as_deref(), Some(&data[..]));
         assert_eq!(partial_files(&server), 0);
 
         let head = phone.head(&location).await;
@@ -301,7 +302,7 @@ async fn a_cut_connection_keeps_what_arrived_and_the_upload_resumes_from_head() 
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(offset, part as u64, "{}", b.label);
-        assert!(stored(&server, &data).is_none());
+        assert!(stored(&server, &data).await.is_none());
 
         // A phone whose network goes quiet: the server gives up after the idle timeout,
         // keeps the bytes and frees the upload.
@@ -331,7 +332,7 @@ async fn a_cut_connection_keeps_what_arrived_and_the_upload_resumes_from_head() 
 
         let conflicts = phone.upload(&location, &data, 1 << 20).await;
         assert_eq!(conflicts, 0);
-        assert_eq!(stored(&server, &data).as_deref(), Some(&data[..]));
+        assert_eq!(stored(&server, &data).await.as_deref(), Some(&data[..]));
         assert_eq!(partial_files(&server), 0);
     }
 }
@@ -434,7 +435,7 @@ async fn a_chunk_failing_its_checksum_is_460_and_the_offset_stays() {
 
         // The discarded chunk left nothing behind: the blob still completes correctly.
         phone.upload(&location, &data, 64 << 10).await;
-        assert_eq!(stored(&server, &data).as_deref(), Some(&data[..]));
+        assert_eq!(stored(&server, &data).await.as_deref(), Some(&data[..]));
     }
 }
 
@@ -495,7 +496,7 @@ async fn sha1_chunk_checksums_are_checked_like_sha256_ones() {
             assert_eq!(resp.status(), 204, "{}", b.label);
         }
         // The blob's address is still its SHA-256: it landed there, whole.
-        assert_eq!(stored(&server, &data).as_deref(), Some(&data[..]));
+        assert_eq!(stored(&server, &data).await.as_deref(), Some(&data[..]));
     }
 }
 
@@ -534,8 +535,8 @@ async fn a_blob_that_does_not_hash_to_its_address_is_discarded() {
             b.label
         );
 
-        assert!(stored(&server, &announced).is_none());
-        assert!(stored(&server, &other).is_none());
+        assert!(stored(&server, &announced).await.is_none());
+        assert!(stored(&server, &other).await.is_none());
         assert_eq!(partial_files(&server), 0);
         assert_eq!(phone.head(&location).await.status(), 404);
         // Starting again gets a new upload.
@@ -568,7 +569,7 @@ async fn two_devices_sending_the_same_blob_at_once_store_it_once() {
         assert_eq!(lead.offset(&l1).await, data.len() as u64);
         assert_eq!(partner.offset(&l2).await, data.len() as u64);
         assert_eq!(
-            stored(&server, &data).as_deref(),
+            stored(&server, &data).await.as_deref(),
             Some(&data[..]),
             "{}",
             b.label
@@ -602,7 +603,7 @@ async fn a_blob_stored_already_is_reported_complete_at_once() {
         // The empty blob needs no PATCH at all.
         let (_, offset) = phone.create_ok(&[]).await;
         assert_eq!(offset, 0);
-        assert!(stored(&server, &[]).is_some());
+        assert!(stored(&server, &[]).await.is_some());
 
         // Threat: anyone sending bad input — a length that contradicts the stored blob.
         let resp = phone

@@ -26,7 +26,10 @@ pub struct BlobReader<R = File> {
     digest: Digest,
     header: FileHeader,
     key: Arc<LessSafeKey>,
+    /// Hashes the plaintext for the digest check at the end (`None`: left to the caller).
     hasher: Option<Context>,
+    /// The final record was read and checked.
+    done: bool,
     next_record: u64,
     /// Holds one record's ciphertext and tag; the plaintext is opened in place.
     buf: Vec<u8>,
@@ -119,6 +122,7 @@ impl<R: Read> BlobReader<R> {
             header,
             key,
             hasher: Some(Context::new(&SHA256)),
+            done: false,
             next_record: 0,
             buf,
             pos: 0,
@@ -152,7 +156,7 @@ impl<R: Read> BlobReader<R> {
 
     /// Verifies the rest of the blob without copying it out.
     pub(crate) fn read_through(&mut self) -> Result<(), BlobError> {
-        while self.hasher.is_some() {
+        while !self.done {
             self.next()?;
         }
         Ok(())
@@ -250,21 +254,31 @@ impl<R: Read> BlobReader<R> {
         }
         if is_last {
             self.finish()?;
+            self.done = true;
         }
         Ok(())
     }
 
+    /// Leaves the check of the whole plaintext's digest to the caller, who hashes what it
+    /// reads anyway (an export, a verification): every record is still authenticated under
+    /// the key, in its place, with the header that names the digest, so no byte that was
+    /// not sealed as this blob is returned; only the second SHA-256 pass is saved.
+    #[must_use]
+    pub fn digest_checked_by_caller(mut self) -> Self {
+        self.hasher = None;
+        self
+    }
+
     /// The checks after the final record: the content hashes to the address, nothing follows.
     fn finish(&mut self) -> Result<(), BlobError> {
-        let found = match self.hasher.take() {
-            Some(hasher) => Digest::from_ring(hasher.finish()),
-            None => return Ok(()),
-        };
-        if found != self.digest {
-            return Err(BlobError::DigestMismatch {
-                expected: self.digest,
-                found,
-            });
+        if let Some(hasher) = self.hasher.take() {
+            let found = Digest::from_ring(hasher.finish());
+            if found != self.digest {
+                return Err(BlobError::DigestMismatch {
+                    expected: self.digest,
+                    found,
+                });
+            }
         }
         let mut probe = [0u8; 1];
         if self.read_exact_or_eof(&mut probe)? > 0 {
@@ -309,7 +323,7 @@ impl<R> std::fmt::Debug for BlobReader<R> {
 impl<R: Read> Read for BlobReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.end {
-            if self.hasher.is_none() && !self.failed {
+            if self.done && !self.failed {
                 return Ok(0);
             }
             self.next().map_err(io::Error::other)?;

@@ -385,6 +385,37 @@ mod tests {
     }
 
     #[test]
+    fn leaving_the_digest_to_the_caller_still_authenticates_every_record() {
+        // Threat: a disk or insider altering sealed bytes under an export that skips the
+        // second hash.
+        let s = sealer(4);
+        let plain = sample(65_536 * 3 + 7);
+        let digest = sha256(&plain);
+        let mut bytes = sealed(&s, &plain);
+        let len = bytes.len() as u64;
+        let mut back = Vec::new();
+        s.reader(digest, &bytes[..], len, "t".into())
+            .unwrap()
+            .digest_checked_by_caller()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, plain);
+        bytes[HEADER_LEN + 3 * (65_536 + RECORD_OVERHEAD) + 2] ^= 0x80;
+        let mut reader = s
+            .reader(digest, &bytes[..], len, "t".into())
+            .unwrap()
+            .digest_checked_by_caller();
+        let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(matches!(
+            reader.recover_error(err),
+            BlobError::Tampered {
+                part: FilePart::Record(3),
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn an_input_shorter_or_longer_than_announced_is_refused() {
         let s = sealer(1);
         let plain = sample(100_000);

@@ -208,6 +208,7 @@ admin-action-destruction-requested = Destruction requested
 admin-action-destruction-approved = Destruction approved
 admin-action-destruction-refused = Destruction refused
 admin-action-audit-anchored = Audit log anchored
+admin-action-bank-destroyed = Bank destroyed (contract ended)
 
 problem-revocation-reason = Give a reason of 1 to 200 characters.
 problem-policy-invalid = The policy is not valid.

@@ -204,6 +204,7 @@ admin-action-destruction-requested = 申请销毁证据
 admin-action-destruction-approved = 批准销毁证据
 admin-action-destruction-refused = 拒绝销毁证据
 admin-action-audit-anchored = 审计日志锚定
+admin-action-bank-destroyed = 银行合同终止，证据已销毁
 
 problem-revocation-reason = 请填写 1 至 200 个字符的原因。
 problem-policy-invalid = 策略无效。

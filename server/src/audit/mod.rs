@@ -184,11 +184,14 @@ pub enum AuditAction {
     /// The head of this log was appended to the transparency log (its index in the
     /// detail).
     AuditAnchored,
+    /// A bank's contract ended: its key was destroyed and its evidence with it (E04, seed
+    /// 5.2.5; `tandem bank destroy`, the certificate in the detail).
+    BankDestroyed,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for tests.
-    pub const ALL: [Self; 38] = [
+    pub const ALL: [Self; 39] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::LockedOut,
@@ -227,6 +230,7 @@ impl AuditAction {
         Self::DestructionApproved,
         Self::DestructionRefused,
         Self::AuditAnchored,
+        Self::BankDestroyed,
     ];
 
     /// The stored name.
@@ -270,6 +274,7 @@ impl AuditAction {
             Self::DestructionApproved => "destruction-approved",
             Self::DestructionRefused => "destruction-refused",
             Self::AuditAnchored => "audit-anchored",
+            Self::BankDestroyed => "bank-destroyed",
         }
     }
 

@@ -369,25 +369,37 @@ impl Keyring {
         digests: &[Digest],
         now_ms: i64,
     ) -> Result<(), KeyringError> {
+        let mut grants: std::collections::BTreeMap<Digest, Vec<crate::db::keys::BlobKeyGrant>> =
+            std::collections::BTreeMap::new();
+        for (digest, grant) in self.db.blob_key_grants_of(digests).await? {
+            grants.entry(digest).or_default().push(grant);
+        }
         let mut bank_key: Option<Wrapper> = None;
+        let mut wrapped = Vec::new();
+        let mut unstage = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         for digest in digests {
-            let grants = self.db.blob_key_grants(digest).await?;
-            if !grants.iter().any(|g| g.bank_id.as_deref() == Some(bank)) {
-                let Some(key) = self.open_any(digest, &grants)? else {
+            if !seen.insert(*digest) {
+                continue;
+            }
+            let held = grants.get(digest).map(Vec::as_slice).unwrap_or_default();
+            if !held.iter().any(|g| g.bank_id.as_deref() == Some(bank)) {
+                let Some(key) = self.open_any(digest, held)? else {
                     return Err(KeyringError::NoKey(*digest));
                 };
                 if bank_key.is_none() {
                     bank_key = Some(self.bank_wrapper(bank, now_ms).await?);
                 }
                 let wrapper = bank_key.as_ref().ok_or(KeyringError::Crypto)?;
-                let wrapped = wrapper.seal(key.as_ref(), &blob_context(Some(bank), digest))?;
-                self.db
-                    .put_blob_key(digest, Some(bank), &B64.encode(wrapped))
-                    .await?;
+                let sealed = wrapper.seal(key.as_ref(), &blob_context(Some(bank), digest))?;
+                wrapped.push((*digest, B64.encode(sealed)));
             }
-            if grants.iter().any(|g| g.bank_id.is_none()) {
-                self.db.drop_staged_blob_key(digest).await?;
+            if held.iter().any(|g| g.bank_id.is_none()) {
+                unstage.push(*digest);
             }
+        }
+        if !wrapped.is_empty() || !unstage.is_empty() {
+            self.db.grant_blob_keys(bank, &wrapped, &unstage).await?;
         }
         Ok(())
     }
@@ -453,18 +465,31 @@ impl Keyring {
         Ok(None)
     }
 
-    /// Destroys a bank's key: every blob key it wrapped can never be opened again.
-    /// Returns the blobs it held, each with whether no other holder keeps it readable.
+    /// Destroys a bank's key (creating it first if the bank never had one, so that nothing
+    /// can be sealed for it afterwards): every blob key it wrapped can never be opened
+    /// again. Returns the key's row as it was and the blobs it held, each with whether no
+    /// other holder keeps it readable; `None` when it was destroyed already.
+    #[allow(clippy::type_complexity)]
     pub async fn destroy_bank(
         &self,
         bank: &str,
         now_ms: i64,
-    ) -> Result<Option<Vec<(Digest, bool)>>, KeyringError> {
+    ) -> Result<Option<(crate::db::keys::BankKeyRow, Vec<(Digest, bool)>)>, KeyringError> {
+        match self.bank_wrapper(bank, now_ms).await {
+            Ok(_) => {}
+            Err(KeyringError::BankDestroyed(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let row = self
+            .db
+            .bank_key(bank)
+            .await?
+            .ok_or(KeyringError::Unwrap("bank key"))?;
         let held = self.db.bank_blob_keys(bank).await?;
         if !self.db.destroy_bank_key(bank, now_ms).await? {
             return Ok(None);
         }
-        Ok(Some(held))
+        Ok(Some((row, held)))
     }
 
     /// Waits for `fut` (a database query) from blocking code: a blocking thread of the

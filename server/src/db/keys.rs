@@ -42,6 +42,21 @@ pub trait KeysDb: Send + Sync {
     /// Every wrapped key of a blob, staged or held by a bank.
     async fn blob_key_grants(&self, sha256: &Digest) -> Result<Vec<BlobKeyGrant>, DbError>;
 
+    /// Every wrapped key of each of `digests` (in one query), with its blob.
+    async fn blob_key_grants_of(
+        &self,
+        digests: &[Digest],
+    ) -> Result<Vec<(Digest, BlobKeyGrant)>, DbError>;
+
+    /// Keeps blobs' keys wrapped for `bank_id` (unless kept already) and drops the staged
+    /// keys of `unstage`, in one transaction.
+    async fn grant_blob_keys(
+        &self,
+        bank_id: &str,
+        wrapped: &[(Digest, String)],
+        unstage: &[Digest],
+    ) -> Result<(), DbError>;
+
     /// Keeps a blob's key wrapped for `bank_id` (`None`: staged) unless one is kept for it.
     async fn put_blob_key(
         &self,
@@ -70,8 +85,15 @@ pub trait KeysDb: Send + Sync {
     /// Destroys a bank's key; `false` when it had none or it was destroyed already.
     async fn destroy_bank_key(&self, bank_id: &str, now_ms: i64) -> Result<bool, DbError>;
 
-    /// The blobs whose keys a bank holds, and of those the ones no other holder has.
+    /// The blobs whose keys a bank holds, each with whether no other holder has its key.
     async fn bank_blob_keys(&self, bank_id: &str) -> Result<Vec<(Digest, bool)>, DbError>;
+
+    /// A bank's id and name by its code.
+    async fn bank_by_code(&self, code: &str) -> Result<Option<(String, String)>, DbError>;
+
+    /// When the bank's newest evidence was committed (or arrived, if never committed),
+    /// UTC ms; `None` when it has none.
+    async fn bank_newest_evidence_ms(&self, bank_id: &str) -> Result<Option<i64>, DbError>;
 }
 
 fn digest(hex: &str) -> Result<Digest, DbError> {
@@ -122,6 +144,68 @@ macro_rules! impl_keys_db {
                         bank_wrapped,
                     })
                     .collect())
+            }
+
+            async fn blob_key_grants_of(
+                &self,
+                digests: &[Digest],
+            ) -> Result<Vec<(Digest, BlobKeyGrant)>, DbError> {
+                let mut out = Vec::new();
+                // Bounded statements: a visit lists tens of blobs, a bundle at most thousands.
+                for part in digests.chunks(500) {
+                    let marks: Vec<String> = (1..=part.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT k.sha256, k.holder, k.wrapped, b.wrapped FROM blob_keys k \
+                         LEFT JOIN bank_keys b ON b.bank_id = k.holder \
+                         WHERE k.sha256 IN ({}) ORDER BY k.sha256, k.holder",
+                        marks.join(", ")
+                    );
+                    let mut query = sqlx::query_as::<_, (String, String, String, Option<String>)>(
+                        sqlx::AssertSqlSafe(sql),
+                    );
+                    for d in part {
+                        query = query.bind(d.to_hex());
+                    }
+                    for (hex, holder, wrapped, bank_wrapped) in query.fetch_all(&self.pool).await? {
+                        out.push((
+                            digest(&hex)?,
+                            BlobKeyGrant {
+                                bank_id: (!holder.is_empty()).then_some(holder),
+                                wrapped,
+                                bank_wrapped,
+                            },
+                        ));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn grant_blob_keys(
+                &self,
+                bank_id: &str,
+                wrapped: &[(Digest, String)],
+                unstage: &[Digest],
+            ) -> Result<(), DbError> {
+                let mut tx = self.pool.begin().await?;
+                for (d, w) in wrapped {
+                    sqlx::query(
+                        "INSERT INTO blob_keys (sha256, holder, wrapped) VALUES ($1, $2, $3) \
+                         ON CONFLICT (sha256, holder) DO NOTHING",
+                    )
+                    .bind(d.to_hex())
+                    .bind(bank_id)
+                    .bind(w)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for d in unstage {
+                    sqlx::query("DELETE FROM blob_keys WHERE sha256 = $1 AND holder = ''")
+                        .bind(d.to_hex())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn put_blob_key(
@@ -217,6 +301,23 @@ macro_rules! impl_keys_db {
                 rows.into_iter()
                     .map(|(hex, others)| Ok((digest(&hex)?, others == 0)))
                     .collect()
+            }
+
+            async fn bank_by_code(&self, code: &str) -> Result<Option<(String, String)>, DbError> {
+                Ok(sqlx::query_as("SELECT id, name FROM banks WHERE code = $1")
+                    .bind(code)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn bank_newest_evidence_ms(&self, bank_id: &str) -> Result<Option<i64>, DbError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT MAX(COALESCE(committed_ms, received_ms)) FROM bundles \
+                     WHERE bank_id = $1",
+                )
+                .bind(bank_id)
+                .fetch_one(&self.pool)
+                .await?)
             }
         }
     };

@@ -123,10 +123,16 @@ impl BundleSource for StoredSource {
             name: name.to_owned(),
         })?;
         let path = self.store.location(digest);
-        let mut blob = self.store.open_read(digest).map_err(|e| BundleError::Io {
-            path: path.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        // Core's verifier hashes what it reads against the manifest; the reader authenticates
+        // each record.
+        let mut blob = self
+            .store
+            .open_read(digest)
+            .map_err(|e| BundleError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .digest_checked_by_caller();
         // Core's loop: one reused 1 MiB buffer, so memory stays flat whatever the blob size.
         pump(&mut blob, limit, sink, &path)
     }

@@ -38,6 +38,7 @@ use crate::db::{DbError, Role};
 use crate::error::AppError;
 use crate::visits::policy::MIN_RETENTION_DAYS;
 
+pub mod bank;
 mod destruction;
 
 pub use destruction::{

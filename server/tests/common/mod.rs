@@ -252,8 +252,11 @@ pub async fn scratch_keyring(dir: &std::path::Path) -> tandem_server::blobstore:
     keyring(dir, db)
 }
 
-/// Whether `needle` (at least 64 bytes, taken from the middle of a blob) occurs in any file
-/// under `root`: stored evidence must never hold plaintext.
+/// The files under `root` in which `needle` (at least 64 bytes, taken from the middle of a
+/// blob) occurs: stored evidence must never hold plaintext. A live SQLite database
+/// (`*.db`, `*.db-wal`, `*.db-shm`) is skipped: opening and closing it here would drop this
+/// process's POSIX locks on it under its open pool (SQLite's documented pitfall), and it
+/// holds no blob anyway.
 pub fn occurs_in_files(root: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_owned()];
@@ -263,6 +266,10 @@ pub fn occurs_in_files(root: &std::path::Path, needle: &[u8]) -> Vec<std::path::
         };
         for entry in entries.flatten() {
             let path = entry.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if name.ends_with(".db") || name.ends_with(".db-wal") || name.ends_with(".db-shm") {
+                continue;
+            }
             if path.is_dir() {
                 stack.push(path);
             } else if std::fs::read(&path)
@@ -273,4 +280,35 @@ pub fn occurs_in_files(root: &std::path::Path, needle: &[u8]) -> Vec<std::path::
         }
     }
     found
+}
+
+/// A stored blob's plaintext, read through the store off the runtime's thread; `None` when
+/// it is not stored. Its bytes at rest are checked first: sealed, never the plaintext.
+pub async fn stored_plaintext(
+    store: &tandem_server::blobstore::BlobStore,
+    digest: tandem_core::crypto::Digest,
+) -> Option<Vec<u8>> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let (mut source, len) = store.open_sealed(&digest).ok()?;
+        let mut raw = Vec::new();
+        source.read_to_end(&mut raw).unwrap();
+        assert_eq!(raw.len() as u64, len);
+        assert!(
+            raw.starts_with(b"TNDMBLOB"),
+            "blob {digest} is stored sealed"
+        );
+        let plain = read_blob(&store, &digest);
+        if plain.len() >= 64 {
+            let middle = &plain[plain.len() / 2 - 32..plain.len() / 2 + 32];
+            assert!(
+                !raw.windows(64).any(|w| w == middle),
+                "blob {digest}: no plaintext at rest"
+            );
+        }
+        Some(plain)
+    })
+    .await
+    .unwrap()
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod bank;
 mod blobs;
 mod check;
 mod field;
@@ -33,6 +34,9 @@ enum Command {
     Audit(audit::AuditArgs),
     /// The evidence store: copy the data folder's blobs into an S3-compatible bucket.
     Blobs(blobs::BlobsArgs),
+    /// A bank's contract ended: destroy its key and evidence after retention (E04), with a
+    /// certificate signed by the server key.
+    Bank(bank::BankArgs),
     /// One phone in the terminal: enrol, sync, check in with a partner's phone, capture,
     /// co-sign receipts, seal and push (run twice, with two --dir folders, for a visit).
     Field(field::FieldArgs),
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Command::Field(args) => field::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Blobs(args) => blobs::run(args),
+        Command::Bank(args) => bank::run(args),
     }
 }
 
