@@ -81,6 +81,16 @@ impl SealedBundle {
 pub trait BlobSupply {
     /// The original bytes of a blob.
     fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + '_>, BundleError>;
+
+    /// Whether [`BlobSupply::open_blob`]'s readers return only bytes proven to be the
+    /// blob of that digest (a sealed store: every record authenticated under its key, in
+    /// its place, behind a header that names the digest), failing rather than returning
+    /// anything else. The exporter then checks each blob's size but does not hash it
+    /// again: one pass of SHA-256 over every exported byte saved. By default `false`: the
+    /// exporter hashes every blob against the signed manifest.
+    fn authenticates(&self) -> bool {
+        false
+    }
 }
 
 impl BlobSupply for BlobStore {
@@ -90,6 +100,11 @@ impl BlobSupply for BlobStore {
             reason: e.to_string(),
         })?;
         Ok(Box::new(reader))
+    }
+
+    /// The store's reader authenticates every record and checks the digest itself.
+    fn authenticates(&self) -> bool {
+        true
     }
 }
 
@@ -211,12 +226,14 @@ pub(super) struct OpensslCheck {
 trait ExportSink {
     /// A whole file.
     fn file(&mut self, name: &str, bytes: &[u8]) -> Result<(), BundleError>;
-    /// A blob, checked against its entry while it is copied.
+    /// A blob, checked against its entry while it is copied (its size always, its digest
+    /// unless `authenticated`: the reader proves its bytes itself).
     fn blob(
         &mut self,
         name: &str,
         reader: &mut dyn Read,
         entry: &BlobEntry,
+        authenticated: bool,
     ) -> Result<(), BundleError>;
 }
 
@@ -235,7 +252,13 @@ pub fn derived_files(
             self.0.insert(name.to_owned(), bytes.to_vec());
             Ok(())
         }
-        fn blob(&mut self, _: &str, _: &mut dyn Read, _: &BlobEntry) -> Result<(), BundleError> {
+        fn blob(
+            &mut self,
+            _: &str,
+            _: &mut dyn Read,
+            _: &BlobEntry,
+            _: bool,
+        ) -> Result<(), BundleError> {
             Ok(())
         }
     }
@@ -281,7 +304,7 @@ fn write_contents(
     for entry in &manifest.blobs {
         let name = format!("blobs/{}", blob_file_name(entry));
         let mut reader = blobs.open_blob(&entry.sha256)?;
-        out.blob(&name, &mut reader, entry)?;
+        out.blob(&name, &mut reader, entry, blobs.authenticates())?;
         sums.push_str(&format!("{}  {name}\n", entry.sha256));
     }
     out.file("SHA256SUMS", sums.as_bytes())?;
@@ -549,12 +572,14 @@ impl ExportSink for Writer<'_> {
         })
     }
 
-    /// Copies a blob, checking its size and digest against the manifest on the way.
+    /// Copies a blob, checking its size and (unless the reader proves it) its digest
+    /// against the manifest on the way.
     fn blob(
         &mut self,
         name: &str,
         reader: &mut dyn Read,
         entry: &BlobEntry,
+        authenticated: bool,
     ) -> Result<(), BundleError> {
         let blob_error = |reason: String| BundleError::Blob {
             digest: entry.sha256.to_hex(),
@@ -562,7 +587,11 @@ impl ExportSink for Writer<'_> {
         };
         let large = entry.size >= u64::from(u32::MAX);
         self.write_with(name, true, large, &mut |w| {
-            copy_blob(&mut *reader, w, entry).map_err(blob_error)
+            if authenticated {
+                copy_authenticated(&mut *reader, w, entry).map_err(blob_error)
+            } else {
+                copy_blob(&mut *reader, w, entry).map_err(blob_error)
+            }
         })
     }
 }
@@ -636,6 +665,31 @@ fn copy_blob(reader: &mut dyn Read, w: &mut dyn Write, entry: &BlobEntry) -> Res
     Ok(())
 }
 
+/// Copies a blob from a reader that proves its bytes itself (see
+/// [`BlobSupply::authenticates`]), checking its size; a reader that runs past the size is
+/// cut one byte after it.
+fn copy_authenticated(
+    reader: &mut dyn Read,
+    w: &mut dyn Write,
+    entry: &BlobEntry,
+) -> Result<(), String> {
+    let mut limited = reader.take(entry.size.saturating_add(1));
+    let mut buf = vec![0u8; super::source::CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = read_some(&mut limited, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        w.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+    }
+    if total != entry.size {
+        return Err(format!("{total} bytes, listed as {}", entry.size));
+    }
+    Ok(())
+}
+
 /// One read into `buf` (retried when interrupted); 0 at the end.
 fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize, String> {
     loop {
@@ -649,7 +703,7 @@ fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{BlobEntry, PARALLEL_HASH_FROM, copy_blob};
+    use super::{BlobEntry, PARALLEL_HASH_FROM, copy_authenticated, copy_blob};
     use crate::bundle::BlobRole;
     use crate::crypto::sha256;
 
@@ -692,5 +746,24 @@ mod tests {
             let err = copy_blob(&mut &bytes[..size - 1], &mut Vec::new(), &listed).unwrap_err();
             assert!(err.contains("listed as"), "{size}: {err}");
         }
+    }
+
+    /// From a reader that proves its bytes itself, the size is still checked: a reader
+    /// that runs long is cut one byte past it and refused, one that ends early is refused.
+    #[test]
+    fn an_authenticated_blob_is_copied_whole_and_still_held_to_its_size() {
+        let bytes: Vec<u8> = (0..300_000).map(|i| (i * 7 % 253) as u8).collect();
+        let listed = entry(&bytes);
+        let mut out = Vec::new();
+        copy_authenticated(&mut bytes.as_slice(), &mut out, &listed).unwrap();
+        assert!(out == bytes);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let mut out = Vec::new();
+        let err = copy_authenticated(&mut longer.as_slice(), &mut out, &listed).unwrap_err();
+        assert!(err.contains("listed as"), "{err}");
+        assert_eq!(out.len(), bytes.len() + 1);
+        let err = copy_authenticated(&mut &bytes[..10], &mut Vec::new(), &listed).unwrap_err();
+        assert!(err.contains("listed as"), "{err}");
     }
 }
