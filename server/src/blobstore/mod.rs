@@ -384,9 +384,10 @@ impl BlobStore {
     }
 
     /// Installs a complete temp file (in [`Self::tmp_dir`]) under `digest` after hashing it:
-    /// fsyncs it, renames it into place and fsyncs the folder, or puts it into the bucket
-    /// and removes it. A file whose bytes are not `digest` is removed and reported.
-    /// Installing a blob that is present already just removes the temp file (blocking).
+    /// seals it into a synced temp file, renames that into place and fsyncs the folder, or
+    /// puts it into the bucket, and removes the plaintext. A file whose bytes are not
+    /// `digest` is removed and reported. Installing a blob that is present already (and
+    /// readable) just removes the temp file (blocking).
     pub fn install(&self, temp: &Path, digest: &Digest) -> Result<(), BlobStoreError> {
         let actual = hash_file(temp)?;
         if actual != *digest {
