@@ -7,7 +7,6 @@ mod common;
 
 use std::process::{Command, Output};
 
-use sqlx::Connection as _;
 use tandem_core::crypto::{Digest, Signer as _};
 use tandem_core::model::Signed;
 use tandem_core::tlog::{Checkpoint, audit_head_leaf, leaf_hash, verify_inclusion};
@@ -52,27 +51,6 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Runs statements beside the server, as the insider would.
-async fn raw(b: &common::TestBackend, statements: &[String]) {
-    if b.label == "postgres" {
-        let mut c = sqlx::PgConnection::connect(&b.url).await.unwrap();
-        for s in statements {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
-                .execute(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-    } else {
-        let mut c = sqlx::SqliteConnection::connect(&b.url).await.unwrap();
-        for s in statements {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
-                .execute(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-    }
-}
-
 /// What an insider runs first: the append-only triggers gone.
 fn drop_triggers(b: &common::TestBackend) -> Vec<String> {
     if b.label == "postgres" {
@@ -115,7 +93,7 @@ async fn an_untouched_log_verifies_and_a_changed_field_is_named() {
         // Actor: the insider changes one field of one row (the purpose of a read).
         let mut sql = drop_triggers(&b);
         sql.push("UPDATE audit_log SET purpose = 'routine' WHERE seq = 7".into());
-        raw(&b, &sql).await;
+        common::raw_sql(&b, &sql).await;
         let bad = verify_cli(&b, &key, &["--json"]);
         assert_eq!(bad.status.code(), Some(1), "{}: {}", b.label, stdout(&bad));
         let report: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
@@ -158,7 +136,7 @@ async fn rows_rewritten_with_their_hashes_recomputed_are_caught_by_the_anchor() 
             ));
             prev = hash;
         }
-        raw(&b, &sql).await;
+        common::raw_sql(&b, &sql).await;
         let out = verify_cli(&b, &key, &[]);
         assert_eq!(out.status.code(), Some(1), "{}: {}", b.label, stdout(&out));
         assert!(
@@ -186,7 +164,7 @@ async fn deleting_the_last_rows_is_caught_by_the_anchor_in_the_transparency_log(
         sql.push(format!(
             "UPDATE audit_head SET seq = 16, hash = '{hash_16}' WHERE id = 1"
         ));
-        raw(&b, &sql).await;
+        common::raw_sql(&b, &sql).await;
         let out = verify_cli(&b, &key, &[]);
         assert_eq!(out.status.code(), Some(1), "{}: {}", b.label, stdout(&out));
         assert!(
@@ -201,7 +179,7 @@ async fn deleting_the_last_rows_is_caught_by_the_anchor_in_the_transparency_log(
         );
 
         // Removing the anchor row as well leaves a log entry nobody accounts for.
-        raw(&b, &["DELETE FROM audit_anchors".to_owned()]).await;
+        common::raw_sql(&b, &["DELETE FROM audit_anchors".to_owned()]).await;
         let out = verify_cli(&b, &key, &[]);
         assert_eq!(out.status.code(), Some(1), "{}: {}", b.label, stdout(&out));
         assert!(

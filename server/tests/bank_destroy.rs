@@ -24,27 +24,6 @@ use uuid::Uuid;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Runs statements beside the server, as an operator's SQL would.
-async fn raw(b: &common::TestBackend, statements: &[String]) {
-    if b.label == "postgres" {
-        let mut c = sqlx::PgConnection::connect(&b.url).await.unwrap();
-        for s in statements {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
-                .execute(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-    } else {
-        let mut c = sqlx::SqliteConnection::connect(&b.url).await.unwrap();
-        for s in statements {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
-                .execute(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-    }
-}
-
 /// One text value read beside the server.
 async fn scalar(b: &common::TestBackend, sql: &str) -> String {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
@@ -196,7 +175,7 @@ async fn a_banks_key_destroyed_after_retention_leaves_its_evidence_unreadable_an
         // Three years later (the bank's bundles moved back in time), under a legal hold:
         // refused naming the hold.
         let back = 3 * 366 * DAY_MS;
-        raw(
+        common::raw_sql(
             &b,
             &[format!(
                 "UPDATE bundles SET received_ms = received_ms - {back}, \

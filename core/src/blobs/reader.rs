@@ -80,24 +80,7 @@ impl<R: Read> BlobReader<R> {
                 actual: got as u64,
             });
         }
-        let header = match FileHeader::open(&raw, &key) {
-            Ok(header) => header,
-            Err(HeaderProblem::Tampered) => {
-                return Err(BlobError::Tampered {
-                    digest,
-                    part: FilePart::Header,
-                });
-            }
-            Err(HeaderProblem::UnsupportedVersion(version)) => {
-                return Err(BlobError::UnsupportedVersion { digest, version });
-            }
-        };
-        if header.digest != digest {
-            return Err(BlobError::DigestMismatch {
-                expected: digest,
-                found: header.digest,
-            });
-        }
+        let header = open_header(&raw, &key, digest)?;
         // `open` refused headers whose file length overflows.
         let expected = header.file_len().unwrap_or(u64::MAX);
         if actual < expected {
@@ -333,6 +316,33 @@ impl<R: Read> Read for BlobReader<R> {
         self.pos += n;
         Ok(n)
     }
+}
+
+/// Authenticates the header of the blob `digest` and checks that it names that digest.
+pub(crate) fn open_header(
+    raw: &[u8; HEADER_LEN],
+    key: &LessSafeKey,
+    digest: Digest,
+) -> Result<FileHeader, BlobError> {
+    let header = match FileHeader::open(raw, key) {
+        Ok(header) => header,
+        Err(HeaderProblem::Tampered) => {
+            return Err(BlobError::Tampered {
+                digest,
+                part: FilePart::Header,
+            });
+        }
+        Err(HeaderProblem::UnsupportedVersion(version)) => {
+            return Err(BlobError::UnsupportedVersion { digest, version });
+        }
+    };
+    if header.digest != digest {
+        return Err(BlobError::DigestMismatch {
+            expected: digest,
+            found: header.digest,
+        });
+    }
+    Ok(header)
 }
 
 fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

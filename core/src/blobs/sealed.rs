@@ -14,10 +14,9 @@ use ring::aead::{AES_256_GCM, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::format::{
-    FileHeader, HEADER_LEN, HeaderProblem, RECORD_HEADER_LEN, RECORD_OVERHEAD, RECORD_SIZE,
-    RecordHeader,
+    FileHeader, HEADER_LEN, RECORD_HEADER_LEN, RECORD_OVERHEAD, RECORD_SIZE, RecordHeader,
 };
-use super::reader::BlobReader;
+use super::reader::{BlobReader, open_header};
 use super::writer::{CHUNK_BYTES, Chunk, ChunkSealer, fill};
 use super::{BlobError, BlobKey, Digest, FilePart};
 
@@ -142,24 +141,7 @@ impl Sealer {
             expected: HEADER_LEN as u64,
             actual: head.len() as u64,
         })?;
-        let header = match FileHeader::open(raw, &self.key) {
-            Ok(header) => header,
-            Err(HeaderProblem::Tampered) => {
-                return Err(BlobError::Tampered {
-                    digest,
-                    part: FilePart::Header,
-                });
-            }
-            Err(HeaderProblem::UnsupportedVersion(version)) => {
-                return Err(BlobError::UnsupportedVersion { digest, version });
-            }
-        };
-        if header.digest != digest {
-            return Err(BlobError::DigestMismatch {
-                expected: digest,
-                found: header.digest,
-            });
-        }
+        let header = open_header(raw, &self.key, digest)?;
         Ok(SealedLayout {
             header,
             key: Arc::clone(&self.key),

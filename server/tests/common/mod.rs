@@ -312,3 +312,26 @@ pub async fn stored_plaintext(
     .await
     .unwrap()
 }
+
+/// Runs SQL statements beside the server on `b`'s database, as an insider or an operator's
+/// script would.
+pub async fn raw_sql(b: &TestBackend, statements: &[String]) {
+    use sqlx::Connection as _;
+    if b.label == "postgres" {
+        let mut c = sqlx::PgConnection::connect(&b.url).await.unwrap();
+        for s in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&b.url).await.unwrap();
+        for s in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    }
+}
