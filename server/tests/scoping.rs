@@ -281,7 +281,7 @@ fn partial_len(server: &TestServer, location: &str) -> u64 {
         .blobs
         .tmp_dir()
         .join(format!("upload-{}", id.simple()));
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    tandem_server::uploads::spool::plaintext_len(&path).unwrap()
 }
 
 #[tokio::test]

@@ -337,6 +337,99 @@ async fn a_cut_connection_keeps_what_arrived_and_the_upload_resumes_from_head() 
     }
 }
 
+/// The partial file of an upload (`blobs/tmp/upload-<id>`).
+fn partial_path(server: &TestServer, location: &str) -> std::path::PathBuf {
+    let id: uuid::Uuid = location.rsplit('/').next().unwrap().parse().unwrap();
+    server
+        .state
+        .blobs
+        .tmp_dir()
+        .join(format!("upload-{}", id.simple()))
+}
+
+/// 64-byte runs from across `bytes` that a plaintext copy would contain.
+fn samples(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    (1..8).map(move |i| {
+        let at = bytes.len() * i / 8;
+        &bytes[at..at + 64]
+    })
+}
+
+/// Actor: a thief of the disk (or of a backup of it) while phones are still uploading:
+/// the partial file of an upload in progress holds no plaintext either. And a disk that
+/// rots under a partial file, or a hand that edits it: a torn record left by a crash is
+/// cut off at HEAD; a record that no longer opens restarts the upload from 0 rather than
+/// installing bytes the phone never sent.
+#[tokio::test]
+async fn an_upload_in_progress_is_sealed_on_disk_and_a_damaged_one_starts_again() {
+    for b in common::backends().await {
+        let label = b.label;
+        let (server, demo) = start(&b).await;
+        let phone = Tus::enrol(&server, demo.code(0)).await;
+        let data = blob(9, (3 << 20) + 777);
+        let (location, _) = phone.create_ok(&data).await;
+        let part = (2 << 20) + 4321;
+        let resp = phone.patch(&location, 0, &data[..part], None).await;
+        assert_eq!(resp.status(), 204, "{label}");
+        let path = partial_path(&server, &location);
+        let spool_len = std::fs::metadata(&path).unwrap().len();
+        assert!(spool_len > part as u64, "{label}: {spool_len}");
+        for run in samples(&data[..part]) {
+            let found = common::occurs_in_files(b.dir.path(), run);
+            assert!(
+                found.is_empty(),
+                "{label}: plaintext of an upload in {found:?}"
+            );
+        }
+
+        // A crash between a write and its commit leaves a torn record: HEAD cuts it off.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, &[0x5a; 40_000]).unwrap();
+        drop(f);
+        assert_eq!(phone.offset(&location).await, part as u64, "{label}");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            spool_len,
+            "{label}"
+        );
+
+        // Another server resuming (no cached hash) opens every record again on the way.
+        let id: uuid::Uuid = location.rsplit('/').next().unwrap().parse().unwrap();
+        server.state.upload_hashes.forget(id);
+        let more = part + 100_000;
+        let resp = phone
+            .patch(&location, part as u64, &data[part..more], None)
+            .await;
+        assert_eq!(resp.status(), 204, "{label}");
+
+        // One flipped byte inside the first record: the prefix no longer opens, so the
+        // upload starts again from 0 and the phone sends it whole.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[200] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        server.state.upload_hashes.forget(id);
+        let resp = phone
+            .patch(&location, more as u64, &data[more..], None)
+            .await;
+        assert_eq!(resp.status(), 409, "{label}");
+        assert_eq!(header_u64(&resp, "upload-offset"), 0, "{label}");
+        assert_eq!(phone.upload(&location, &data, 1 << 20).await, 0, "{label}");
+        assert_eq!(
+            stored(&server, &data).await.as_deref(),
+            Some(&data[..]),
+            "{label}"
+        );
+        assert_eq!(partial_files(&server), 0, "{label}");
+        for run in samples(&data) {
+            let found = common::occurs_in_files(b.dir.path(), run);
+            assert!(found.is_empty(), "{label}: plaintext at rest in {found:?}");
+        }
+    }
+}
+
 /// Bytes of a checksummed chunk that arrive before its socket goes quiet.
 const CUT_CHECKSUMMED: usize = 100_000;
 

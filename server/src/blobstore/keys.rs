@@ -278,6 +278,10 @@ fn blob_context(holder: Option<&str>, digest: &Digest) -> Vec<u8> {
     .into_bytes()
 }
 
+fn spool_context(upload: uuid::Uuid) -> Vec<u8> {
+    format!("tandem upload spool key v1|{}", upload.simple()).into_bytes()
+}
+
 fn b64(text: &str, what: &'static str) -> Result<Vec<u8>, KeyringError> {
     B64.decode(text).map_err(|_| KeyringError::Unwrap(what))
 }
@@ -329,6 +333,30 @@ impl Keyring {
         let opened = b64(&check, "keyring check")
             .and_then(|bytes| self.master.unwrap(&bytes, CHECK_CONTEXT));
         Ok(Some(matches!(opened, Ok(plain) if *plain == CHECK_PLAIN)))
+    }
+
+    /// A new data key for the partial file of upload `upload`, and that key wrapped by the
+    /// master key and bound to the upload (kept in the file's own header: any server with
+    /// the master key can resume the upload, and no other upload's file opens with it).
+    pub fn new_spool_key(
+        &self,
+        upload: uuid::Uuid,
+    ) -> Result<(Zeroizing<[u8; 32]>, Vec<u8>), KeyringError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        SystemRandom::new()
+            .fill(key.as_mut())
+            .map_err(|_| KeyringError::Crypto)?;
+        let wrapped = self.master.wrap(&key, &spool_context(upload))?;
+        Ok((key, wrapped))
+    }
+
+    /// Opens what [`Keyring::new_spool_key`] wrapped for `upload`.
+    pub fn open_spool_key(
+        &self,
+        upload: uuid::Uuid,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<[u8; 32]>, KeyringError> {
+        self.master.unwrap(wrapped, &spool_context(upload))
     }
 
     /// A sealer for the blob `digest` under its existing key, if a live holder has one.

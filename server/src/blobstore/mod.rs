@@ -11,7 +11,7 @@
 //! Either way the stored bytes are sealed ([`keys`]): AES-256-GCM records under a key of
 //! the blob's own, in the phone's format, so the folder and the bucket hold no plaintext
 //! evidence; sizes and reads are of the plaintext. Uploads in progress stay in the local
-//! `blobs/tmp/` (as they arrive) until installed. The methods that may wait on
+//! `blobs/tmp/` until installed, sealed too (`uploads::spool`). The methods that may wait on
 //! the network for a bucket are blocking, for the blocking threads that verify, export and
 //! install blobs, except the `async` ones ([`BlobStore::stat`], [`BlobStore::stream_range`])
 //! meant for handlers.
@@ -405,35 +405,49 @@ impl BlobStore {
     /// second temp file, places that, and removes the plaintext.
     pub fn install_verified(&self, temp: &Path, digest: &Digest) -> Result<(), BlobStoreError> {
         let len = fs::metadata(temp).map_err(io_err(temp))?.len();
+        let input = File::open(temp).map_err(io_err(temp))?;
+        self.install_from(input, len, digest)?;
+        fs::remove_file(temp).map_err(io_err(temp))
+    }
+
+    /// Installs the `len` bytes `input` yields, which the caller has checked hash to
+    /// `digest` (an upload's spool, opened record by record): seals them under the blob's
+    /// key (kept first by whichever server stores the blob) into a synced temp file and
+    /// places that. A blob present already (and readable) is left as it is, unread.
+    /// Input that ends early or runs on is an error and nothing is placed (blocking).
+    pub fn install_from(
+        &self,
+        input: impl Read,
+        len: u64,
+        digest: &Digest,
+    ) -> Result<(), BlobStoreError> {
         let existing = self.keys.block_on(self.keys.sealer(digest))??;
         if existing.is_some() && self.try_size(digest)? == Some(len) {
-            return fs::remove_file(temp).map_err(io_err(temp));
+            return Ok(());
         }
         let sealer = match existing {
             Some(sealer) => sealer,
             None => self.keys.block_on(self.keys.sealer_for_write(digest))??,
         };
-        let sealed = self.seal_file(&sealer, temp, digest, len)?;
+        let sealed = self.seal_into_temp(&sealer, input, digest, len)?;
         let placed = self.place(&sealed, digest);
         if placed.is_err() {
             let _ = fs::remove_file(&sealed);
         }
-        placed?;
-        fs::remove_file(temp).map_err(io_err(temp))
+        placed
     }
 
-    /// Seals the plaintext file `temp` (`len` bytes of `digest`) into a new synced temp file.
-    fn seal_file(
+    /// Seals `len` plaintext bytes of `digest` from `input` into a new synced temp file.
+    fn seal_into_temp(
         &self,
         sealer: &Sealer,
-        temp: &Path,
+        input: impl Read,
         digest: &Digest,
         len: u64,
     ) -> Result<PathBuf, BlobStoreError> {
         let sealed = self
             .tmp_dir()
             .join(format!("sealed-{}", uuid::Uuid::now_v7().simple()));
-        let input = File::open(temp).map_err(io_err(temp))?;
         let output = File::create(&sealed).map_err(io_err(&sealed))?;
         let mut writer = io::BufWriter::with_capacity(1 << 20, output);
         let result = sealer

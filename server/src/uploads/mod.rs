@@ -7,9 +7,9 @@
 //! write into it. Content addressing still saves work across devices: a blob stored
 //! already is reported complete at once to anyone who creates an upload of it. The
 //! committed offset lives in the database (servers are stateless); the bytes live in
-//! `blobs/tmp/upload-<id>` and are fsynced before the offset covering them is committed, so
-//! after a crash the database offset is the truth and a longer partial file is cut back to
-//! it. One PATCH appends at a time, holding a lease it renews while it runs; the blob is
+//! `blobs/tmp/upload-<id>`, sealed under the upload's own key ([`spool`]), and are fsynced
+//! before the offset covering them is committed, so after a crash the database offset is
+//! the truth and a longer partial file is cut back to it. One PATCH appends at a time, holding a lease it renews while it runs; the blob is
 //! installed under its address only once the whole of it hashes to that address.
 
 use std::collections::HashMap;
@@ -33,6 +33,7 @@ use crate::db::uploads::{NewUpload, UploadRow};
 use crate::error::{AppError, Problem};
 
 mod patch;
+pub mod spool;
 pub mod tus;
 mod writer;
 

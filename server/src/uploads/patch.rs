@@ -28,6 +28,7 @@ use http_body_util::BodyExt as _;
 use tandem_core::crypto::Sha256Stream;
 use uuid::Uuid;
 
+use super::spool::SpoolReader;
 use super::tus::{
     self, CHECKSUM_MISMATCH, ChunkChecksum, UPLOAD_OFFSET, UploadFailure, require_tus,
 };
@@ -276,9 +277,9 @@ impl Chunk {
     async fn receive(self, body: Body) -> Result<Response, UploadFailure> {
         let (id, offset) = (self.row.id, self.row.offset);
         let cached = self.state.upload_hashes.take(id, offset);
-        let path = self.path();
-        let prepared = blocking(move || prepare(&path, offset, cached)).await?;
-        let Some((file, blob_hash)) = prepared else {
+        let (path, keys) = (self.path(), self.state.blobs.keys().clone());
+        let prepared = blocking(move || prepare(&path, id, &keys, offset, cached)).await?;
+        let Some(prepared) = prepared else {
             // The committed bytes are gone from the folder: start the upload again.
             self.commit(0).await?;
             return Err(offset_mismatch(0));
@@ -293,15 +294,16 @@ impl Chunk {
             .checksum
             .filter(|c| !(chunk_is_prefix && matches!(c, ChunkChecksum::Sha256(_))))
             .map(|c| c.hasher());
+        let position = prepared.position;
         let writer =
-            tokio::task::spawn_blocking(move || write_all(rx, file, blob_hash, chunk_hash));
+            tokio::task::spawn_blocking(move || write_all(rx, prepared, offset, chunk_hash));
         let end = self.pump(body, tx).await;
         let written = writer.await.map_err(internal)?;
         let written = match (end, written) {
             (End::LeaseLost, _) => return Err(busy(offset)),
             (_, Err(e)) => {
                 tracing::error!(error = %e, "upload write failed");
-                self.discard().await?;
+                self.discard(position).await?;
                 return Err(internal("writing the partial file").into());
             }
             (_, Ok(w)) => w,
@@ -322,7 +324,7 @@ impl Chunk {
             End::TooLong | End::LeaseLost | End::WriterFailed => false,
         };
         if !keep {
-            self.discard().await?;
+            self.discard(position).await?;
             return Err(match end {
                 End::Complete => UploadFailure::from(AppError::problem(
                     CHECKSUM_MISMATCH,
@@ -417,19 +419,20 @@ impl Chunk {
             .await?)
     }
 
-    /// Cuts this chunk off the partial file and releases the lease, the offset unchanged.
-    async fn discard(&self) -> Result<(), UploadFailure> {
+    /// Cuts this chunk off the partial file (back to file position `position`, where its
+    /// records began) and releases the lease, the offset unchanged.
+    async fn discard(&self, position: u64) -> Result<(), UploadFailure> {
         if self.lease.lost() {
             return Ok(());
         }
-        let (path, offset) = (self.path(), self.row.offset);
+        let path = self.path();
         blocking(move || {
             let f = OpenOptions::new().write(true).open(path)?;
-            f.set_len(offset)?;
+            f.set_len(position)?;
             f.sync_data()
         })
         .await?;
-        self.commit(offset).await?;
+        self.commit(self.row.offset).await?;
         Ok(())
     }
 
@@ -457,11 +460,21 @@ impl Chunk {
         {
             return Err(busy(row.offset));
         }
-        let (blobs, path, digest) = (state.blobs.clone(), self.path(), row.sha256);
+        let (blobs, path, id, digest, length) = (
+            state.blobs.clone(),
+            self.path(),
+            row.id,
+            row.sha256,
+            row.length,
+        );
         blocking(move || {
+            // Every record is opened again on the way into the store, and the store's
+            // sealer refuses a spool holding other than `length` bytes.
+            let spool = SpoolReader::open(&path, id, blobs.keys())?;
             blobs
-                .install_verified(&path, &digest)
-                .map_err(io::Error::other)
+                .install_from(spool, length, &digest)
+                .map_err(io::Error::other)?;
+            std::fs::remove_file(&path)
         })
         .await?;
         state.db.complete_upload(row.id, state.now_ms()).await?;
@@ -504,14 +517,24 @@ pub(super) async fn trim_uncommitted(
     row: &UploadRow,
 ) -> Result<(), UploadFailure> {
     let path = partial_path(state, row.id);
-    let len = tokio::fs::metadata(&path)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let offset = row.offset;
+    let probe = path.clone();
+    // The file position of the committed offset, and whether the file runs past it.
+    let (position, longer) = blocking(move || {
+        let mut f = match File::open(&probe) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, false)),
+            Err(e) => return Err(e),
+        };
+        let position = super::spool::locate(&mut f, offset)?;
+        let len = f.metadata()?.len();
+        Ok((position, position.is_some_and(|p| len > p)))
+    })
+    .await?;
     let now = state.now_ms();
-    if len <= row.offset || row.leased_at(now) {
+    let Some(position) = position.filter(|_| longer && !row.leased_at(now)) else {
         return Ok(());
-    }
+    };
     let token = Uuid::now_v7().simple().to_string();
     if !state
         .db
@@ -520,10 +543,9 @@ pub(super) async fn trim_uncommitted(
     {
         return Ok(());
     }
-    let offset = row.offset;
     let cut = blocking(move || {
         let f = OpenOptions::new().write(true).open(path)?;
-        f.set_len(offset)?;
+        f.set_len(position)?;
         f.sync_data()
     })
     .await;

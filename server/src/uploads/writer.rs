@@ -1,80 +1,143 @@
 //! The blocking side of a PATCH: opening the partial file at the committed offset (cut
-//! back to it after a crash, with the hash of what precedes it), and writing and hashing
-//! the chunk's buffers as they arrive.
+//! back to it after a crash, with the hash of what precedes it), and sealing, writing and
+//! hashing the chunk's buffers as they arrive. The partial file is a spool ([`spool`]):
+//! its records are sealed under the upload's own key, so no plaintext reaches the disk.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{self, Seek as _, SeekFrom};
 
 use bytes::Bytes;
 use tandem_core::crypto::Sha256Stream;
+use uuid::Uuid;
 
 use super::patch::WRITE_QUEUE;
+use super::spool::{self, Spool, SpoolReader};
 use super::tus::ChunkHasher;
+use crate::blobstore::Keyring;
 
 /// What the writer did.
 pub(super) struct Written {
     pub(super) file: File,
     pub(super) blob_hash: Sha256Stream,
     pub(super) chunk_hash: Option<ChunkHasher>,
+    /// Plaintext bytes written.
     pub(super) bytes: u64,
 }
 
-/// Opens the partial file at the committed offset, cut back to it when a crash left more,
-/// with the hash of everything before it (continued from `cached`, or read again).
-/// `None` when the file holds less than the committed offset (its bytes were lost).
+/// The partial file opened for a chunk.
+pub(super) struct Prepared {
+    pub(super) file: File,
+    pub(super) spool: Spool,
+    /// The hash of the blob's first `offset` bytes.
+    pub(super) hash: Sha256Stream,
+    /// The file position of the committed offset, where the chunk's records begin.
+    pub(super) position: u64,
+}
+
+/// Opens the partial file of upload `id` at the committed offset, cut back to it when a
+/// crash left more, with the hash of everything before it (continued from `cached`, or
+/// read again). At offset 0 the file starts afresh under a new key. `None` when the file
+/// does not hold the committed offset (its bytes were lost or damaged; it is emptied).
 pub(super) fn prepare(
     path: &std::path::Path,
+    id: Uuid,
+    keys: &Keyring,
     offset: u64,
     cached: Option<Sha256Stream>,
-) -> io::Result<Option<(File, Sha256Stream)>> {
+) -> io::Result<Option<Prepared>> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)?;
-    let len = file.metadata()?.len();
-    if len < offset {
+    if offset == 0 {
+        let spool = Spool::create(&mut file, id, keys)?;
+        let position = file.stream_position()?;
+        return Ok(Some(Prepared {
+            file,
+            spool,
+            hash: Sha256Stream::default(),
+            position,
+        }));
+    }
+    let Some(position) = spool::locate(&mut file, offset)? else {
         file.set_len(0)?;
         return Ok(None);
-    }
-    if len > offset {
-        file.set_len(offset)?;
-    }
-    let hash = match cached {
-        Some(h) => h,
-        None => {
-            let mut h = Sha256Stream::default();
-            let mut buf = vec![0u8; 1 << 20];
-            let mut prefix = (&mut file).take(offset);
-            loop {
-                let n = prefix.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            h
-        }
     };
-    file.seek(SeekFrom::Start(offset))?;
-    Ok(Some((file, hash)))
+    if file.metadata()?.len() > position {
+        file.set_len(position)?;
+    }
+    file.seek(SeekFrom::Start(0))?;
+    let spool = Spool::open(&mut file, id, keys);
+    let opened = match (spool, cached) {
+        (Ok(spool), Some(hash)) => Ok((spool, hash)),
+        // Another server wrote the prefix, or this one restarted: read it again, every
+        // record opened on the way.
+        (Ok(spool), None) => rehash(&mut file, spool, offset),
+        (Err(e), _) => Err(e),
+    };
+    let (spool, hash) = match opened {
+        Ok(opened) => opened,
+        // A header or record that does not open (a damaged disk, a hand in the folder):
+        // those bytes cannot be trusted, and the phone still has them.
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            tracing::warn!(error = %e, "upload spool damaged; the upload starts again");
+            file.set_len(0)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    file.seek(SeekFrom::Start(position))?;
+    Ok(Some(Prepared {
+        file,
+        spool,
+        hash,
+        position,
+    }))
+}
+
+/// The hash of a spool's first `offset` bytes (all its records), read and opened again.
+fn rehash(file: &mut File, spool: Spool, offset: u64) -> io::Result<(Spool, Sha256Stream)> {
+    let mut prefix = SpoolReader::new(io::BufReader::new(file), spool);
+    let mut hash = Sha256Stream::default();
+    let mut buf = vec![0u8; spool::RECORD_MAX];
+    loop {
+        let n = io::Read::read(&mut prefix, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    if prefix.position() != offset {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "upload spool holds fewer bytes than its records claim",
+        ));
+    }
+    Ok((prefix.into_spool(), hash))
 }
 
 /// Written bytes are handed to the disk in steps of this size while the chunk still
 /// arrives, so the fsync that must precede the offset's commit finds little left to write.
 const WRITEBACK_STEP: u64 = 16 << 20;
 
-/// The blocking writer: writes each buffer while the blob's hash and, when a checksum was
-/// sent for a chunk that does not start the blob, the chunk's hash run on threads of their
-/// own; another thread starts the disk's writeback of what was written (never waiting).
+/// The blocking writer: seals and writes each buffer (the chunk starting at plaintext
+/// offset `offset`) while the blob's hash and, when a checksum was sent for a chunk that
+/// does not start the blob, the chunk's hash run on threads of their own; another thread
+/// starts the disk's writeback of what was written (never waiting).
 pub(super) fn write_all(
     rx: tokio::sync::mpsc::Receiver<Bytes>,
-    mut file: File,
-    blob_hash: Sha256Stream,
+    prepared: Prepared,
+    offset: u64,
     chunk_hash: Option<ChunkHasher>,
 ) -> io::Result<Written> {
-    let start = file.stream_position()?;
+    let Prepared {
+        mut file,
+        spool,
+        hash: blob_hash,
+        position: start,
+    } = prepared;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
     // Every thread of the scope has ended before `file` can be dropped, so the flusher's
     // descriptor stays valid while it is used.
@@ -109,7 +172,11 @@ pub(super) fn write_all(
             }
             blob_hash
         });
-        let written = write_all_bytes(rx, &mut file, blob_tx, chunk_tx, start, flush_tx);
+        let at = Place {
+            plain: offset,
+            file: start,
+        };
+        let written = write_all_bytes(rx, &mut file, &spool, at, blob_tx, chunk_tx, flush_tx);
         let blob_hash = blob_hasher
             .join()
             .map_err(|_| io::Error::other("blob hasher panicked"))?;
@@ -145,30 +212,44 @@ fn start_writeback(fd: std::os::fd::RawFd, from: u64, len: u64) {
     }
 }
 
-/// Writes each buffer and hands it to the hashers; returns the bytes written.
+/// Where a chunk starts: its plaintext offset and its file position.
+#[derive(Clone, Copy)]
+struct Place {
+    plain: u64,
+    file: u64,
+}
+
+/// Seals and writes each buffer and hands it to the hashers; returns the plaintext bytes
+/// written.
 fn write_all_bytes(
     mut rx: tokio::sync::mpsc::Receiver<Bytes>,
     file: &mut File,
+    spool: &Spool,
+    start: Place,
     blob: std::sync::mpsc::SyncSender<Bytes>,
     chunk: Option<std::sync::mpsc::SyncSender<Bytes>>,
-    start: u64,
     flush: std::sync::mpsc::SyncSender<(u64, u64)>,
 ) -> io::Result<u64> {
     let stopped = |_| io::Error::other("a hasher stopped");
+    let mut scratch = Vec::with_capacity(spool::RECORD_MAX + spool::RECORD_OVERHEAD as usize);
     let mut bytes = 0u64;
+    let mut sealed = 0u64;
     let mut flushed = 0u64;
     while let Some(buf) = rx.blocking_recv() {
-        file.write_all(&buf)?;
+        // The hashers take the buffer first, so they hash it while it is sealed here.
         if let Some(chunk) = &chunk {
             chunk.send(buf.clone()).map_err(stopped)?;
         }
+        blob.send(buf.clone()).map_err(stopped)?;
+        sealed += spool.append(file, start.plain + bytes, &buf, &mut scratch)?;
         bytes += buf.len() as u64;
-        blob.send(buf).map_err(stopped)?;
         // Never block the writer on the disk: a busy flusher takes the range next time.
-        if bytes - flushed >= WRITEBACK_STEP
-            && flush.try_send((start + flushed, bytes - flushed)).is_ok()
+        if sealed - flushed >= WRITEBACK_STEP
+            && flush
+                .try_send((start.file + flushed, sealed - flushed))
+                .is_ok()
         {
-            flushed = bytes;
+            flushed = sealed;
         }
     }
     Ok(bytes)
