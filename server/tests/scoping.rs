@@ -276,12 +276,7 @@ fn patch(
 
 fn partial_len(server: &TestServer, location: &str) -> u64 {
     let id: uuid::Uuid = location.rsplit('/').next().unwrap().parse().unwrap();
-    let path = server
-        .state
-        .blobs
-        .tmp_dir()
-        .join(format!("upload-{}", id.simple()));
-    tandem_server::uploads::spool::plaintext_len(&path).unwrap()
+    tandem_server::uploads::received_len(&server.state.blobs.tmp_dir(), id).unwrap()
 }
 
 #[tokio::test]

@@ -175,18 +175,17 @@ async fn stored(server: &TestServer, blob: &[u8]) -> Option<Vec<u8>> {
     common::stored_plaintext(&server.state.blobs, sha256(blob)).await
 }
 
-/// Partial files left in `blobs/tmp/`.
+/// Uploads with partial files left in `blobs/tmp/` (`upload-<id>` and its `.tail`).
 fn partial_files(server: &TestServer) -> usize {
-    std::fs::read_dir(server.state.blobs.tmp_dir())
+    let mut uploads: Vec<String> = std::fs::read_dir(server.state.blobs.tmp_dir())
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("upload-")
-        })
-        .count()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("upload-"))
+        .map(|name| name.split('.').next().unwrap_or_default().to_owned())
+        .collect();
+    uploads.sort();
+    uploads.dedup();
+    uploads.len()
 }
 
 #[tokio::test]
@@ -372,8 +371,15 @@ async fn an_upload_in_progress_is_sealed_on_disk_and_a_damaged_one_starts_again(
         let resp = phone.patch(&location, 0, &data[..part], None).await;
         assert_eq!(resp.status(), 204, "{label}");
         let path = partial_path(&server, &location);
+        // The whole records are in the blob sealed as it will be stored; the rest waits in
+        // a sealed tail.
         let spool_len = std::fs::metadata(&path).unwrap().len();
-        assert!(spool_len > part as u64, "{label}: {spool_len}");
+        let sealed_records = tandem_core::blobs::Sealer::sealed_prefix_len(part as u64);
+        assert_eq!(spool_len, sealed_records, "{label}");
+        let id: uuid::Uuid = location.rsplit('/').next().unwrap().parse().unwrap();
+        let tmp = server.state.blobs.tmp_dir();
+        let received = tandem_server::uploads::received_len(&tmp, id).unwrap();
+        assert_eq!(received, part as u64, "{label}");
         for run in samples(&data[..part]) {
             let found = common::occurs_in_files(b.dir.path(), run);
             assert!(
@@ -397,13 +403,25 @@ async fn an_upload_in_progress_is_sealed_on_disk_and_a_damaged_one_starts_again(
         );
 
         // Another server resuming (no cached hash) opens every record again on the way.
-        let id: uuid::Uuid = location.rsplit('/').next().unwrap().parse().unwrap();
         server.state.upload_hashes.forget(id);
         let more = part + 100_000;
         let resp = phone
             .patch(&location, part as u64, &data[part..more], None)
             .await;
         assert_eq!(resp.status(), 204, "{label}");
+
+        // A tail (the bytes after the last whole record) that no longer opens: the upload
+        // resumes from its last whole record.
+        let tail = tmp.join(format!("upload-{}.{more}.tail", id.simple()));
+        let mut bytes = std::fs::read(&tail).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&tail, &bytes).unwrap();
+        let resp = phone
+            .patch(&location, more as u64, &data[more..], None)
+            .await;
+        assert_eq!(resp.status(), 409, "{label}");
+        let whole = more - more % 65_536;
+        assert_eq!(header_u64(&resp, "upload-offset"), whole as u64, "{label}");
 
         // One flipped byte inside the first record: the prefix no longer opens, so the
         // upload starts again from 0 and the phone sends it whole.
@@ -412,7 +430,7 @@ async fn an_upload_in_progress_is_sealed_on_disk_and_a_damaged_one_starts_again(
         std::fs::write(&path, &bytes).unwrap();
         server.state.upload_hashes.forget(id);
         let resp = phone
-            .patch(&location, more as u64, &data[more..], None)
+            .patch(&location, whole as u64, &data[whole..], None)
             .await;
         assert_eq!(resp.status(), 409, "{label}");
         assert_eq!(header_u64(&resp, "upload-offset"), 0, "{label}");

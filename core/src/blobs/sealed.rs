@@ -120,6 +120,41 @@ impl Sealer {
         Ok(written)
     }
 
+    /// Starts sealing the blob `digest` of `size` bytes piece by piece (a server's upload
+    /// arriving chunk by chunk): its sealed header, to be written first, and its layout,
+    /// which seals the records in turn ([`SealedLayout::seal_record`]).
+    pub fn begin(
+        &self,
+        digest: Digest,
+        size: u64,
+    ) -> Result<([u8; HEADER_LEN], SealedLayout), BlobError> {
+        let header = FileHeader {
+            file_id: self.random()?,
+            ..header_for(size, digest)
+        };
+        let head = header
+            .seal(&self.key, self.random()?)
+            .ok_or(BlobError::Seal)?;
+        Ok((
+            head,
+            SealedLayout {
+                header,
+                key: Arc::clone(&self.key),
+            },
+        ))
+    }
+
+    /// The sealed bytes in front of the plaintext offset `offset` rounded down to a whole
+    /// record: the header and the full records before it (where a blob sealed by this
+    /// build is resumed from).
+    pub fn sealed_prefix_len(offset: u64) -> u64 {
+        HEADER_LEN as u64
+            + (offset / u64::from(RECORD_SIZE)) * (u64::from(RECORD_SIZE) + RECORD_OVERHEAD as u64)
+    }
+
+    /// Plaintext bytes per record of blobs sealed by this build.
+    pub const RECORD_SIZE: u64 = RECORD_SIZE as u64;
+
     /// A streaming reader of the blob `digest` sealed in `source` (`stored_len` bytes in
     /// all; `label` names it in errors): it authenticates every record and checks the
     /// digest before handing out the last bytes.
@@ -230,6 +265,46 @@ impl SealedLayout {
         self.header.record_len(index) + RECORD_OVERHEAD
     }
 
+    /// Seals record `index` of the blob (`plain` holds exactly its plaintext: a full
+    /// record, or the final remainder) and appends its sealed bytes to `out`.
+    pub fn seal_record(
+        &self,
+        index: u64,
+        plain: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), BlobError> {
+        let count = self.header.record_count();
+        if index >= count || plain.len() != self.header.record_len(index) {
+            return Err(BlobError::Input(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "record {index} of blob {} cannot hold {} bytes",
+                    self.header.digest,
+                    plain.len()
+                ),
+            )));
+        }
+        let mut nonce = [0u8; super::format::NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| BlobError::Random)?;
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        RecordHeader::new(nonce, self.header.file_id, index, index + 1 == count).encode(&mut head);
+        out.extend_from_slice(&head);
+        let start = out.len();
+        out.extend_from_slice(plain);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                RecordHeader::associated_data(&head),
+                &mut out[start..],
+            )
+            .map_err(|_| BlobError::Seal)?;
+        out.extend_from_slice(tag.as_ref());
+        Ok(())
+    }
+
     /// Opens record `index` in place (`raw` is exactly [`Self::record_sealed_len`] bytes as
     /// stored) and returns its plaintext.
     pub fn open_record<'a>(&self, index: u64, raw: &'a mut [u8]) -> Result<&'a [u8], BlobError> {
@@ -320,6 +395,44 @@ mod tests {
             assert_eq!(Sealer::plaintext_len(gap), None, "{gap}");
         }
         assert_eq!(Sealer::plaintext_len(3), None);
+    }
+
+    #[test]
+    fn a_blob_sealed_record_by_record_reads_back_as_one_sealed_whole() {
+        let s = sealer(4);
+        let record = RECORD_SIZE as usize;
+        for len in [0, 10, record, 3 * record + 17] {
+            let plain = sample(len);
+            let digest = sha256(&plain);
+            let (head, layout) = s.begin(digest, len as u64).unwrap();
+            let mut bytes = head.to_vec();
+            let mut at = 0;
+            for index in 0..=(len / record) as u64 {
+                let n = layout.record_sealed_len(index) - RECORD_OVERHEAD;
+                layout
+                    .seal_record(index, &plain[at..at + n], &mut bytes)
+                    .unwrap();
+                at += n;
+                if index < (len / record) as u64 {
+                    assert_eq!(
+                        bytes.len() as u64,
+                        Sealer::sealed_prefix_len(at as u64),
+                        "{len}"
+                    );
+                }
+            }
+            assert_eq!(bytes.len() as u64, Sealer::sealed_len(len as u64), "{len}");
+            let mut back = Vec::new();
+            s.reader(digest, &bytes[..], bytes.len() as u64, "t".into())
+                .unwrap()
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, plain, "{len}");
+        }
+        // A record of the wrong length, or past the end, is refused.
+        let (_, layout) = s.begin(sha256(b"abc"), 3).unwrap();
+        assert!(layout.seal_record(0, b"ab", &mut Vec::new()).is_err());
+        assert!(layout.seal_record(1, b"", &mut Vec::new()).is_err());
     }
 
     #[test]

@@ -400,41 +400,69 @@ impl BlobStore {
         self.install_verified(temp, digest)
     }
 
-    /// As [`Self::install`], for a temp file the caller has hashed while writing it: seals
-    /// it under the blob's key (kept first by whichever server stores the blob) into a
-    /// second temp file, places that, and removes the plaintext.
+    /// As [`Self::install`], for a temp file the caller has hashed: seals it under the
+    /// blob's key (kept first by whichever server stores the blob) into a second temp file,
+    /// places that, and removes the plaintext. A blob present already (and readable) is
+    /// left as it is.
     pub fn install_verified(&self, temp: &Path, digest: &Digest) -> Result<(), BlobStoreError> {
         let len = fs::metadata(temp).map_err(io_err(temp))?.len();
-        let input = File::open(temp).map_err(io_err(temp))?;
-        self.install_from(input, len, digest)?;
+        let existing = self.keys.block_on(self.keys.sealer(digest))??;
+        if existing.is_none() || self.try_size(digest)? != Some(len) {
+            let sealer = match existing {
+                Some(sealer) => sealer,
+                None => self.keys.block_on(self.keys.sealer_for_write(digest))??,
+            };
+            let input = File::open(temp).map_err(io_err(temp))?;
+            let sealed = self.seal_into_temp(&sealer, input, digest, len)?;
+            let placed = self.place(&sealed, digest);
+            if placed.is_err() {
+                let _ = fs::remove_file(&sealed);
+            }
+            placed?;
+        }
         fs::remove_file(temp).map_err(io_err(temp))
     }
 
-    /// Installs the `len` bytes `input` yields, which the caller has checked hash to
-    /// `digest` (an upload's spool, opened record by record): seals them under the blob's
-    /// key (kept first by whichever server stores the blob) into a synced temp file and
-    /// places that. A blob present already (and readable) is left as it is, unread.
-    /// Input that ends early or runs on is an error and nothing is placed (blocking).
-    pub fn install_from(
+    /// Installs a synced temp file that already holds the blob `digest` (`len` bytes)
+    /// sealed under its key (an upload written record by record): the header must open
+    /// under the key the keyring holds now and the file have the sealed length, then it is
+    /// placed as it is. A blob present already (and readable) just removes the file
+    /// (blocking).
+    pub fn install_sealed(
         &self,
-        input: impl Read,
-        len: u64,
+        sealed: &Path,
         digest: &Digest,
+        len: u64,
     ) -> Result<(), BlobStoreError> {
-        let existing = self.keys.block_on(self.keys.sealer(digest))??;
-        if existing.is_some() && self.try_size(digest)? == Some(len) {
-            return Ok(());
+        let sealer = self
+            .keys
+            .block_on(self.keys.sealer(digest))??
+            .ok_or(KeyringError::NoKey(*digest))?;
+        if self.try_size(digest)? == Some(len) {
+            return fs::remove_file(sealed).map_err(io_err(sealed));
         }
-        let sealer = match existing {
-            Some(sealer) => sealer,
-            None => self.keys.block_on(self.keys.sealer_for_write(digest))??,
-        };
-        let sealed = self.seal_into_temp(&sealer, input, digest, len)?;
-        let placed = self.place(&sealed, digest);
-        if placed.is_err() {
-            let _ = fs::remove_file(&sealed);
+        let mut file = File::open(sealed).map_err(io_err(sealed))?;
+        let mut head = [0u8; SEALED_HEADER_LEN];
+        file.read_exact(&mut head).map_err(io_err(sealed))?;
+        let stored_len = file.metadata().map_err(io_err(sealed))?.len();
+        let layout = sealer
+            .layout(*digest, &head)
+            .map_err(|source| BlobStoreError::Sealed {
+                location: sealed.display().to_string(),
+                source,
+            })?;
+        if layout.plaintext_size() != len || stored_len != Sealer::sealed_len(len) {
+            return Err(BlobStoreError::Sealed {
+                location: sealed.display().to_string(),
+                source: BlobError::Truncated {
+                    digest: *digest,
+                    expected: Sealer::sealed_len(len),
+                    actual: stored_len,
+                },
+            });
         }
-        placed
+        drop(file);
+        self.place(sealed, digest)
     }
 
     /// Seals `len` plaintext bytes of `digest` from `input` into a new synced temp file.

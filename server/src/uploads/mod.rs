@@ -7,13 +7,13 @@
 //! write into it. Content addressing still saves work across devices: a blob stored
 //! already is reported complete at once to anyone who creates an upload of it. The
 //! committed offset lives in the database (servers are stateless); the bytes live in
-//! `blobs/tmp/upload-<id>`, sealed under the upload's own key ([`spool`]), and are fsynced
-//! before the offset covering them is committed, so after a crash the database offset is
+//! `blobs/tmp/upload-<id>`, already sealed as the blob will be stored (the bytes after its
+//! last whole record in a sealed tail file, [`spool`]), and are fsynced before the offset
+//! covering them is committed, so after a crash the database offset is
 //! the truth and a longer partial file is cut back to it. One PATCH appends at a time, holding a lease it renews while it runs; the blob is
 //! installed under its address only once the whole of it hashes to that address.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -36,6 +36,8 @@ mod patch;
 pub mod spool;
 pub mod tus;
 mod writer;
+
+pub use writer::received_len;
 
 use tus::{UPLOAD_LENGTH, UPLOAD_OFFSET, UploadFailure, require_tus};
 
@@ -111,17 +113,15 @@ impl HashCache {
 }
 
 /// Where an upload's received bytes are kept until the blob is installed.
-fn partial_path(state: &AppState, id: Uuid) -> PathBuf {
-    state
-        .blobs
-        .tmp_dir()
-        .join(format!("upload-{}", id.simple()))
+fn partial(state: &AppState, row: &UploadRow) -> writer::Partial {
+    writer::Partial::new(&state.blobs.tmp_dir(), row.id, row.sha256, row.length)
 }
 
-/// Removes a partial file that nobody will install any more; a missing one is fine.
-async fn remove_partial(state: &AppState, id: Uuid) {
-    let path = partial_path(state, id);
-    let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+/// Removes an upload's partial files that nobody will install any more; missing ones are
+/// fine.
+async fn remove_partial(state: &AppState, row: &UploadRow) {
+    let part = partial(state, row);
+    let _ = tokio::task::spawn_blocking(move || part.remove()).await;
 }
 
 /// The upload in `{id}` if `device` created it; anything else (a malformed id, no such
@@ -146,7 +146,7 @@ async fn reconcile(state: &AppState, row: UploadRow) -> Result<UploadRow, Upload
         (false, true) => {
             state.db.complete_upload(row.id, state.now_ms()).await?;
             state.upload_hashes.forget(row.id);
-            remove_partial(state, row.id).await;
+            remove_partial(state, &row).await;
             true
         }
         (true, false) => state.db.reopen_upload(row.id, state.now_ms()).await?,
@@ -361,6 +361,6 @@ pub async fn terminate(
         return Err(AppError::NotFound.into());
     }
     state.upload_hashes.forget(row.id);
-    remove_partial(&state, row.id).await;
+    remove_partial(&state, &row).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -15,7 +15,6 @@
 use std::fs::{File, OpenOptions};
 
 use std::io;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -28,12 +27,11 @@ use http_body_util::BodyExt as _;
 use tandem_core::crypto::Sha256Stream;
 use uuid::Uuid;
 
-use super::spool::SpoolReader;
 use super::tus::{
     self, CHECKSUM_MISMATCH, ChunkChecksum, UPLOAD_OFFSET, UploadFailure, require_tus,
 };
-use super::writer::{prepare, write_all};
-use super::{find, partial_path};
+use super::writer::{Partial, Prepare, prepare, write_all};
+use super::{find, partial};
 use crate::AppState;
 use crate::auth::DeviceAuth;
 use crate::db::uploads::UploadRow;
@@ -270,19 +268,30 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn path(&self) -> PathBuf {
-        partial_path(&self.state, self.row.id)
+    fn part(&self) -> Partial {
+        partial(&self.state, &self.row)
     }
 
     async fn receive(self, body: Body) -> Result<Response, UploadFailure> {
         let (id, offset) = (self.row.id, self.row.offset);
         let cached = self.state.upload_hashes.take(id, offset);
-        let (path, keys) = (self.path(), self.state.blobs.keys().clone());
-        let prepared = blocking(move || prepare(&path, id, &keys, offset, cached)).await?;
-        let Some(prepared) = prepared else {
-            // The committed bytes are gone from the folder: start the upload again.
-            self.commit(0).await?;
-            return Err(offset_mismatch(0));
+        let keys = self.state.blobs.keys().clone();
+        // The blob's own key (staged under the master key until a visit's bank holds it):
+        // the partial file is the blob sealed as it will be stored.
+        let sealer = keys
+            .sealer_for_write(&self.row.sha256)
+            .await
+            .map_err(internal)?;
+        let part = self.part();
+        let prepared = blocking(move || prepare(&part, &keys, &sealer, offset, cached)).await?;
+        let prepared = match prepared {
+            Prepare::Ready(prepared) => prepared,
+            Prepare::Lost { resume_at } => {
+                // Committed bytes are gone from the folder or damaged: the phone sends
+                // them again from where they are whole.
+                self.commit(resume_at).await?;
+                return Err(offset_mismatch(resume_at));
+            }
         };
 
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
@@ -295,8 +304,10 @@ impl Chunk {
             .filter(|c| !(chunk_is_prefix && matches!(c, ChunkChecksum::Sha256(_))))
             .map(|c| c.hasher());
         let position = prepared.position;
-        let writer =
-            tokio::task::spawn_blocking(move || write_all(rx, prepared, offset, chunk_hash));
+        let length = self.row.length;
+        let writer = tokio::task::spawn_blocking(move || {
+            write_all(rx, *prepared, offset, length, chunk_hash)
+        });
         let end = self.pump(body, tx).await;
         let written = writer.await.map_err(internal)?;
         let written = match (end, written) {
@@ -354,8 +365,15 @@ impl Chunk {
         if new_offset == self.row.length {
             return self.finish(written.blob_hash).await;
         }
+        // The bytes after the last whole record wait, sealed, for the next chunk.
+        let (part, keys, tail) = (self.part(), self.state.blobs.keys().clone(), written.tail);
+        blocking(move || part.keep_tail(&keys, new_offset, &tail)).await?;
         if !self.commit(new_offset).await? {
             return Err(busy(offset));
+        }
+        if offset > 0 {
+            let part = self.part();
+            let _ = tokio::task::spawn_blocking(move || part.drop_tail(offset)).await;
         }
         self.state
             .upload_hashes
@@ -425,7 +443,7 @@ impl Chunk {
         if self.lease.lost() {
             return Ok(());
         }
-        let path = self.path();
+        let path = self.part().path;
         blocking(move || {
             let f = OpenOptions::new().write(true).open(path)?;
             f.set_len(position)?;
@@ -447,7 +465,7 @@ impl Chunk {
                 .delete_upload(row.id, Some(&self.lease.token))
                 .await?
             {
-                super::remove_partial(state, row.id).await;
+                super::remove_partial(state, row).await;
             }
             return Err(digest_mismatch().into());
         }
@@ -460,21 +478,13 @@ impl Chunk {
         {
             return Err(busy(row.offset));
         }
-        let (blobs, path, id, digest, length) = (
-            state.blobs.clone(),
-            self.path(),
-            row.id,
-            row.sha256,
-            row.length,
-        );
+        let (blobs, part) = (state.blobs.clone(), self.part());
         blocking(move || {
-            // Every record is opened again on the way into the store, and the store's
-            // sealer refuses a spool holding other than `length` bytes.
-            let spool = SpoolReader::open(&path, id, blobs.keys())?;
             blobs
-                .install_from(spool, length, &digest)
+                .install_sealed(&part.path, &part.digest, part.length)
                 .map_err(io::Error::other)?;
-            std::fs::remove_file(&path)
+            part.remove();
+            Ok(())
         })
         .await?;
         state.db.complete_upload(row.id, state.now_ms()).await?;
@@ -516,25 +526,18 @@ pub(super) async fn trim_uncommitted(
     state: &AppState,
     row: &UploadRow,
 ) -> Result<(), UploadFailure> {
-    let path = partial_path(state, row.id);
-    let offset = row.offset;
-    let probe = path.clone();
-    // The file position of the committed offset, and whether the file runs past it.
-    let (position, longer) = blocking(move || {
-        let mut f = match File::open(&probe) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, false)),
-            Err(e) => return Err(e),
-        };
-        let position = super::spool::locate(&mut f, offset)?;
-        let len = f.metadata()?.len();
-        Ok((position, position.is_some_and(|p| len > p)))
-    })
-    .await?;
+    let path = super::partial(state, row).path;
+    // The sealed bytes of the committed offset's whole records; its tail is a file of
+    // its own, checked when the next chunk opens it.
+    let position = tandem_core::blobs::Sealer::sealed_prefix_len(row.offset);
+    let len = tokio::fs::metadata(&path)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
     let now = state.now_ms();
-    let Some(position) = position.filter(|_| longer && !row.leased_at(now)) else {
+    if len <= position || row.leased_at(now) {
         return Ok(());
-    };
+    }
     let token = Uuid::now_v7().simple().to_string();
     if !state
         .db
@@ -545,13 +548,17 @@ pub(super) async fn trim_uncommitted(
     }
     let cut = blocking(move || {
         let f = OpenOptions::new().write(true).open(path)?;
+        // A writer still finishing (its lease lost) is left alone: the next chunk cuts.
+        if f.try_lock().is_err() {
+            return Ok(());
+        }
         f.set_len(position)?;
         f.sync_data()
     })
     .await;
     state
         .db
-        .commit_upload_offset(row.id, &token, offset, offset, state.now_ms())
+        .commit_upload_offset(row.id, &token, row.offset, row.offset, state.now_ms())
         .await?;
     cut
 }

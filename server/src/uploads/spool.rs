@@ -1,21 +1,21 @@
-//! The partial file of an upload in progress, sealed as the blobs at rest are: not one
-//! plaintext byte of evidence lies in `blobs/tmp/`, even while a blob is still arriving.
+//! The tail of an upload in progress (`blobs/tmp/upload-<id>.tail`): the bytes after its
+//! last whole 64 KiB record, sealed too, so not one plaintext byte of evidence lies in
+//! `blobs/tmp/` even while a blob is still arriving (its whole records are in the sealed
+//! blob in the making, `upload-<id>`).
 //!
 //! ```text
 //! spool   = header record*
 //! header  = magic "TNDMSPL1" | wrapped_len u16 | wrapped key [wrapped_len]
 //! record  = nonce [12] | len u32 | ciphertext [len] | tag [16]
 //! ```
-//! Integers are big-endian. The file's data key is random, of this upload alone, and kept
+//! Integers are big-endian. The file's key is random, drawn for this file alone, and kept
 //! in its header wrapped by the master key with the upload's id as associated data
 //! ([`Keyring::new_spool_key`]), so any server of the deployment can resume the upload and
 //! a header moved onto another upload's file does not open. Each record is AES-256-GCM
 //! with `upload id | plaintext offset u64 | len u32` as associated data: it opens only in
-//! its own file, at its own place. A record ends where a chunk's bytes ended, so a
-//! committed offset is always a record boundary, and the file is cut back to one after a
-//! crash or a refused chunk. Nonces are random rather than counted, because a record may
-//! be written again at the same place after such a cut: with at most 2^11 records per
-//! GiB, random 96-bit nonces stay unique by a wide margin.
+//! its own upload, for its own place in the blob, so a tail left from an earlier offset
+//! (a crash between its write and the offset's commit) is told apart. Each file is
+//! written whole and renamed into place; its nonces are random.
 
 use std::fs::File;
 use std::io::{self, Read, Seek as _, SeekFrom, Write};
@@ -241,30 +241,6 @@ impl Walk {
     }
 }
 
-/// The file position where plaintext offset `offset` starts: `None` when the file holds
-/// less, has no valid header, or `offset` falls inside a record (the file was not written
-/// by a committed chunk there).
-pub fn locate(file: &mut File, offset: u64) -> io::Result<Option<u64>> {
-    let mut walk = match Walk::start(file) {
-        Ok(w) => w,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
-            ) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
-    };
-    while walk.plain < offset {
-        if !walk.step(file)? {
-            return Ok(None);
-        }
-    }
-    Ok((walk.plain == offset).then_some(walk.pos))
-}
-
 /// The plaintext bytes held by the whole records of the spool at `path` (0 when there is
 /// none or it has no valid header).
 pub fn plaintext_len(path: &Path) -> io::Result<u64> {
@@ -292,24 +268,20 @@ pub struct SpoolReader<R> {
 }
 
 impl<R: Read> SpoolReader<R> {
-    /// A reader of the records `input` holds after the header `spool` was opened from.
-    pub fn new(input: R, spool: Spool) -> Self {
+    /// A reader of the records `input` holds after the header `spool` was opened from,
+    /// the first of which holds the plaintext from offset `at`.
+    pub fn new(input: R, spool: Spool, at: u64) -> Self {
         Self {
             input,
             spool,
-            at: 0,
+            at,
             buf: Vec::new(),
             start: 0,
             end: 0,
         }
     }
 
-    /// The data key back, once the records are read.
-    pub fn into_spool(self) -> Spool {
-        self.spool
-    }
-
-    /// The plaintext bytes handed out so far.
+    /// The plaintext offset reached.
     pub fn position(&self) -> u64 {
         self.at
     }
@@ -329,11 +301,11 @@ impl<R: Read> SpoolReader<R> {
 }
 
 impl SpoolReader<io::BufReader<File>> {
-    /// Opens the spool file of upload `id` from its start.
-    pub fn open(path: &Path, id: Uuid, keys: &Keyring) -> io::Result<Self> {
-        let mut input = io::BufReader::with_capacity(RECORD_MAX, File::open(path)?);
+    /// Opens the spool file of upload `id`, whose records hold the plaintext from `at`.
+    pub fn open(path: &Path, id: Uuid, keys: &Keyring, at: u64) -> io::Result<Self> {
+        let mut input = io::BufReader::new(File::open(path)?);
         let spool = Spool::open(&mut input, id, keys)?;
-        Ok(Self::new(input, spool))
+        Ok(Self::new(input, spool, at))
     }
 }
 
