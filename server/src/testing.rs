@@ -1,11 +1,13 @@
 //! Test support shared by the server's tests and the end-to-end tests (feature
 //! `testing`): the database backends every test runs against. SQLite in a temp folder
 //! always; PostgreSQL when `TANDEM_TEST_DATABASE_URL` is set (a fresh database per test,
-//! dropped afterwards). In CI (`CI=true`) a missing PostgreSQL URL fails the test.
+//! dropped afterwards). In CI (`CI=true`) a missing PostgreSQL URL fails the test. And a
+//! real 3-node Garage cluster for blobs in an S3 bucket ([`garage`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod console;
+pub mod garage;
 pub mod seed;
 
 use std::sync::Arc;
@@ -94,15 +96,34 @@ impl Drop for TestBackend {
 /// The backends to run: SQLite always, PostgreSQL when configured (required in CI).
 pub async fn backends() -> Vec<TestBackend> {
     let mut out = vec![sqlite()];
+    if let Some(admin) = postgres_admin() {
+        out.push(postgres(&admin).await);
+    }
+    out
+}
+
+/// PostgreSQL when configured (required in CI), else SQLite: the records of a variant that
+/// differs in something else, such as where its blobs live.
+pub async fn postgres_or_sqlite() -> TestBackend {
+    match postgres_admin() {
+        Some(admin) => postgres(&admin).await,
+        None => sqlite(),
+    }
+}
+
+/// The PostgreSQL admin URL, `None` (after a note) when it is not set outside CI.
+fn postgres_admin() -> Option<String> {
     match std::env::var(PG_ENV) {
-        Ok(admin) if !admin.is_empty() => out.push(postgres(&admin).await),
+        Ok(admin) if !admin.is_empty() => Some(admin),
         _ if std::env::var("CI").as_deref() == Ok("true") => panic!(
             "{PG_ENV} is not set but CI=true: the PostgreSQL variant must run in CI \
              (use scripts/with-postgres)"
         ),
-        _ => eprintln!("note: {PG_ENV} not set, PostgreSQL variant skipped (allowed outside CI)"),
+        _ => {
+            eprintln!("note: {PG_ENV} not set, PostgreSQL variant skipped (allowed outside CI)");
+            None
+        }
     }
-    out
 }
 
 /// A SQLite database in a fresh temp folder.

@@ -66,19 +66,10 @@ impl Dossier {
             )
             .unwrap();
             blobs.bucket().unwrap().probe().await.unwrap();
-            // A new cluster takes writes once its layout has spread.
             let probe = blobs.clone();
-            tokio::task::spawn_blocking(move || {
-                for _ in 0..100 {
-                    if probe.put_bytes(b"ready").is_ok() {
-                        return;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(300));
-                }
-                panic!("the bucket never took a write");
-            })
-            .await
-            .unwrap();
+            tokio::task::spawn_blocking(move || common::garage::wait_writable(&probe))
+                .await
+                .unwrap();
             state = state.with_blobs(blobs);
         }
         let now = clock.now_ms();

@@ -5,7 +5,8 @@
 //!
 //! Actor: a thief of a disk or anyone pulling the plug — a blob is visible under its
 //! address only once complete and checked; and the operator who outgrows one disk.
-//! Skipped with a note when Garage is not installed, except under CI (common/garage.rs).
+//! Skipped with a note when Garage is not installed, except under CI
+//! (`tandem_server::testing::garage`).
 
 mod common;
 mod ledger_support;
@@ -40,21 +41,6 @@ fn read_all(store: &BlobStore, digest: &Digest) -> Vec<u8> {
     out
 }
 
-/// Puts a first blob, again while the new cluster's layout settles (up to 30 s).
-fn wait_writable(store: &BlobStore) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match store.put_bytes(b"ready") {
-            Ok(_) => return,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("bucket not writable yet: {e}");
-                std::thread::sleep(Duration::from_millis(300));
-            }
-            Err(e) => panic!("bucket never became writable: {e}"),
-        }
-    }
-}
-
 /// The local folder's blobs (not `tmp/`): none when blobs live in the bucket.
 fn local_blob_files(root: &std::path::Path) -> usize {
     std::fs::read_dir(root)
@@ -78,7 +64,7 @@ fn a_garage_bucket_keeps_blobs_whole_and_takes_a_blob_folder() {
     let keys = rt.block_on(common::scratch_keyring(&dir.path().join("keys")));
     let store =
         BlobStore::open_s3(dir.path().join("blobs"), &garage.config(), keys.clone()).unwrap();
-    wait_writable(&store);
+    common::garage::wait_writable(&store);
 
     // A small blob: put, size, read back whole and by range; nothing in the local folder.
     let small = bytes(300_000, 1);
@@ -322,7 +308,7 @@ async fn a_visit_sent_to_a_server_on_garage_commits_and_exports_verifiably() {
     let (probe, config) = (dir.path().join("probe"), garage.config());
     let keys = common::scratch_keyring(&probe).await;
     tokio::task::spawn_blocking(move || {
-        wait_writable(&BlobStore::open_s3(probe, &config, keys).unwrap())
+        common::garage::wait_writable(&BlobStore::open_s3(probe, &config, keys).unwrap())
     })
     .await
     .unwrap();
@@ -461,14 +447,14 @@ async fn a_visit_sent_to_a_server_on_garage_commits_and_exports_verifiably() {
 
 #[test]
 fn with_any_one_garage_node_killed_blobs_still_go_in_and_come_back_whole() {
-    let Some(mut garage) = common::garage::start_or_skip("s3_store") else {
+    let Some(garage) = common::garage::start_or_skip("s3_store") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let keys = rt.block_on(common::scratch_keyring(&dir.path().join("keys")));
     let store = BlobStore::open_s3(dir.path().join("blobs"), &garage.config(), keys).unwrap();
-    wait_writable(&store);
+    common::garage::wait_writable(&store);
     let before: Vec<Digest> = (0..3u8)
         .map(|i| store.put_bytes(&bytes(50_000, 40 + i)).unwrap())
         .collect();

@@ -4,14 +4,13 @@
 #![allow(dead_code)]
 
 pub mod browser;
-pub mod garage;
 pub mod handset;
 
 use tandem_core::crypto::{SignatureAlgorithm, SoftwareSigner};
 use tandem_server::AppState;
 use tandem_server::db::Db;
 #[allow(unused_imports)]
-pub use tandem_server::testing::{PG_ENV, TestBackend, backends, sqlite};
+pub use tandem_server::testing::{PG_ENV, TestBackend, backends, garage, sqlite};
 
 /// A server on 127.0.0.1 (an ephemeral port) serving `state`, for real-HTTP tests. The
 /// server task ends with the test's runtime.
