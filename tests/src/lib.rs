@@ -13,13 +13,31 @@
 pub mod console;
 pub mod field;
 pub mod proxy;
+pub mod serve;
 pub mod server;
 
 pub use console::Console;
 pub use field::{SimPhone, Team};
-pub use server::{Server, backends};
+pub use server::{Backend, Server, backends, backends_with_garage};
 
 /// One hour, ms.
 pub const HOUR_MS: i64 = 3_600_000;
 /// One day, ms.
 pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// The `tandem` binary built next to the test binaries (cargo builds every binary of the
+/// workspace before running its tests; `-p tandem-e2e` alone does not build it).
+pub fn tandem_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("tandem"))
+        .expect("target folder");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p tandem-server --bin tandem`",
+        bin.display()
+    );
+    bin
+}

@@ -1,17 +1,76 @@
 //! A real server in this process: its own tokio runtime, a listener on 127.0.0.1, the demo
-//! organisation seeded, and the server's clock set to 10:00 Shanghai time today.
+//! organisation seeded, and the server's clock set to 10:00 Shanghai time today. Its
+//! records in SQLite or PostgreSQL, its blobs in its data folder or in the bucket of a real
+//! 3-node Garage cluster ([`tandem_server::testing::garage`]).
 
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use crate::Console;
+use tandem_core::crypto::Digest;
+use tandem_server::blobstore::BlobStore;
 use tandem_server::clock::{ServerClock as _, ShiftedClock};
 use tandem_server::demo::DemoCredentials;
 use tandem_server::testing::TestBackend;
+use tandem_server::testing::garage::{self, Garage};
 use tandem_server::{AppState, db::Role};
 
-/// The backends to run against (SQLite always; PostgreSQL when configured, required in CI).
-pub fn backends() -> Vec<TestBackend> {
-    runtime().block_on(tandem_server::testing::backends())
+/// Where a test server keeps its records and its evidence.
+pub struct Backend {
+    /// `sqlite`, `postgres` or `postgres+garage` (`sqlite+garage` outside CI without
+    /// PostgreSQL), for assertion messages.
+    pub label: &'static str,
+    /// The database and the data folder.
+    pub db: TestBackend,
+    /// The cluster whose bucket holds the blobs; `None`: the data folder holds them.
+    pub garage: Option<Garage>,
+}
+
+impl From<TestBackend> for Backend {
+    fn from(db: TestBackend) -> Self {
+        Backend {
+            label: db.label,
+            db,
+            garage: None,
+        }
+    }
+}
+
+/// The backends to run against (SQLite always; PostgreSQL when configured, required in CI),
+/// blobs in the data folder.
+pub fn backends() -> Vec<Backend> {
+    runtime()
+        .block_on(tandem_server::testing::backends())
+        .into_iter()
+        .map(Backend::from)
+        .collect()
+}
+
+/// [`backends`], then records in PostgreSQL (SQLite outside CI without one) and blobs in a
+/// bucket of a fresh 3-node Garage cluster. Without Garage that last one is skipped with a
+/// note, except under CI, where it fails the test.
+pub fn backends_with_garage(test: &str) -> Vec<Backend> {
+    let mut out = backends();
+    if let Some(cluster) = garage_backend(test) {
+        out.push(cluster);
+    }
+    out
+}
+
+/// Records in PostgreSQL (SQLite outside CI without one), blobs in a bucket of a fresh
+/// 3-node Garage cluster; `None` (after a note) without Garage outside CI.
+pub fn garage_backend(test: &str) -> Option<Backend> {
+    let cluster = garage::start_or_skip(test)?;
+    let db = runtime().block_on(tandem_server::testing::postgres_or_sqlite());
+    let label = match db.label {
+        "postgres" => "postgres+garage",
+        _ => "sqlite+garage",
+    };
+    Some(Backend {
+        label,
+        db,
+        garage: Some(cluster),
+    })
 }
 
 /// One runtime for every server of the test binary (tests run on several threads; the
@@ -49,16 +108,38 @@ pub struct Server {
     /// Its clock: 10:00 in Shanghai when it starts, moved on with its teams' phones.
     pub clock: Arc<ShiftedClock>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _backend: TestBackend,
+    backend: Backend,
 }
 
 impl Server {
-    /// Starts a server on `backend` and seeds the demo organisation.
-    pub fn start(backend: TestBackend) -> Server {
+    /// Starts a server on `backend` and seeds the demo organisation. Its key is the data
+    /// folder's `server-key.p8` and its master key `master.key`, where `tandem serve` on
+    /// the same folder finds them ([`crate::serve::ServeProcess`]).
+    pub fn start(backend: Backend) -> Server {
         let label = backend.label;
         let clock = Arc::new(ShiftedClock::new(ten_in_shanghai_offset_ms()));
-        let (state, demo, listener) = runtime().block_on(async {
-            let state = backend.state().await.with_clock(clock.clone());
+        let dir = backend.db.dir.path().to_owned();
+        let mut state = runtime().block_on(async {
+            let signer =
+                tandem_server::key::load_or_create(&dir.join("server-key.p8")).expect("server key");
+            backend
+                .db
+                .state_with(signer)
+                .await
+                .with_clock(clock.clone())
+        });
+        if let Some(cluster) = &backend.garage {
+            let blobs = BlobStore::open_s3(
+                dir.join("blobs"),
+                &cluster.config(),
+                state.blobs.keys().clone(),
+            )
+            .expect("blob store on the Garage bucket");
+            // Blocking, outside the runtime: the store runs its requests on its own.
+            garage::wait_writable(&blobs);
+            state = state.with_blobs(blobs);
+        }
+        let (demo, listener) = runtime().block_on(async {
             let demo = tandem_server::demo::seed(state.db.as_ref(), clock.now_ms())
                 .await
                 .expect("seed demo")
@@ -66,7 +147,7 @@ impl Server {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind 127.0.0.1");
-            (state, demo, listener)
+            (demo, listener)
         });
         let addr = listener.local_addr().expect("local address");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -81,7 +162,62 @@ impl Server {
             label,
             clock,
             shutdown: Some(tx),
-            _backend: backend,
+            backend,
+        }
+    }
+
+    /// The data folder (key files; the SQLite database; uploads in progress).
+    pub fn data_dir(&self) -> &Path {
+        self.backend.db.dir.path()
+    }
+
+    /// The database's URL.
+    pub fn database_url(&self) -> &str {
+        &self.backend.db.url
+    }
+
+    /// The Garage cluster holding the blobs, if they are in a bucket.
+    pub fn garage(&self) -> Option<&Garage> {
+        self.backend.garage.as_ref()
+    }
+
+    /// Reads a stored blob back through the server's store (its folder or its bucket) and
+    /// checks it: the store's reader authenticates every record and the whole blob's
+    /// SHA-256 against its address before the last bytes; the plaintext is hashed here
+    /// again. Its size, or why it did not read back whole. Blocking: call it from the test.
+    pub fn verify_blob(&self, digest: &Digest) -> Result<u64, String> {
+        use std::io::Read as _;
+        let mut reader = self
+            .state
+            .blobs
+            .open_read(digest)
+            .map_err(|e| format!("open {digest}: {e}"))?;
+        let mut hasher = tandem_core::crypto::Sha256Stream::default();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| format!("read {digest}: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        let read = hasher.finish();
+        if read == *digest {
+            Ok(size)
+        } else {
+            Err(format!("{digest} read back as {read}"))
+        }
+    }
+
+    /// Stops answering HTTP here; the state stays for the test's own checks. For a test
+    /// whose traffic goes to another server on the same database and store from now on.
+    pub fn stop_serving(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
         }
     }
 

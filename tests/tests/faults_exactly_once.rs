@@ -1,8 +1,10 @@
 //! A hundred visits from four phones sync through a proxy that breaks connections at
 //! random — resets mid-request and mid-answer, truncated answers, stalls past the phone's
-//! read timeout, slow links, and answers lost after the server acted — on SQLite and
-//! PostgreSQL. Afterwards the server holds every visit exactly once, every phone verified
-//! its receipts, and nothing waits in any outbox.
+//! read timeout, slow links, and answers lost after the server acted — on SQLite,
+//! PostgreSQL, and PostgreSQL with the blobs in a bucket of a real 3-node Garage cluster.
+//! Afterwards the server holds every visit exactly once, every phone verified its
+//! receipts, nothing waits in any outbox, and every blob reads back whole through the
+//! server's store.
 //!
 //! Threat (THREATS.md): a flaky network between phone and server, which must neither lose
 //! evidence nor store it twice. `TANDEM_FAULT_SEED` replays a run.
@@ -11,13 +13,10 @@ mod faults_support;
 
 use std::time::{Duration, Instant};
 
-use faults_support::{
-    Approved, Counted, Rounds, Sealed, approve_visits, assert_exactly_once, distinct_blob_bytes,
-    pull_all, record_visits, seed,
-};
+use faults_support::{Counted, Rounds, Sealed, assert_exactly_once, distinct_blob_bytes, seed};
 use tandem_core::sync::{HttpTransport, Timeouts};
 use tandem_e2e::proxy::{FaultProxy, Plan, RandomFaults};
-use tandem_e2e::{Server, SimPhone, backends};
+use tandem_e2e::{Server, SimPhone, backends_with_garage};
 use tandem_server::db::Role;
 
 /// Visits per uploading phone; four phones.
@@ -29,46 +28,21 @@ const READ_TIMEOUT: Duration = Duration::from_millis(1_500);
 
 #[test]
 fn a_hundred_visits_arrive_exactly_once_through_a_faulty_network() {
-    for backend in backends() {
+    for backend in backends_with_garage("faults_exactly_once") {
         let server = Server::start(backend);
         let label = server.label;
         let manager = server.console(Role::Manager);
         let legal = server.console(Role::Legal);
         let root = tempfile::tempdir().unwrap();
-        let now = server.now_ms();
-        let phones: Vec<SimPhone> = (0..4)
-            .map(|i| {
-                SimPhone::enrolled(
-                    &root.path().join(format!("phone-{i}")),
-                    &server.base,
-                    now,
-                    server.code(i),
-                )
-            })
-            .collect();
-        let cases = manager.cases();
-
-        // Each phone leads the visits of its pair in turn: A with B, B with A, C with D, D
-        // with C. Recording goes straight to the server (approvals); only pushing is faulty.
+        // Recording goes straight to the server (approvals); only pushing is faulty.
         let t0 = Instant::now();
-        let mut phones = phones.into_iter();
-        let (a, b, c, d) = (
-            phones.next().unwrap(),
-            phones.next().unwrap(),
-            phones.next().unwrap(),
-            phones.next().unwrap(),
+        let recorded = faults_support::four_phones_with_sealed_visits(
+            &server,
+            &manager,
+            root.path(),
+            VISITS_PER_PHONE,
+            AUDIO_S,
         );
-        let per_pair: Vec<Vec<Approved>> = [(&a, &b), (&b, &a), (&c, &d), (&d, &c)]
-            .into_iter()
-            .map(|pair| approve_visits(&server, &manager, pair, &cases, VISITS_PER_PHONE))
-            .collect();
-        pull_all(&[&a, &b, &c, &d]);
-        let mut per_pair = per_pair.into_iter();
-        let mut next = || per_pair.next().unwrap();
-        let (a, b, sealed_a) = record_visits(&server, (a, b), next(), AUDIO_S);
-        let (b, a, sealed_b) = record_visits(&server, (b, a), next(), AUDIO_S);
-        let (c, d, sealed_c) = record_visits(&server, (c, d), next(), AUDIO_S);
-        let (d, c, sealed_d) = record_visits(&server, (d, c), next(), AUDIO_S);
         let recorded_in = t0.elapsed();
 
         let plan = RandomFaults {
@@ -84,12 +58,7 @@ fn a_hundred_visits_arrive_exactly_once_through_a_faulty_network() {
             read: READ_TIMEOUT,
             write: READ_TIMEOUT,
         };
-        let leads: Vec<(&SimPhone, &Vec<Sealed>)> = vec![
-            (&a, &sealed_a),
-            (&b, &sealed_b),
-            (&c, &sealed_c),
-            (&d, &sealed_d),
-        ];
+        let leads: Vec<(&SimPhone, &Vec<Sealed>)> = recorded.iter().map(|(p, s)| (p, s)).collect();
         let transports: Vec<Counted<HttpTransport>> = leads
             .iter()
             .map(|_| Counted::new(HttpTransport::new(&proxy.url(), timeouts)))

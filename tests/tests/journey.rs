@@ -1,4 +1,5 @@
-//! The whole journey, on SQLite and PostgreSQL: a manager approves a visit request, both
+//! The whole journey, on SQLite, PostgreSQL, and PostgreSQL with the evidence in a bucket
+//! of a real 3-node Garage cluster: a manager approves a visit request, both
 //! agents' phones sync, the team checks in with the two-phone handshake, records audio,
 //! photos and a note, co-signs a cash receipt, checks out and seals; the lead's phone
 //! uploads; the server's receipt is verified on the phone, which then purges the media;
@@ -8,25 +9,8 @@ use std::process::Command;
 
 use tandem_core::model::VisitState;
 use tandem_e2e::field::TeamSpec;
-use tandem_e2e::{Server, Team, backends};
+use tandem_e2e::{Server, Team, backends, backends_with_garage, tandem_binary};
 use tandem_server::db::Role;
-
-/// The `tandem` binary built next to this test (cargo builds every binary of the
-/// workspace before running its tests).
-fn tandem_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("tandem"))
-        .expect("target folder");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p tandem-server --bin tandem`",
-        bin.display()
-    );
-    bin
-}
 
 /// `tandem verify FILE`, as legal staff run it.
 fn tandem_verify(file: &std::path::Path) -> std::process::Output {
@@ -55,7 +39,7 @@ fn assert_verified_by_fingerprint(file: &std::path::Path, server: &Server, label
 
 #[test]
 fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
-    for backend in backends() {
+    for backend in backends_with_garage("journey") {
         let server = Server::start(backend);
         let label = server.label;
         let manager = server.console(Role::Manager);
@@ -114,6 +98,12 @@ fn a_visit_goes_from_request_to_evidence_a_lawyer_can_check() {
             vec![(seal.bundle_id.to_string(), "accepted".to_owned())],
             "{label}: the server holds the visit exactly once, accepted"
         );
+        // Every blob reads back whole through the server's store (folder or bucket).
+        for digest in &held {
+            server
+                .verify_blob(digest)
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
+        }
         let zip = legal.export(&bundles[0].0);
         let path = root.path().join("evidence.zip");
         std::fs::write(&path, &zip).unwrap();

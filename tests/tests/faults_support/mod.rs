@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -45,13 +46,38 @@ pub struct Sealed {
     pub bytes: u64,
 }
 
-/// Bytes of the distinct blobs of `visits` (a blob two visits share is stored once).
-pub fn distinct_blob_bytes<'a>(visits: impl IntoIterator<Item = &'a Sealed>) -> u64 {
-    let blobs: std::collections::BTreeMap<Digest, u64> = visits
+/// The distinct blobs of `visits` (a blob two visits share is stored once) and their sizes.
+pub fn distinct_blobs<'a>(visits: impl IntoIterator<Item = &'a Sealed>) -> BTreeMap<Digest, u64> {
+    visits
         .into_iter()
         .flat_map(|s| s.blobs.iter().copied())
-        .collect();
-    blobs.values().sum()
+        .collect()
+}
+
+/// Bytes of the distinct blobs of `visits`.
+pub fn distinct_blob_bytes<'a>(visits: impl IntoIterator<Item = &'a Sealed>) -> u64 {
+    distinct_blobs(visits).values().sum()
+}
+
+/// Visits the server accepted: its log's entries less the audit log's anchors (`tandem
+/// serve` anchors the audit log's head when it starts).
+pub fn accepted_visits(server: &Server) -> u64 {
+    server.block_on(async {
+        let db = &server.state.db;
+        let size = db.log_size().await.expect("log size");
+        size - db.audit_anchors().await.expect("audit anchors").len() as u64
+    })
+}
+
+/// Every one of `blobs` reads back whole through the server's store (its folder or its
+/// bucket), its SHA-256 its address; panics naming the first that does not.
+pub fn assert_blobs_read_back(server: &Server, blobs: &BTreeMap<Digest, u64>, when: &str) {
+    for (digest, size) in blobs {
+        let read = server
+            .verify_blob(digest)
+            .unwrap_or_else(|e| panic!("{} {when}: {e}", server.label));
+        assert_eq!(read, *size, "{} {when}: blob {digest}", server.label);
+    }
 }
 
 /// A fixture photo made unique to `n` (bytes after the end-of-image marker, as some
@@ -97,6 +123,42 @@ pub fn pull_all(phones: &[&SimPhone]) {
     for phone in phones {
         phone.sync().expect("pull the approvals");
     }
+}
+
+/// Four phones enrolled in `root` with the demo's first four codes, each leading
+/// `per_phone` visits with its pair in turn (A with B, B with A, C with D, D with C),
+/// recorded and sealed with `audio_s` seconds of audio (approvals and pulls straight to
+/// the server): each phone with what the server must end up holding of the visits it led.
+pub fn four_phones_with_sealed_visits(
+    server: &Server,
+    manager: &Console,
+    root: &Path,
+    per_phone: usize,
+    audio_s: u32,
+) -> Vec<(SimPhone, Vec<Sealed>)> {
+    let now = server.now_ms();
+    let enrol = |i: usize| {
+        SimPhone::enrolled(
+            &root.join(format!("phone-{i}")),
+            &server.base,
+            now,
+            server.code(i),
+        )
+    };
+    let (a, b, c, d) = (enrol(0), enrol(1), enrol(2), enrol(3));
+    let cases = manager.cases();
+    let per_pair: Vec<Vec<Approved>> = [(&a, &b), (&b, &a), (&c, &d), (&d, &c)]
+        .into_iter()
+        .map(|pair| approve_visits(server, manager, pair, &cases, per_phone))
+        .collect();
+    pull_all(&[&a, &b, &c, &d]);
+    let mut per_pair = per_pair.into_iter();
+    let mut next = || per_pair.next().expect("four pairs");
+    let (a, b, sealed_a) = record_visits(server, (a, b), next(), audio_s);
+    let (b, a, sealed_b) = record_visits(server, (b, a), next(), audio_s);
+    let (c, d, sealed_c) = record_visits(server, (c, d), next(), audio_s);
+    let (d, c, sealed_d) = record_visits(server, (d, c), next(), audio_s);
+    vec![(a, sealed_a), (b, sealed_b), (c, sealed_c), (d, sealed_d)]
 }
 
 /// Records and seals each approved visit on `lead` with `partner`: `audio_s` seconds of
@@ -262,7 +324,9 @@ pub fn sync_until_empty(phone: &SimPhone, transport: &dyn Transport, max_rounds:
 }
 
 /// The server holds each visit's bundle exactly once, accepted, and its log one entry per
-/// visit; each phone's visits are acknowledged (or purged after it) and its outbox empty.
+/// visit (besides the audit log's anchors); each phone's visits are acknowledged (or purged
+/// after it) and its outbox empty; every blob reads back whole through the server's store
+/// (its folder or its bucket), its SHA-256 its address.
 pub fn assert_exactly_once(
     server: &Server,
     legal: &Console,
@@ -296,9 +360,12 @@ pub fn assert_exactly_once(
             visits += 1;
         }
     }
-    let logged = server
-        .block_on(server.state.db.log_size())
-        .expect("log size");
-    assert_eq!(logged, visits, "{label}: one log entry per visit, no more");
+    assert_eq!(
+        accepted_visits(server),
+        visits,
+        "{label}: one log entry per visit, no more"
+    );
+    let blobs = distinct_blobs(phones.iter().flat_map(|(_, sealed)| sealed.iter()));
+    assert_blobs_read_back(server, &blobs, "after the sync");
     visits
 }
