@@ -1,26 +1,38 @@
 //! The PostgreSQL backend: several servers can share one database.
 
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::{Backend, Db, DbError, SchemaState, migrator};
 
 /// [`Db`] on PostgreSQL.
 pub struct PgDb {
     pub(crate) pool: PgPool,
+    /// Connections for upload bookkeeping (offsets, leases), committing asynchronously
+    /// (`synchronous_commit = off`): the WAL writer, or the next durable commit, flushes
+    /// them within a fraction of a second. A crash of the database can only move an
+    /// upload's offset back, and the phone resends from `HEAD`; evidence and receipts
+    /// commit on [`Self::pool`], durably. See docs/decisions.md.
+    pub(crate) books: PgPool,
 }
 
 impl PgDb {
     /// Connects to a `postgres://` URL (without migrating).
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool })
+        let books = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
+        Ok(Self { pool, books })
     }
 }
 
@@ -36,6 +48,7 @@ impl Db for PgDb {
     }
 
     async fn close(&self) {
+        self.books.close().await;
         self.pool.close().await;
     }
 

@@ -5,13 +5,21 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use super::{Backend, Db, DbError, SchemaState, migrator};
 
 /// [`Db`] on a SQLite file.
 pub struct SqliteDb {
     pub(crate) pool: SqlitePool,
+    /// Connections for upload bookkeeping (offsets, leases), whose commits do not wait for
+    /// their own fsync (`synchronous=NORMAL`): the WAL makes them durable with the next
+    /// durable commit or checkpoint. A power cut can only move an upload's offset back,
+    /// and the phone resends from `HEAD`; evidence and receipts commit on [`Self::pool`]
+    /// (`synchronous=FULL`). See docs/decisions.md.
+    pub(crate) books: SqlitePool,
 }
 
 impl SqliteDb {
@@ -37,11 +45,15 @@ impl SqliteDb {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        let books = options.clone().synchronous(SqliteSynchronous::Normal);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.synchronous(SqliteSynchronous::Full))
             .await?;
-        Ok(Self { pool })
+        let books = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_lazy_with(books);
+        Ok(Self { pool, books })
     }
 }
 
@@ -57,6 +69,7 @@ impl Db for SqliteDb {
     }
 
     async fn close(&self) {
+        self.books.close().await;
         self.pool.close().await;
     }
 

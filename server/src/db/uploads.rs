@@ -150,7 +150,7 @@ macro_rules! impl_uploads_db {
         #[async_trait]
         impl UploadsDb for $db {
             async fn create_or_get_upload(&self, new: &NewUpload) -> Result<UploadRow, DbError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.books.begin().await?;
                 // Written first (SQLite takes its write lock before reading); two requests
                 // of one device racing for one digest both end up with the one row.
                 sqlx::query(
@@ -181,7 +181,7 @@ macro_rules! impl_uploads_db {
                 let sql = format!("{SELECT} WHERE id = $1");
                 let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(id.to_string())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.books)
                     .await?;
                 row.map(upload_row).transpose()
             }
@@ -204,7 +204,7 @@ macro_rules! impl_uploads_db {
                 .bind(id.to_string())
                 .bind(to_i64(offset)?)
                 .bind(now_ms)
-                .execute(&self.pool)
+                .execute(&self.books)
                 .await?
                 .rows_affected();
                 Ok(n == 1)
@@ -222,7 +222,7 @@ macro_rules! impl_uploads_db {
                 .bind(until_ms)
                 .bind(id.to_string())
                 .bind(token)
-                .execute(&self.pool)
+                .execute(&self.books)
                 .await?
                 .rows_affected();
                 Ok(n == 1)
@@ -247,7 +247,7 @@ macro_rules! impl_uploads_db {
                 .bind(id.to_string())
                 .bind(token)
                 .bind(to_i64(from)?)
-                .execute(&self.pool)
+                .execute(&self.books)
                 .await?
                 .rows_affected();
                 Ok(n == 1)
@@ -261,7 +261,7 @@ macro_rules! impl_uploads_db {
                 )
                 .bind(now_ms)
                 .bind(id.to_string())
-                .execute(&self.pool)
+                .execute(&self.books)
                 .await?
                 .rows_affected();
                 Ok(n == 1)
@@ -275,7 +275,7 @@ macro_rules! impl_uploads_db {
                 )
                 .bind(now_ms)
                 .bind(id.to_string())
-                .execute(&self.pool)
+                .execute(&self.books)
                 .await?
                 .rows_affected();
                 Ok(n == 1)
@@ -287,13 +287,13 @@ macro_rules! impl_uploads_db {
                         sqlx::query("DELETE FROM uploads WHERE id = $1 AND lease_token = $2")
                             .bind(id.to_string())
                             .bind(token)
-                            .execute(&self.pool)
+                            .execute(&self.books)
                             .await?
                     }
                     None => {
                         sqlx::query("DELETE FROM uploads WHERE id = $1")
                             .bind(id.to_string())
-                            .execute(&self.pool)
+                            .execute(&self.books)
                             .await?
                     }
                 }
