@@ -303,7 +303,9 @@ async fn run() {
             .join("tandem/blobs")
             .join(&digest.to_hex()[..2])
             .join(digest.to_hex());
-        assert_eq!(std::fs::metadata(&stored).unwrap().len(), data.len() as u64);
+        // Stored sealed at rest: the plaintext's length in records.
+        let sealed = tandem_core::blobs::Sealer::sealed_len(data.len() as u64);
+        assert_eq!(std::fs::metadata(&stored).unwrap().len(), sealed);
         std::fs::remove_file(stored).unwrap();
         let (p, s) = nginx.put(&file, &dir.join("nginx"), &format!("blob-{run}"));
         put.push(p);

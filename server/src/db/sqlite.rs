@@ -50,8 +50,11 @@ impl SqliteDb {
             .max_connections(8)
             .connect_with(options.synchronous(SqliteSynchronous::Full))
             .await?;
+        // One connection: bookkeeping writes queue here, in order, rather than in SQLite's
+        // busy handler, which sleeps in steps of up to 100 ms while another writer holds
+        // the lock.
         let books = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(1)
             .connect_lazy_with(books);
         Ok(Self { pool, books })
     }

@@ -353,7 +353,11 @@ impl Chunk {
 
         let new_offset = offset + written.bytes;
         let file = written.file;
-        let sync_dir = (offset == 0).then(|| self.state.blobs.tmp_dir());
+        // A new partial file's name must be durable before an offset into it is committed;
+        // a file complete in its first chunk is renamed into place (and that folder synced)
+        // instead.
+        let complete = new_offset == self.row.length;
+        let sync_dir = (offset == 0 && !complete).then(|| self.state.blobs.tmp_dir());
         blocking(move || {
             file.sync_data()?;
             if let Some(dir) = sync_dir {
@@ -362,7 +366,7 @@ impl Chunk {
             Ok(())
         })
         .await?;
-        if new_offset == self.row.length {
+        if complete {
             return self.finish(written.blob_hash).await;
         }
         // The bytes after the last whole record wait, sealed, for the next chunk.
