@@ -297,7 +297,6 @@ async fn a_banks_key_destroyed_after_retention_leaves_its_evidence_unreadable_an
                 .await,
             Err(KeyringError::BankDestroyed(_))
         ));
-
         // The certificate: it names every blob shredded and verifies with openssl.
         let json = std::fs::read_dir(out.path())
             .unwrap()
@@ -351,5 +350,24 @@ async fn a_banks_key_destroyed_after_retention_leaves_its_evidence_unreadable_an
         )
         .await;
         assert_eq!(logged, "1", "{label}");
+
+        // Actor: a phone of the destroyed bank still holding a visit: its commit is
+        // refused with a problem naming why, and nothing is stored for the bank.
+        let late = fresh(&mut bank_a);
+        ledger_support::store_blobs(&state.blobs, &bank_a.blobs).await;
+        let phone = Phone {
+            base: &server.base,
+            http: &server.http,
+            token: &seeded_a.lead_token,
+        };
+        assert_eq!(phone.put(&late).await.0, 201, "{label}");
+        let (status, _, body) = phone.commit(&late).await;
+        assert_eq!(status, 410, "{label}: {body}");
+        assert!(
+            body["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("bank-destroyed")),
+            "{label}: {body}"
+        );
     }
 }

@@ -91,7 +91,8 @@ pub fn push(
 }
 
 /// Answers after which sending the same bundle again cannot help: equivocation, a
-/// manifest the server cannot read, a bundle for another team. (A 404 is not one: the
+/// manifest the server cannot read, a bundle for another team, a bank whose evidence the
+/// server no longer keeps (410, its contract ended). (A 404 is not one: the
 /// push starts again from the manifest. Nor is a finished upload whose bytes did not hash
 /// to their address: bytes damaged on the way, which the server discarded; the next try
 /// sends the blob again from the phone's intact copy.)
@@ -99,7 +100,8 @@ fn refuses_for_good(e: &SyncError) -> bool {
     match e {
         SyncError::Server { status, kind, .. } => {
             kind == "bundle-equivocation"
-                || (matches!(status, 400 | 403 | 413 | 422) && kind != "upload-digest-mismatch")
+                || (matches!(status, 400 | 403 | 410 | 413 | 422)
+                    && kind != "upload-digest-mismatch")
         }
         _ => false,
     }
@@ -234,5 +236,6 @@ mod tests {
         assert!(refuses_for_good(&answer(422, "manifest-invalid")));
         assert!(refuses_for_good(&answer(403, "forbidden")));
         assert!(refuses_for_good(&answer(413, "payload-too-large")));
+        assert!(refuses_for_good(&answer(410, "bank-destroyed")));
     }
 }

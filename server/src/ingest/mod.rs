@@ -34,6 +34,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::AppState;
 use crate::auth::DeviceAuth;
+use crate::blobstore::KeyringError;
 use crate::db::auth::DeviceRecord;
 use crate::db::ledger::{
     BundleStatus, CommitInput, CommitOutcome, NewBundle, NewFlag, PutOutcome, StoredBundle,
@@ -431,6 +432,8 @@ fn authorize_upload(
             content_type = "application/problem+json"),
         (status = 409, description = "`bundle-blobs-missing` (nothing changed) or `bundle-equivocation` (another manifest digest; flagged)", body = MissingBlobsProblem,
             content_type = "application/problem+json"),
+        (status = 410, description = "`bank-destroyed`: the visit's bank was destroyed (`tandem bank destroy`); nothing is stored for it", body = Problem,
+            content_type = "application/problem+json"),
         (status = 422, description = "`bundle-quarantined`: kept, logged and flagged; names the failing checks and carries the receipt", body = QuarantineProblem,
             content_type = "application/problem+json"),
     ))]
@@ -479,7 +482,16 @@ pub async fn commit_bundle(
             state.now_ms(),
         )
         .await
-        .map_err(internal)?;
+        .map_err(|e| match e {
+            KeyringError::BankDestroyed(_) => AppError::problem(
+                StatusCode::GONE,
+                "bank-destroyed",
+                "Bank destroyed",
+                "This visit's bank was destroyed at the end of its contract: no evidence is \
+                 stored for it any more.",
+            ),
+            other => internal(other),
+        })?;
     let report = verify_stored(&state, &stored, manifest, Reading::TrustAddresses).await?;
     let stored_report = StoredReport::new(&report).map_err(internal)?;
     let input = CommitInput {
