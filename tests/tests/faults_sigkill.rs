@@ -31,8 +31,9 @@ use tandem_server::db::Role;
 
 /// Runs that end in a SIGKILL.
 const KILLS: usize = 110;
-/// Visits per phone, and their audio.
-const VISITS_PER_PHONE: usize = 16;
+/// Visits per phone, and their audio: enough work that the phones are still pushing after
+/// [`KILLS`] runs (with 16, both phones once finished after 99 kills).
+const VISITS_PER_PHONE: usize = 20;
 const AUDIO_S: u32 = 30;
 /// Each piece through the proxy is held this long: a phone network, slow enough that a
 /// kill lands during the push rather than after it.
