@@ -29,11 +29,9 @@ use crate::blobstore::Keyring;
 
 const MAGIC: [u8; 8] = *b"TNDMSPL1";
 /// Plaintext bytes per record at most (a chunk's buffers are cut at this size).
-pub const RECORD_MAX: usize = 1 << 20;
+const RECORD_MAX: usize = 1 << 20;
 const TAG_LEN: usize = 16;
 const RECORD_HEAD_LEN: usize = NONCE_LEN + 4;
-/// Bytes a record adds around its plaintext.
-pub const RECORD_OVERHEAD: u64 = (RECORD_HEAD_LEN + TAG_LEN) as u64;
 /// A wrapped key longer than this is no header of ours.
 const WRAPPED_MAX: usize = 1024;
 
@@ -279,11 +277,6 @@ impl<R: Read> SpoolReader<R> {
             start: 0,
             end: 0,
         }
-    }
-
-    /// The plaintext offset reached.
-    pub fn position(&self) -> u64 {
-        self.at
     }
 
     /// Reads and opens the next record; `false` at the end.
